@@ -1,0 +1,35 @@
+#!/bin/bash
+# A short demonstration of the main job on a throwaway store: protect a
+# domain, whitelist a friend, see who gets in, and hand a stranger a
+# one-time token address as the SMTP proxy's 550 reply will.
+set -euo pipefail
+bin=${MAILSTAMP_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build}
+export PATH="$bin:$PATH"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export MAILSTAMP_DB="$scratch/store.db" MAILSTAMP_CONFIG=/dev/null
+step() { printf '\n$ %s\n' "$*"; "$@"; }
+verdict() { if mwhitelist check "$@" >/dev/null; then echo "  -> $1 to ${2:-anyone}: accepted"; else echo "  -> $1 to ${2:-anyone}: refused"; fi; }
+
+echo "mailstamp demo (throwaway store in $scratch)"
+step mwhitelist domain add example.org
+step mwhitelist add --note "my sister" sister@family.example
+step mwhitelist add .trusted-partner.example
+step mwhitelist add --recipient postmaster@example.org
+printf 'From: me@example.org\nTo: Ann <ann@client.example>, bob@client.example\nSubject: quote\n\nHello\n' >"$scratch/outgoing.eml"
+step mwhitelist add --from-message <"$scratch/outgoing.eml"
+step mwhitelist list
+echo
+echo "Who gets in?"
+verdict Sister@Family.example me@example.org
+verdict noreply@billing.trusted-partner.example me@example.org
+verdict prvs=0123abcdef=ann@client.example me@example.org
+verdict stranger@spam.example me@example.org
+verdict stranger@spam.example postmaster@example.org
+echo
+echo "The stranger is refused with a one-time token address instead:"
+tok=$(mtoken make --once --ttl 10d me@example.org)
+echo "  550 5.7.1 Unknown sender; to reach me, resend once to <$tok>"
+step mtoken check --consume "$tok"
+echo "  (a second use is refused)"
+mtoken check --consume "$tok" || true

@@ -1,0 +1,95 @@
+// Shared main() plumbing: see cli.hpp.
+#include "libmail/cli.hpp"
+
+#include "libmail/limits.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace mail {
+
+namespace {
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c);
+    return out;
+}
+} // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& opt) {
+    app.set_version_flag("--version", std::string(app.get_name()) + " " MAILSTAMP_VERSION);
+    app.add_option("--config", opt.config, "config file (default: $MAILSTAMP_CONFIG, ~/.config/mailstamp/config)");
+    app.add_option("--db", opt.db, "the store (default: $MAILSTAMP_DB, config db, ~/.local/share/mailstamp/store.db)");
+    app.add_option("--log", opt.log, "where logs go: syslog, stderr, none, or a file");
+    app.add_option("--log-level", opt.log_level, "err, warning, notice, info or debug");
+}
+
+int parse_cli(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << app.get_name() << ": " << one_line(e.what()) << " (see --help)\n";
+        return exit_code(ErrorKind::usage);
+    }
+    return -1;
+}
+
+Context::Context(std::string prog, Settings settings, std::string db_path, int busy_ms,
+                 std::unique_ptr<Logger> logger)
+    : program(std::move(prog)), settings_(std::move(settings)), db_path_(std::move(db_path)), busy_ms_(busy_ms),
+      logger_(std::move(logger)) {}
+
+std::optional<std::string> Context::setting(std::string_view key) const {
+    return settings_.config().get(program, key);
+}
+
+Result<std::unique_ptr<Store>> Context::open_store() const {
+    StoreOptions o;
+    o.busy_timeout_ms = busy_ms_;
+    return mail::open_store(db_path_, o);
+}
+
+void Context::log_event(std::string_view event, std::initializer_list<LogField> fields) noexcept {
+    logger_->info(event, fields);
+}
+
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env) {
+    auto config = load_config(opt.config, env);
+    if (!config) return config.error();
+    Settings settings(*config, env, std::string(program));
+    auto db = settings.store_path(opt.db);
+    if (!db) return db.error();
+    auto busy = settings.duration(std::nullopt, nullptr, "busy-timeout", limits::store_busy_timeout_ms / 1000);
+    if (!busy) return busy.error();
+    LogOptions lo;
+    lo.program = std::string(program);
+    lo.target = settings.get(opt.log, nullptr, "log", "auto").value;
+    auto level_text = settings.get(opt.log_level, nullptr, "log-level", "info");
+    auto level = parse_level(level_text.value);
+    if (!level)
+        return Error{opt.log_level ? ErrorKind::usage : ErrorKind::config,
+                     level_text.origin + ": log level '" + level_text.value + "' is not err, warning, notice, info or debug"};
+    lo.threshold = *level;
+    auto ms = *busy * 1000;
+    return Context(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),
+                   std::make_unique<Logger>(lo));
+}
+
+int report(std::string_view program, const Error& e) {
+    std::cerr << program << ": " << one_line(e.text) << '\n';
+    return exit_code(e.kind);
+}
+
+int report(std::string_view program, std::string_view context, const Error& e) {
+    std::cerr << program << ": " << context << ": " << one_line(e.text) << '\n';
+    return exit_code(e.kind);
+}
+
+} // namespace mail

@@ -1,0 +1,68 @@
+// What every program's main() shares: the common options (--config, --db,
+// --log, --log-level, --version), CLI11 parsing with sysexits codes, the
+// resolved settings, the store and the logger, and one-line diagnostics.
+#pragma once
+#include "libmail/config.hpp"
+#include "libmail/error.hpp"
+#include "libmail/log.hpp"
+#include "libmail/store.hpp"
+
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace CLI {
+class App;
+}
+
+namespace mail {
+
+/// Options every program takes.
+struct CommonOptions {
+    std::optional<std::string> config, db, log, log_level;
+};
+
+/// Binds --config, --db, --log, --log-level and --version to app.
+void add_common_options(CLI::App& app, CommonOptions& opt);
+
+/// Parses argv: -1 to go on; else the exit code (0 after --help or --version, 64 on a usage error).
+int parse_cli(CLI::App& app, int argc, char** argv);
+
+/// A program's resolved settings, its store location and its logger.
+class Context {
+public:
+    Context(std::string program, Settings settings, std::string db_path, int busy_ms, std::unique_ptr<Logger> logger);
+
+    std::string program;
+
+    /// The program's config value for key ([program], then [common]).
+    std::optional<std::string> setting(std::string_view key) const;
+    /// The resolved settings (command line, environment, file).
+    const Settings& settings() const { return settings_; }
+    /// Where the store is.
+    const std::string& db_path() const { return db_path_; }
+    /// Opens the store with the configured busy timeout.
+    Result<std::unique_ptr<Store>> open_store() const;
+    /// Logs one info event.
+    void log_event(std::string_view event, std::initializer_list<LogField> fields) noexcept;
+    /// The logger.
+    Logger& logger() { return *logger_; }
+
+private:
+    Settings settings_;
+    std::string db_path_;
+    int busy_ms_;
+    std::unique_ptr<Logger> logger_;
+};
+
+/// Resolves config, store path and logger for program; config errors are kind config/noinput.
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env = Env{});
+
+/// Prints "program: text" (one line, control characters replaced) on stderr; returns the sysexits code.
+int report(std::string_view program, const Error& e);
+/// Prints "program: context: text" on stderr; returns the sysexits code.
+int report(std::string_view program, std::string_view context, const Error& e);
+
+} // namespace mail

@@ -1,0 +1,65 @@
+#include "libmail/clock.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+
+namespace mail {
+
+std::int64_t now() {
+    if (const char* fake = std::getenv("MAILSTAMP_TEST_NOW"); fake && *fake) {
+        std::int64_t v = 0;
+        auto [p, ec] = std::from_chars(fake, fake + std::char_traits<char>::length(fake), v);
+        if (ec == std::errc() && *p == '\0') return v;
+    }
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::string format_time(std::int64_t t) {
+    if (t == 0) return {};
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (!gmtime_r(&tt, &tm)) return {};
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+namespace {
+bool num(std::string_view s, std::size_t pos, std::size_t len, int& out) {
+    if (pos + len > s.size()) return false;
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+    return ec == std::errc() && p == s.data() + pos + len;
+}
+} // namespace
+
+std::optional<std::int64_t> parse_time(std::string_view s) {
+    if (s.empty()) return std::nullopt;
+    if (s.find('-') == std::string_view::npos) {
+        std::int64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
+        return v;
+    }
+    std::tm tm{};
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    if (!num(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !num(s, 5, 2, mo) || s[7] != '-' || !num(s, 8, 2, d))
+        return std::nullopt;
+    if (s.size() != 10) {
+        if (s.size() != 20 || (s[10] != 'T' && s[10] != ' ') || !num(s, 11, 2, h) || s[13] != ':' ||
+            !num(s, 14, 2, mi) || s[16] != ':' || !num(s, 17, 2, se) || s[19] != 'Z')
+            return std::nullopt;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    std::time_t t = timegm(&tm);
+    if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+    return static_cast<std::int64_t>(t);
+}
+
+} // namespace mail

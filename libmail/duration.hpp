@@ -1,0 +1,19 @@
+// Durations as written in options and the config file: "90", "10m", "10d",
+// "1d12h". Units s m h d w (lower case); each at most once, largest first; a
+// bare number means seconds and must stand alone.
+#pragma once
+#include "libmail/error.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mail {
+
+/// Seconds in "1d12h"-style text; kind usage on junk, a sign, or int64 overflow (callers re-kind).
+Result<std::int64_t> parse_duration(std::string_view text);
+
+/// Shortest text parse_duration reads back as `seconds`: 0 → "0s", 864000 → "10d", 1209600 → "2w".
+std::string format_duration(std::int64_t seconds);
+
+} // namespace mail

@@ -1,0 +1,39 @@
+// Every bound on untrusted input, named in one place (DESIGN §8.5).
+// Each is a default; programs may override them from options or config.
+#pragma once
+#include <cstddef>
+
+namespace mail::limits {
+
+/// Longest header or body line accepted, in octets, line ending included.
+/// RFC 5322 §2.1.1 says 998 + CRLF; we allow more because real mail breaks it.
+inline constexpr std::size_t line_length = 64 * 1024;
+/// Largest single header field (all its folded lines together).
+inline constexpr std::size_t header_field_size = 64 * 1024;
+/// Largest header section (all fields together).
+inline constexpr std::size_t header_size = 1024 * 1024;
+/// Most header fields in one message.
+inline constexpr std::size_t header_fields = 10000;
+/// Largest message accepted by any filter or daemon, in octets.
+inline constexpr std::size_t message_size = 64 * 1024 * 1024;
+/// Most recipients of one message or SMTP transaction.
+inline constexpr std::size_t recipients = 1000;
+/// Most addresses taken from one address-list header.
+inline constexpr std::size_t addresses_per_field = 1000;
+/// Longest address (RFC 5321 §4.5.3.1.3 path limit is 256).
+inline constexpr std::size_t address_length = 320;
+/// Longest local part (RFC 5321 §4.5.3.1.1).
+inline constexpr std::size_t local_part_length = 64;
+/// Longest domain (RFC 5321 §4.5.3.1.2).
+inline constexpr std::size_t domain_length = 255;
+/// Longest whitelist note.
+inline constexpr std::size_t note_length = 1024;
+/// Longest line of an import file.
+inline constexpr std::size_t import_line_length = 4096;
+/// Longest config file line, and largest config file.
+inline constexpr std::size_t config_line_length = 4096;
+inline constexpr std::size_t config_file_size = 1024 * 1024;
+/// SQLite busy timeout, milliseconds: past it a program exits 75.
+inline constexpr int store_busy_timeout_ms = 10000;
+
+} // namespace mail::limits

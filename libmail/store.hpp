@@ -1,0 +1,135 @@
+// The shared store (DESIGN §4): one interface for every program, so a second
+// backend can be added without touching the tools. The SQLite backend lives in
+// store_sqlite.cpp; every statement is prepared, every write is one short
+// IMMEDIATE transaction, and a lock held past the busy timeout is a tempfail.
+#pragma once
+#include "libmail/error.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mail {
+
+/// The kinds of whitelist entry.
+enum class WlKind {
+    address,     ///< one sender address
+    domain,      ///< a sender domain, exactly
+    subdomains,  ///< a sender domain and every domain below it
+    recipient,   ///< an unconditional recipient: takes mail from anyone
+};
+
+/// The stable name of a kind, as stored and exported.
+std::string_view to_string(WlKind k);
+/// The kind named by s, or nothing.
+std::optional<WlKind> parse_wl_kind(std::string_view s);
+
+/// One whitelist entry as stored. value and scope are normalised.
+struct WlEntry {
+    std::int64_t id = 0;
+    WlKind kind = WlKind::address;
+    std::string value;
+    std::string scope;  ///< "" = every recipient; else a protected domain or one recipient
+    std::string note;
+    std::string source = "manual";  ///< manual, import, outgoing, confirmed
+    std::int64_t created = 0;
+    std::int64_t hits = 0;
+    std::int64_t last_hit = 0;
+};
+
+/// Counts for `mwhitelist stats`.
+struct WlStats {
+    std::vector<std::pair<std::string, std::int64_t>> by_kind;
+    std::vector<std::pair<std::string, std::int64_t>> by_source;
+    std::int64_t total = 0;
+    std::int64_t hits = 0;
+    std::int64_t domains = 0;
+};
+
+/// States a one-time or revoked token can be recorded in.
+enum class TokenState { used, revoked };
+
+/// The stable name of a token state.
+std::string_view to_string(TokenState s);
+
+/// A recorded token (used or revoked), kept until it expires.
+struct TokenRecord {
+    std::string id;         ///< the token payload, lower case
+    TokenState state = TokenState::used;
+    std::string recipient;  ///< the address the token stands for
+    std::int64_t expires = 0;
+    std::int64_t changed = 0;
+};
+
+/// A secret key with its id, for MACs that must stay checkable across rotation.
+struct Secret {
+    int key_id = 0;
+    std::string bytes;
+    std::int64_t created = 0;
+};
+
+/// How to open a store.
+struct StoreOptions {
+    int busy_timeout_ms = 10000;
+    bool read_only = false;  ///< do not create or migrate; fail if missing
+};
+
+/// The store interface shared by every program.
+class Store {
+public:
+    virtual ~Store() = default;
+
+    /// Runs fn inside one write transaction: all of it lands, or none of it.
+    virtual Result<void> transaction(const std::function<Result<void>()>& fn) = 0;
+
+    /// Inserts e unless (kind, value, scope) exists; true when inserted.
+    virtual Result<bool> wl_insert(const WlEntry& e) = 0;
+    /// Removes the entry (kind, value, scope); true when one was removed.
+    virtual Result<bool> wl_remove(WlKind kind, std::string_view value, std::string_view scope) = 0;
+    /// Every entry whose value is one of values and whose scope is one of scopes.
+    virtual Result<std::vector<WlEntry>> wl_lookup(const std::vector<std::string>& values,
+                                                   const std::vector<std::string>& scopes) = 0;
+    /// Calls fn for every entry, ordered by kind, value, scope.
+    virtual Result<void> wl_each(const std::function<void(const WlEntry&)>& fn) = 0;
+    /// Counts one hit on entry id at time now.
+    virtual Result<void> wl_hit(std::int64_t id, std::int64_t now) = 0;
+    /// Counts of entries by kind and source.
+    virtual Result<WlStats> wl_stats() = 0;
+
+    /// Adds a protected domain; true when it was new.
+    virtual Result<bool> domain_add(std::string_view domain, std::int64_t now) = 0;
+    /// Removes a protected domain; true when it existed.
+    virtual Result<bool> domain_remove(std::string_view domain) = 0;
+    /// The protected domains, sorted.
+    virtual Result<std::vector<std::string>> domain_list() = 0;
+
+    /// The secrets kept for purpose, newest key id first.
+    virtual Result<std::vector<Secret>> secrets(std::string_view purpose) = 0;
+    /// Stores a new secret for purpose under a fresh key id, returned.
+    virtual Result<int> secret_add(std::string_view purpose, std::string_view bytes, std::int64_t now) = 0;
+
+    /// Records id as used unless a record exists: the existing state, or nothing when this call recorded it.
+    /// Atomic across processes: of two concurrent calls exactly one gets nothing.
+    virtual Result<std::optional<TokenState>> token_consume(const TokenRecord& r) = 0;
+    /// Records id as revoked (replacing a used record).
+    virtual Result<void> token_revoke(const TokenRecord& r) = 0;
+    /// The record for id, if any.
+    virtual Result<std::optional<TokenRecord>> token_get(std::string_view id) = 0;
+    /// Every record not yet expired at now.
+    virtual Result<std::vector<TokenRecord>> token_list(std::int64_t now) = 0;
+    /// Deletes records expired before now; how many.
+    virtual Result<std::int64_t> token_expire(std::int64_t now) = 0;
+};
+
+/// Opens (creating and migrating when needed) the SQLite store at path.
+/// A new personal store is mode 0600; in a setgid group-writable directory, 0660.
+Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt = {});
+
+/// The schema version this build reads and writes.
+int store_schema_version();
+
+} // namespace mail

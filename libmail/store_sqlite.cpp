@@ -1,0 +1,584 @@
+// SQLite backend of the store interface (DESIGN §4).
+#include "libmail/store.hpp"
+
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+// Schema migrations, in order: migrations[i] takes user_version i to i+1.
+// Append only; never edit a migration that has shipped.
+const char* const migrations[] = {
+    // 0 -> 1: protected domains, whitelist, secrets, token records.
+    "CREATE TABLE domains(domain TEXT PRIMARY KEY, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE whitelist("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK(kind IN ('address','domain','subdomains','recipient')),"
+    "  value TEXT NOT NULL,"
+    "  scope TEXT NOT NULL DEFAULT '',"
+    "  note TEXT NOT NULL DEFAULT '',"
+    "  source TEXT NOT NULL DEFAULT 'manual',"
+    "  created INTEGER NOT NULL,"
+    "  hits INTEGER NOT NULL DEFAULT 0,"
+    "  last_hit INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(value, scope, kind));"
+    "CREATE TABLE secrets(purpose TEXT NOT NULL, key_id INTEGER NOT NULL, secret BLOB NOT NULL,"
+    "  created INTEGER NOT NULL, PRIMARY KEY(purpose, key_id)) WITHOUT ROWID;"
+    "CREATE TABLE tokens(id TEXT PRIMARY KEY,"
+    "  state TEXT NOT NULL CHECK(state IN ('used','revoked')),"
+    "  recipient TEXT NOT NULL, expires INTEGER NOT NULL, changed INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX tokens_expires ON tokens(expires);",
+};
+constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
+
+// Lock contention, full disks and unreadable files are all "try again later":
+// the MTA keeps the message and retries (DESIGN §4).
+ErrorKind kind_of(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return ErrorKind::tempfail;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return ErrorKind::tempfail;
+    default:
+        return ErrorKind::software;
+    }
+}
+
+class Stmt {
+public:
+    Stmt() = default;
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+    ~Stmt() { sqlite3_finalize(s_); }
+    sqlite3_stmt* s_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+public:
+    SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+    ~SqliteStore() override {
+        stmts_.clear();
+        sqlite3_close_v2(db_);
+    }
+
+    Error err(int rc, std::string_view what) const {
+        std::string t = "store ";
+        t += path_;
+        t += ": ";
+        t += what;
+        t += ": ";
+        t += sqlite3_errstr(rc);
+        const char* m = sqlite3_errmsg(db_);
+        if (m && std::strcmp(m, sqlite3_errstr(rc)) != 0) {
+            t += " (";
+            t += m;
+            t += ")";
+        }
+        return Error{kind_of(rc), t};
+    }
+
+    Result<void> exec(const char* sql) {
+        int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) return err(rc, "exec");
+        return {};
+    }
+
+    // Prepared once per store object, reset before each use.
+    Result<sqlite3_stmt*> prep(const char* sql) {
+        auto it = stmts_.find(sql);
+        if (it == stmts_.end()) {
+            auto st = std::make_unique<Stmt>();
+            int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->s_, nullptr);
+            if (rc != SQLITE_OK) return err(rc, "prepare");
+            it = stmts_.emplace(sql, std::move(st)).first;
+        }
+        sqlite3_stmt* s = it->second->s_;
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        return s;
+    }
+
+    static void bind(sqlite3_stmt* s, int i, std::string_view v) {
+        sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    }
+    static void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+    static std::string col(sqlite3_stmt* s, int i) {
+        auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+        return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
+    }
+
+    Result<void> step_done(sqlite3_stmt* s, std::string_view what) {
+        int rc = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (rc != SQLITE_DONE) return err(rc, what);
+        return {};
+    }
+
+    Result<void> migrate() {
+        auto v = user_version();
+        if (!v) return v.error();
+        if (*v == schema_version) return {};
+        if (*v > schema_version)
+            return Error{ErrorKind::tempfail, "store " + path_ + ": schema version " + std::to_string(*v) +
+                                                   " is newer than this program's (" +
+                                                   std::to_string(schema_version) + ")"};
+        return transaction([&]() -> Result<void> {
+            auto cur = user_version();  // another process may have migrated meanwhile
+            if (!cur) return cur.error();
+            for (int i = *cur; i < schema_version; ++i) {
+                if (auto r = exec(migrations[i]); !r) return r;
+            }
+            std::string pv = "PRAGMA user_version=" + std::to_string(schema_version);
+            return exec(pv.c_str());
+        });
+    }
+
+    Result<int> user_version() {
+        auto s = prep("PRAGMA user_version");
+        if (!s) return s.error();
+        int rc = sqlite3_step(*s);
+        if (rc != SQLITE_ROW) return err(rc, "read schema version");
+        int v = sqlite3_column_int(*s, 0);
+        sqlite3_reset(*s);
+        return v;
+    }
+
+    Result<void> transaction(const std::function<Result<void>()>& fn) override {
+        if (depth_ > 0) {  // nested: part of the outer transaction
+            ++depth_;
+            auto r = fn();
+            --depth_;
+            return r;
+        }
+        // IMMEDIATE takes the write lock up front, so the busy timeout applies
+        // instead of a deadlock-avoidance SQLITE_BUSY at the first write.
+        if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
+        ++depth_;
+        auto r = fn();
+        --depth_;
+        if (!r) {
+            (void)exec("ROLLBACK");
+            return r;
+        }
+        if (auto c = exec("COMMIT"); !c) {
+            (void)exec("ROLLBACK");
+            return c;
+        }
+        return {};
+    }
+
+    // Runs a single statement in its own transaction unless inside one already.
+    Result<void> write(const std::function<Result<void>()>& fn) { return transaction(fn); }
+
+    // ---- whitelist ----
+    Result<bool> wl_insert(const WlEntry& e) override {
+        bool inserted = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("INSERT OR IGNORE INTO whitelist(kind,value,scope,note,source,created,hits,last_hit)"
+                          " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+            if (!s) return s.error();
+            bind(*s, 1, to_string(e.kind));
+            bind(*s, 2, e.value);
+            bind(*s, 3, e.scope);
+            bind(*s, 4, e.note);
+            bind(*s, 5, e.source);
+            bind(*s, 6, e.created);
+            bind(*s, 7, e.hits);
+            bind(*s, 8, e.last_hit);
+            if (auto d = step_done(*s, "add whitelist entry"); !d) return d;
+            inserted = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return inserted;
+    }
+
+    Result<bool> wl_remove(WlKind kind, std::string_view value, std::string_view scope) override {
+        bool removed = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM whitelist WHERE value=?1 AND scope=?2 AND kind=?3");
+            if (!s) return s.error();
+            bind(*s, 1, value);
+            bind(*s, 2, scope);
+            bind(*s, 3, to_string(kind));
+            if (auto d = step_done(*s, "remove whitelist entry"); !d) return d;
+            removed = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return removed;
+    }
+
+    static WlEntry read_entry(sqlite3_stmt* s) {
+        WlEntry e;
+        e.id = sqlite3_column_int64(s, 0);
+        e.kind = parse_wl_kind(col(s, 1)).value_or(WlKind::address);
+        e.value = col(s, 2);
+        e.scope = col(s, 3);
+        e.note = col(s, 4);
+        e.source = col(s, 5);
+        e.created = sqlite3_column_int64(s, 6);
+        e.hits = sqlite3_column_int64(s, 7);
+        e.last_hit = sqlite3_column_int64(s, 8);
+        return e;
+    }
+
+    Result<std::vector<WlEntry>> wl_lookup(const std::vector<std::string>& values,
+                                           const std::vector<std::string>& scopes) override {
+        std::vector<WlEntry> out;
+        // One indexed probe per (value, scope) pair: a handful per lookup.
+        auto s = prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit FROM whitelist"
+                      " WHERE value=?1 AND scope=?2");
+        if (!s) return s.error();
+        for (const auto& v : values) {
+            for (const auto& sc : scopes) {
+                sqlite3_reset(*s);
+                bind(*s, 1, v);
+                bind(*s, 2, sc);
+                int rc;
+                while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_entry(*s));
+                if (rc != SQLITE_DONE) {
+                    sqlite3_reset(*s);
+                    return err(rc, "look up whitelist");
+                }
+            }
+        }
+        sqlite3_reset(*s);
+        return out;
+    }
+
+    Result<void> wl_each(const std::function<void(const WlEntry&)>& fn) override {
+        auto s = prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit FROM whitelist"
+                      " ORDER BY kind,value,scope");
+        if (!s) return s.error();
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) fn(read_entry(*s));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "list whitelist");
+        return {};
+    }
+
+    Result<void> wl_hit(std::int64_t id, std::int64_t now) override {
+        return write([&]() -> Result<void> {
+            auto s = prep("UPDATE whitelist SET hits=hits+1, last_hit=?2 WHERE id=?1");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            bind(*s, 2, now);
+            return step_done(*s, "count whitelist hit");
+        });
+    }
+
+    Result<std::vector<std::pair<std::string, std::int64_t>>> counts(const char* sql) {
+        std::vector<std::pair<std::string, std::int64_t>> out;
+        auto s = prep(sql);
+        if (!s) return s.error();
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.emplace_back(col(*s, 0), sqlite3_column_int64(*s, 1));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "count");
+        return out;
+    }
+
+    Result<WlStats> wl_stats() override {
+        WlStats st;
+        auto k = counts("SELECT kind, count(*) FROM whitelist GROUP BY kind ORDER BY kind");
+        if (!k) return k.error();
+        st.by_kind = *k;
+        auto so = counts("SELECT source, count(*) FROM whitelist GROUP BY source ORDER BY source");
+        if (!so) return so.error();
+        st.by_source = *so;
+        auto t = counts("SELECT 'total', count(*) FROM whitelist UNION ALL "
+                        "SELECT 'hits', coalesce(sum(hits),0) FROM whitelist UNION ALL "
+                        "SELECT 'domains', count(*) FROM domains");
+        if (!t) return t.error();
+        st.total = (*t)[0].second;
+        st.hits = (*t)[1].second;
+        st.domains = (*t)[2].second;
+        return st;
+    }
+
+    // ---- protected domains ----
+    Result<bool> domain_add(std::string_view domain, std::int64_t now) override {
+        bool added = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("INSERT OR IGNORE INTO domains(domain,created) VALUES(?1,?2)");
+            if (!s) return s.error();
+            bind(*s, 1, domain);
+            bind(*s, 2, now);
+            if (auto d = step_done(*s, "add domain"); !d) return d;
+            added = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return added;
+    }
+
+    Result<bool> domain_remove(std::string_view domain) override {
+        bool removed = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM domains WHERE domain=?1");
+            if (!s) return s.error();
+            bind(*s, 1, domain);
+            if (auto d = step_done(*s, "remove domain"); !d) return d;
+            removed = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return removed;
+    }
+
+    Result<std::vector<std::string>> domain_list() override {
+        std::vector<std::string> out;
+        auto s = prep("SELECT domain FROM domains ORDER BY domain");
+        if (!s) return s.error();
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(col(*s, 0));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "list domains");
+        return out;
+    }
+
+    // ---- secrets ----
+    Result<std::vector<Secret>> secrets(std::string_view purpose) override {
+        std::vector<Secret> out;
+        auto s = prep("SELECT key_id, secret, created FROM secrets WHERE purpose=?1 ORDER BY key_id DESC");
+        if (!s) return s.error();
+        bind(*s, 1, purpose);
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
+            Secret k;
+            k.key_id = sqlite3_column_int(*s, 0);
+            auto p = static_cast<const char*>(sqlite3_column_blob(*s, 1));
+            k.bytes.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(*s, 1)));
+            k.created = sqlite3_column_int64(*s, 2);
+            out.push_back(std::move(k));
+        }
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "read secrets");
+        return out;
+    }
+
+    Result<int> secret_add(std::string_view purpose, std::string_view bytes, std::int64_t now) override {
+        int id = 0;
+        auto r = write([&]() -> Result<void> {
+            auto q = prep("SELECT coalesce(max(key_id),0)+1 FROM secrets WHERE purpose=?1");
+            if (!q) return q.error();
+            bind(*q, 1, purpose);
+            int rc = sqlite3_step(*q);
+            if (rc != SQLITE_ROW) return err(rc, "allocate key id");
+            id = sqlite3_column_int(*q, 0);
+            sqlite3_reset(*q);
+            auto s = prep("INSERT INTO secrets(purpose,key_id,secret,created) VALUES(?1,?2,?3,?4)");
+            if (!s) return s.error();
+            bind(*s, 1, purpose);
+            sqlite3_bind_int(*s, 2, id);
+            sqlite3_bind_blob(*s, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+            bind(*s, 4, now);
+            return step_done(*s, "store secret");
+        });
+        if (!r) return r.error();
+        return id;
+    }
+
+    // ---- token records ----
+    static TokenRecord read_token(sqlite3_stmt* s) {
+        TokenRecord t;
+        t.id = col(s, 0);
+        t.state = col(s, 1) == "revoked" ? TokenState::revoked : TokenState::used;
+        t.recipient = col(s, 2);
+        t.expires = sqlite3_column_int64(s, 3);
+        t.changed = sqlite3_column_int64(s, 4);
+        return t;
+    }
+
+    Result<std::optional<TokenRecord>> token_get(std::string_view id) override {
+        auto s = prep("SELECT id,state,recipient,expires,changed FROM tokens WHERE id=?1");
+        if (!s) return s.error();
+        bind(*s, 1, id);
+        int rc = sqlite3_step(*s);
+        std::optional<TokenRecord> out;
+        if (rc == SQLITE_ROW) out = read_token(*s);
+        sqlite3_reset(*s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read token");
+        return out;
+    }
+
+    Result<std::optional<TokenState>> token_consume(const TokenRecord& r) override {
+        std::optional<TokenState> prior;
+        auto w = write([&]() -> Result<void> {
+            auto s = prep("INSERT OR IGNORE INTO tokens(id,state,recipient,expires,changed)"
+                          " VALUES(?1,'used',?2,?3,?4)");
+            if (!s) return s.error();
+            bind(*s, 1, r.id);
+            bind(*s, 2, r.recipient);
+            bind(*s, 3, r.expires);
+            bind(*s, 4, r.changed);
+            if (auto d = step_done(*s, "consume token"); !d) return d;
+            if (sqlite3_changes(db_) > 0) return {};
+            auto g = token_get(r.id);
+            if (!g) return g.error();
+            prior = g->has_value() ? (*g)->state : TokenState::used;
+            return {};
+        });
+        if (!w) return w.error();
+        return prior;
+    }
+
+    Result<void> token_revoke(const TokenRecord& r) override {
+        return write([&]() -> Result<void> {
+            auto s = prep("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'revoked',?2,?3,?4)"
+                          " ON CONFLICT(id) DO UPDATE SET state='revoked', changed=excluded.changed");
+            if (!s) return s.error();
+            bind(*s, 1, r.id);
+            bind(*s, 2, r.recipient);
+            bind(*s, 3, r.expires);
+            bind(*s, 4, r.changed);
+            return step_done(*s, "revoke token");
+        });
+    }
+
+    Result<std::vector<TokenRecord>> token_list(std::int64_t now) override {
+        std::vector<TokenRecord> out;
+        auto s = prep("SELECT id,state,recipient,expires,changed FROM tokens WHERE expires>=?1 ORDER BY changed,id");
+        if (!s) return s.error();
+        bind(*s, 1, now);
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_token(*s));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "list tokens");
+        return out;
+    }
+
+    Result<std::int64_t> token_expire(std::int64_t now) override {
+        std::int64_t n = 0;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM tokens WHERE expires<?1");
+            if (!s) return s.error();
+            bind(*s, 1, now);
+            if (auto d = step_done(*s, "expire tokens"); !d) return d;
+            n = sqlite3_changes(db_);
+            return {};
+        });
+        if (!r) return r.error();
+        return n;
+    }
+
+private:
+    sqlite3* db_;
+    std::string path_;
+    std::map<std::string, std::unique_ptr<Stmt>, std::less<>> stmts_;
+    int depth_ = 0;
+};
+
+std::string parent_dir(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+
+// Creates the directories of a personal store (0700), like mkdir -p.
+Result<void> make_dirs(const std::string& dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0) return {};
+    std::string up = parent_dir(dir);
+    if (up != dir) {
+        if (auto r = make_dirs(up); !r) return r;
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return Error{ErrorKind::tempfail, "store directory " + dir + ": " + std::strerror(errno)};
+    return {};
+}
+
+// Creates the store file with the right mode before SQLite opens it, so the
+// database never exists with a wider mode; SQLite gives its -wal and -shm
+// files the mode of the database file.
+Result<void> create_file(const std::string& path) {
+    std::string dir = parent_dir(path);
+    if (auto r = make_dirs(dir); !r) return r;
+    struct stat st;
+    mode_t mode = 0600;
+    if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & S_ISGID) && (st.st_mode & S_IWGRP)) mode = 0660;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        if (errno == EEXIST) return {};
+        return Error{ErrorKind::tempfail, "store " + path + ": " + std::strerror(errno)};
+    }
+    ::fchmod(fd, mode);  // umask must not narrow a system store's group bits
+    ::close(fd);
+    return {};
+}
+
+} // namespace
+
+std::string_view to_string(WlKind k) {
+    switch (k) {
+    case WlKind::address: return "address";
+    case WlKind::domain: return "domain";
+    case WlKind::subdomains: return "subdomains";
+    case WlKind::recipient: return "recipient";
+    }
+    return "address";
+}
+
+std::optional<WlKind> parse_wl_kind(std::string_view s) {
+    if (s == "address") return WlKind::address;
+    if (s == "domain") return WlKind::domain;
+    if (s == "subdomains") return WlKind::subdomains;
+    if (s == "recipient") return WlKind::recipient;
+    return std::nullopt;
+}
+
+std::string_view to_string(TokenState s) { return s == TokenState::revoked ? "revoked" : "used"; }
+
+int store_schema_version() { return schema_version; }
+
+Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt) {
+    if (path.empty()) return Error{ErrorKind::config, "store path is empty"};
+    int flags = SQLITE_OPEN_FULLMUTEX;
+    if (opt.read_only) {
+        flags |= SQLITE_OPEN_READONLY;
+    } else {
+        if (auto r = create_file(path); !r) return r.error();
+        flags |= SQLITE_OPEN_READWRITE;
+    }
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    auto store = std::make_unique<SqliteStore>(db, path);
+    if (rc != SQLITE_OK) return store->err(rc, "open");
+    sqlite3_busy_timeout(db, opt.busy_timeout_ms);
+    sqlite3_extended_result_codes(db, 1);
+    if (!opt.read_only) {
+        // WAL lets readers run beside the one writer; FULL sync so a committed
+        // token consumption or whitelist change survives a power cut.
+        if (auto r = store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !r) return r.error();
+        if (auto r = store->migrate(); !r) return r.error();
+    } else {
+        auto v = store->user_version();
+        if (!v) return v.error();
+        if (*v != schema_version)
+            return Error{ErrorKind::tempfail, "store " + path + ": schema version " + std::to_string(*v) +
+                                                   ", expected " + std::to_string(schema_version)};
+    }
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+} // namespace mail

@@ -1,0 +1,241 @@
+// mwhitelist's commands: see mwhitelist(1).
+#include "libmail/whitelist_cmd.hpp"
+
+#include "libmail/address.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/limits.hpp"
+#include "libmail/message.hpp"
+#include "libmail/whitelist.hpp"
+
+#include <fstream>
+#include <iostream>
+
+namespace mail {
+
+namespace {
+
+// Every To, Cc and Bcc address of the message on in (headers only are read).
+Result<std::vector<std::string>> message_recipients(std::istream& in) {
+    MessageReader reader(in);
+    if (auto r = reader.read_header(); !r) return r.error();
+    std::vector<std::string> out;
+    for (const char* name : {"To", "Cc", "Bcc"}) {
+        for (const auto& value : reader.get_all(name)) {
+            auto list = parse_address_list(value);
+            if (!list) return Error{ErrorKind::data, std::string(name) + ": " + list.error().text};
+            for (const auto& a : *list) out.push_back(a.addr_spec());
+        }
+    }
+    if (out.empty()) return Error{ErrorKind::data, "message has no To, Cc or Bcc addresses"};
+    return out;
+}
+
+Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, std::istream& in, std::ostream& out) {
+    if (opt.note.size() > limits::note_length) return Error{ErrorKind::usage, "--note is too long"};
+    for (char c : opt.note)
+        if (static_cast<unsigned char>(c) < 0x20) return Error{ErrorKind::usage, "--note has control characters"};
+    std::vector<std::string> args = opt.args;
+    std::string source = "manual";
+    if (opt.from_message) {
+        if (opt.recipient || !opt.args.empty())
+            return Error{ErrorKind::usage, "--from-message takes no entries and no --recipient"};
+        auto r = message_recipients(in);
+        if (!r) return r.error();
+        args = *r;
+        source = "outgoing";
+    }
+    if (args.empty()) return Error{ErrorKind::usage, "add: no entries given"};
+    std::string scope;
+    if (!opt.scope.empty()) {
+        if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
+        auto s = parse_wl_scope(opt.scope);
+        if (!s) return Error{ErrorKind::usage, s.error().text};
+        scope = *s;
+    }
+    // Parse everything first: a malformed entry leaves nothing half-written.
+    std::vector<WlEntry> entries;
+    std::int64_t t = now();
+    for (const auto& a : args) {
+        auto e = opt.recipient ? parse_wl_recipient(a) : parse_wl_entry(a);
+        if (!e) return e.error();
+        e->scope = scope;
+        e->note = opt.note;
+        e->source = source;
+        e->created = t;
+        entries.push_back(*e);
+    }
+    std::vector<std::string> lines;
+    auto r = store.transaction([&]() -> Result<void> {
+        for (const auto& e : entries) {
+            auto ins = store.wl_insert(e);
+            if (!ins) return ins.error();
+            lines.push_back(std::string(*ins ? "added " : "exists ") + wl_entry_text(e) +
+                            (e.scope.empty() ? "" : " for " + e.scope));
+        }
+        return {};
+    });
+    if (!r) return r;
+    for (const auto& l : lines) {
+        out << l << '\n';
+        ctx.log_event("whitelist_add", {{"entry", l}});
+    }
+    return {};
+}
+
+Result<int> cmd_remove(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out, std::ostream& err) {
+    std::string scope;
+    if (!opt.scope.empty()) {
+        auto s = parse_wl_scope(opt.scope);
+        if (!s) return Error{ErrorKind::usage, s.error().text};
+        scope = *s;
+    }
+    std::vector<WlEntry> entries;
+    for (const auto& a : opt.args) {
+        auto e = opt.recipient || a.rfind("rcpt:", 0) == 0
+                     ? parse_wl_recipient(a.rfind("rcpt:", 0) == 0 ? a.substr(5) : a)
+                     : parse_wl_entry(a);
+        if (!e) return e.error();
+        e->scope = e->kind == WlKind::recipient ? "" : scope;
+        entries.push_back(*e);
+    }
+    int missing = 0;
+    std::vector<std::pair<bool, std::string>> lines;
+    auto r = store.transaction([&]() -> Result<void> {
+        for (const auto& e : entries) {
+            auto rm = store.wl_remove(e.kind, e.value, e.scope);
+            if (!rm) return rm.error();
+            lines.emplace_back(*rm, wl_entry_text(e) + (e.scope.empty() ? "" : " for " + e.scope));
+        }
+        return {};
+    });
+    if (!r) return r.error();
+    for (const auto& [removed, text] : lines) {
+        if (removed) {
+            out << "removed " << text << '\n';
+            ctx.log_event("whitelist_remove", {{"entry", text}});
+        } else {
+            err << "mwhitelist: remove: " << text << ": no such entry\n";
+            ++missing;
+        }
+    }
+    return missing ? ex_no : ex_ok;
+}
+
+Result<int> cmd_check(Store& store, const WhitelistOptions& opt, std::ostream& out) {
+    auto s = parse_addr_spec(opt.sender);
+    if (!s && opt.sender != "<>") return Error{ErrorKind::usage, "sender '" + opt.sender + "': " + s.error().text};
+    if (!opt.rcpt.empty()) {
+        auto r = parse_addr_spec(opt.rcpt);
+        if (!r || r->domain.empty()) return Error{ErrorKind::usage, "recipient '" + opt.rcpt + "': not an address"};
+    }
+    auto m = wl_match(store, opt.sender == "<>" ? "" : opt.sender, opt.rcpt);
+    if (!m) return m.error();
+    if (!m->has_value()) return ex_no;
+    const WlEntry& e = **m;
+    out << wl_entry_text(e) << '\t' << to_string(e.kind) << '\t' << (e.scope.empty() ? "*" : e.scope) << '\n';
+    return ex_ok;
+}
+
+Result<WlFormat> format_of(const std::string& f) {
+    if (f == "lines") return WlFormat::lines;
+    if (f == "csv") return WlFormat::csv;
+    return Error{ErrorKind::usage, "--format must be lines or csv"};
+}
+
+Result<void> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out) {
+    if (opt.command == "domain-list") {
+        auto l = store.domain_list();
+        if (!l) return l.error();
+        for (const auto& d : *l) out << d << '\n';
+        return {};
+    }
+    std::vector<std::string> domains;
+    for (const auto& a : opt.args) {
+        std::string_view d = a;
+        if (!d.empty() && d.front() == '@') d.remove_prefix(1);
+        if (!is_valid_domain(d) || d.empty() || d.front() == '[')
+            return Error{ErrorKind::data, "domain '" + a + "': not a domain"};
+        domains.push_back(normalize_domain(d));
+    }
+    std::vector<std::string> lines;
+    auto r = store.transaction([&]() -> Result<void> {
+        for (const auto& d : domains) {
+            if (opt.command == "domain-add") {
+                auto added = store.domain_add(d, now());
+                if (!added) return added.error();
+                lines.push_back((*added ? "added " : "exists ") + d);
+            } else {
+                auto removed = store.domain_remove(d);
+                if (!removed) return removed.error();
+                lines.push_back((*removed ? "removed " : "not protected ") + d);
+            }
+        }
+        return {};
+    });
+    if (!r) return r;
+    for (const auto& l : lines) {
+        out << l << '\n';
+        ctx.log_event("domain", {{"change", l}});
+    }
+    return {};
+}
+
+Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto store = ctx.open_store();
+    if (!store) return store.error();
+    Store& s = **store;
+    const std::string& c = opt.command;
+    if (c == "add") {
+        auto r = cmd_add(ctx, s, opt, in, out);
+        if (!r) return r.error();
+    } else if (c == "remove") {
+        return cmd_remove(ctx, s, opt, out, err);
+    } else if (c == "check") {
+        return cmd_check(s, opt, out);
+    } else if (c == "list") {
+        auto r = opt.json ? wl_list_json(s, out) : wl_list_text(s, out);
+        if (!r) return r.error();
+    } else if (c == "import") {
+        auto f = format_of(opt.format);
+        if (!f) return f.error();
+        std::ifstream file;
+        std::istream* src = &in;
+        if (!opt.file.empty() && opt.file != "-") {
+            file.open(opt.file, std::ios::binary);
+            if (!file) return Error{ErrorKind::noinput, opt.file + ": cannot open"};
+            src = &file;
+        }
+        auto n = wl_import(s, *src, *f, now());
+        if (!n) return n.error();
+        out << "added " << n->added << ", existing " << n->existing << '\n';
+        ctx.log_event("whitelist_import", {{"added", std::to_string(n->added)},
+                                           {"existing", std::to_string(n->existing)}});
+    } else if (c == "export") {
+        auto f = format_of(opt.format);
+        if (!f) return f.error();
+        auto r = wl_export(s, out, *f);
+        if (!r) return r.error();
+    } else if (c == "stats") {
+        auto st = s.wl_stats();
+        if (!st) return st.error();
+        out << "entries " << st->total << "\nhits " << st->hits << "\nprotected-domains " << st->domains << '\n';
+        for (const auto& [k, n] : st->by_kind) out << "kind." << k << ' ' << n << '\n';
+        for (const auto& [k, n] : st->by_source) out << "source." << k << ' ' << n << '\n';
+    } else {
+        auto r = cmd_domain(ctx, s, opt, out);
+        if (!r) return r.error();
+    }
+    return ex_ok;
+}
+
+} // namespace
+
+int run_whitelist(Context& ctx, const WhitelistOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto r = dispatch(ctx, opt, in, out, err);
+    out.flush();
+    if (!r) return report(ctx.program, opt.command, r.error());
+    if (!out) return report(ctx.program, opt.command, Error{ErrorKind::tempfail, "write error on stdout"});
+    return *r;
+}
+
+} // namespace mail

@@ -1,0 +1,190 @@
+#include "libmail/store.hpp"
+#include "tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace mail;
+
+TEST_CASE("store: a new personal store is 0600, WAL, at the current schema version") {
+    TmpDir d;
+    std::string p = d.file("sub/dir/store.db");
+    auto s = open_store(p);
+    REQUIRE(s.ok());
+    struct stat st;
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(d.file("sub").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+    sqlite3* db;
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* q;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))) == "wal");
+    sqlite3_finalize(q);
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) == store_schema_version());
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+TEST_CASE("store: in a setgid group-writable directory the store is 0660") {
+    TmpDir d;
+    std::string dir = d.file("sys");
+    REQUIRE(::mkdir(dir.c_str(), 0770) == 0);
+    REQUIRE(::chmod(dir.c_str(), 02770) == 0);
+    auto s = open_store(dir + "/store.db");
+    REQUIRE(s.ok());
+    struct stat st;
+    REQUIRE(::stat((dir + "/store.db").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0660);
+}
+
+TEST_CASE("store: a store from a newer program is refused with tempfail") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    { REQUIRE(open_store(p).ok()); }
+    sqlite3* db;
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA user_version=999", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    auto s = open_store(p);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().kind == ErrorKind::tempfail);
+    CHECK(s.error().text.find("newer") != std::string::npos);
+}
+
+TEST_CASE("store: a file that is not a database is a tempfail, not a crash") {
+    TmpDir d;
+    std::string p = d.file("junk.db");
+    FILE* f = fopen(p.c_str(), "w");
+    REQUIRE(f);
+    fputs("this is not sqlite, just some text that is long enough to be a header......................\n", f);
+    fclose(f);
+    auto s = open_store(p);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().kind == ErrorKind::tempfail);
+}
+
+TEST_CASE("store: whitelist insert is idempotent, lookup, hit and remove") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    WlEntry e;
+    e.kind = WlKind::address;
+    e.value = "a@example.org";
+    e.created = 100;
+    CHECK(*st.wl_insert(e) == true);
+    CHECK(*st.wl_insert(e) == false);
+    e.scope = "example.net";
+    CHECK(*st.wl_insert(e) == true);
+    auto found = st.wl_lookup({"a@example.org"}, {""});
+    REQUIRE(found.ok());
+    REQUIRE(found->size() == 1);
+    CHECK(found->front().scope.empty());
+    REQUIRE(st.wl_hit(found->front().id, 500).ok());
+    found = st.wl_lookup({"a@example.org"}, {"", "example.net"});
+    REQUIRE(found->size() == 2);
+    for (auto& f : *found)
+        if (f.scope.empty()) {
+            CHECK(f.hits == 1);
+            CHECK(f.last_hit == 500);
+        }
+    CHECK(*st.wl_remove(WlKind::address, "a@example.org", "") == true);
+    CHECK(*st.wl_remove(WlKind::address, "a@example.org", "") == false);
+    CHECK(st.wl_lookup({"a@example.org"}, {""})->empty());
+}
+
+TEST_CASE("store: a failed transaction leaves nothing behind") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    auto r = st.transaction([&]() -> Result<void> {
+        WlEntry e;
+        e.value = "x@y.org";
+        REQUIRE(st.wl_insert(e).ok());
+        return Error{ErrorKind::data, "stop"};
+    });
+    CHECK_FALSE(r.ok());
+    CHECK(st.wl_lookup({"x@y.org"}, {""})->empty());
+}
+
+TEST_CASE("store: domains, secrets and token records") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    CHECK(*st.domain_add("b.org", 1));
+    CHECK(*st.domain_add("a.org", 1));
+    CHECK_FALSE(*st.domain_add("a.org", 1));
+    CHECK(*st.domain_list() == std::vector<std::string>{"a.org", "b.org"});
+    CHECK(*st.domain_remove("a.org"));
+    CHECK(*st.domain_list() == std::vector<std::string>{"b.org"});
+
+    CHECK(*st.secret_add("token", std::string("k1\0x", 4), 1) == 1);
+    CHECK(*st.secret_add("token", "k2", 2) == 2);
+    auto keys = st.secrets("token");
+    REQUIRE(keys->size() == 2);
+    CHECK(keys->front().key_id == 2);
+    CHECK(keys->back().bytes == std::string("k1\0x", 4));
+
+    TokenRecord r{"abc", TokenState::used, "u@x.org", 1000, 10};
+    auto first = st.token_consume(r);
+    REQUIRE(first.ok());
+    CHECK_FALSE(first->has_value());
+    auto second = st.token_consume(r);
+    REQUIRE(second->has_value());
+    CHECK(**second == TokenState::used);
+    REQUIRE(st.token_revoke(r).ok());
+    CHECK((*st.token_get("abc"))->state == TokenState::revoked);
+    CHECK(st.token_list(999)->size() == 1);
+    CHECK(st.token_list(1001)->empty());
+    CHECK(*st.token_expire(1001) == 1);
+    CHECK_FALSE(st.token_get("abc")->has_value());
+}
+
+TEST_CASE("store: 20 concurrent writer processes all succeed") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 20; ++i) {
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            int rc = 0;
+            {
+                auto s = open_store(p);
+                if (!s) _exit(10);
+                for (int j = 0; j < 25 && rc == 0; ++j) {
+                    WlEntry e;
+                    e.value = "w" + std::to_string(i) + "-" + std::to_string(j) + "@example.org";
+                    auto r = (*s)->transaction([&]() -> Result<void> {
+                        auto ins = (*s)->wl_insert(e);
+                        if (!ins) return ins.error();
+                        return {};
+                    });
+                    if (!r) rc = 11;
+                }
+            }
+            _exit(rc);
+        }
+        kids.push_back(pid);
+    }
+    int failures = 0;
+    for (pid_t k : kids) {
+        int status = 0;
+        waitpid(k, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
+    }
+    CHECK(failures == 0);
+    auto s = open_store(p);
+    REQUIRE(s.ok());
+    CHECK((*s)->wl_stats()->total == 500);
+}

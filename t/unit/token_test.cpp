@@ -1,0 +1,197 @@
+#include "libmail/token.hpp"
+#include "tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+using namespace mail;
+
+namespace {
+Secret key(int id, char fill = 'k') { return Secret{id, std::string(32, fill), 0}; }
+std::string make(const TokenRequest& r, const Secret& k = key(1)) {
+    auto t = make_token(r, k, "abc");
+    REQUIRE(t.ok());
+    return *t;
+}
+TokenRequest req(std::uint8_t flags = 0, std::string sender = "") {
+    TokenRequest r;
+    r.recipient = "Alice@Example.ORG";
+    r.flags = flags;
+    r.expires = 2000000000;
+    r.sender = std::move(sender);
+    return r;
+}
+} // namespace
+
+TEST_CASE("token: base32 round trip, either case, canonical only") {
+    std::string bin("\x00\xff\x10\x20\x7f", 5);
+    std::string t = base32_encode(bin);
+    CHECK(t == "ah7raid7");
+    CHECK(*base32_decode(t) == bin);
+    std::string up = t;
+    std::transform(up.begin(), up.end(), up.begin(), ::toupper);
+    CHECK(*base32_decode(up) == bin);
+    CHECK_FALSE(base32_decode("ah7raid1").has_value());  // 1 is not in the alphabet
+    CHECK_FALSE(base32_decode("ah7raid9").has_value());
+    CHECK_FALSE(base32_decode("ah7raidz").has_value());  // non-zero padding bits
+}
+
+TEST_CASE("token: a made token fits the format and verifies") {
+    std::string a = make(req());
+    INFO(a);
+    CHECK(a.rfind("Alice+", 0) == 0);
+    CHECK(a.size() == std::string("Alice+").size() + 24 + std::string("@Example.ORG").size());
+    auto t = parse_token(a, '+');
+    REQUIRE(t.has_value());
+    CHECK(t->recipient() == "alice@example.org");
+    CHECK(t->expires == 2000000000);
+    CHECK(verify_token(*t, "", {key(1)}, 1000) == TokenCheck::ok);
+}
+
+TEST_CASE("token: case folding by an MTA does not break it") {
+    std::string a = make(req());
+    std::string up = a;
+    std::transform(up.begin(), up.end(), up.begin(), ::toupper);
+    auto t = parse_token(up, '+');
+    REQUIRE(t.has_value());
+    CHECK(verify_token(*t, "", {key(1)}, 1000) == TokenCheck::ok);
+}
+
+TEST_CASE("token: every single-character change is invalid") {
+    std::string a = make(req(token_flag::sender, "bob@x.org"));
+    auto plus = a.find('+');
+    auto at = a.find('@');
+    const std::string alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+    int tried = 0;
+    for (auto i = plus + 1; i < at; ++i) {
+        for (char c : alphabet) {
+            if (c == std::tolower(static_cast<unsigned char>(a[i]))) continue;
+            std::string b = a;
+            b[i] = c;
+            auto t = parse_token(b, '+');
+            if (t) CHECK(verify_token(*t, "bob@x.org", {key(1)}, 1000) == TokenCheck::invalid);
+            ++tried;
+        }
+    }
+    CHECK(tried == 32 * 31);
+    // The recipient is bound too.
+    std::string other = "carol" + a.substr(a.find('+'));
+    CHECK(verify_token(*parse_token(other, '+'), "bob@x.org", {key(1)}, 1000) == TokenCheck::invalid);
+}
+
+TEST_CASE("token: expiry, unknown key, wrong sender") {
+    std::string a = make(req());
+    auto t = parse_token(a, '+');
+    CHECK(verify_token(*t, "", {key(1)}, 2000000001) == TokenCheck::expired);
+    CHECK(verify_token(*t, "", {key(2)}, 1000) == TokenCheck::invalid);
+    CHECK(verify_token(*t, "", {key(1, 'z')}, 1000) == TokenCheck::invalid);
+
+    std::string b = make(req(token_flag::sender, "Bob@X.org"));
+    auto tb = parse_token(b, '+');
+    REQUIRE(tb.has_value());
+    CHECK(tb->payload.size() == 32);
+    CHECK(verify_token(*tb, "bob@x.org", {key(1)}, 1000) == TokenCheck::ok);
+    CHECK(verify_token(*tb, "prvs=1234567890=bob@x.org", {key(1)}, 1000) == TokenCheck::ok);
+    CHECK(verify_token(*tb, "eve@x.org", {key(1)}, 1000) == TokenCheck::wrong_sender);
+    CHECK(verify_token(*tb, "", {key(1)}, 1000) == TokenCheck::wrong_sender);
+}
+
+TEST_CASE("token: the qmail delimiter and the local-part limit") {
+    auto r = req();
+    r.delimiter = '-';
+    std::string a = make(r);
+    CHECK(a.find("Alice-") == 0);
+    CHECK_FALSE(parse_token(a, '+').has_value());
+    CHECK(parse_token(a, '-').has_value());
+    r.recipient = std::string(50, 'x') + "@example.org";
+    auto too_long = make_token(r, key(1), "abc");
+    REQUIRE_FALSE(too_long.ok());
+    CHECK(too_long.error().kind == ErrorKind::data);
+}
+
+TEST_CASE("token: key ids wrap into one octet") {
+    CHECK(key_byte_of(1) == 1);
+    CHECK(key_byte_of(255) == 255);
+    CHECK(key_byte_of(256) == 1);
+}
+
+TEST_CASE("token: store-backed one-time tokens are consumed once; revoke and rotate") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    auto r = req(token_flag::once);
+    r.expires = 5000;
+    auto a = issue_token(st, r, 1000);
+    REQUIRE(a.ok());
+    CHECK(check_token(st, *a, "", false, '+', 1000)->check == TokenCheck::ok);
+    CHECK(check_token(st, *a, "", true, '+', 1000)->check == TokenCheck::ok);
+    CHECK(check_token(st, *a, "", true, '+', 1000)->check == TokenCheck::used);
+    CHECK(check_token(st, *a, "", false, '+', 1000)->check == TokenCheck::used);
+
+    r.flags = 0;
+    auto dated = issue_token(st, r, 1000);
+    CHECK(check_token(st, *dated, "", true, '+', 1000)->check == TokenCheck::ok);
+    CHECK(check_token(st, *dated, "", true, '+', 1000)->check == TokenCheck::ok);
+    REQUIRE(revoke_token(st, *dated, '+', 1000)->check == TokenCheck::ok);
+    CHECK(check_token(st, *dated, "", false, '+', 1000)->check == TokenCheck::revoked);
+
+    auto before = issue_token(st, r, 1000);
+    REQUIRE(rotate_token_secret(st, 1000).ok());
+    auto after = issue_token(st, r, 1000);
+    CHECK(check_token(st, *before, "", false, '+', 1000)->check == TokenCheck::ok);
+    CHECK(check_token(st, *after, "", false, '+', 1000)->check == TokenCheck::ok);
+    CHECK(parse_token(*before, '+')->key_byte != parse_token(*after, '+')->key_byte);
+}
+
+TEST_CASE("token: two processes consuming one token at once: exactly one succeeds") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    std::string addr;
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        auto r = req(token_flag::once);
+        r.expires = 5000;
+        addr = *issue_token(**s, r, 1000);
+    }
+    for (int round = 0; round < 5; ++round) {
+        std::string a = addr;
+        if (round > 0) {
+            auto s = open_store(p);
+            auto r = req(token_flag::once);
+            r.expires = 5000;
+            a = *issue_token(**s, r, 1000);
+        }
+        std::vector<pid_t> kids;
+        for (int i = 0; i < 2; ++i) {
+            pid_t pid = fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                int rc = 3;
+                {
+                    auto s = open_store(p);
+                    if (s) {
+                        auto v = check_token(**s, a, "", true, '+', 1000);
+                        rc = !v ? 4 : (v->check == TokenCheck::ok ? 0 : 1);
+                    }
+                }
+                _exit(rc);
+            }
+            kids.push_back(pid);
+        }
+        int ok = 0, used = 0;
+        for (pid_t k : kids) {
+            int status = 0;
+            waitpid(k, &status, 0);
+            REQUIRE(WIFEXITED(status));
+            if (WEXITSTATUS(status) == 0) ++ok;
+            if (WEXITSTATUS(status) == 1) ++used;
+        }
+        CHECK(ok == 1);
+        CHECK(used == 1);
+    }
+}

@@ -1,0 +1,114 @@
+#include "libmail/whitelist.hpp"
+#include "tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+using namespace mail;
+
+namespace {
+WlEntry entry(std::string_view text, std::string_view scope = "") {
+    auto e = parse_wl_entry(text);
+    REQUIRE(e.ok());
+    if (!scope.empty()) e->scope = *parse_wl_scope(scope);
+    e->created = 1;
+    return *e;
+}
+std::string match(Store& st, std::string_view sender, std::string_view rcpt = "") {
+    auto m = wl_match(st, sender, rcpt);
+    REQUIRE(m.ok());
+    if (!m->has_value()) return "-";
+    return wl_entry_text(**m) + ((*m)->scope.empty() ? "" : " " + (*m)->scope);
+}
+} // namespace
+
+TEST_CASE("whitelist: entry syntax") {
+    CHECK(entry("User@Example.ORG").kind == WlKind::address);
+    CHECK(entry("User@Example.ORG").value == "user@example.org");
+    CHECK(entry("Example.org").kind == WlKind::domain);
+    CHECK(entry("@Example.org").value == "example.org");
+    CHECK(entry(".Example.org").kind == WlKind::subdomains);
+    CHECK(entry("prvs=0123456789=bob@x.org").value == "bob@x.org");
+    for (const char* bad : {"", "@", ".", "a@", "@@x", "bad domain", "x@[1.2.3.4]", "a\nb.org", "-x-.org..."}) {
+        auto e = parse_wl_entry(bad);
+        INFO(bad);
+        CHECK_FALSE(e.ok());
+        if (!e) CHECK(e.error().kind == ErrorKind::data);
+    }
+    CHECK(*parse_wl_scope("Example.NET") == "example.net");
+    CHECK(*parse_wl_scope("Boss@Example.NET") == "boss@example.net");
+    CHECK(parse_wl_recipient("Postmaster@Example.net")->value == "postmaster@example.net");
+}
+
+TEST_CASE("whitelist: matching is most specific first, scopes honoured") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    for (auto e : {entry("friend@corp.example"), entry("@corp.example"), entry(".example"),
+                   entry("other.org", "boss@ours.net"), entry(".lists.org", "ours.net")})
+        REQUIRE(st.wl_insert(e).ok());
+    auto r = parse_wl_recipient("postmaster@ours.net");
+    r->created = 1;
+    REQUIRE(st.wl_insert(*r).ok());
+
+    CHECK(match(st, "Friend@CORP.example") == "friend@corp.example");
+    CHECK(match(st, "someone@corp.example") == "@corp.example");
+    CHECK(match(st, "someone@deep.sub.example") == ".example");
+    CHECK(match(st, "SRS0=HHH=TT=corp.example=friend@forwarder.net") == "friend@corp.example");
+    CHECK(match(st, "x@other.org") == "-");  // scoped entry needs its recipient
+    CHECK(match(st, "x@other.org", "boss@ours.net") == "@other.org boss@ours.net");
+    CHECK(match(st, "x@other.org", "clerk@ours.net") == "-");
+    CHECK(match(st, "x@a.lists.org", "clerk@ours.net") == ".lists.org ours.net");
+    CHECK(match(st, "x@a.lists.org", "clerk@theirs.net") == "-");
+    CHECK(match(st, "anyone@anywhere.test", "Postmaster@ours.net") == "rcpt:postmaster@ours.net");
+    CHECK(match(st, "anyone@anywhere.test") == "-");
+    CHECK(match(st, "") == "-");
+}
+
+TEST_CASE("whitelist: import is one transaction, idempotent; export round-trips") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    std::istringstream lines("# friends\na@x.org\n@y.org example.net\n.z.org\nrcpt:pm@example.net\n\n");
+    auto n = wl_import(st, lines, WlFormat::lines, 100);
+    REQUIRE(n.ok());
+    CHECK(n->added == 4);
+    std::istringstream again("a@x.org\n");
+    CHECK(wl_import(st, again, WlFormat::lines, 100)->existing == 1);
+
+    std::istringstream bad("b@x.org\nnot an entry\nc@x.org\n");
+    auto f = wl_import(st, bad, WlFormat::lines, 100);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.error().kind == ErrorKind::data);
+    CHECK(f.error().text.find("line 2") != std::string::npos);
+    CHECK(st.wl_stats()->total == 4);  // b@x.org was rolled back
+
+    std::istringstream csv(
+        "entry,kind,scope,note,source,created,hits,last_hit\n"
+        "\"q@x.org\",address,,\"note, with comma\",outgoing,2024-01-02T03:04:05Z,7,2024-02-01T00:00:00Z\n");
+    REQUIRE(wl_import(st, csv, WlFormat::csv, 100)->added == 1);
+
+    std::ostringstream out1;
+    REQUIRE(wl_export(st, out1, WlFormat::csv).ok());
+    TmpDir d2;
+    auto s2 = open_store(d2.file("s.db"));
+    std::istringstream in(out1.str());
+    REQUIRE(wl_import(**s2, in, WlFormat::csv, 999)->added == 5);
+    std::ostringstream out2;
+    REQUIRE(wl_export(**s2, out2, WlFormat::csv).ok());
+    CHECK(out1.str() == out2.str());
+    CHECK(out1.str().find("\"note, with comma\",outgoing,2024-01-02T03:04:05Z,7,2024-02-01T00:00:00Z") !=
+          std::string::npos);
+}
+
+TEST_CASE("whitelist: CSV and JSON quoting") {
+    CHECK(*csv_split("a,\"b,c\",\"d\"\"e\",") == std::vector<std::string>{"a", "b,c", "d\"e", ""});
+    CHECK_FALSE(csv_split("a,\"b").has_value());
+    CHECK_FALSE(csv_split("a,b\"c").has_value());
+    CHECK(csv_field("plain") == "plain");
+    CHECK(csv_field("a,b") == "\"a,b\"");
+    CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+    CHECK(json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
+}
