@@ -569,7 +569,14 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOp
     if (!opt.read_only) {
         // WAL lets readers run beside the one writer; FULL sync so a committed
         // token consumption or whitelist change survives a power cut.
-        if (auto r = store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !r) return r.error();
+        // Switching a new file to WAL can meet SQLITE_BUSY without the busy
+        // handler being called (another process is doing the same), so retry.
+        for (int waited = 0;; waited += 10) {
+            int prc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", nullptr, nullptr, nullptr);
+            if (prc == SQLITE_OK) break;
+            if ((prc & 0xff) != SQLITE_BUSY || waited >= opt.busy_timeout_ms) return store->err(prc, "set journal mode");
+            ::usleep(10000);
+        }
         if (auto r = store->migrate(); !r) return r.error();
     } else {
         auto v = store->user_version();

@@ -211,3 +211,25 @@ setup() { common_setup; }
   run mwhitelist list --json
   assert_output --partial '"hits":0'
 }
+
+@test "procmail with contrib/procmailrc.example files known senders in the inbox, strangers in quarantine" {
+  command -v procmail >/dev/null || skip "procmail is not installed"
+  mkdir -p "$HOME/Maildir/cur" "$HOME/Maildir/new" "$HOME/Maildir/tmp"
+  # procmail resets HOME (and may scrub the environment): set what the recipe needs in the rc.
+  { echo "PATH=$MAILSTAMP_BIN:/usr/bin:/bin"; echo "HOME=$HOME"; echo "MAILSTAMP_DB=$MAILSTAMP_DB"
+    cat "$MAILSTAMP_SRC/contrib/procmailrc.example"; } >"$BATS_TEST_TMPDIR/rc"
+  mwhitelist add friend@example.org
+  printf 'From friend@example.org Mon Jan  1 00:00:00 2026\nFrom: Friend <friend@example.org>\nTo: me@ours.example\nSubject: hello\n\nhi\n' >"$BATS_TEST_TMPDIR/known.eml"
+  printf 'From spam@evil.example Mon Jan  1 00:00:00 2026\nFrom: spam@evil.example\nTo: me@ours.example\nSubject: buy\n\nbuy\n' >"$BATS_TEST_TMPDIR/unknown.eml"
+  cd "$BATS_TEST_TMPDIR"
+  run procmail -m "$BATS_TEST_TMPDIR/rc" <"$BATS_TEST_TMPDIR/known.eml"
+  assert_success
+  run procmail -m "$BATS_TEST_TMPDIR/rc" <"$BATS_TEST_TMPDIR/unknown.eml"
+  assert_success
+  run grep -l "Subject: hello" "$HOME"/Maildir/new/*
+  assert_success
+  run grep -l "Subject: buy" "$HOME"/Maildir/.Quarantine/new/*
+  assert_success
+  run grep -rl "Subject: buy" "$HOME/Maildir/new"
+  assert_failure
+}

@@ -66,7 +66,7 @@ TEST_CASE("whitelist: matching is most specific first, scopes honoured") {
     CHECK(match(st, "") == "-");
 }
 
-TEST_CASE("whitelist: import is one transaction, idempotent; export round-trips") {
+TEST_CASE("whitelist: import is one transaction and idempotent, export round-trips") {
     TmpDir d;
     auto s = open_store(d.file("s.db"));
     REQUIRE(s.ok());

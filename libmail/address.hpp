@@ -1,0 +1,53 @@
+// RFC 5322 addresses (§3.4): address lists and SMTP paths to addr-specs, and
+// the normal form used for matching.
+//
+// Normalisation rules:
+// - Domains: ASCII letters folded to lower case, one trailing dot removed.
+//   IDNA is out of scope: UTF-8 domains compare bytewise after that folding.
+// - Local parts: ASCII letters folded to lower case. XXX RFC 5321 §2.4 says
+//   local parts are case-sensitive; every real mail system treats them as
+//   case-insensitive, and a whitelist that did not would be useless.
+// - A quoted local part whose content is a valid dot-atom is unquoted
+//   ("john"@x is john@x); otherwise it stays quoted, with only the needed
+//   quoted-pairs.
+// - Sender tags: BATV (prvs=TAG=local@dom) and SRS (SRS0=H=T=dom=local@fwd,
+//   SRS1=H=fwd==H=T=dom=local@fwd2) are removed by strip_sender_tags().
+#pragma once
+#include "libmail/error.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mail {
+
+/// One mailbox: an optional display name and an addr-spec.
+struct Address {
+    std::string display;  ///< display name as written (unfolded, comments dropped), may be empty
+    std::string local;    ///< local part, unquoted where possible
+    std::string domain;   ///< domain as written
+    /// local@domain, "" for the null path.
+    std::string addr_spec() const;
+    /// True for the null path <>.
+    bool empty() const { return local.empty() && domain.empty(); }
+};
+
+/// The addr-specs of an address-list header value, in order, groups flattened.
+Result<std::vector<Address>> parse_address_list(std::string_view value);
+/// An SMTP path: <user@dom>, <> (empty Address), <@a,@b:user@dom>, or a bare user@dom.
+Result<Address> parse_path(std::string_view path);
+/// A bare local@domain, surrounding whitespace and comments allowed.
+Result<Address> parse_addr_spec(std::string_view s);
+
+/// Lower-case ASCII, one trailing dot removed.
+std::string normalize_domain(std::string_view d);
+/// Lower-case ASCII; quoted only when not a dot-atom.
+std::string normalize_local(std::string_view l);
+/// normalize_local@normalize_domain.
+std::string normalize_address(const Address& a);
+/// The address without BATV or SRS tags.
+Address strip_sender_tags(const Address& a);
+/// True for a syntactically valid host name (letters, digits, hyphens, dots) or a domain literal.
+bool is_valid_domain(std::string_view d);
+
+} // namespace mail
