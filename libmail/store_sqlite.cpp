@@ -116,8 +116,9 @@ public:
         return s;
     }
 
+    // SQLITE_STATIC: every bound string outlives the statement's next step.
     static void bind(sqlite3_stmt* s, int i, std::string_view v) {
-        sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     }
     static void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
     static std::string col(sqlite3_stmt* s, int i) {

@@ -178,3 +178,17 @@ setup() { common_setup; }
   assert_failure 65
   assert_output --partial "64 octets"
 }
+
+@test "--log FILE gets one key=value line per event, without the token itself" {
+  tok=$(mtoken --log "$BATS_TEST_TMPDIR/log" make --once bob@example.org)
+  mtoken --log "$BATS_TEST_TMPDIR/log" check --consume "$tok"
+  run cat "$BATS_TEST_TMPDIR/log"
+  assert_line --index 0 --regexp '^[0-9T:-]+Z mtoken\[[0-9]+\]: level=info event=token_make recipient=bob@example.org kind=once '
+  assert_line --index 1 --regexp 'event=token_check result=ok recipient=bob@example.org consume=yes$'
+  [ "${#lines[@]}" -eq 2 ]
+  payload=${tok#bob+}; payload=${payload%@*}
+  run grep -c "$payload" "$BATS_TEST_TMPDIR/log"
+  assert_output 0
+  run mtoken --log-level bogus list
+  assert_failure 64
+}
