@@ -233,3 +233,14 @@ setup() { common_setup; }
   run grep -rl "Subject: buy" "$HOME/Maildir/new"
   assert_failure
 }
+
+@test "the shipped example config is accepted; a broken config exits 78 naming the line; a missing one 66" {
+  run mwhitelist --config "$MAILSTAMP_SRC/share/mailstamp.conf.example" stats
+  assert_success
+  printf '[common]\nthis line is wrong\n' >"$BATS_TEST_TMPDIR/bad.conf"
+  run mwhitelist --config "$BATS_TEST_TMPDIR/bad.conf" stats
+  assert_failure 78
+  assert_output --partial "bad.conf:2"
+  run mwhitelist --config "$BATS_TEST_TMPDIR/missing.conf" stats
+  assert_failure 66
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bats
+# cmake --install puts programs, man pages and share/ files in the usual places.
+
+load helpers
+
+setup() { common_setup; }
+
+@test "install under a prefix: programs run, man pages render" {
+  prefix="$BATS_TEST_TMPDIR/prefix"
+  run cmake --install "$MAILSTAMP_BIN" --prefix "$prefix"
+  assert_success
+  for p in mwhitelist mtoken; do
+    [ -x "$prefix/bin/$p" ]
+    run "$prefix/bin/$p" --version
+    assert_success
+    [ -f "$prefix/share/man/man1/$p.1" ]
+  done
+  [ -f "$prefix/share/man/man5/mailstamp.conf.5" ]
+  [ -f "$prefix/share/man/man5/mailstamp-store.5" ]
+  [ -f "$prefix/share/man/man7/mailstamp.7" ]
+  [ -f "$prefix/share/mailstamp/mailstamp.conf.example" ]
+  [ -f "$prefix/share/doc/mailstamp/contrib/procmailrc.example" ]
+  for page in "$prefix"/share/man/man*/*; do
+    run mandoc -T lint -W error "$page"
+    assert_success
+  done
+}
