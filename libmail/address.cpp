@@ -149,6 +149,7 @@ public:
             if (auto r = skip_cfws(); !r) return r.error();
         }
         if (d.empty() || d.front() == '.') return fail("missing domain");
+        if (d.find("..") != std::string::npos) return fail("empty label in domain '" + shown(d) + "'");
         return d;
     }
 
@@ -371,7 +372,24 @@ std::string normalize_address(const Address& a) {
     return normalize_local(a.local) + "@" + normalize_domain(a.domain);
 }
 
+namespace {
+Address strip_one_tag(const Address& a);
+} // namespace
+
 Address strip_sender_tags(const Address& a) {
+    // Tags nest (a BATV-signed SRS address), so strip until nothing changes;
+    // the bound keeps a crafted address from costing more than a few passes.
+    Address cur = a;
+    for (int i = 0; i < 8; ++i) {
+        Address next = strip_one_tag(cur);
+        if (next.local == cur.local && next.domain == cur.domain) break;
+        cur = std::move(next);
+    }
+    return cur;
+}
+
+namespace {
+Address strip_one_tag(const Address& a) {
     std::string_view l = a.local;
     Address out = a;
     // BATV: prvs=TAG=local (and Microsoft's msprvs1=TAG=local).
@@ -393,7 +411,9 @@ Address strip_sender_tags(const Address& a) {
         if (p2 == std::string_view::npos) return false;
         std::size_t p3 = body.find('=', p2 + 1);
         if (p3 == std::string_view::npos || p3 == p2 + 1 || p3 + 1 >= body.size()) return false;
-        out.domain = std::string(body.substr(p2 + 1, p3 - p2 - 1));
+        std::string_view dom = body.substr(p2 + 1, p3 - p2 - 1);
+        if (!is_valid_domain(dom) || dom.front() == '[') return false;  // not SRS after all
+        out.domain = std::string(dom);
         out.local = std::string(body.substr(p3 + 1));
         return true;
     };
@@ -408,6 +428,7 @@ Address strip_sender_tags(const Address& a) {
     }
     return a;
 }
+} // namespace
 
 bool is_valid_domain(std::string_view d) {
     if (d.empty() || d.size() > limits::domain_length) return false;

@@ -119,6 +119,9 @@ Result<std::string> make_token(const TokenRequest& req, const Secret& key, std::
     if ((req.flags & token_flag::sender) && req.sender.empty())
         return Error{ErrorKind::usage, "a sender-bound token needs a sender"};
     if (key.bytes.size() < 16) return Error{ErrorKind::software, "token secret too short"};
+    // A token address must itself be a plain address: no quoted local parts.
+    if (normalize_local(a->local).front() == '"' || !is_valid_domain(a->domain))
+        return Error{ErrorKind::data, "recipient " + req.recipient + ": not a plain address"};
     std::string recipient = normalize_address(*a);
 
     std::string bin;

@@ -127,6 +127,7 @@ Result<WlEntry> parse_wl_entry(std::string_view text) {
     auto a = parse_addr_spec(t);
     if (!a || a->domain.empty() || a->local.empty()) return bad("entry", text, a ? "not an address" : a.error().text);
     if (a->domain.front() == '[') return bad("entry", text, "domain literals are not supported");
+    if (!is_valid_domain(a->domain)) return bad("entry", text, "not a domain after '@'");
     e.kind = WlKind::address;
     e.value = normalize_address(strip_sender_tags(*a));
     return e;
@@ -135,7 +136,8 @@ Result<WlEntry> parse_wl_entry(std::string_view text) {
 Result<WlEntry> parse_wl_recipient(std::string_view text) {
     std::string_view t = trim(text);
     auto a = parse_addr_spec(t);
-    if (!a || a->domain.empty() || a->local.empty() || has_control(t))
+    if (!a || a->domain.empty() || a->local.empty() || has_control(t) || !is_valid_domain(a->domain) ||
+        a->domain.front() == '[')
         return bad("recipient", text, a ? "not an address" : a.error().text);
     WlEntry e;
     e.kind = WlKind::recipient;

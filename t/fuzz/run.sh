@@ -2,11 +2,14 @@
 # Runs every fuzz target in BUILD/t/fuzz for FUZZ_SECONDS over a copy of its
 # seed corpus (t/fixtures/<topic>); any crash fails the run.
 set -euo pipefail
-build=${1:?usage: run.sh BUILD_DIR}
+build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 secs=${FUZZ_SECONDS:-60}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 status=0
-for bin in "$build"/t/fuzz/*_fuzz; do
+shopt -s nullglob
+targets=("$build"/t/fuzz/*_fuzz)
+[ ${#targets[@]} -gt 0 ] || { echo "fuzz: no targets in $build/t/fuzz"; exit 1; }
+for bin in "${targets[@]}"; do
   name=$(basename "$bin" _fuzz)
   work=$(mktemp -d)
   corpus="$work/corpus"
