@@ -98,15 +98,19 @@ public:
     }
 
     // local-part, including obsolete forms (CFWS around dots, empty parts).
-    // Stops before '@' or anything that is not part of a local part.
-    Result<std::string> local_part(std::vector<std::string>* words = nullptr) {
+    // Stops before '@' or anything that is not part of a local part. Words
+    // must be joined by dots; two words side by side make a phrase (a display
+    // name), which sets *phrase.
+    Result<std::string> local_part(std::vector<std::string>* words = nullptr, bool* phrase = nullptr) {
         std::string local;
+        bool after_word = false;
         for (;;) {
             if (auto r = skip_cfws(); !r) return r.error();
             std::size_t before = i_;
             if (peek() == '.') {
                 local.push_back('.');
                 ++i_;
+                after_word = false;
                 if (words) words->push_back(".");
                 continue;
             }
@@ -114,6 +118,8 @@ public:
             auto w = word(quoted);
             if (!w) return w.error();
             if (i_ == before) break;
+            if (after_word && phrase) *phrase = true;
+            after_word = true;
             local += *w;
             if (words) words->push_back(*w);
         }
@@ -196,9 +202,11 @@ public:
                 return fail("bad source route");
             }
         }
-        auto local = local_part();
+        bool phrase = false;
+        auto local = local_part(nullptr, &phrase);
         if (!local) return local.error();
         if (local->empty() && peek() == '>') return fail("empty address <>");
+        if (phrase) return fail("words before '@' are not one local part");
         auto a = finish_addr_spec(*local);
         if (!a) return a;
         if (auto r = skip_cfws(); !r) return r.error();
@@ -211,11 +219,13 @@ public:
     Result<void> address(std::vector<Address>& out, bool in_group) {
         std::vector<std::string> words;
         std::size_t start = i_;
-        auto local = local_part(&words);
+        bool phrase = false;
+        auto local = local_part(&words, &phrase);
         if (!local) return local.error();
         if (auto r = skip_cfws(); !r) return r.error();
         char c = peek();
         if (c == '@') {
+            if (phrase) return fail("words before '@' are not one local part: " + shown(s_.substr(start, i_ - start)));
             auto a = finish_addr_spec(*local);
             if (!a) return a.error();
             out.push_back(std::move(*a));
@@ -224,10 +234,10 @@ public:
         std::string display;
         for (const auto& w : words) {
             if (w == ".") {
-                display += ".";
+                display += ".";  // obs-phrase: "John Q. Public"
                 continue;
             }
-            if (!display.empty() && display.back() != '.') display.push_back(' ');
+            if (!display.empty()) display.push_back(' ');
             display += w;
         }
         if (c == '<') {
@@ -323,8 +333,10 @@ Result<std::vector<Address>> parse_address_list(std::string_view value) {
 Result<Address> parse_addr_spec(std::string_view s) {
     if (auto r = check_input(s); !r) return r.error();
     Parser p(s);
-    auto local = p.local_part();
+    bool phrase = false;
+    auto local = p.local_part(nullptr, &phrase);
     if (!local) return local.error();
+    if (phrase) return fail("'" + shown(s) + "' is not an address");
     if (auto r = p.skip_cfws(); !r) return r.error();
     auto a = p.finish_addr_spec(*local);
     if (!a) return a;
