@@ -133,7 +133,8 @@ public:
             std::size_t start = i_;
             while (!at_end() && s_[i_] != ']') {
                 if (s_[i_] == '[' && i_ != start) return fail("bad domain literal");
-                if (s_[i_] == '\\') ++i_;
+                // obs-dtext quoted-pairs are refused: no real literal needs them.
+                if (s_[i_] == '\\') return fail("quoted-pair in domain literal");
                 ++i_;
             }
             if (at_end()) return fail("unterminated domain literal");
@@ -263,6 +264,12 @@ public:
                 if (auto r = address(out, true); !r) return r;
                 if (out.size() > limits::addresses_per_field)
                     return fail("more than " + std::to_string(limits::addresses_per_field) + " addresses");
+                // Members are separated like list elements: "g: a@x b@y;" is
+                // as malformed inside a group as outside one.
+                if (auto r = skip_cfws(); !r) return r;
+                if (!at_end() && peek() != ',' && peek() != ';')
+                    return fail("expected ',' or ';' in group '" + shown(display) + "', found '" +
+                                shown(std::string(1, peek())) + "'");
             }
         }
         if (words.empty()) return fail("unexpected '" + shown(std::string(1, c)) + "'");
@@ -296,16 +303,24 @@ bool is_dot_atom(std::string_view s) {
     return true;
 }
 
+// A local part as a quoted-string, with only the needed quoted-pairs.
+std::string quoted(std::string_view l) {
+    std::string out = "\"";
+    for (char c : l) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('"');
+    return out;
+}
+
 } // namespace
 
 std::string Address::addr_spec() const {
     if (empty()) return {};
-    std::string l = local;
-    bool plain = !l.empty() && std::all_of(l.begin(), l.end(), [](char c) {
-        return c == '.' || is_atext(static_cast<unsigned char>(c));
-    });
-    if (!plain) l = normalize_local(local);
-    return l + "@" + domain;
+    // Quoted when not a dot-atom, but never case-folded: that is
+    // normalize_local's job, and addr_spec() is the address as written.
+    return (is_dot_atom(local) ? local : quoted(local)) + "@" + domain;
 }
 
 Result<std::vector<Address>> parse_address_list(std::string_view value) {
@@ -369,14 +384,7 @@ std::string normalize_domain(std::string_view d) {
 
 std::string normalize_local(std::string_view l) {
     std::string low = lower(l);
-    if (is_dot_atom(low)) return low;
-    std::string out = "\"";
-    for (char c : low) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    out.push_back('"');
-    return out;
+    return is_dot_atom(low) ? low : quoted(low);
 }
 
 std::string normalize_address(const Address& a) {
@@ -385,32 +393,19 @@ std::string normalize_address(const Address& a) {
 }
 
 namespace {
-Address strip_one_tag(const Address& a);
-} // namespace
 
-Address strip_sender_tags(const Address& a) {
-    // Tags nest (a BATV-signed SRS address), so strip until nothing changes;
-    // the bound keeps a crafted address from costing more than a few passes.
-    Address cur = a;
-    for (int i = 0; i < 8; ++i) {
-        Address next = strip_one_tag(cur);
-        if (next.local == cur.local && next.domain == cur.domain) break;
-        cur = std::move(next);
-    }
-    return cur;
-}
-
-namespace {
-Address strip_one_tag(const Address& a) {
-    std::string_view l = a.local;
-    Address out = a;
+// Takes one BATV or SRS tag off local@domain, narrowing the views (the new
+// local part, and an SRS domain, are always inside the old local part).
+// False when there is no tag.
+bool strip_one_tag(std::string_view& local, std::string_view& domain) {
+    std::string_view l = local;
     // BATV: prvs=TAG=local (and Microsoft's msprvs1=TAG=local).
     for (std::string_view prefix : {"prvs=", "msprvs1="}) {
         if (iequals_prefix(l, prefix)) {
             auto eq = l.find('=', prefix.size());
             if (eq != std::string_view::npos && eq + 1 < l.size()) {
-                out.local = std::string(l.substr(eq + 1));
-                return out;
+                local = l.substr(eq + 1);
+                return true;
             }
         }
     }
@@ -425,22 +420,39 @@ Address strip_one_tag(const Address& a) {
         if (p3 == std::string_view::npos || p3 == p2 + 1 || p3 + 1 >= body.size()) return false;
         std::string_view dom = body.substr(p2 + 1, p3 - p2 - 1);
         if (!is_valid_domain(dom) || dom.front() == '[') return false;  // not SRS after all
-        out.domain = std::string(dom);
-        out.local = std::string(body.substr(p3 + 1));
+        domain = dom;
+        local = body.substr(p3 + 1);
         return true;
     };
-    if (iequals_prefix(l, "srs0=") || iequals_prefix(l, "srs0+") || iequals_prefix(l, "srs0-")) {
-        if (from_srs0_body(l.substr(5))) return out;
-        return a;
-    }
+    if (iequals_prefix(l, "srs0=") || iequals_prefix(l, "srs0+") || iequals_prefix(l, "srs0-"))
+        return from_srs0_body(l.substr(5));
     if (iequals_prefix(l, "srs1=") || iequals_prefix(l, "srs1+") || iequals_prefix(l, "srs1-")) {
         auto dd = l.find("==", 5);
-        if (dd != std::string_view::npos && from_srs0_body(l.substr(dd + 2))) return out;
-        return a;
+        return dd != std::string_view::npos && from_srs0_body(l.substr(dd + 2));
     }
-    return a;
+    return false;
 }
+
 } // namespace
+
+Address strip_sender_tags(const Address& a) {
+    // Tags nest (a BATV-signed SRS address), so strip until nothing changes.
+    // Every pass shortens the local part by at least 6 octets ("prvs=" plus
+    // a separator), so this ends, and it works on views so that a long
+    // crafted local part costs no copies. A fixed bound on passes would
+    // leave a tag on a deeply nested address and make a second call strip
+    // more than the first.
+    std::string_view local = a.local;
+    std::string_view domain = a.domain;
+    bool changed = false;
+    while (strip_one_tag(local, domain)) changed = true;
+    if (!changed) return a;
+    Address out;
+    out.display = a.display;
+    out.local = std::string(local);
+    out.domain = std::string(domain);
+    return out;
+}
 
 bool is_valid_domain(std::string_view d) {
     if (d.empty() || d.size() > limits::domain_length) return false;

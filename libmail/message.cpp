@@ -34,6 +34,23 @@ std::string_view strip_eol(std::string_view s) {
     return s;
 }
 
+// Text we put into a header ourselves: CR and LF become spaces, so it can
+// never end the line and smuggle in a field of its own (DESIGN §8.6).
+std::string one_line(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+    return out;
+}
+
+// Only the input's last line can lack a line end; when an edit puts
+// something after it, it needs one, or the two would run together.
+void write_line(std::ostream& out, std::string_view line, bool more, const std::string& eol) {
+    out << line;
+    if (!more || line.empty() || line.back() == '\n') return;
+    out << (line.back() == '\r' ? "\n" : eol);
+}
+
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -82,9 +99,10 @@ Result<bool> MessageReader::read_line(std::string& line) {
         int c = sb->sbumpc();
         if (c == std::char_traits<char>::eof()) break;
         line.push_back(static_cast<char>(c));
-        if (c == '\n') break;
+        // The limit counts the line end too (limits.hpp).
         if (line.size() > limits::line_length)
             return Error{ErrorKind::data, "header line longer than " + std::to_string(limits::line_length) + " octets"};
+        if (c == '\n') break;
     }
     octets_ += line.size();
     if (octets_ > max_size_)
@@ -120,6 +138,10 @@ Result<void> MessageReader::read_header() {
             if (fields_.size() >= limits::header_fields)
                 return Error{ErrorKind::data, "more than " + std::to_string(limits::header_fields) + " header fields"};
             fields_.push_back(HeaderField{line});
+            if (line.size() > limits::header_field_size)
+                return Error{ErrorKind::data, "header field " + std::string(fields_.back().name().substr(0, 64)) +
+                                                  " longer than " + std::to_string(limits::header_field_size) +
+                                                  " octets"};
         } else {
             // Not a field, not a fold, not blank: RFC 5322 has no place for
             // it, so the header ends here and the line is the body's first,
@@ -156,19 +178,22 @@ std::size_t MessageReader::remove(std::string_view name) {
 }
 
 void MessageReader::prepend(std::string_view name, std::string_view value) {
-    std::string raw(name);
+    std::string raw = one_line(name);
     raw += ": ";
-    for (char c : value) raw.push_back(c == '\r' || c == '\n' ? ' ' : c);
+    raw += one_line(value);
     raw += eol_;
     fields_.insert(fields_.begin(), HeaderField{raw});
 }
 
-void MessageReader::tag_subject(std::string_view tag) {
+void MessageReader::tag_subject(std::string_view tag_in) {
+    const std::string tag = one_line(tag_in);
+    if (tag.empty()) return;
     for (auto& f : fields_) {
         if (!f.is("Subject")) continue;
+        auto colon = f.raw.find(':');
+        if (colon == std::string::npos) continue;
         std::string v = f.value();
         if (v.rfind(tag, 0) == 0 && (v.size() == tag.size() || is_wsp(v[tag.size()]))) return;
-        auto colon = f.raw.find(':');
         std::size_t at = colon + 1;
         while (at < f.raw.size() && is_wsp(f.raw[at])) ++at;
         bool empty = strip_eol(std::string_view(f.raw).substr(at)).empty();
@@ -187,9 +212,18 @@ void MessageReader::tag_subject(std::string_view tag) {
 }
 
 Result<void> MessageReader::write_header(std::ostream& out) const {
-    out << mbox_from_;
-    for (const auto& f : fields_) out << f.raw;
-    out << separator_;
+    // A header that ended in a malformed line has no separator, and read
+    // unedited it needs none. After an edit that line could read back as
+    // part of the header: a fold of the field now above it, or the mbox
+    // From line once every field is gone. A separator keeps it body.
+    std::string_view first = pending_;
+    bool fold = !fields_.empty() && !first.empty() && is_wsp(first[0]);
+    bool from = fields_.empty() && mbox_from_.empty() && first.rfind("From ", 0) == 0;
+    std::string_view sep = separator_.empty() && (fold || from) ? std::string_view(eol_) : separator_;
+    write_line(out, mbox_from_, !fields_.empty() || !sep.empty(), eol_);
+    for (std::size_t i = 0; i < fields_.size(); ++i)
+        write_line(out, fields_[i].raw, i + 1 < fields_.size() || !sep.empty(), eol_);
+    out << sep;
     if (!out) return Error{ErrorKind::tempfail, "write error"};
     return {};
 }
