@@ -5,7 +5,8 @@
 
 namespace mail::limits {
 
-/// Longest header or body line accepted, in octets, line ending included.
+/// Longest header line accepted, in octets, line ending included. Body lines
+/// are not limited: the body streams through in fixed-size chunks.
 /// RFC 5322 §2.1.1 says 998 + CRLF; we allow more because real mail breaks it.
 inline constexpr std::size_t line_length = 64 * 1024;
 /// Largest single header field (all its folded lines together).

@@ -7,8 +7,10 @@
 //   1      key id (1..255; store key ids wrap modulo 255)
 //   2..5   expiry, Unix seconds, big-endian
 //   6..8   nonce, random (makes every one-time token distinct)
-//   9..13  (sender-bound only) HMAC-SHA256(key, "mailstamp-token-sender" | 0..8 | sender)[0..5)
-//   last 6 HMAC-SHA256(key, "mailstamp-token-v1" | all preceding octets | recipient)[0..6)
+//   9..13  (sender-bound only) HMAC-SHA256(key, "mailstamp-token-sender" | 0x00 | 0..8 | sender)[0..5)
+//   last 6 HMAC-SHA256(key, "mailstamp-token-v1" | 0x00 | all preceding octets | recipient)[0..6)
+// where sender and recipient are in the normal form of address.hpp (the
+// sender with BATV/SRS tags stripped).
 // The 48-bit MAC is compared in constant time. Issued tokens are never stored;
 // only used (one-time) and revoked tokens are, until they expire.
 #pragma once

@@ -13,21 +13,28 @@ namespace mail {
 namespace {
 
 Result<char> delimiter_of(const Context& ctx, const TokenOptions& opt) {
-    std::string d = opt.delimiter;
-    if (d.empty()) d = ctx.setting("delimiter").value_or("+");
-    if (d.size() != 1 || std::string_view("+-=_.").find(d[0]) == std::string_view::npos)
-        return Error{ErrorKind::usage, "delimiter must be one of + - = _ ."};
-    return d[0];
+    std::optional<std::string> cli;
+    if (!opt.delimiter.empty()) cli = opt.delimiter;
+    Setting d = ctx.settings().get(cli, nullptr, "delimiter", "+");
+    if (d.value.size() != 1 || std::string_view("+-=_.").find(d.value[0]) == std::string_view::npos)
+        return Error{cli ? ErrorKind::usage : ErrorKind::config,
+                     d.origin + ": delimiter must be one of + - = _ ."};
+    return d.value[0];
 }
 
 Result<int> cmd_make(Context& ctx, Store& store, const TokenOptions& opt, char delim, std::ostream& out) {
-    std::string ttl = opt.ttl;
-    if (ttl.empty()) ttl = ctx.setting("ttl").value_or("10d");
-    auto secs = parse_duration(ttl);
-    if (!secs) return Error{ErrorKind::usage, "--ttl " + ttl + ": " + secs.error().text};
-    if (*secs <= 0) return Error{ErrorKind::usage, "--ttl must be positive"};
+    std::optional<std::string> ttl_cli;
+    if (!opt.ttl.empty()) ttl_cli = opt.ttl;
+    auto secs = ctx.settings().duration(ttl_cli, nullptr, "ttl", 10 * 86400);
+    if (!secs) return secs.error();
+    if (*secs <= 0) return Error{ttl_cli ? ErrorKind::usage : ErrorKind::config, "ttl must be positive"};
     bool once = opt.once;
-    if (!opt.once && !opt.dated) once = ctx.setting("kind").value_or("dated") == "once";
+    if (!opt.once && !opt.dated) {
+        Setting kind = ctx.settings().get(std::nullopt, nullptr, "kind", "dated");
+        if (kind.value != "once" && kind.value != "dated")
+            return Error{ErrorKind::config, kind.origin + ": kind must be once or dated"};
+        once = kind.value == "once";
+    }
     TokenRequest req;
     auto a = parse_addr_spec(opt.address);
     if (!a || a->domain.empty() || a->local.empty())
@@ -82,21 +89,23 @@ Result<int> cmd_revoke(Context& ctx, Store& store, const TokenOptions& opt, char
             ++bad;
         }
     }
-    if (bad) return Error{ErrorKind::data, "revoke: nothing revoked"};
-    std::vector<std::string> lines;
+    if (bad) return Error{ErrorKind::data, "nothing revoked"};
+    std::vector<std::string> lines, recipients;
     auto r = store.transaction([&]() -> Result<void> {
         for (const auto& a : opt.addresses) {
             auto v = revoke_token(store, a, delim, now());
             if (!v) return v.error();
-            if (v->check == TokenCheck::invalid) return Error{ErrorKind::data, "revoke: " + a + ": invalid"};
+            recipients.push_back(v->recipient);
+            if (v->check == TokenCheck::invalid) return Error{ErrorKind::data, a + ": invalid; nothing revoked"};
             lines.push_back(std::string(v->check == TokenCheck::expired ? "expired " : "revoked ") + a);
         }
         return {};
     });
     if (!r) return r.error();
-    for (const auto& l : lines) {
-        out << l << '\n';
-        ctx.log_event("token_revoke", {{"token", l}});
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        out << lines[i] << '\n';
+        // The recipient, never the token: a logged token would be usable.
+        ctx.log_event("token_revoke", {{"recipient", recipients[i]}});
     }
     return ex_ok;
 }

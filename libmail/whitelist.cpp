@@ -264,7 +264,7 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
                 if (!f || f->size() < 1 || f->size() > 8) return at_line(lineno, bad("record", l, "malformed CSV"));
                 f->resize(8);
                 auto& v = *f;
-                if (lineno == 1 && v[0] == "entry" && v[1] == "kind") {
+                if (counts.lines == 1 && v[0] == "entry" && v[1] == "kind") {  // the header record
                     --counts.lines;
                     continue;
                 }

@@ -44,7 +44,7 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
         args = *r;
         source = "outgoing";
     }
-    if (args.empty()) return Error{ErrorKind::usage, "add: no entries given"};
+    if (args.empty()) return Error{ErrorKind::usage, "no entries given"};
     std::string scope;
     if (!opt.scope.empty()) {
         if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
@@ -56,7 +56,9 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
     std::vector<WlEntry> entries;
     std::int64_t t = now();
     for (const auto& a : args) {
-        auto e = opt.recipient ? parse_wl_recipient(a) : parse_wl_entry(a);
+        bool rcpt = opt.recipient || a.rfind("rcpt:", 0) == 0;
+        if (rcpt && !scope.empty()) return Error{ErrorKind::usage, "--for does not apply to recipient entries"};
+        auto e = rcpt ? parse_wl_recipient(a.rfind("rcpt:", 0) == 0 ? a.substr(5) : a) : parse_wl_entry(a);
         if (!e) return e.error();
         e->scope = scope;
         e->note = opt.note;
@@ -85,6 +87,7 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
 Result<int> cmd_remove(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out, std::ostream& err) {
     std::string scope;
     if (!opt.scope.empty()) {
+        if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
         auto s = parse_wl_scope(opt.scope);
         if (!s) return Error{ErrorKind::usage, s.error().text};
         scope = *s;
@@ -142,12 +145,13 @@ Result<WlFormat> format_of(const std::string& f) {
     return Error{ErrorKind::usage, "--format must be lines or csv"};
 }
 
-Result<void> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out) {
+Result<int> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out,
+                       std::ostream& err) {
     if (opt.command == "domain-list") {
         auto l = store.domain_list();
         if (!l) return l.error();
         for (const auto& d : *l) out << d << '\n';
-        return {};
+        return ex_ok;
     }
     std::vector<std::string> domains;
     for (const auto& a : opt.args) {
@@ -157,7 +161,7 @@ Result<void> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt,
             return Error{ErrorKind::data, "domain '" + a + "': not a domain"};
         domains.push_back(normalize_domain(d));
     }
-    std::vector<std::string> lines;
+    std::vector<std::string> lines, missing;
     auto r = store.transaction([&]() -> Result<void> {
         for (const auto& d : domains) {
             if (opt.command == "domain-add") {
@@ -167,17 +171,19 @@ Result<void> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt,
             } else {
                 auto removed = store.domain_remove(d);
                 if (!removed) return removed.error();
-                lines.push_back((*removed ? "removed " : "not protected ") + d);
+                if (*removed) lines.push_back("removed " + d);
+                else missing.push_back(d);
             }
         }
         return {};
     });
-    if (!r) return r;
+    if (!r) return r.error();
     for (const auto& l : lines) {
         out << l << '\n';
         ctx.log_event("domain", {{"change", l}});
     }
-    return {};
+    for (const auto& d : missing) err << ctx.program << ": domain remove: " << d << ": not protected\n";
+    return missing.empty() ? ex_ok : ex_no;
 }
 
 Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -222,8 +228,7 @@ Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in
         for (const auto& [k, n] : st->by_kind) out << "kind." << k << ' ' << n << '\n';
         for (const auto& [k, n] : st->by_source) out << "source." << k << ' ' << n << '\n';
     } else {
-        auto r = cmd_domain(ctx, s, opt, out);
-        if (!r) return r.error();
+        return cmd_domain(ctx, s, opt, out, err);
     }
     return ex_ok;
 }

@@ -192,3 +192,42 @@ setup() { common_setup; }
   run mtoken --log-level bogus list
   assert_failure 64
 }
+
+@test "procmail with contrib/procmailrc.example lets a one-time token in once" {
+  command -v procmail >/dev/null || skip "procmail is not installed"
+  mkdir -p "$HOME/Maildir/cur" "$HOME/Maildir/new" "$HOME/Maildir/tmp"
+  { echo "PATH=$MAILSTAMP_BIN:/usr/bin:/bin"; echo "HOME=$HOME"; echo "MAILSTAMP_DB=$MAILSTAMP_DB"
+    cat "$MAILSTAMP_SRC/contrib/procmailrc.example"; } >"$BATS_TEST_TMPDIR/rc"
+  tok=$(mtoken make --once me@ours.example)
+  printf 'From: stranger@elsewhere.example\nTo: %s\nSubject: via token\n\nhello\n' "$tok" >"$BATS_TEST_TMPDIR/m.eml"
+  cd "$BATS_TEST_TMPDIR"
+  run procmail -m "$BATS_TEST_TMPDIR/rc" "$tok" <"$BATS_TEST_TMPDIR/m.eml"
+  assert_success
+  run procmail -m "$BATS_TEST_TMPDIR/rc" "$tok" <"$BATS_TEST_TMPDIR/m.eml"
+  assert_success
+  [ "$(ls "$HOME/Maildir/new" | wc -l)" -eq 1 ]
+  [ "$(ls "$HOME/Maildir/.Quarantine/new" | wc -l)" -eq 1 ]
+}
+
+@test "bad [mtoken] config values exit 78 naming the file and line" {
+  printf '[mtoken]\nttl = forever\n' >"$BATS_TEST_TMPDIR/c1"
+  run mtoken --config "$BATS_TEST_TMPDIR/c1" make bob@example.org
+  assert_failure 78
+  assert_output --partial "c1:2"
+  printf '[mtoken]\nkind = onse\n' >"$BATS_TEST_TMPDIR/c2"
+  run mtoken --config "$BATS_TEST_TMPDIR/c2" make bob@example.org
+  assert_failure 78
+  assert_output --partial "c2:2"
+  printf '[mtoken]\ndelimiter = #\n' >"$BATS_TEST_TMPDIR/c3"
+  run mtoken --config "$BATS_TEST_TMPDIR/c3" make bob@example.org
+  assert_failure 78
+  printf '[mtoken]\nkind = once\nttl = 2h\n' >"$BATS_TEST_TMPDIR/c4"
+  export MAILSTAMP_TEST_NOW=1800000000
+  tok=$(mtoken --config "$BATS_TEST_TMPDIR/c4" make bob@example.org)
+  MAILSTAMP_TEST_NOW=1800007201 run mtoken check "$tok"
+  assert_output "mtoken: check: expired"
+  run mtoken check --consume "$tok"
+  assert_success
+  run mtoken check --consume "$tok"
+  assert_output "mtoken: check: used"
+}

@@ -232,6 +232,13 @@ setup() { common_setup; }
   assert_success
   run grep -rl "Subject: buy" "$HOME/Maildir/new"
   assert_failure
+  # A store that cannot answer: procmail exits 75 and files nothing.
+  { echo "PATH=$MAILSTAMP_BIN:/usr/bin:/bin"; echo "HOME=$HOME"; echo "MAILSTAMP_DB=$BATS_TEST_TMPDIR"
+    cat "$MAILSTAMP_SRC/contrib/procmailrc.example"; } >"$BATS_TEST_TMPDIR/rc-broken"
+  before=$(find "$HOME/Maildir" -type f | wc -l)
+  run procmail -m "$BATS_TEST_TMPDIR/rc-broken" <"$BATS_TEST_TMPDIR/known.eml"
+  assert_failure 75
+  [ "$(find "$HOME/Maildir" -type f | wc -l)" -eq "$before" ]
 }
 
 @test "the shipped example config is accepted; a broken config exits 78 naming the line; a missing one 66" {
@@ -243,4 +250,19 @@ setup() { common_setup; }
   assert_output --partial "bad.conf:2"
   run mwhitelist --config "$BATS_TEST_TMPDIR/missing.conf" stats
   assert_failure 66
+}
+
+@test "add takes rcpt: entries; recipient entries take no scope; removing what is not there exits 1" {
+  run mwhitelist add rcpt:pm@ours.example
+  assert_output "added rcpt:pm@ours.example"
+  run mwhitelist add --for ours.example rcpt:x@ours.example
+  assert_failure 64
+  run mwhitelist remove --recipient --for ours.example pm@ours.example
+  assert_failure 64
+  run mwhitelist domain remove never.example
+  assert_failure 1
+  assert_output "mwhitelist: domain remove: never.example: not protected"
+  printf '# exported whitelist\nentry,kind,scope,note,source,created,hits,last_hit\na@x.example,address,,,,,,\n' >"$BATS_TEST_TMPDIR/c.csv"
+  run mwhitelist import --format csv "$BATS_TEST_TMPDIR/c.csv"
+  assert_output "added 1, existing 0"
 }
