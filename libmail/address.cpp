@@ -3,7 +3,6 @@
 
 #include "libmail/limits.hpp"
 
-#include <algorithm>
 #include <cctype>
 
 namespace mail {

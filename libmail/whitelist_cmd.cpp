@@ -30,6 +30,27 @@ Result<std::vector<std::string>> message_recipients(std::istream& in) {
     return out;
 }
 
+// The --for option, normalised; refused together with --recipient.
+Result<std::string> scope_option(const WhitelistOptions& opt) {
+    if (opt.scope.empty()) return std::string();
+    if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
+    auto s = parse_wl_scope(opt.scope);
+    if (!s) return Error{ErrorKind::usage, s.error().text};
+    return *s;
+}
+
+// One command-line entry: a recipient with --recipient or rcpt:, else a sender entry.
+Result<WlEntry> entry_argument(const std::string& a, bool recipient, const std::string& scope) {
+    bool prefixed = a.rfind("rcpt:", 0) == 0;
+    if (!recipient && !prefixed) {
+        auto e = parse_wl_entry(a);
+        if (e) e->scope = scope;
+        return e;
+    }
+    if (!scope.empty()) return Error{ErrorKind::usage, "--for does not apply to recipient entries"};
+    return parse_wl_recipient(prefixed ? a.substr(5) : a);
+}
+
 Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, std::istream& in, std::ostream& out) {
     if (opt.note.size() > limits::note_length) return Error{ErrorKind::usage, "--note is too long"};
     for (char c : opt.note)
@@ -45,22 +66,14 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
         source = "outgoing";
     }
     if (args.empty()) return Error{ErrorKind::usage, "no entries given"};
-    std::string scope;
-    if (!opt.scope.empty()) {
-        if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
-        auto s = parse_wl_scope(opt.scope);
-        if (!s) return Error{ErrorKind::usage, s.error().text};
-        scope = *s;
-    }
+    auto scope = scope_option(opt);
+    if (!scope) return scope.error();
     // Parse everything first: a malformed entry leaves nothing half-written.
     std::vector<WlEntry> entries;
     std::int64_t t = now();
     for (const auto& a : args) {
-        bool rcpt = opt.recipient || a.rfind("rcpt:", 0) == 0;
-        if (rcpt && !scope.empty()) return Error{ErrorKind::usage, "--for does not apply to recipient entries"};
-        auto e = rcpt ? parse_wl_recipient(a.rfind("rcpt:", 0) == 0 ? a.substr(5) : a) : parse_wl_entry(a);
+        auto e = entry_argument(a, opt.recipient, *scope);
         if (!e) return e.error();
-        e->scope = scope;
         e->note = opt.note;
         e->source = source;
         e->created = t;
@@ -85,20 +98,12 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
 }
 
 Result<int> cmd_remove(Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out, std::ostream& err) {
-    std::string scope;
-    if (!opt.scope.empty()) {
-        if (opt.recipient) return Error{ErrorKind::usage, "--for does not apply to --recipient entries"};
-        auto s = parse_wl_scope(opt.scope);
-        if (!s) return Error{ErrorKind::usage, s.error().text};
-        scope = *s;
-    }
+    auto scope = scope_option(opt);
+    if (!scope) return scope.error();
     std::vector<WlEntry> entries;
     for (const auto& a : opt.args) {
-        auto e = opt.recipient || a.rfind("rcpt:", 0) == 0
-                     ? parse_wl_recipient(a.rfind("rcpt:", 0) == 0 ? a.substr(5) : a)
-                     : parse_wl_entry(a);
+        auto e = entry_argument(a, opt.recipient, *scope);
         if (!e) return e.error();
-        e->scope = e->kind == WlKind::recipient ? "" : scope;
         entries.push_back(*e);
     }
     int missing = 0;

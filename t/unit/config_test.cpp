@@ -3,6 +3,7 @@
 #include "libmail/limits.hpp"
 
 #include <catch2/catch.hpp>
+#include "tmpdir.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -16,25 +17,6 @@ using mail::ErrorKind;
 
 namespace {
 
-// A scratch directory under /tmp, removed at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/mailstamp-config-test.XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string write(const std::string& rel, const std::string& text) const {
-        std::string p = path + "/" + rel;
-        std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-        std::ofstream(p, std::ios::binary) << text;
-        return p;
-    }
-};
 
 Config parse_ok(std::string_view text) {
     auto r = Config::parse(text, "test.conf");

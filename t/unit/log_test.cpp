@@ -1,6 +1,7 @@
 #include "libmail/log.hpp"
 
 #include <catch2/catch.hpp>
+#include "tmpdir.hpp"
 
 #include <fcntl.h>
 #include <filesystem>
@@ -19,18 +20,6 @@ using mail::log_value;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/mailstamp-log-test.XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -1,9 +1,10 @@
 // A scratch directory for one test, removed afterwards.
 #pragma once
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
-#include <cstdlib>
 
 struct TmpDir {
     std::string path;
@@ -17,4 +18,12 @@ struct TmpDir {
         std::filesystem::remove_all(path, ec);
     }
     std::string file(const std::string& name) const { return path + "/" + name; }
+    /// Writes text to rel (creating directories); returns the full path.
+    std::string write(const std::string& rel, const std::string& text) const {
+        std::string p = file(rel);
+        std::filesystem::create_directories(std::filesystem::path(p).parent_path());
+        std::ofstream(p, std::ios::binary) << text;
+        return p;
+    }
 };
+using TempDir = TmpDir;
