@@ -28,6 +28,8 @@ bool is_field_line(std::string_view line) {
 
 bool is_blank_line(std::string_view line) { return line == "\n" || line == "\r\n"; }
 
+bool ends_crlf(std::string_view line) { return line.size() >= 2 && line.substr(line.size() - 2) == "\r\n"; }
+
 std::string_view strip_eol(std::string_view s) {
     if (!s.empty() && s.back() == '\n') s.remove_suffix(1);
     if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
@@ -95,6 +97,7 @@ MessageReader::MessageReader(std::istream& in, std::size_t max_message_size) : i
 Result<bool> MessageReader::read_line(std::string& line) {
     line.clear();
     std::streambuf* sb = in_.rdbuf();
+    if (sb == nullptr) return Error{ErrorKind::software, "message reader has no input"};
     for (;;) {
         int c = sb->sbumpc();
         if (c == std::char_traits<char>::eof()) break;
@@ -115,12 +118,15 @@ Result<void> MessageReader::read_header() {
     auto got = read_line(line);
     if (!got) return got.error();
     if (!*got) return Error{ErrorKind::data, "empty message"};
-    if (line.size() >= 2 && line[line.size() - 2] == '\r' && line.back() == '\n') eol_ = "\r\n";
+    if (ends_crlf(line)) eol_ = "\r\n";
     if (line.rfind("From ", 0) == 0) {
         mbox_from_ = line;
         got = read_line(line);
         if (!got) return got.error();
         if (!*got) return {};
+        // procmail writes its From line with LF whatever the message uses:
+        // added fields follow the header's own line ending when it has one.
+        if (line.back() == '\n') eol_ = ends_crlf(line) ? "\r\n" : "\n";
     }
     std::size_t total = 0;
     for (;;) {
@@ -143,9 +149,10 @@ Result<void> MessageReader::read_header() {
                                                   " longer than " + std::to_string(limits::header_field_size) +
                                                   " octets"};
         } else {
-            // Not a field, not a fold, not blank: RFC 5322 has no place for
-            // it, so the header ends here and the line is the body's first,
-            // kept as is (no separator is invented).
+            // XXX RFC 5322 §2.1: the body starts only after a blank line.
+            // This line is not a field, not a fold, not blank: there is no
+            // place for it in a header, so the header ends here and the line
+            // is the body's first, kept as is (no separator is invented).
             pending_ = line;
             return {};
         }

@@ -24,7 +24,7 @@ struct HeaderField {
     std::string raw;  ///< name, colon, value, folds and line endings exactly as read
     /// The field name as written.
     std::string_view name() const;
-    /// The unfolded value: fold line breaks removed, leading whitespace and the final line end dropped.
+    /// The unfolded value: every CR and LF removed, leading and trailing whitespace dropped.
     std::string value() const;
     /// True when the name equals n, ignoring ASCII case.
     bool is(std::string_view n) const;
@@ -48,7 +48,7 @@ public:
     const std::vector<HeaderField>& fields() const { return fields_; }
     /// The separator line exactly ("\r\n", "\n"), or "" when the header ran to the end or into a malformed line.
     const std::string& separator() const { return separator_; }
-    /// The message's line ending: "\r\n" when its first line ends so, else "\n".
+    /// The line ending for added fields: "\r\n" when the first header field's line ends so, else "\n".
     const std::string& eol() const { return eol_; }
 
     /// The first field named name, unfolded.

@@ -1,5 +1,6 @@
 # Shared setup for the bats files: the build tree's programs on PATH, and a
 # private HOME, config and store per test.
+bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 

@@ -9,7 +9,7 @@ setup() { common_setup; }
   prefix="$BATS_TEST_TMPDIR/prefix"
   run cmake --install "$MAILSTAMP_BIN" --prefix "$prefix"
   assert_success
-  for p in mwhitelist mtoken; do
+  for p in mwhitelist mtoken mstamp; do
     [ -x "$prefix/bin/$p" ]
     run "$prefix/bin/$p" --version
     assert_success

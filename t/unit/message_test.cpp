@@ -134,6 +134,12 @@ TEST_CASE("message: prepend uses the message's own line ending and goes after th
     std::string mbox = slurp(MAILSTAMP_FIXTURES "/message/mbox.eml");
     std::string out = rewrite(mbox, [](MessageReader& m) { m.prepend("X-Test", "v"); });
     CHECK(out.rfind("From sender@example.org Mon Jan  1 00:00:00 2026\nX-Test: v\nFrom: sender@example.org\n", 0) == 0);
+    // procmail's From line ends in LF even when the message uses CRLF: the fields decide.
+    CHECK(rewrite("From x@y Mon Jan  1 00:00:00 2026\nA: 1\r\n\r\nb\r\n", [](MessageReader& m) {
+              CHECK(m.eol() == "\r\n");
+              m.prepend("X-Test", "v");
+              m.tag_subject("[B]");
+          }) == "From x@y Mon Jan  1 00:00:00 2026\nX-Test: v\r\nA: 1\r\nSubject: [B]\r\n\r\nb\r\n");
 }
 
 TEST_CASE("message: subject tags keep encoded words and folding whole") {
@@ -485,6 +491,12 @@ TEST_CASE("message: limits are exact and every one is kind data") {
     CHECK(header_error("Subject: s\n\nb\n", 5).kind == ErrorKind::data);
     CHECK(header_error("", 0).kind == ErrorKind::data);
     CHECK(header_error("").text.find("empty") != std::string::npos);
+    // Every error text is one line that names the limit.
+    CHECK(header_error("").text == "empty message");
+    CHECK(header_error(big + "\n").text == "header section larger than 1048576 octets");
+    CHECK(many.text == "more than 10000 header fields");
+    CHECK(header_error(head + std::string(L, 'x') + "\n").text == "header line longer than 65536 octets");
+    CHECK(header_error(fold + "\n").text == "header field Subject longer than 65536 octets");
 }
 
 TEST_CASE("message: read_body works in chunks of every small size") {
