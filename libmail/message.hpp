@@ -48,7 +48,7 @@ public:
     const std::vector<HeaderField>& fields() const { return fields_; }
     /// The separator line exactly ("\r\n", "\n"), or "" when the header ran to the end or into a malformed line.
     const std::string& separator() const { return separator_; }
-    /// The line ending for added fields: "\r\n" when the first header field's line ends so, else "\n".
+    /// The line ending for added fields: "\r\n" when the first line after any mbox From line ends so, else "\n".
     const std::string& eol() const { return eol_; }
 
     /// The first field named name, unfolded.
