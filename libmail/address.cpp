@@ -382,6 +382,7 @@ std::string normalize_domain(std::string_view d) {
 }
 
 std::string normalize_local(std::string_view l) {
+    // XXX RFC 5321 §2.4: local parts are case-sensitive; we fold them anyway.
     std::string low = lower(l);
     return is_dot_atom(low) ? low : quoted(low);
 }

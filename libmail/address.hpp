@@ -12,6 +12,14 @@
 //   quoted-pairs.
 // - Sender tags: BATV (prvs=TAG=local@dom) and SRS (SRS0=H=T=dom=local@fwd,
 //   SRS1=H=fwd==H=T=dom=local@fwd2) are removed by strip_sender_tags().
+//   Tags are not verified and their content is not checked (real tags vary:
+//   msprvs1=, SRS0+, SRS0-), only their shape.
+//
+// Leniency (obsolete syntax of RFC 5322 §4 and real-world sloppiness):
+// unquoted dots anywhere in a local part (john..doe, .x), a trailing dot on
+// a domain, CFWS around dots and '@', empty list elements (a@x,,b@y),
+// source routes (<@r1,@r2:user@dom>, route dropped). Refused: control
+// characters other than folding whitespace, nested groups, "<>" in a list.
 #pragma once
 #include "libmail/error.hpp"
 
@@ -47,7 +55,7 @@ std::string normalize_local(std::string_view l);
 std::string normalize_address(const Address& a);
 /// The address without BATV or SRS tags.
 Address strip_sender_tags(const Address& a);
-/// True for a syntactically valid host name (letters, digits, hyphens, dots) or a domain literal.
+/// True for a syntactically valid host name (labels of letters, digits, hyphens, underscores, UTF-8; no empty labels) or a domain literal.
 bool is_valid_domain(std::string_view d);
 
 } // namespace mail

@@ -62,6 +62,17 @@ TEST_CASE("address: obsolete syntax") {
     CHECK(specs("<@relay1.example,@relay2.example:user@dest.example>") == std::vector<std::string>{"user@dest.example"});
     CHECK(specs("a@x.example,,b@y.example, ,") == std::vector<std::string>{"a@x.example", "b@y.example"});
     CHECK(specs("john . doe @ example . org") == std::vector<std::string>{"john.doe@example.org"});
+    // Real-world sloppiness accepted: unquoted dots anywhere in the local part,
+    // a trailing dot on the domain.
+    auto r = parse_address_list("john..doe@x.org, .x@y.org, z.@w.org, user@dom.example.");
+    REQUIRE(r.ok());
+    REQUIRE(r->size() == 4);
+    CHECK((*r)[0].local == "john..doe");
+    CHECK((*r)[1].local == ".x");
+    CHECK((*r)[2].local == "z.");
+    CHECK((*r)[3].domain == "dom.example.");
+    CHECK(normalize_address((*r)[3]) == "user@dom.example");
+    CHECK(normalize_address(*parse_addr_spec("John..Doe@X.org")) == "\"john..doe\"@x.org");
 }
 
 TEST_CASE("address: quoted local parts and domain literals and UTF-8") {
