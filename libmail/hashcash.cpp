@@ -6,6 +6,7 @@
 // SHA-1's padding fit one block, so every try costs one compression.
 #include "libmail/hashcash.hpp"
 
+#include "libmail/message.hpp"
 #include "libmail/sha1.hpp"
 
 #include <openssl/rand.h>
@@ -47,14 +48,6 @@ bool split(std::string_view s, std::string_view* f, int n) {
     }
     f[n - 1] = s;
     return f[n - 1].find(':') == std::string_view::npos;
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
 }
 
 } // namespace
@@ -129,7 +122,7 @@ HashcashCheck check_hashcash(std::string_view text, std::string_view resource, i
                              std::int64_t validity, std::int64_t grace) {
     auto s = parse_hashcash(text);
     if (!s) return HashcashCheck::malformed;
-    if (!iequal(s->resource, resource)) return HashcashCheck::wrong_resource;
+    if (!iequals(s->resource, resource)) return HashcashCheck::wrong_resource;
     // The claimed value must be enough, and the hash must make the claim good.
     if (s->bits < min_bits || hashcash_value(s->text) < s->bits) return HashcashCheck::too_few_bits;
     if (s->time > now + grace) return HashcashCheck::future;

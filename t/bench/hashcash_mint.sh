@@ -2,16 +2,12 @@
 # Benchmark: hashcash minting, mstamp against Debian's `hashcash -m` at the
 # same bits, stamps per second over enough stamps to average out luck.
 # Prints the ratio (target: at least 4x); asserts nothing.
-set -euo pipefail
-bin=${MAILSTAMP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+source "$(dirname "$0")/lib.bash"
 bits=${BENCH_BITS:-20}
 n=${BENCH_STAMPS:-100}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 rcpts=()
 for i in $(seq 1 "$n"); do rcpts+=(--rcpt "r$i@example.org"); done
 printf 'From: me@example.org\nSubject: bench\n\nx\n' >"$work/m.eml"
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 peer() { for i in $(seq 1 "$n"); do hashcash -m -q -b "$bits" "r$i@example.org"; done; }
 ours() { MAILSTAMP_DB="$work/s.db" MAILSTAMP_CONFIG=/dev/null "$bin/mstamp" --bits "$bits" "${rcpts[@]}" <"$work/m.eml"; }
 t_peer=$(secs peer)

@@ -2,11 +2,8 @@
 # Benchmark: import of 1,000,000 whitelist entries by mwhitelist against the
 # sqlite3 shell's .import of the same CSV file into an equivalent indexed
 # table. Prints the times and the ratio (target: within 2x); asserts nothing.
-set -euo pipefail
-bin=${MAILSTAMP_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+source "$(dirname "$0")/lib.bash"
 n=${BENCH_ENTRIES:-1000000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 csv="$work/entries.csv"
 awk -v n="$n" 'BEGIN {
   print "entry,kind,scope,note,source,created,hits,last_hit"
@@ -14,7 +11,6 @@ awk -v n="$n" 'BEGIN {
     printf "user%d@host%d.example,address,,,import,2026-01-01T00:00:00Z,0,\n", i, i % 5000
 }' >"$csv"
 
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 
 # The peer: the same columns, the same unique index, WAL, one transaction.
 peer() {
