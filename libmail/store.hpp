@@ -72,6 +72,37 @@ struct Secret {
     std::int64_t created = 0;
 };
 
+/// What recording a spent stamp found.
+enum class SpendState {
+    fresh,          ///< first time seen: recorded now
+    same_message,   ///< seen before on this same message (a retry, a second filter): not a double spend
+    other_message,  ///< seen before on another message: a double spend
+};
+
+/// A stamp spent on a message.
+struct SpendRecord {
+    std::string stamp;    ///< the stamp's identity (hashcash text, or "book:ID:INDEX")
+    std::string message;  ///< the message's identity (Message-ID and body hash)
+    std::int64_t now = 0;
+    std::int64_t expires = 0;  ///< when the record may be dropped (the stamp is worthless by then)
+};
+
+/// An imported stamp book.
+struct Book {
+    std::string id;    ///< the book id (hex)
+    std::string cert;  ///< the certificate as issued (text)
+    std::int64_t count = 0;
+    std::int64_t next = 0;  ///< next index to use
+    std::int64_t expires = 0;
+    std::int64_t imported = 0;
+};
+
+/// One stamp taken from a book.
+struct BookStamp {
+    std::string book;
+    std::int64_t index = 0;
+};
+
 /// How to open a store.
 struct StoreOptions {
     int busy_timeout_ms = 10000;
@@ -123,6 +154,23 @@ public:
     virtual Result<std::vector<TokenRecord>> token_list(std::int64_t now) = 0;
     /// Deletes records expired before now; how many.
     virtual Result<std::int64_t> token_expire(std::int64_t now) = 0;
+
+    /// Records r unless its stamp is recorded already; says which. Atomic across processes.
+    virtual Result<SpendState> spend(const SpendRecord& r) = 0;
+    /// Deletes spend records expired before now; how many.
+    virtual Result<std::int64_t> spend_expire(std::int64_t now) = 0;
+
+    /// Adds a stamp book; false when a book with its id exists.
+    virtual Result<bool> book_add(const Book& b) = 0;
+    /// Every book, soonest expiry first.
+    virtual Result<std::vector<Book>> book_list() = 0;
+    /// Takes n stamps from unexpired books, soonest expiry first, atomically:
+    /// all n, or none (an empty result) when the books hold fewer.
+    virtual Result<std::vector<BookStamp>> book_take(std::int64_t n, std::int64_t now) = 0;
+
+    /// The messages sender sent in the window before now, then records n more at now. Older records are dropped.
+    virtual Result<std::int64_t> volume_add(std::string_view sender, std::int64_t n, std::int64_t now,
+                                            std::int64_t window) = 0;
 };
 
 /// Opens (creating and migrating when needed) the SQLite store at path.

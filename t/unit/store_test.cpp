@@ -188,3 +188,52 @@ TEST_CASE("store: 20 concurrent writer processes all succeed") {
     REQUIRE(s.ok());
     CHECK((*s)->wl_stats()->total == 500);
 }
+
+TEST_CASE("store: a spent stamp is fresh once, the same message again, another message a double spend") {
+    TmpDir d;
+    auto s = open_store(d.path + "/s.db");
+    REQUIRE(s.ok());
+    SpendRecord r{"1:20:261122:a@x::r:1", "<m1>|hash1", 100, 1000};
+    CHECK(*(*s)->spend(r) == SpendState::fresh);
+    CHECK(*(*s)->spend(r) == SpendState::same_message);
+    r.message = "<m2>|hash2";
+    CHECK(*(*s)->spend(r) == SpendState::other_message);
+    CHECK(*(*s)->spend_expire(999) == 0);
+    CHECK(*(*s)->spend_expire(1001) == 1);
+    CHECK(*(*s)->spend(r) == SpendState::fresh);
+}
+
+TEST_CASE("store: book_take takes every stamp asked for or none, soonest expiry first") {
+    TmpDir d;
+    auto s = open_store(d.path + "/s.db");
+    REQUIRE(s.ok());
+    CHECK(*(*s)->book_add(Book{"b1", "cert1", 2, 0, 500, 1}));
+    CHECK(*(*s)->book_add(Book{"b2", "cert2", 3, 0, 400, 1}));
+    CHECK_FALSE(*(*s)->book_add(Book{"b2", "cert2", 3, 0, 400, 1}));
+    auto t = (*s)->book_take(4, 100);
+    REQUIRE(t.ok());
+    REQUIRE(t->size() == 4);
+    CHECK((*t)[0].book == "b2");
+    CHECK((*t)[2].index == 2);
+    CHECK((*t)[3].book == "b1");
+    CHECK((*t)[3].index == 0);
+    CHECK((*s)->book_take(2, 100)->empty());  // only one left
+    CHECK((*s)->book_take(1, 600)->empty());  // expired
+    auto last = (*s)->book_take(1, 100);
+    REQUIRE(last->size() == 1);
+    CHECK((*last)[0].index == 1);
+    auto books = (*s)->book_list();
+    REQUIRE(books->size() == 2);
+    CHECK((*books)[0].next == 3);
+    CHECK((*books)[1].next == 2);
+}
+
+TEST_CASE("store: sent volume counts the window and forgets older messages") {
+    TmpDir d;
+    auto s = open_store(d.path + "/s.db");
+    REQUIRE(s.ok());
+    CHECK(*(*s)->volume_add("a@x", 2, 1000, 100) == 0);
+    CHECK(*(*s)->volume_add("a@x", 1, 1050, 100) == 2);
+    CHECK(*(*s)->volume_add("b@x", 1, 1050, 100) == 0);
+    CHECK(*(*s)->volume_add("a@x", 0, 1120, 100) == 1);
+}

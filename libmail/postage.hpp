@@ -1,0 +1,132 @@
+// Signed postage (DESIGN §6): Ed25519 stamp books and Mailstamp-Postage stamps.
+//
+// An authority key signs stamp books (book id, owner public key, count,
+// expiry). The book's owner signs each stamp over (book id, index, recipient,
+// date, Message-ID, SHA-256 of the body under RFC 6376 relaxed body
+// canonicalisation), so a stamp lifted onto another message or recipient
+// fails, while an MTA rewriting CRLF/LF does not break it. Verifying needs
+// only the authority's public key: the stamp carries its book certificate.
+// The text formats and test vectors are in mstamp(1).
+#pragma once
+#include "libmail/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mail {
+
+/// RFC 6376 §3.4.4 relaxed body canonicalisation fed in chunks, hashed with SHA-256.
+/// LF and CRLF both end a line (a bare LF counts as CRLF), so line-ending rewrites do not change the hash.
+class RelaxedBodyHash {
+public:
+    RelaxedBodyHash();
+    ~RelaxedBodyHash();
+    RelaxedBodyHash(const RelaxedBodyHash&) = delete;
+    RelaxedBodyHash& operator=(const RelaxedBodyHash&) = delete;
+    /// Feeds the next octets of the body.
+    void update(std::string_view chunk);
+    /// The 32-octet digest; the object is spent afterwards.
+    std::string finish();
+
+private:
+    struct Impl;
+    Impl* impl_;
+};
+
+/// An Ed25519 key pair, raw 32-octet keys.
+struct KeyPair {
+    std::string priv;
+    std::string pub;
+};
+
+/// A fresh key pair from OpenSSL's random source.
+Result<KeyPair> ed25519_generate();
+/// The public key of a raw private key.
+Result<std::string> ed25519_public(std::string_view priv);
+/// The 64-octet signature of data.
+Result<std::string> ed25519_sign(std::string_view priv, std::string_view data);
+/// True when sig is pub's signature of data.
+bool ed25519_verify(std::string_view pub, std::string_view data, std::string_view sig);
+
+/// Standard base64 with padding, and its decoder (nothing on bad input).
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+/// Lowercase hex.
+std::string hex_encode(std::string_view bytes);
+
+/// A public key as written in key files and on the command line (base64 of 32 octets).
+std::string format_public_key(std::string_view pub);
+/// Reads a key file: one public key per line, '#' comments and blank lines ignored.
+Result<std::vector<std::string>> read_public_keys(const std::string& path);
+/// Parses one public key (base64 of 32 octets).
+std::optional<std::string> parse_public_key(std::string_view text);
+
+/// A stamp book certificate.
+struct BookCert {
+    std::string id;         ///< 16 octets
+    std::string owner;      ///< owner's public key, 32 octets
+    std::int64_t count = 0; ///< stamps 0..count-1
+    std::int64_t expires = 0;
+    std::string authority;  ///< the issuing authority's public key, 32 octets
+    std::string sig;        ///< the authority's signature, 64 octets
+    std::string text;       ///< the certificate as written (one line, no CR/LF)
+    std::string id_hex() const;
+};
+
+/// Issues a book: a fresh random id, signed with the authority's key.
+Result<BookCert> issue_book(const KeyPair& authority, std::string_view owner_pub, std::int64_t count,
+                            std::int64_t expires);
+/// Parses a certificate's text; nothing when malformed. The signature is not checked.
+std::optional<BookCert> parse_book(std::string_view text);
+/// True when the certificate's signature verifies under its authority key.
+bool book_signature_ok(const BookCert& b);
+
+/// A postage stamp taken apart.
+struct PostageStamp {
+    BookCert book;
+    std::int64_t index = 0;
+    std::string recipient;   ///< normalised address
+    std::int64_t date = 0;   ///< Unix seconds, when stamped
+    std::string message_id;  ///< as in the Message-ID field, angle brackets included
+    std::string body_hash;   ///< 32 octets
+    std::string sig;         ///< owner's signature, 64 octets
+    /// "book:<id hex>:<index>", the key of its spend record.
+    std::string spend_key() const;
+};
+
+/// The Mailstamp-Postage field value for one recipient, signed with the owner's private key.
+Result<std::string> make_postage(const BookCert& book, std::string_view owner_priv, std::int64_t index,
+                                 std::string_view recipient, std::int64_t date, std::string_view message_id,
+                                 std::string_view body_hash);
+/// Parses a Mailstamp-Postage field value (unfolded); nothing when malformed.
+std::optional<PostageStamp> parse_postage(std::string_view value);
+
+/// How long a postage stamp stays good after its date, and the allowance for clock skew (as hashcash).
+inline constexpr std::int64_t postage_validity = 28 * 86400;
+inline constexpr std::int64_t postage_grace = 2 * 86400;
+
+/// Outcomes of checking a stamp (the local part; spending is checked by the caller).
+enum class PostageCheck {
+    ok,
+    malformed,
+    untrusted,       ///< the book's authority key is not one of the trusted keys
+    bad_book,        ///< the book's signature does not verify
+    book_expired,    ///< past the book's expiry at the stamp's date or now
+    bad_index,       ///< index outside 0..count-1
+    wrong_recipient, ///< not for this recipient
+    wrong_message,   ///< Message-ID or body hash differ
+    bad_signature,   ///< the owner's signature does not verify
+    expired,         ///< older than validity + grace
+    future,          ///< dated after now + grace
+};
+/// The word for an outcome.
+std::string_view to_string(PostageCheck c);
+
+/// Checks s for recipient (normalised), the message's Message-ID and body hash, trusted authority keys, and now.
+PostageCheck check_postage(const PostageStamp& s, std::string_view recipient, std::string_view message_id,
+                           std::string_view body_hash, const std::vector<std::string>& trusted, std::int64_t now);
+
+} // namespace mail
