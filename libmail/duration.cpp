@@ -1,5 +1,6 @@
 #include "libmail/duration.hpp"
 
+#include <cstdint>
 #include <limits>
 
 namespace mail {
@@ -85,6 +86,30 @@ std::string format_duration(std::int64_t seconds) {
         rest -= n * units[u].seconds;
     }
     return out;
+}
+
+Result<std::int64_t> parse_size(std::string_view text) {
+    std::int64_t n = 0;
+    std::size_t i = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+        if (n > (INT64_MAX - 9) / 10) return Error{ErrorKind::usage, "size '" + std::string(text) + "' is too large"};
+        n = n * 10 + (text[i] - '0');
+    }
+    std::size_t digits = i;
+    int shift = 0;
+    if (digits > 0 && i + 1 == text.size()) {
+        switch (text[i] | 0x20) {
+        case 'k': shift = 10; break;
+        case 'm': shift = 20; break;
+        case 'g': shift = 30; break;
+        default: shift = -1;
+        }
+        ++i;
+    }
+    if (digits == 0 || i != text.size() || shift < 0)
+        return Error{ErrorKind::usage, "size '" + std::string(text) + "': want a number of octets, or with K, M or G"};
+    if (n > (INT64_MAX >> shift)) return Error{ErrorKind::usage, "size '" + std::string(text) + "' is too large"};
+    return n << shift;
 }
 
 } // namespace mail

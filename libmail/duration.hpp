@@ -16,4 +16,7 @@ Result<std::int64_t> parse_duration(std::string_view text);
 /// Shortest text parse_duration reads back as `seconds`: 0 → "0s", 864000 → "10d", 1209600 → "2w".
 std::string format_duration(std::int64_t seconds);
 
+/// Octets in "1048576", "64K", "100M", "1G" (binary units, either case); kind usage on junk, a sign, or overflow.
+Result<std::int64_t> parse_size(std::string_view text);
+
 } // namespace mail

@@ -60,3 +60,14 @@ TEST_CASE("format_duration is short and round-trips", "[duration]") {
         CHECK(*back == v);
     }
 }
+
+TEST_CASE("duration: sizes in octets with binary units") {
+    CHECK(*mail::parse_size("0") == 0);
+    CHECK(*mail::parse_size("1048576") == 1048576);
+    CHECK(*mail::parse_size("64K") == 65536);
+    CHECK(*mail::parse_size("100m") == 100LL << 20);
+    CHECK(*mail::parse_size("2G") == 2LL << 30);
+    for (const char* bad : {"", "K", "-1", "1.5M", "12MB", "1T", " 1", "99999999999999999999"})
+        CHECK_FALSE(mail::parse_size(bad).ok());
+    CHECK_FALSE(mail::parse_size("9999999999999G").ok());
+}
