@@ -4,6 +4,7 @@
 #include "libmail/limits.hpp"
 
 #include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
 
 #include <iostream>
 
@@ -16,6 +17,11 @@ std::string one_line(std::string_view s) {
     return out;
 }
 } // namespace
+
+void fast_crypto_init() {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                        nullptr);
+}
 
 void add_common_options(CLI::App& app, CommonOptions& opt) {
     app.set_version_flag("--version", std::string(app.get_name()) + " " MAILSTAMP_VERSION);
