@@ -79,6 +79,9 @@ struct BookCert {
 /// Issues a book: a fresh random id, signed with the authority's key.
 Result<BookCert> issue_book(const KeyPair& authority, std::string_view owner_pub, std::int64_t count,
                             std::int64_t expires);
+/// Issues a book with the given 16-octet id (for test vectors; issue_book picks a random one).
+Result<BookCert> issue_book_with_id(const KeyPair& authority, std::string_view owner_pub, std::int64_t count,
+                                    std::int64_t expires, std::string_view id);
 /// Parses a certificate's text; nothing when malformed. The signature is not checked.
 std::optional<BookCert> parse_book(std::string_view text);
 /// True when the certificate's signature verifies under its authority key.

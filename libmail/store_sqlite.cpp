@@ -733,6 +733,11 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOp
             if ((prc & 0xff) != SQLITE_BUSY || waited >= opt.busy_timeout_ms) return store->err(prc, "set journal mode");
             ::usleep(10000);
         }
+        // Keep the -wal file when the last connection closes: the filters open the
+        // store once per message, and deleting and re-creating it every time made
+        // inode allocation a visible share of their run time.
+        int persist = 1;
+        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         if (auto r = store->migrate(); !r) return r.error();
     } else {
         auto v = store->user_version();

@@ -1,0 +1,78 @@
+// Body spool: see spool.hpp.
+#include "libmail/spool.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <ostream>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+Error io_error(std::string_view what) { return Error{ErrorKind::tempfail, "spool: " + std::string(what) + ": " + std::strerror(errno)}; }
+
+Result<void> write_all(int fd, const char* p, std::size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return io_error("write");
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return {};
+}
+} // namespace
+
+Spool::Spool(std::size_t memory_limit) : limit_(memory_limit) {}
+
+Spool::~Spool() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> Spool::spill() {
+    const char* dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/mailstamp-spool.XXXXXX";
+    fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd_ < 0) return io_error("create a file in " + tmpl.substr(0, tmpl.rfind('/')));
+    ::unlink(tmpl.c_str());  // nothing is left behind, whatever happens to this process
+    auto r = write_all(fd_, mem_.data(), mem_.size());
+    std::string().swap(mem_);
+    return r;
+}
+
+Result<void> Spool::write(std::string_view data) {
+    size_ += data.size();
+    if (fd_ < 0 && mem_.size() + data.size() <= limit_) {
+        mem_.append(data);
+        return {};
+    }
+    if (fd_ < 0)
+        if (auto r = spill(); !r) return r;
+    return write_all(fd_, data.data(), data.size());
+}
+
+Result<void> Spool::copy_to(std::ostream& out) {
+    if (fd_ < 0) {
+        out.write(mem_.data(), static_cast<std::streamsize>(mem_.size()));
+        return {};
+    }
+    if (::lseek(fd_, 0, SEEK_SET) < 0) return io_error("seek");
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error("read");
+        }
+        if (n == 0) break;
+        out.write(buf, n);
+        if (!out) return Error{ErrorKind::tempfail, "write error on output"};
+    }
+    return {};
+}
+
+} // namespace mail

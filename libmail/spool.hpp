@@ -1,0 +1,41 @@
+// A body spool: octets written once, then copied out once. Small bodies stay
+// in memory (a file per message was a visible cost for every small message);
+// past the threshold everything moves to an unlinked temporary file in
+// $TMPDIR, so memory stays flat however large the message.
+#pragma once
+#include "libmail/error.hpp"
+
+#include <cstddef>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+namespace mail {
+
+/// Write-then-read storage for one message body.
+class Spool {
+public:
+    /// Keeps up to memory_limit octets in memory before moving to a file.
+    explicit Spool(std::size_t memory_limit = 1 << 20);
+    ~Spool();
+    Spool(const Spool&) = delete;
+    Spool& operator=(const Spool&) = delete;
+
+    /// Appends data; a temporary file that cannot be created or written is kind tempfail.
+    Result<void> write(std::string_view data);
+    /// Copies everything written to out, in fixed-size chunks.
+    Result<void> copy_to(std::ostream& out);
+    /// Octets written so far.
+    std::size_t size() const { return size_; }
+    /// True once the data lives in a file.
+    bool on_disk() const { return fd_ >= 0; }
+
+private:
+    Result<void> spill();
+    std::size_t limit_;
+    std::size_t size_ = 0;
+    std::string mem_;
+    int fd_ = -1;
+};
+
+} // namespace mail

@@ -1,0 +1,242 @@
+// mverify: see mverify(1).
+#include "libmail/verify_cmd.hpp"
+
+#include "libmail/clock.hpp"
+#include "libmail/duration.hpp"
+#include "libmail/message.hpp"
+#include "libmail/postage.hpp"
+#include "libmail/spend.hpp"
+#include "libmail/spool.hpp"
+#include "libmail/verify.hpp"
+
+#include <iostream>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+// The resolved settings of one run.
+struct Policy {
+    std::optional<std::string> sender;
+    std::vector<std::string> rcpts;
+    PostagePolicy postage;
+    std::string authserv_id;
+    bool reject_unknown = false;
+    bool tag = true;
+    bool trust_upstream = false;
+    char delimiter = '+';
+    std::size_t max_size = limits::message_size;
+};
+
+Result<bool> boolean(const Setting& s, bool from_cli) {
+    if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
+    if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
+    return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+    return buf;
+}
+
+// An authserv-id is a value token (RFC 8601 §2.2): no spaces, semicolons or controls.
+bool good_authserv_id(std::string_view s) {
+    if (s.empty() || s.size() > 255) return false;
+    for (char c : s)
+        if (static_cast<unsigned char>(c) <= ' ' || c == ';' || c == '(' || c == ')' || c == '"' || c == 0x7f)
+            return false;
+    return true;
+}
+
+Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
+    const Settings& st = ctx.settings();
+    Policy p;
+    p.sender = opt.sender;
+    p.rcpts = opt.rcpts;
+
+    Setting bits = st.get(opt.min_bits, nullptr, "min-bits", "20");
+    try {
+        std::size_t used = 0;
+        p.postage.min_bits = std::stoi(bits.value, &used);
+        if (used != bits.value.size() || p.postage.min_bits < 0 || p.postage.min_bits > 160) throw 0;
+    } catch (...) {
+        return Error{opt.min_bits ? ErrorKind::usage : ErrorKind::config, bits.origin + ": min-bits must be 0 to 160"};
+    }
+
+    std::vector<std::string> files = opt.authority_keys;
+    if (files.empty()) files = st.config().get_all(ctx.program, "authority-key");
+    for (const auto& f : files) {
+        auto keys = read_public_keys(f);
+        if (!keys) return keys.error();
+        p.postage.authority_keys.insert(p.postage.authority_keys.end(), keys->begin(), keys->end());
+    }
+
+    auto timeout = st.duration(opt.authority_timeout, nullptr, "authority-timeout", 5);
+    if (!timeout) return timeout.error();
+    if (auto a = st.find(opt.authority, nullptr, "authority"); a && !a->value.empty()) {
+        std::string addr = a->value;
+        int ms = static_cast<int>(std::min<std::int64_t>(*timeout, 600) * 1000);
+        p.postage.remote_spend = [addr, ms](const SpendRecord& r) { return remote_spend(addr, r, ms); };
+    }
+
+    Setting id = st.get(opt.authserv_id, nullptr, "authserv-id", host_name());
+    if (!good_authserv_id(id.value))
+        return Error{opt.authserv_id ? ErrorKind::usage : ErrorKind::config,
+                     id.origin + ": authserv-id must be one word without ; ( ) or quotes"};
+    p.authserv_id = id.value;
+
+    Setting unknown = st.get(opt.unknown, nullptr, "unknown", "mark");
+    if (unknown.value != "mark" && unknown.value != "reject")
+        return Error{opt.unknown ? ErrorKind::usage : ErrorKind::config, unknown.origin + ": unknown must be mark or reject"};
+    p.reject_unknown = unknown.value == "reject";
+
+    std::optional<std::string> tag_cli;
+    if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
+    auto tag = boolean(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    if (!tag) return tag.error();
+    p.tag = *tag;
+
+    std::optional<std::string> trust_cli;
+    if (opt.trust_upstream) trust_cli = "yes";
+    auto trust = boolean(st.get(trust_cli, nullptr, "trust-upstream", "no"), opt.trust_upstream);
+    if (!trust) return trust.error();
+    p.trust_upstream = *trust;
+
+    Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
+    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
+        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
+    p.delimiter = delim.value[0];
+
+    Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));
+    auto n = parse_size(size.value);
+    if (!n || *n <= 0)
+        return Error{opt.max_size ? ErrorKind::usage : ErrorKind::config,
+                     size.origin + ": max-message-size: " + (n ? std::string("must be positive") : n.error().text)};
+    p.max_size = static_cast<std::size_t>(*n);
+    return p;
+}
+
+// The subject tag configured for c: tag-stamped = [G] and so on; empty turns it off.
+std::string tag_for(const Context& ctx, Category c) {
+    std::string key = "tag-";
+    for (char ch : category_name(c)) key += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    std::string dflt = std::string("[") + category_letter(c) + "]";
+    return ctx.settings().get(std::nullopt, nullptr, key, dflt).value;
+}
+
+Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto p = policy_of(ctx, opt);
+    if (!p) return p.error();
+    MessageReader msg(in, p->max_size);
+    if (auto r = msg.read_header(); !r) return r.error();
+    std::int64_t t = now();
+
+    Verdict v;
+    bool upstream = false;
+    if (p->trust_upstream) {
+        // Behind our own proxy, which stripped forgeries at the border: take its verdict as it is.
+        if (auto cls = msg.get("X-Mailstamp-Class"); cls && !cls->empty()) {
+            if (auto c = parse_category(cls->substr(0, 1))) {
+                v.category = *c;
+                v.reason = "upstream verdict";
+                upstream = true;
+            }
+        }
+    }
+
+    std::size_t forged = 0;
+    auto store = ctx.open_store();
+    if (!store) return store.error();
+    Spool spool;
+    bool spooled = false;
+    Envelope env;
+    if (!upstream) {
+        forged = strip_verdicts(msg, p->authserv_id);
+        std::vector<std::string> domains;
+        if (p->rcpts.empty()) {
+            auto d = (*store)->domain_list();
+            if (!d) return d.error();
+            domains = std::move(*d);
+        }
+        auto e = envelope_of(msg, p->sender, p->rcpts, domains);
+        if (!e) return e.error();
+        env = std::move(*e);
+
+        v.hashcash = v.postage = "none";
+        auto wl = whitelist_reason(**store, env, p->delimiter, t);
+        if (!wl) return wl.error();
+        if (*wl) {
+            v.category = Category::whitelist;
+            v.reason = **wl;
+        } else if (has_postage(msg)) {
+            // The body hash binds stamps to the message; headers can only be written after it,
+            // so the body goes to a spool file on the way (memory stays flat).
+            RelaxedBodyHash hash;
+            char buf[65536];
+            for (;;) {
+                auto n = msg.read_body(buf, sizeof buf);
+                if (!n) return n.error();
+                if (*n == 0) break;
+                hash.update(std::string_view(buf, *n));
+                if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+            }
+            spooled = true;
+            if (auto c = check_stamps(**store, msg, env, hash.finish(), p->postage, t, v); !c) return c.error();
+        }
+        if (v.category == Category::unknown && is_bounce(msg, env)) {
+            v.category = Category::information;
+            v.reason = "non-delivery notice";
+        }
+        if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
+    }
+
+    std::string letter(1, category_letter(v.category));
+    ctx.log_event("verdict", {{"class", letter},
+                              {"reason", v.reason},
+                              {"sender", env.sender.value_or("")},
+                              {"rcpts", static_cast<long>(env.rcpts.size())},
+                              {"hashcash", v.hashcash},
+                              {"postage", v.postage},
+                              {"forged_removed", static_cast<long>(forged)}});
+
+    if (v.category == Category::unknown && p->reject_unknown) {
+        err << ctx.program << ": 5.7.1 message refused: no postage and sender not whitelisted\n";
+        return exit_code(ErrorKind::rejected);
+    }
+    if (!upstream) {
+        add_verdict_fields(msg, v, p->authserv_id);
+    }
+    if (p->tag) {
+        std::string tag = tag_for(ctx, v.category);
+        if (!tag.empty()) msg.tag_subject(tag);
+    }
+    if (auto r = msg.write_header(out); !r) return r.error();
+    if (spooled) {
+        if (auto r = spool.copy_to(out); !r) return r.error();
+    } else if (auto r = msg.copy_body(out); !r) {
+        return r.error();
+    }
+    out.flush();
+    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    return ex_ok;
+}
+
+} // namespace
+
+int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto r = verify(ctx, opt, in, out, err);
+    if (!r) {
+        // A filter that fails must not lose mail: anything but a usage, configuration or message error
+        // is "try again later".
+        Error e = r.error();
+        if (e.kind != ErrorKind::usage && e.kind != ErrorKind::config && e.kind != ErrorKind::noinput &&
+            e.kind != ErrorKind::data)
+            e.kind = ErrorKind::tempfail;
+        return report(ctx.program, e);
+    }
+    return *r;
+}
+
+} // namespace mail

@@ -1,0 +1,166 @@
+#include "libmail/hashcash.hpp"
+#include "libmail/message.hpp"
+#include "libmail/postage.hpp"
+#include "libmail/verify.hpp"
+#include "libmail/whitelist.hpp"
+#include "tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+using namespace mail;
+
+namespace {
+struct Msg {
+    std::istringstream in;
+    MessageReader r;
+    explicit Msg(const std::string& text) : in(text), r(in) { REQUIRE(r.read_header().ok()); }
+};
+std::string body_hash(const std::string& body) {
+    RelaxedBodyHash h;
+    h.update(body);
+    return h.finish();
+}
+} // namespace
+
+TEST_CASE("verify: the envelope comes from options, else Return-Path and X-Original-To, else mbox and To") {
+    Msg m("From bounce@list.example Mon Jan  1 00:00:00 2026\n"
+          "Return-Path: <prvs=1234abcd=Ann@Friend.example>\n"
+          "X-Original-To: Bob@Ours.example\n"
+          "From: Ann <ann@friend.example>\nTo: bob@ours.example, carol@other.example\nCc: dave@ours.example\n\nx\n");
+    auto e = envelope_of(m.r, std::nullopt, {}, {"ours.example"});
+    REQUIRE(e.ok());
+    CHECK(*e->sender == "ann@friend.example");
+    REQUIRE(e->rcpts == std::vector<std::string>{"bob@ours.example"});
+    CHECK(e->from == std::vector<std::string>{"ann@friend.example"});
+
+    auto o = envelope_of(m.r, std::string("<>"), {"<X@Y.example>", "x@y.example"}, {});
+    REQUIRE(o.ok());
+    CHECK(o->sender->empty());
+    CHECK(o->rcpts == std::vector<std::string>{"x@y.example"});
+    CHECK_FALSE(envelope_of(m.r, std::string("not an address"), {}, {}).ok());
+    CHECK_FALSE(envelope_of(m.r, std::nullopt, {"junk"}, {}).ok());
+
+    Msg plain("From bounce@list.example Mon Jan  1 00:00:00 2026\nFrom: a@b.example\n"
+              "To: bob@ours.example, carol@other.example\nCc: dave@ours.example\n\nx\n");
+    auto p = envelope_of(plain.r, std::nullopt, {}, {"ours.example"});
+    CHECK(*p->sender == "bounce@list.example");
+    CHECK(p->rcpts == std::vector<std::string>{"bob@ours.example", "dave@ours.example"});
+    auto all = envelope_of(plain.r, std::nullopt, {}, {});
+    CHECK(all->rcpts.size() == 3);
+
+    Msg daemon("From MAILER-DAEMON Mon Jan  1 00:00:00 2026\nTo: bob@ours.example\n\nx\n");
+    auto d = envelope_of(daemon.r, std::nullopt, {}, {});
+    CHECK(d->sender->empty());
+    CHECK(is_bounce(daemon.r, *d));
+}
+
+TEST_CASE("verify: bounces are the null sender, MAILER-DAEMON, or a delivery-status report") {
+    Msg report("From: x@y.example\nContent-Type: Multipart/Report; report-type=\"delivery-status\"; boundary=b\n\nx\n");
+    Envelope e;
+    e.sender = "someone@y.example";
+    CHECK(is_bounce(report.r, e));
+    Msg plain("From: x@y.example\n\nx\n");
+    CHECK_FALSE(is_bounce(plain.r, e));
+    e.sender = "MAILER-DAEMON@y.example";
+    CHECK(is_bounce(plain.r, e));
+    e.sender = std::nullopt;
+    CHECK_FALSE(is_bounce(plain.r, e));
+}
+
+TEST_CASE("verify: forged verdict fields go, others' Authentication-Results stay") {
+    Msg m("X-Mailstamp-Class: G forged\nx-mailstamp-other: y\n"
+          "Authentication-Results: MX.Ours.example; x=pass\n"
+          "Authentication-Results: (c (nested)) mx.ours.example 1; x=pass\n"
+          "Authentication-Results: mx.ours.example.evil; x=pass\n"
+          "Authentication-Results: relay.example; spf=pass\nX-Mailstampede: kept\nSubject: s\n\nx\n");
+    CHECK(strip_verdicts(m.r, "mx.ours.example") == 4);
+    std::ostringstream out;
+    REQUIRE(m.r.write_header(out).ok());
+    CHECK(out.str() == "Authentication-Results: mx.ours.example.evil; x=pass\n"
+                       "Authentication-Results: relay.example; spf=pass\nX-Mailstampede: kept\nSubject: s\n\n");
+}
+
+TEST_CASE("verify: verdict fields name the category, reason and results") {
+    Msg m("Subject: s\r\n\r\nx\r\n");
+    Verdict v;
+    v.category = Category::stamped;
+    v.reason = "hashcash: 20 bits for b@x";
+    v.hashcash = "pass";
+    v.hashcash_why = "20 bits for b@x";
+    add_verdict_fields(m.r, v, "mx");
+    std::ostringstream out;
+    REQUIRE(m.r.write_header(out).ok());
+    CHECK(out.str() == "X-Mailstamp-Class: G (Stamped: hashcash: 20 bits for b@x) by mx\r\n"
+                       "Authentication-Results: mx; x-mailstamp-hashcash=pass (20 bits for b@x);"
+                       " x-mailstamp-postage=none\r\n"
+                       "Subject: s\r\n\r\n");
+    CHECK(parse_category("g") == Category::stamped);
+    CHECK_FALSE(parse_category("Z").has_value());
+}
+
+TEST_CASE("verify: a hashcash stamp for one of our recipients passes once per message") {
+    TmpDir d;
+    auto store = open_store(d.file("s.db"));
+    REQUIRE(store.ok());
+    std::int64_t now = 1790000000;
+    auto stamp = mint_hashcash("bob@ours.example", 8, now, 1);
+    REQUIRE(stamp.ok());
+    std::string text = "X-Hashcash: " + *stamp + "\nMessage-ID: <1@x>\nSubject: s\n\nbody\n";
+    Msg m(text);
+    Envelope env;
+    env.rcpts = {"bob@ours.example"};
+    PostagePolicy pol;
+    pol.min_bits = 8;
+    Verdict v;
+    REQUIRE(check_stamps(**store, m.r, env, body_hash("body\n"), pol, now, v).ok());
+    CHECK(v.category == Category::stamped);
+    CHECK(v.hashcash == "pass");
+    CHECK(v.postage == "none");
+
+    Verdict again;  // the same message: a retry, not a double spend
+    REQUIRE(check_stamps(**store, m.r, env, body_hash("body\r\n"), pol, now, again).ok());
+    CHECK(again.category == Category::stamped);
+
+    Verdict other;  // the same stamp on another body
+    REQUIRE(check_stamps(**store, m.r, env, body_hash("other\n"), pol, now, other).ok());
+    CHECK(other.category == Category::unknown);
+    CHECK(other.hashcash == "fail");
+    CHECK(other.hashcash_why == "spent on another message");
+
+    Envelope carol;
+    carol.rcpts = {"carol@ours.example"};
+    Verdict wrong;
+    REQUIRE(check_stamps(**store, m.r, carol, body_hash("body\n"), pol, now, wrong).ok());
+    CHECK(wrong.hashcash == "fail");
+    CHECK(wrong.hashcash_why == "wrong resource");
+
+    pol.min_bits = 30;
+    Verdict weak;
+    REQUIRE(check_stamps(**store, m.r, env, body_hash("x\n"), pol, now, weak).ok());
+    CHECK(weak.hashcash == "fail");
+}
+
+TEST_CASE("verify: the whitelist counts hits and matches the sender, From, recipients and tokens") {
+    TmpDir d;
+    auto store = open_store(d.file("s.db"));
+    REQUIRE(store.ok());
+    auto e = parse_wl_entry("ann@friend.example");
+    REQUIRE(e.ok());
+    REQUIRE((*store)->wl_insert(*e).ok());
+    Envelope env;
+    env.sender = "list@lists.example";
+    env.from = {"ann@friend.example"};
+    env.rcpts = {"bob@ours.example"};
+    auto w = whitelist_reason(**store, env, '+', 100);
+    REQUIRE(w.ok());
+    REQUIRE(w->has_value());
+    CHECK(**w == "sender ann@friend.example is whitelisted");
+    auto hit = wl_match(**store, "ann@friend.example", "");
+    CHECK((*hit)->hits == 1);
+    CHECK((*hit)->last_hit == 100);
+
+    env.from.clear();
+    CHECK_FALSE(whitelist_reason(**store, env, '+', 100)->has_value());
+}
