@@ -2,15 +2,24 @@
 #include "libmail/stamp_cmd.hpp"
 
 #include "libmail/address.hpp"
+#include "libmail/book_cmd.hpp"
 #include "libmail/clock.hpp"
 #include "libmail/hashcash.hpp"
 #include "libmail/limits.hpp"
 #include "libmail/message.hpp"
+#include "libmail/postage.hpp"
+#include "libmail/spool.hpp"
+
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
+#include <sstream>
+#include <unistd.h>
 
 namespace mail {
 
@@ -42,53 +51,216 @@ Result<std::vector<std::string>> outgoing_recipients(const std::vector<std::stri
     return out;
 }
 
+int TimedRule::bits_for(std::int64_t volume) const {
+    std::int64_t extra = step > 0 ? volume / step : 0;
+    return static_cast<int>(std::min<std::int64_t>(max_bits, base_bits + std::min<std::int64_t>(extra, 64)));
+}
+
 namespace {
 
-Result<int> bits_of(const Context& ctx, const StampOptions& opt) {
-    Setting s = ctx.settings().get(opt.bits, nullptr, "bits", std::to_string(hashcash_default_bits));
-    int bits = -1;
-    auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), bits);
-    if (ec != std::errc() || p != s.value.data() + s.value.size() || bits < 0 || bits > 40)
-        return Error{opt.bits ? ErrorKind::usage : ErrorKind::config, s.origin + ": bits must be 0 to 40"};
-    return bits;
+Result<int> int_setting(const Context& ctx, const std::optional<std::string>& cli, std::string_view key, int dflt,
+                        int lo, int hi) {
+    Setting s = ctx.settings().get(cli, nullptr, key, std::to_string(dflt));
+    int v = 0;
+    auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v);
+    if (ec != std::errc() || p != s.value.data() + s.value.size() || v < lo || v > hi)
+        return Error{cli ? ErrorKind::usage : ErrorKind::config,
+                     s.origin + ": " + std::string(key) + " must be " + std::to_string(lo) + " to " + std::to_string(hi)};
+    return v;
+}
+
+Result<TimedRule> timed_rule(const Context& ctx) {
+    TimedRule r;
+    auto base = int_setting(ctx, std::nullopt, "timed-base-bits", r.base_bits, 0, 40);
+    if (!base) return base.error();
+    auto max = int_setting(ctx, std::nullopt, "timed-max-bits", r.max_bits, 0, 40);
+    if (!max) return max.error();
+    auto step = int_setting(ctx, std::nullopt, "timed-step", static_cast<int>(r.step), 1, 1000000);
+    if (!step) return step.error();
+    auto window = ctx.settings().duration(std::nullopt, nullptr, "timed-window", r.window);
+    if (!window) return window.error();
+    if (*window <= 0) return Error{ErrorKind::config, "timed-window must be positive"};
+    r.base_bits = *base;
+    r.max_bits = std::max(*max, *base);
+    r.step = *step;
+    r.window = *window;
+    return r;
+}
+
+Result<StampKind> kind_of(const Context& ctx, const StampOptions& opt) {
+    if (opt.kind) return *opt.kind;
+    Setting k = ctx.settings().get(std::nullopt, nullptr, "kind", "hashcash");
+    if (k.value == "hashcash") return StampKind::hashcash;
+    if (k.value == "timed") return StampKind::timed;
+    if (k.value == "paid") return StampKind::paid;
+    return Error{ErrorKind::config, k.origin + ": kind must be hashcash, timed or paid"};
+}
+
+// The sender whose volume prices timed stamps: --sender, else the first From address.
+Result<std::string> sender_of(const StampOptions& opt, const MessageReader& msg) {
+    if (!opt.sender.empty()) {
+        auto a = parse_path(opt.sender);
+        if (!a || a->empty()) return Error{ErrorKind::usage, "--sender '" + opt.sender + "': not an address"};
+        return normalize_address(*a);
+    }
+    if (auto from = msg.get("From")) {
+        auto list = parse_address_list(*from);
+        if (list && !list->empty()) return normalize_address(list->front());
+    }
+    return Error{ErrorKind::data, "timed stamps need the sender: give --sender, or From in the message"};
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+    return buf;
+}
+
+Result<std::string> banner_text(const StampOptions& opt) {
+    std::ifstream f(*opt.banner, std::ios::binary);
+    if (!f) return Error{ErrorKind::noinput, *opt.banner + ": cannot read"};
+    std::string text;
+    char buf[4096];
+    while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(f.gcount()));
+        if (text.size() > 64 * 1024) return Error{ErrorKind::data, *opt.banner + ": a banner must be under 64 KB"};
+    }
+    return text;
+}
+
+// Hashcash stamps for each recipient not already holding a good one.
+Result<std::vector<std::string>> mint_for(const MessageReader& msg, const std::vector<std::string>& rcpts, int bits,
+                                          std::int64_t t, unsigned threads) {
+    std::set<std::string> stamped;
+    for (const auto& v : msg.get_all("X-Hashcash"))
+        for (const auto& r : rcpts)
+            if (check_hashcash(v, r, bits, t) == HashcashCheck::ok) stamped.insert(r);
+    std::vector<std::string> stamps;
+    for (const auto& r : rcpts) {
+        if (stamped.count(r)) continue;
+        auto s = mint_hashcash(r, bits, t, threads);
+        if (!s) return s.error();
+        stamps.push_back("X-Hashcash\n" + *s);
+    }
+    return stamps;
 }
 
 Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto bits = bits_of(ctx, opt);
+    auto kind = kind_of(ctx, opt);
+    if (!kind) return kind.error();
+    auto bits = int_setting(ctx, opt.bits, "bits", hashcash_default_bits, 0, 40);
     if (!bits) return bits.error();
+    std::optional<std::string> banner;
+    if (opt.banner) {
+        auto b = banner_text(opt);
+        if (!b) return b.error();
+        banner = std::move(*b);
+    }
     MessageReader msg(in);
     if (auto r = msg.read_header(); !r) return r.error();
     auto rcpts = outgoing_recipients(opt.rcpts, msg);
     if (!rcpts) return rcpts.error();
-
-    // A recipient that already has a good stamp (the message passed through
-    // twice) gets no second one.
     std::int64_t t = now();
-    std::set<std::string> stamped;
-    for (const auto& v : msg.get_all("X-Hashcash")) {
-        for (const auto& r : *rcpts)
-            if (check_hashcash(v, r, *bits, t) == HashcashCheck::ok) stamped.insert(r);
+    auto store = ctx.open_store();
+    if (!store) return store.error();
+    Store& s = **store;
+
+    // The body goes through a spool when it changes (banner) or must be hashed before the header is written.
+    Spool spool;
+    bool spooled = false;
+    std::string body_hash;
+    if (banner || *kind == StampKind::paid) {
+        if (banner) {
+            return Error{ErrorKind::software, "--banner is not available in this build"};
+        }
+        RelaxedBodyHash hash;
+        char buf[65536];
+        for (;;) {
+            auto n = msg.read_body(buf, sizeof buf);
+            if (!n) return n.error();
+            if (*n == 0) break;
+            hash.update(std::string_view(buf, *n));
+            if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+        }
+        body_hash = hash.finish();
+        spooled = true;
     }
-    std::vector<std::string> stamps;
-    for (const auto& r : *rcpts) {
-        if (stamped.count(r)) continue;
-        auto s = mint_hashcash(r, *bits, t, opt.threads);
-        if (!s) return s.error();
-        stamps.push_back(*s);
+
+    std::vector<std::string> fields;  // "Name\nvalue", in recipient order
+    std::string used = "hashcash";
+    int minted_bits = *bits;
+    StampKind k = *kind;
+    std::int64_t left = -1;
+    if (k == StampKind::paid) {
+        auto taken = s.book_take(static_cast<std::int64_t>(rcpts->size()), t);
+        if (!taken) return taken.error();
+        if (taken->empty()) {
+            Setting fb = ctx.settings().get(std::nullopt, nullptr, "paid-fallback", "timed");
+            if (fb.value == "fail")
+                return Error{ErrorKind::tempfail, "the stamp books hold fewer than " + std::to_string(rcpts->size()) +
+                                                      " stamps (paid-fallback = fail)"};
+            if (fb.value != "timed") return Error{ErrorKind::config, fb.origin + ": paid-fallback must be timed or fail"};
+            err << ctx.program << ": warning: stamp books empty; timed stamps instead\n";
+            k = StampKind::timed;
+        } else {
+            std::string msgid = msg.get("Message-ID").value_or("");
+            if (msgid.empty()) {
+                unsigned char r[12];
+                if (RAND_bytes(r, sizeof r) != 1) return Error{ErrorKind::tempfail, "random source failed"};
+                msgid = "<" + hex_encode(std::string_view(reinterpret_cast<char*>(r), sizeof r)) + ".mstamp@" +
+                        host_name() + ">";
+                msg.prepend("Message-ID", msgid);
+            }
+            auto books = s.book_list();
+            if (!books) return books.error();
+            std::map<std::string, BookCert> certs;
+            for (const auto& b : *books)
+                if (auto c = parse_book(b.cert)) certs.emplace(b.id, *c);
+            for (std::size_t i = 0; i < rcpts->size(); ++i) {
+                const BookStamp& bs = (*taken)[i];
+                auto c = certs.find(bs.book);
+                if (c == certs.end()) return Error{ErrorKind::software, "book " + bs.book + " has a broken certificate"};
+                auto key = owner_key_for(s, c->second.owner);
+                if (!key) return key.error();
+                if (!*key) return Error{ErrorKind::config, "no owner key for book " + bs.book};
+                auto v = make_postage(c->second, **key, bs.index, (*rcpts)[i], t, msgid, body_hash);
+                if (!v) return v.error();
+                fields.push_back("Mailstamp-Postage\n" + *v);
+            }
+            used = "paid";
+            auto bal = book_balance(s, t);
+            if (!bal) return bal.error();
+            left = *bal;
+        }
+    }
+    if (k == StampKind::timed) {
+        auto rule = timed_rule(ctx);
+        if (!rule) return rule.error();
+        auto sender = sender_of(opt, msg);
+        if (!sender) return sender.error();
+        auto volume = s.volume_add(*sender, 1, t, rule->window);
+        if (!volume) return volume.error();
+        minted_bits = rule->bits_for(*volume);
+        used = "timed";
+        auto st = mint_for(msg, *rcpts, minted_bits, t, opt.threads);
+        if (!st) return st.error();
+        fields = std::move(*st);
+    } else if (k == StampKind::hashcash) {
+        auto st = mint_for(msg, *rcpts, minted_bits, t, opt.threads);
+        if (!st) return st.error();
+        fields = std::move(*st);
     }
 
     // Whitelist the recipients before anything is written: a store that
     // cannot take them fails the filter (exit 75) with nothing on stdout.
-    auto store = ctx.open_store();
-    if (!store) return store.error();
-    auto w = (*store)->transaction([&]() -> Result<void> {
+    auto w = s.transaction([&]() -> Result<void> {
         for (const auto& r : *rcpts) {
             WlEntry e;
             e.kind = WlKind::address;
             e.value = r;
             e.source = "outgoing";
             e.created = t;
-            auto ins = (*store)->wl_insert(e);
+            auto ins = s.wl_insert(e);
             if (!ins) return ins.error();
         }
         return {};
@@ -96,16 +268,31 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
     if (!w) return w.error();
 
     // Stamps go on top in recipient order.
-    for (auto it = stamps.rbegin(); it != stamps.rend(); ++it) msg.prepend("X-Hashcash", *it);
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
+        auto nl = it->find('\n');
+        msg.prepend(it->substr(0, nl), it->substr(nl + 1));
+    }
     if (auto r = msg.write_header(out); !r) return r.error();
-    if (auto r = msg.copy_body(out); !r) return r.error();
+    if (spooled) {
+        if (auto r = spool.copy_to(out); !r) return r.error();
+    } else if (auto r = msg.copy_body(out); !r) {
+        return r.error();
+    }
     out.flush();
     if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
-    ctx.log_event("stamp", {{"kind", "hashcash"},
-                            {"bits", *bits},
+    if (left >= 0) {
+        auto warn = int_setting(ctx, std::nullopt, "paid-warn", 10, 0, 1 << 30);
+        int threshold = warn ? *warn : 10;
+        if (left < threshold)
+            err << ctx.program << ": warning: only " << left << " stamps left (mstamp book import)\n";
+        else
+            err << ctx.program << ": " << left << " stamps left\n";
+    }
+    ctx.log_event("stamp", {{"kind", used},
+                            {"bits", used == "paid" ? 0 : minted_bits},
                             {"recipients", static_cast<long>(rcpts->size())},
-                            {"minted", static_cast<long>(stamps.size())}});
-    (void)err;
+                            {"stamps", static_cast<long>(fields.size())},
+                            {"left", static_cast<long>(left)}});
     return ex_ok;
 }
 
@@ -114,10 +301,11 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
 int run_stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
     auto r = stamp(ctx, opt, in, out, err);
     if (!r) {
-        // A filter that fails must not lose mail: anything but a usage or
-        // message error is "try again later".
+        // A filter that fails must not lose mail: anything but a usage, input or message error
+        // is "try again later".
         Error e = r.error();
-        if (e.kind != ErrorKind::usage && e.kind != ErrorKind::data && e.kind != ErrorKind::config)
+        if (e.kind != ErrorKind::usage && e.kind != ErrorKind::data && e.kind != ErrorKind::config &&
+            e.kind != ErrorKind::noinput)
             e.kind = ErrorKind::tempfail;
         return report(ctx.program, e);
     }

@@ -1,5 +1,6 @@
-// mstamp's job behind cmd/mstamp.cpp: postage on outgoing mail. So far the
-// hashcash kind (DESIGN §6); signed and timed postage are still to come.
+// mstamp's job behind cmd/mstamp.cpp: postage on outgoing mail (mstamp(1)):
+// hashcash stamps, timed stamps (hashcash whose price rises with the
+// sender's volume), and signed postage from a stamp book.
 #pragma once
 #include "libmail/cli.hpp"
 
@@ -10,11 +11,16 @@
 
 namespace mail {
 
+/// The kinds of postage.
+enum class StampKind { hashcash, timed, paid };
+
 /// mstamp's options, filled by CLI11.
 struct StampOptions {
     std::string sender;
     std::vector<std::string> rcpts;
+    std::optional<StampKind> kind;  ///< default from config `kind`, else hashcash
     std::optional<std::string> bits;
+    std::optional<std::string> banner;  ///< a file of banner text
     unsigned threads = 0;
 };
 
@@ -24,5 +30,16 @@ int run_stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostr
 /// The recipients of an outgoing message: the envelope ones given, else To, Cc and Bcc; normalised, unique.
 Result<std::vector<std::string>> outgoing_recipients(const std::vector<std::string>& envelope,
                                                      const class MessageReader& msg);
+
+/// The timed-stamp rule: bits = min(max_bits, base_bits + volume / step), volume = the sender's messages
+/// in the window before this one.
+struct TimedRule {
+    int base_bits = 20;
+    int max_bits = 30;
+    std::int64_t step = 10;
+    std::int64_t window = 86400;
+    /// Bits for a sender who sent volume messages in the window.
+    int bits_for(std::int64_t volume) const;
+};
 
 } // namespace mail

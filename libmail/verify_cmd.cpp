@@ -4,6 +4,7 @@
 #include "libmail/clock.hpp"
 #include "libmail/duration.hpp"
 #include "libmail/message.hpp"
+#include "libmail/net.hpp"
 #include "libmail/postage.hpp"
 #include "libmail/spend.hpp"
 #include "libmail/spool.hpp"
@@ -77,6 +78,8 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
     if (!timeout) return timeout.error();
     if (auto a = st.find(opt.authority, nullptr, "authority"); a && !a->value.empty()) {
         std::string addr = a->value;
+        if (auto hp = parse_host_port(addr); !hp)
+            return Error{opt.authority ? ErrorKind::usage : ErrorKind::config, a->origin + ": " + hp.error().text};
         int ms = static_cast<int>(std::min<std::int64_t>(*timeout, 600) * 1000);
         p.postage.remote_spend = [addr, ms](const SpendRecord& r) { return remote_spend(addr, r, ms); };
     }

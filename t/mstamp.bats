@@ -8,6 +8,11 @@ setup() {
   printf 'From: me@ours.example\r\nTo: Ann <ann@a.example>, bob@b.example\r\nCc: carol@c.example\r\nBcc: dave@d.example\r\nSubject: hi\r\n\r\nbody\r\n' >"$BATS_TEST_TMPDIR/out.eml"
 }
 
+teardown() {
+  # a spend server left by a failing test must not outlive it
+  if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi
+}
+
 stamps_for() { grep -c "^X-Hashcash: 1:[0-9]*:[0-9]*:$1:" "$2"; }
 
 @test "help and version exit 0; usage errors exit 64" {
@@ -90,4 +95,132 @@ stamps_for() { grep -c "^X-Hashcash: 1:[0-9]*:[0-9]*:$1:" "$2"; }
   assert_output ""
   run mstamp --bits 8 </dev/null
   assert_failure 65
+}
+
+# book_setup: an authority store, a sender store with an owner key, and a book of $1 stamps imported.
+book_setup() {
+  A=(--db "$BATS_TEST_TMPDIR/authority.db")
+  mstamp "${A[@]}" authority init >/dev/null
+  mstamp "${A[@]}" authority pubkey >"$BATS_TEST_TMPDIR/authority.pub"
+  owner=$(mstamp book keygen)
+  mstamp "${A[@]}" authority issue --owner "$owner" --count "$1" >"$BATS_TEST_TMPDIR/book.cert"
+  mstamp book import "$BATS_TEST_TMPDIR/book.cert"
+}
+
+@test "--timed: the bits rise with the sender's volume in the window, and hashcash -c accepts the stamps" {
+  command -v hashcash >/dev/null || skip "hashcash is not installed"
+  printf '[mstamp]\ntimed-base-bits = 8\ntimed-step = 2\ntimed-window = 1h\ntimed-max-bits = 9\n' >"$BATS_TEST_TMPDIR/conf"
+  export MAILSTAMP_TEST_NOW=1795000000
+  for i in 1 2 3 4 5; do
+    mstamp --config "$BATS_TEST_TMPDIR/conf" --timed --rcpt ann@a.example <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/t$i.eml"
+  done
+  bits() { sed -n 's/^X-Hashcash: 1:\([0-9]*\):.*/\1/p' "$1"; }
+  [ "$(bits "$BATS_TEST_TMPDIR/t1.eml")" = 8 ]
+  [ "$(bits "$BATS_TEST_TMPDIR/t2.eml")" = 8 ]
+  [ "$(bits "$BATS_TEST_TMPDIR/t3.eml")" = 9 ]
+  [ "$(bits "$BATS_TEST_TMPDIR/t5.eml")" = 9 ]   # capped by timed-max-bits
+  unset MAILSTAMP_TEST_NOW
+  run hashcash -cXy -b 8 -r ann@a.example <"$BATS_TEST_TMPDIR/t1.eml"
+  assert_success
+  # another sender starts at the base again; after the window the volume is forgotten
+  export MAILSTAMP_TEST_NOW=1795000000
+  mstamp --config "$BATS_TEST_TMPDIR/conf" --timed --sender other@ours.example --rcpt ann@a.example <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/o.eml"
+  [ "$(bits "$BATS_TEST_TMPDIR/o.eml")" = 8 ]
+  export MAILSTAMP_TEST_NOW=1795003601
+  mstamp --config "$BATS_TEST_TMPDIR/conf" --timed --rcpt ann@a.example <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/later.eml"
+  [ "$(bits "$BATS_TEST_TMPDIR/later.eml")" = 8 ]
+}
+
+@test "stamp books: keygen, issue, import, list, and the balance falls by one per recipient" {
+  book_setup 10
+  run mstamp book balance
+  assert_output 10
+  mstamp --paid <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/p.eml" 2>"$BATS_TEST_TMPDIR/err"
+  [ "$(grep -c '^Mailstamp-Postage: v=1; ' "$BATS_TEST_TMPDIR/p.eml")" -eq 4 ]
+  grep -q '^Message-ID: <' "$BATS_TEST_TMPDIR/p.eml"
+  grep -q 'only 6 stamps left' "$BATS_TEST_TMPDIR/err"
+  run mstamp book balance
+  assert_output 6
+  run mstamp book list --json
+  [ "$(jq '.[0].used' <<<"$output")" -eq 4 ]
+  [ "$(jq '.[0].left' <<<"$output")" -eq 6 ]
+  # a second keygen does not silently replace the owner key
+  run mstamp book keygen
+  assert_failure 64
+  # the stamped recipients are whitelisted as for hashcash
+  run mwhitelist check dave@d.example
+  assert_success
+}
+
+@test "an empty book: paid-fallback fail exits 75 with nothing written; timed stamps instead by default" {
+  book_setup 2
+  run --separate-stderr mstamp --paid <"$BATS_TEST_TMPDIR/out.eml"   # four recipients, two stamps
+  assert_success
+  [ "$(grep -c '^X-Hashcash: ' <<<"$output")" -eq 4 ]
+  [ "$(grep -c '^Mailstamp-Postage: ' <<<"$output" || true)" -eq 0 ]
+  run mstamp book balance
+  assert_output 2
+  printf '[mstamp]\npaid-fallback = fail\n' >"$BATS_TEST_TMPDIR/conf"
+  run --separate-stderr mstamp --config "$BATS_TEST_TMPDIR/conf" --paid <"$BATS_TEST_TMPDIR/out.eml"
+  assert_failure 75
+  assert_output ""
+  run --separate-stderr mstamp --config "$BATS_TEST_TMPDIR/conf" --paid --rcpt ann@a.example --bits 8 <"$BATS_TEST_TMPDIR/out.eml"
+  assert_success
+}
+
+@test "import refuses a book for another owner, a tampered one and an expired one" {
+  book_setup 5
+  mstamp --db "$BATS_TEST_TMPDIR/other.db" book keygen >"$BATS_TEST_TMPDIR/other.pub"
+  mstamp "${A[@]}" authority issue --owner "$(cat "$BATS_TEST_TMPDIR/other.pub")" --count 5 >"$BATS_TEST_TMPDIR/theirs.cert"
+  run mstamp book import "$BATS_TEST_TMPDIR/theirs.cert"
+  assert_failure 65
+  assert_output --partial "not to one of ours"
+  sed 's/count=5/count=500/' "$BATS_TEST_TMPDIR/book.cert" >"$BATS_TEST_TMPDIR/tampered.cert"
+  run mstamp book import - <"$BATS_TEST_TMPDIR/tampered.cert"
+  assert_failure 65
+  assert_output --partial "signature does not verify"
+  MAILSTAMP_TEST_NOW=1000000000 mstamp "${A[@]}" authority issue --owner "$owner" --count 5 --expires 30d >"$BATS_TEST_TMPDIR/old.cert"
+  run mstamp book import "$BATS_TEST_TMPDIR/old.cert"
+  assert_failure 65
+  assert_output --partial "expired"
+  run mstamp book import "$BATS_TEST_TMPDIR/missing.cert"
+  assert_failure 66
+  run mstamp "${A[@]}" authority issue --owner junk --count 5
+  assert_failure 64
+  run mstamp --db "$BATS_TEST_TMPDIR/none.db" authority pubkey
+  assert_failure 78
+}
+
+@test "signed stamps survive CRLF to LF rewriting: the body hash is the same" {
+  book_setup 4
+  mstamp --paid --rcpt ann@a.example <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/crlf.eml" 2>/dev/null
+  tr -d '\r' <"$BATS_TEST_TMPDIR/out.eml" | mstamp --paid --rcpt ann@a.example >"$BATS_TEST_TMPDIR/lf.eml" 2>/dev/null
+  h1=$(grep -o 'h=[^;]*' "$BATS_TEST_TMPDIR/crlf.eml")
+  h2=$(grep -o 'h=[^;]*' "$BATS_TEST_TMPDIR/lf.eml")
+  [ -n "$h1" ] && [ "$h1" = "$h2" ]
+  # and the receiver accepts the LF-rewritten copy of the CRLF original
+  tr -d '\r' <"$BATS_TEST_TMPDIR/crlf.eml" | mverify --db "$BATS_TEST_TMPDIR/r.db" --rcpt ann@a.example \
+    --authority-key "$BATS_TEST_TMPDIR/authority.pub" >"$BATS_TEST_TMPDIR/v.eml"
+  grep -q '^X-Mailstamp-Class: G' "$BATS_TEST_TMPDIR/v.eml"
+}
+
+@test "authority serve answers the spend-check protocol on loopback" {
+  mstamp --db "$BATS_TEST_TMPDIR/authority.db" authority init >/dev/null
+  mstamp --db "$BATS_TEST_TMPDIR/authority.db" authority serve --listen 127.0.0.1:0 --max-requests 3 \
+    2>"$BATS_TEST_TMPDIR/serve.log" &
+  pid=$!
+  for _ in $(seq 50); do grep -q 'listening on' "$BATS_TEST_TMPDIR/serve.log" && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/serve.log")
+  [ -n "$port" ]
+  ask() {
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf '%s\r\nQUIT\r\n' "$1" >&3
+    head -n 1 <&3 | tr -d '\r'
+    exec 3<&-
+  }
+  [ "$(ask 'SPEND book:00ff:1 aaaa 1900000000')" = "250 fresh" ]
+  [ "$(ask 'SPEND book:00ff:1 aaaa 1900000000')" = "251 same" ]
+  [ "$(ask 'SPEND book:00ff:1 bbbb 1900000000')" = "550 spent" ]
+  timeout 10 tail --pid="$pid" -f /dev/null
+  grep -q 'event=spend peer=127.0.0.1' "$BATS_TEST_TMPDIR/serve.log"
 }

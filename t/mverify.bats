@@ -285,3 +285,85 @@ recipe_mail() {
   assert_failure 75
   [ ! -e "$M/injected" ]
 }
+
+# paid_setup: an authority, a sender store with a book of $1 stamps, and a stamped message $M/paid.eml to bob.
+paid_setup() {
+  AUTH=(--db "$M/authority.db")
+  SEND=(--db "$M/sender.db")
+  mstamp "${AUTH[@]}" authority init >/dev/null
+  mstamp "${AUTH[@]}" authority pubkey >"$M/authority.pub"
+  owner=$(mstamp "${SEND[@]}" book keygen)
+  mstamp "${AUTH[@]}" authority issue --owner "$owner" --count "$1" | mstamp "${SEND[@]}" book import - >/dev/null
+  mkmsg "$M/m.eml" x@stranger.example p1 "paid for"
+  mstamp "${SEND[@]}" --paid --rcpt bob@ours.example <"$M/m.eml" >"$M/paid.eml" 2>/dev/null
+}
+
+# start_authority DB: `mstamp authority serve` on a free loopback port; sets AUTHORITY and SERVER_PID.
+start_authority() {
+  mstamp --db "$1" authority serve --listen 127.0.0.1:0 2>"$M/serve.log" &
+  SERVER_PID=$!
+  for _ in $(seq 50); do grep -q 'listening on' "$M/serve.log" && break; sleep 0.1; done
+  AUTHORITY=$(sed -n 's/.*listening on \(127.0.0.1:[0-9]*\).*/\1/p' "$M/serve.log")
+  [ -n "$AUTHORITY" ]
+}
+
+teardown() {
+  if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+}
+
+@test "signed postage: [G] with the authority's key; untrusted without it; a lifted stamp is refused" {
+  paid_setup 5
+  mverify --authority-key "$M/authority.pub" <"$M/paid.eml" >"$M/out.eml"
+  [ "$(class_of "$M/out.eml")" = G ]
+  grep -q 'x-mailstamp-postage=pass (book [0-9a-f]* stamp 0 for bob@ours.example)' "$M/out.eml"
+  # without the authority's key the stamp is not trusted
+  mverify --db "$M/r2.db" <"$M/paid.eml" >"$M/out.eml"
+  [ "$(class_of "$M/out.eml")" = B ]
+  grep -q 'x-mailstamp-postage=fail (untrusted authority)' "$M/out.eml"
+  # lifted onto another message (same headers, another body)
+  sed 's/paid for/something else/' "$M/paid.eml" >"$M/lifted.eml"
+  mverify --db "$M/r3.db" --authority-key "$M/authority.pub" <"$M/lifted.eml" >"$M/out.eml"
+  [ "$(class_of "$M/out.eml")" = B ]
+  grep -q 'x-mailstamp-postage=fail (wrong message)' "$M/out.eml"
+  # lifted onto another recipient
+  mverify --db "$M/r4.db" --rcpt carol@ours.example --authority-key "$M/authority.pub" <"$M/paid.eml" >"$M/out.eml"
+  [ "$(class_of "$M/out.eml")" = B ]
+  grep -q 'x-mailstamp-postage=fail (wrong recipient)' "$M/out.eml"
+  run mstamp "${SEND[@]}" book balance
+  assert_output 4
+}
+
+@test "the authority down gives [Q]; a malformed authority address is a usage error" {
+  paid_setup 5
+  # a port nobody listens on
+  mverify --authority-key "$M/authority.pub" --authority 127.0.0.1:9 --authority-timeout 2s <"$M/paid.eml" >"$M/out.eml"
+  [ "$(class_of "$M/out.eml")" = Q ]
+  grep -q '^Subject: \[Q\] hello' "$M/out.eml"
+  grep -q 'x-mailstamp-postage=temperror (authority unreachable)' "$M/out.eml"
+  # a bad authority address is a usage error
+  run mverify --authority-key "$M/authority.pub" --authority nowhere <"$M/paid.eml"
+  assert_failure 64
+  assert_output --partial "HOST:PORT"
+}
+
+@test "a real double spend: two copies of the sender's store, two receivers, one authority" {
+  paid_setup 5
+  cp "$M/sender.db" "$M/sender-copy.db"
+  mkmsg "$M/m2.eml" x@stranger.example p2 "a different message"
+  # both copies hand out book index 1 for a new message
+  mstamp "${SEND[@]}" --paid --rcpt bob@ours.example <"$M/m.eml" >"$M/a.eml" 2>/dev/null
+  mstamp --db "$M/sender-copy.db" --paid --rcpt bob@ours.example <"$M/m2.eml" >"$M/b.eml" 2>/dev/null
+  [ "$(grep -o 'i=[0-9]*' "$M/a.eml")" = "$(grep -o 'i=[0-9]*' "$M/b.eml")" ]
+  start_authority "$M/authority.db"
+  mverify --db "$M/recv1.db" --authority-key "$M/authority.pub" --authority "$AUTHORITY" <"$M/a.eml" >"$M/out1.eml"
+  [ "$(class_of "$M/out1.eml")" = G ]
+  # the same message checked again (a retry) is no double spend, locally or at the authority
+  mverify --db "$M/recv1.db" --authority-key "$M/authority.pub" --authority "$AUTHORITY" <"$M/a.eml" >"$M/again.eml"
+  [ "$(class_of "$M/again.eml")" = G ]
+  mverify --db "$M/recv2.db" --authority-key "$M/authority.pub" --authority "$AUTHORITY" <"$M/b.eml" >"$M/out2.eml"
+  [ "$(class_of "$M/out2.eml")" = B ]
+  grep -q 'x-mailstamp-postage=fail (spent on another message (authority))' "$M/out2.eml"
+  # without the online check, the second receiver could not have known
+  mverify --db "$M/recv3.db" --authority-key "$M/authority.pub" <"$M/b.eml" >"$M/out3.eml"
+  [ "$(class_of "$M/out3.eml")" = G ]
+}
