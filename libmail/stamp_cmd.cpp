@@ -2,6 +2,7 @@
 #include "libmail/stamp_cmd.hpp"
 
 #include "libmail/address.hpp"
+#include "libmail/banner.hpp"
 #include "libmail/book_cmd.hpp"
 #include "libmail/clock.hpp"
 #include "libmail/hashcash.hpp"
@@ -19,6 +20,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <streambuf>
 #include <unistd.h>
 
 namespace mail {
@@ -128,6 +130,38 @@ Result<std::string> banner_text(const StampOptions& opt) {
     return text;
 }
 
+// What the banner writes goes to the body hash and the spool, in 64 KB batches.
+class BodySink : public std::streambuf {
+public:
+    BodySink(RelaxedBodyHash& hash, Spool& spool) : hash_(hash), spool_(spool) { setp(buf_, buf_ + sizeof buf_); }
+    Result<void> status;  ///< the first spool error, if any
+
+protected:
+    int_type overflow(int_type c) override {
+        drain();
+        if (c != traits_type::eof()) {
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+        }
+        return status ? traits_type::not_eof(c) : traits_type::eof();
+    }
+    int sync() override {
+        drain();
+        return status ? 0 : -1;
+    }
+
+private:
+    void drain() {
+        std::string_view data(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+        hash_.update(data);
+        if (status) status = spool_.write(data);
+        setp(buf_, buf_ + sizeof buf_);
+    }
+    RelaxedBodyHash& hash_;
+    Spool& spool_;
+    char buf_[65536];
+};
+
 // Hashcash stamps for each recipient not already holding a good one.
 Result<std::vector<std::string>> mint_for(const MessageReader& msg, const std::vector<std::string>& rcpts, int bits,
                                           std::int64_t t, unsigned threads) {
@@ -170,17 +204,22 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
     bool spooled = false;
     std::string body_hash;
     if (banner || *kind == StampKind::paid) {
-        if (banner) {
-            return Error{ErrorKind::software, "--banner is not available in this build"};
-        }
         RelaxedBodyHash hash;
-        char buf[65536];
-        for (;;) {
-            auto n = msg.read_body(buf, sizeof buf);
-            if (!n) return n.error();
-            if (*n == 0) break;
-            hash.update(std::string_view(buf, *n));
-            if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+        if (banner) {
+            BodySink sink(hash, spool);
+            std::ostream body(&sink);
+            if (auto r = append_banner(msg, *banner, body); !r) return r.error();
+            body.flush();
+            if (!sink.status) return sink.status.error();
+        } else {
+            char buf[65536];
+            for (;;) {
+                auto n = msg.read_body(buf, sizeof buf);
+                if (!n) return n.error();
+                if (*n == 0) break;
+                hash.update(std::string_view(buf, *n));
+                if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+            }
         }
         body_hash = hash.finish();
         spooled = true;

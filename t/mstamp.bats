@@ -224,3 +224,37 @@ book_setup() {
   timeout 10 tail --pid="$pid" -f /dev/null
   grep -q 'event=spend peer=127.0.0.1' "$BATS_TEST_TMPDIR/serve.log"
 }
+
+@test "--banner keeps the message valid MIME (plain, alternative, mixed, base64) and signed stamps cover it" {
+  printf 'Join mailstamp: postage for mail.\nhttps://example.org/join\n' >"$BATS_TEST_TMPDIR/banner.txt"
+  printf 'From: a@b.example\nTo: ann@a.example\nSubject: plain\n\nHello\n' >"$BATS_TEST_TMPDIR/plain.eml"
+  printf 'From: a@b.example\r\nTo: ann@a.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="alt"\r\n\r\n--alt\r\nContent-Type: text/plain\r\n\r\nHi\r\n--alt\r\nContent-Type: text/html\r\n\r\n<p>Hi</p>\r\n--alt--\r\n' >"$BATS_TEST_TMPDIR/alt.eml"
+  cp "$FIX/banner/mixed.eml" "$FIX/banner/base64.eml" "$BATS_TEST_TMPDIR/"
+  for m in plain alt mixed base64; do
+    mstamp --bits 8 --rcpt ann@a.example --banner "$BATS_TEST_TMPDIR/banner.txt" <"$BATS_TEST_TMPDIR/$m.eml" >"$BATS_TEST_TMPDIR/$m.out"
+    # Python's email parser: no defects, and the banner is in exactly one text part (or the plain body).
+    run /usr/bin/python3 -c '
+import email, email.policy, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+defects = list(m.defects) + [d for p in m.walk() for d in p.defects]
+hits = sum(1 for p in m.walk() if not p.is_multipart() and p.get_content_type() == "text/plain"
+           and "Join mailstamp" in p.get_content())
+print(len(defects), hits)
+' "$BATS_TEST_TMPDIR/$m.out"
+    assert_output "0 1"
+  done
+  # the original base64 part is still there, decoded the same
+  run /usr/bin/python3 -c '
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+print([p.get_payload(decode=True) for p in m.walk() if p.get("Content-Transfer-Encoding") == "base64"][0])
+' "$BATS_TEST_TMPDIR/base64.out"
+  assert_output "b'Hello world\\n'"
+  # with --paid the stamp covers the banner: the receiver accepts it
+  book_setup 3
+  mstamp --paid --rcpt ann@a.example --banner "$BATS_TEST_TMPDIR/banner.txt" <"$BATS_TEST_TMPDIR/alt.eml" >"$BATS_TEST_TMPDIR/paid.out" 2>/dev/null
+  mverify --db "$BATS_TEST_TMPDIR/r.db" --rcpt ann@a.example --authority-key "$BATS_TEST_TMPDIR/authority.pub" \
+    <"$BATS_TEST_TMPDIR/paid.out" | grep -q '^X-Mailstamp-Class: G'
+  run mstamp --banner "$BATS_TEST_TMPDIR/missing.txt" <"$BATS_TEST_TMPDIR/plain.eml"
+  assert_failure 66
+}
