@@ -33,3 +33,15 @@ echo "  550 5.7.1 Unknown sender; to reach me, resend once to <$tok>"
 step mtoken check --consume "$tok"
 echo "  (a second use is refused)"
 mtoken check --consume "$tok" || true
+echo
+echo "Outgoing mail carries postage; the receiving side verifies it (a separate store):"
+printf 'From: me@example.org\nTo: friend@elsewhere.example\nSubject: hello\nMessage-ID: <demo1@example.org>\n\nHi\n' >"$scratch/out.eml"
+mstamp --bits 16 <"$scratch/out.eml" >"$scratch/stamped.eml"
+grep '^X-Hashcash:' "$scratch/stamped.eml" | sed 's/^/  /'
+echo "  receiver:"
+mverify --db "$scratch/receiver.db" --min-bits 16 --authserv-id mx.elsewhere.example <"$scratch/stamped.eml" \
+  | grep -E '^(X-Mailstamp-Class|Subject):' | sed 's/^/    /'
+echo "  the same stamp lifted onto another message:"
+sed 's/^Hi$/Buy now/; s/demo1/demo2/' "$scratch/stamped.eml" \
+  | mverify --db "$scratch/receiver.db" --min-bits 16 --authserv-id mx.elsewhere.example \
+  | grep -E '^(X-Mailstamp-Class|Authentication-Results):' | sed 's/^/    /'
