@@ -237,3 +237,20 @@ TEST_CASE("store: sent volume counts the window and forgets older messages") {
     CHECK(*(*s)->volume_add("b@x", 1, 1050, 100) == 0);
     CHECK(*(*s)->volume_add("a@x", 0, 1120, 100) == 1);
 }
+
+TEST_CASE("store: the WAL file is kept but emptied when the last connection closes") {
+    TmpDir d;
+    std::string p = d.path + "/s.db";
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        for (int i = 0; i < 200; ++i) {
+            WlEntry e;
+            e.value = "u" + std::to_string(i) + "@example.org";
+            REQUIRE((*s)->wl_insert(e).ok());
+        }
+    }
+    struct stat st {};
+    REQUIRE(::stat((p + "-wal").c_str(), &st) == 0);  // kept: no inode churn per message
+    CHECK(st.st_size == 0);                           // emptied: nothing to replay on the next open
+}
