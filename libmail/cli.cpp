@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include <iostream>
+#include <unistd.h>
 
 namespace mail {
 
@@ -17,6 +18,12 @@ std::string one_line(std::string_view s) {
     return out;
 }
 } // namespace
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+    return buf;
+}
 
 void fast_crypto_init() {
     OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,

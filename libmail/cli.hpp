@@ -24,6 +24,9 @@ namespace mail {
 /// speaks TLS must not, because the system's TLS policy lives in that file.
 void fast_crypto_init();
 
+/// This host's name ("localhost" when it has none), for Message-IDs and authserv-ids.
+std::string host_name();
+
 /// Options every program takes.
 struct CommonOptions {
     std::optional<std::string> config, db, log, log_level;

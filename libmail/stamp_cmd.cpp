@@ -21,7 +21,6 @@
 #include <set>
 #include <sstream>
 #include <streambuf>
-#include <unistd.h>
 
 namespace mail {
 
@@ -110,12 +109,6 @@ Result<std::string> sender_of(const StampOptions& opt, const MessageReader& msg)
         if (list && !list->empty()) return normalize_address(list->front());
     }
     return Error{ErrorKind::data, "timed stamps need the sender: give --sender, or From in the message"};
-}
-
-std::string host_name() {
-    char buf[256] = {};
-    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
-    return buf;
 }
 
 Result<std::string> banner_text(const StampOptions& opt) {

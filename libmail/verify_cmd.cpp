@@ -11,7 +11,6 @@
 #include "libmail/verify.hpp"
 
 #include <iostream>
-#include <unistd.h>
 
 namespace mail {
 
@@ -34,12 +33,6 @@ Result<bool> boolean(const Setting& s, bool from_cli) {
     if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
     if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
     return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
-}
-
-std::string host_name() {
-    char buf[256] = {};
-    if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
-    return buf;
 }
 
 // An authserv-id is a value token (RFC 8601 §2.2): no spaces, semicolons or controls.
