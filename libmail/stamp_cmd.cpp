@@ -17,6 +17,7 @@
 #include <charconv>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <map>
 #include <set>
 #include <sstream>
@@ -331,7 +332,13 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
 } // namespace
 
 int run_stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto r = stamp(ctx, opt, in, out, err);
+    Result<int> r = Error{ErrorKind::software, "internal error"};
+    try {
+        r = stamp(ctx, opt, in, out, err);
+    } catch (const std::exception& e) {
+        // A bug must still leave the message with the MTA: report it and say "try again later".
+        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+    }
     if (!r) {
         // A filter that fails must not lose mail: anything but a usage, input or message error
         // is "try again later".

@@ -281,7 +281,7 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
                 continue;
             }
             if (*remote == SpendState::other_message) {
-                why = "spent on another message (authority)";
+                why = "spent on another message, says the authority";
                 continue;
             }
         }
@@ -331,7 +331,10 @@ std::size_t strip_verdicts(MessageReader& msg, std::string_view authserv_id) {
             } else if (v[i] == '(') {
                 int depth = 0;
                 for (; i < v.size(); ++i) {
-                    if (v[i] == '\\') { ++i; continue; }
+                    if (v[i] == '\\' && i + 1 < v.size()) {
+                        ++i;  // a quoted-pair: the next octet is not a parenthesis
+                        continue;
+                    }
                     if (v[i] == '(') ++depth;
                     if (v[i] == ')' && --depth == 0) { ++i; break; }
                 }
@@ -339,6 +342,7 @@ std::size_t strip_verdicts(MessageReader& msg, std::string_view authserv_id) {
                 break;
             }
         }
+        i = std::min(i, v.size());
         std::size_t e = v.find_first_of(" \t;(", i);
         return iequals(std::string_view(v).substr(i, e == std::string::npos ? std::string::npos : e - i), authserv_id);
     });
@@ -349,7 +353,12 @@ void add_verdict_fields(MessageReader& msg, const Verdict& v, std::string_view a
     std::string id(authserv_id);
     auto result = [](std::string_view method, const std::string& r, const std::string& why) {
         std::string s = std::string(method) + "=" + (r.empty() ? "none" : r);
-        if (!why.empty()) s += " (" + why + ")";
+        if (!why.empty()) {
+            // The reason may quote an address from the message: keep the RFC 8601 comment balanced.
+            std::string c;
+            for (char ch : why) c += (ch == '(' || ch == ')' || ch == '\\') ? '_' : ch;
+            s += " (" + c + ")";
+        }
         return s;
     };
     msg.prepend("Authentication-Results", id + "; " + result("x-mailstamp-hashcash", v.hashcash, v.hashcash_why) +

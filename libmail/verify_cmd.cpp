@@ -11,6 +11,7 @@
 #include "libmail/verify.hpp"
 
 #include <iostream>
+#include <stdexcept>
 
 namespace mail {
 
@@ -222,7 +223,13 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
 } // namespace
 
 int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto r = verify(ctx, opt, in, out, err);
+    Result<int> r = Error{ErrorKind::software, "internal error"};
+    try {
+        r = verify(ctx, opt, in, out, err);
+    } catch (const std::exception& e) {
+        // A bug must still leave the message with the MTA: report it and say "try again later".
+        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+    }
     if (!r) {
         // A filter that fails must not lose mail: anything but a usage, configuration or message error
         // is "try again later".

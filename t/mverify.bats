@@ -362,7 +362,7 @@ teardown() {
   [ "$(class_of "$M/again.eml")" = G ]
   mverify --db "$M/recv2.db" --authority-key "$M/authority.pub" --authority "$AUTHORITY" <"$M/b.eml" >"$M/out2.eml"
   [ "$(class_of "$M/out2.eml")" = B ]
-  grep -q 'x-mailstamp-postage=fail (spent on another message (authority))' "$M/out2.eml"
+  grep -q 'x-mailstamp-postage=fail (spent on another message, says the authority)' "$M/out2.eml"
   # without the online check, the second receiver could not have known
   mverify --db "$M/recv3.db" --authority-key "$M/authority.pub" <"$M/b.eml" >"$M/out3.eml"
   [ "$(class_of "$M/out3.eml")" = G ]

@@ -82,6 +82,13 @@ TEST_CASE("verify: forged verdict fields go, others' Authentication-Results stay
                        "Authentication-Results: relay.example; spf=pass\nX-Mailstampede: kept\nSubject: s\n\n");
 }
 
+TEST_CASE("verify: malformed Authentication-Results comments do not trip the stripper") {
+    for (const char* v : {"(a\\", "(\\", "((", "(a) (b\\)", "", " ", "(x)", "(x)mx"}) {
+        Msg m(std::string("Authentication-Results: ") + v + "\nSubject: s\n\nx\n");
+        CHECK(strip_verdicts(m.r, "mx") == (std::string(v) == "(x)mx" ? 1u : 0u));
+    }
+}
+
 TEST_CASE("verify: verdict fields name the category, reason and results") {
     Msg m("Subject: s\r\n\r\nx\r\n");
     Verdict v;
@@ -96,6 +103,13 @@ TEST_CASE("verify: verdict fields name the category, reason and results") {
                        "Authentication-Results: mx; x-mailstamp-hashcash=pass (20 bits for b@x);"
                        " x-mailstamp-postage=none\r\n"
                        "Subject: s\r\n\r\n");
+    Msg odd("Subject: s\n\nx\n");
+    Verdict w;
+    w.postage = "fail";
+    w.postage_why = "wrong recipient \"a)b\"@x (forged";
+    add_verdict_fields(odd.r, w, "mx");
+    CHECK(odd.r.get("Authentication-Results") ==
+          "mx; x-mailstamp-hashcash=none; x-mailstamp-postage=fail (wrong recipient \"a_b\"@x _forged)");
     CHECK(parse_category("g") == Category::stamped);
     CHECK_FALSE(parse_category("Z").has_value());
 }
