@@ -155,31 +155,40 @@ Result<std::string> mint_hashcash(std::string_view resource, int bits, std::int6
     std::string winner;
     std::mutex m;
     auto work = [&](unsigned id) {
-        // Two blocks per step, told apart by the second counter character.
-        unsigned char blocks[2][64] = {};
-        for (int b = 0; b < 2; ++b) {
-            std::memcpy(blocks[b], tail.data(), tail.size());
-            blocks[b][tail.size()] = static_cast<unsigned char>(alphabet[id % 64]);
-            blocks[b][tail.size() + 1] = static_cast<unsigned char>(alphabet[b]);
-            blocks[b][tail.size() + counter_len] = 0x80;
-            for (int i = 0; i < 8; ++i) blocks[b][63 - i] = static_cast<unsigned char>(total_bits >> (8 * i));
-        }
-        // Worker id in the first counter character keeps the workers' spaces apart.
-        for (std::uint64_t n = 0; !found.load(std::memory_order_relaxed); ++n) {
-            std::uint64_t v = n;
-            for (std::size_t k = 2; k < counter_len; ++k) {
-                auto c = static_cast<unsigned char>(alphabet[v & 63]);
-                blocks[0][tail.size() + k] = c;
-                blocks[1][tail.size() + k] = c;
-                v >>= 6;
+        // Two blocks per step, told apart by the second counter character; two
+        // such pairs, so that the counter for the next step is written while
+        // this step's blocks are hashed (a load right after byte stores to the
+        // same 16 octets stalls on store forwarding and cost a fifth of the rate).
+        alignas(64) unsigned char blocks[2][2][64] = {};
+        for (auto& pair : blocks) {
+            for (int b = 0; b < 2; ++b) {
+                std::memcpy(pair[b], tail.data(), tail.size());
+                pair[b][tail.size()] = static_cast<unsigned char>(alphabet[id % 64]);
+                pair[b][tail.size() + 1] = static_cast<unsigned char>(alphabet[b]);
+                pair[b][tail.size() + counter_len] = 0x80;
+                for (int i = 0; i < 8; ++i) pair[b][63 - i] = static_cast<unsigned char>(total_bits >> (8 * i));
             }
+        }
+        auto set_counter = [&](unsigned char (*pair)[64], std::uint64_t n) {
+            for (std::size_t k = 2; k < counter_len; ++k) {
+                auto c = static_cast<unsigned char>(alphabet[n & 63]);
+                pair[0][tail.size() + k] = c;
+                pair[1][tail.size() + k] = c;
+                n >>= 6;
+            }
+        };
+        // Worker id in the first counter character keeps the workers' spaces apart.
+        set_counter(blocks[0], 0);
+        for (std::uint64_t n = 0; !found.load(std::memory_order_relaxed); ++n) {
+            set_counter(blocks[(n + 1) & 1], n + 1);
+            auto* pair = blocks[n & 1];
             Sha1State st0 = mid, st1 = mid;
-            sha1_compress2(st0, blocks[0], st1, blocks[1]);
+            sha1_compress2(st0, pair[0], st1, pair[1]);
             int hit = zero_bits(st0) >= bits ? 0 : (zero_bits(st1) >= bits ? 1 : -1);
             if (hit >= 0) {
                 std::lock_guard<std::mutex> lock(m);
                 if (!found.exchange(true))
-                    winner = prefix + std::string(reinterpret_cast<char*>(blocks[hit] + tail.size()), counter_len);
+                    winner = prefix + std::string(reinterpret_cast<char*>(pair[hit] + tail.size()), counter_len);
                 return;
             }
         }
