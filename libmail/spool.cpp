@@ -75,4 +75,28 @@ Result<void> Spool::copy_to(std::ostream& out) {
     return {};
 }
 
+Result<void> Spool::each(const std::function<Result<void>(std::string_view)>& fn) const {
+    if (fd_ < 0) return mem_.empty() ? Result<void>() : fn(mem_);
+    char buf[65536];
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = ::pread(fd_, buf, sizeof buf, off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error("read");
+        }
+        if (n == 0) break;
+        off += n;
+        if (auto r = fn(std::string_view(buf, static_cast<std::size_t>(n))); !r) return r;
+    }
+    return {};
+}
+
+void Spool::clear() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    size_ = 0;
+    std::string().swap(mem_);
+}
+
 } // namespace mail

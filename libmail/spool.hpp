@@ -6,6 +6,7 @@
 #include "libmail/error.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ public:
     Result<void> write(std::string_view data);
     /// Copies everything written to out, in fixed-size chunks.
     Result<void> copy_to(std::ostream& out);
+    /// Calls fn with everything written, in order, in fixed-size chunks; stops at fn's first error.
+    Result<void> each(const std::function<Result<void>(std::string_view)>& fn) const;
+    /// Forgets everything written (the file, if any, is closed).
+    void clear();
     /// Octets written so far.
     std::size_t size() const { return size_; }
     /// True once the data lives in a file.

@@ -1,0 +1,233 @@
+// Delivery targets: see deliver.hpp.
+#include "libmail/deliver.hpp"
+
+#include "libmail/cli.hpp"
+#include "libmail/spool.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+Error io_error(const std::string& what) { return Error{ErrorKind::tempfail, what + ": " + std::strerror(errno)}; }
+
+Result<void> write_fd(int fd, std::string_view data, const std::string& path) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error(path + ": write");
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+Result<void> fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return io_error(dir + ": open");
+    int rc = ::fsync(fd);
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    if (rc != 0) return io_error(dir + ": fsync");
+    return {};
+}
+
+Result<void> ensure_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error(dir + ": mkdir");
+    return {};
+}
+
+// Line ends converted on the way to a file: to LF (Maildir) or to CRLF (pickup).
+class LineEnds {
+public:
+    explicit LineEnds(bool crlf) : crlf_(crlf) {}
+    std::string convert(std::string_view in) {
+        std::string out;
+        out.reserve(in.size() + 64);
+        for (char c : in) {
+            if (cr_) {
+                cr_ = false;
+                out += crlf_ ? "\r\n" : "\n";
+                if (c == '\n') continue;
+            }
+            if (c == '\r') {
+                cr_ = true;
+                continue;
+            }
+            if (c == '\n') {
+                out += crlf_ ? "\r\n" : "\n";
+                continue;
+            }
+            out += c;
+        }
+        return out;
+    }
+    std::string finish() {
+        if (!cr_) return "";
+        cr_ = false;
+        return crlf_ ? "\r\n" : "\n";
+    }
+
+private:
+    bool crlf_;
+    bool cr_ = false;
+};
+
+// Writes top + m into tmp_path with line ends converted, fsyncs, renames to final_path, fsyncs the directory.
+Result<void> write_file(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
+                        const std::string& top, const OutMessage& m, bool crlf) {
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error(tmp_path + ": create");
+    LineEnds le(crlf);
+    auto fail = [&](Error e) {
+        ::close(fd);
+        ::unlink(tmp_path.c_str());
+        return e;
+    };
+    if (auto w = write_fd(fd, le.convert(top) + le.convert(m.header), tmp_path); !w) return fail(w.error());
+    if (m.body) {
+        auto r = m.body->each([&](std::string_view piece) { return write_fd(fd, le.convert(piece), tmp_path); });
+        if (!r) return fail(r.error());
+    }
+    if (auto w = write_fd(fd, le.finish(), tmp_path); !w) return fail(w.error());
+    if (::fsync(fd) != 0) return fail(io_error(tmp_path + ": fsync"));
+    if (::close(fd) != 0) {
+        ::unlink(tmp_path.c_str());
+        return io_error(tmp_path + ": close");
+    }
+    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+        Error e = io_error(final_path + ": rename");
+        ::unlink(tmp_path.c_str());
+        return e;
+    }
+    return fsync_dir(final_dir);
+}
+
+// Field values written into files come from the envelope: keep them on one line.
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out += (c == '\r' || c == '\n') ? ' ' : c;
+    return out;
+}
+
+class RelayDelivery : public Delivery {
+public:
+    RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout)
+        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout) {}
+    ~RelayDelivery() override { close(); }
+
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        std::string where = hp_.host.find(':') != std::string::npos ? "[" + hp_.host + "]:" + hp_.port
+                                                                    : hp_.host + ":" + hp_.port;
+        // A kept connection may have been closed by the server meanwhile: one fresh try then.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            bool reused = client_ != nullptr;
+            if (!client_) {
+                auto c = SmtpClient::open(hp_, helo_, timeout_);
+                if (!c) return Error{ErrorKind::tempfail, where + ": " + c.error().text};
+                client_ = std::move(*c);
+            }
+            auto r = client_->send(m.sender, m.rcpts, [&](const std::function<Result<void>(std::string_view)>& w) {
+                if (auto h = w(m.header); !h) return h;
+                return m.body ? m.body->each(w) : Result<void>();
+            });
+            if (!r) {
+                client_.reset();
+                if (reused && attempt == 0) continue;
+                return Error{ErrorKind::tempfail, where + ": " + r.error().text};
+            }
+            DeliveryResult d;
+            d.accepted = r->accepted;
+            d.reply = r->reply;
+            d.where = where;
+            return d;
+        }
+        return Error{ErrorKind::tempfail, where + ": unreachable"};
+    }
+
+    void close() override {
+        if (client_) client_->quit();
+        client_.reset();
+    }
+
+private:
+    HostPort hp_;
+    std::string helo_;
+    std::chrono::milliseconds timeout_;
+    std::unique_ptr<SmtpClient> client_;
+};
+
+class MaildirDelivery : public Delivery {
+public:
+    explicit MaildirDelivery(std::string dir) : dir_(std::move(dir)) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        for (const char* sub : {"", "/tmp", "/new", "/cur"})
+            if (auto r = ensure_dir(dir_ + sub); !r) return r.error();
+        std::string top = "Return-Path: <" + one_line(m.sender) + ">\n";
+        for (const auto& r : m.rcpts) top += "X-Original-To: " + one_line(r) + "\n";
+        std::string name = unique_name();
+        std::string fin = dir_ + "/new/" + name;
+        if (auto w = write_file(dir_ + "/tmp/" + name, fin, dir_ + "/new", top, m, false); !w) return w.error();
+        DeliveryResult d;
+        d.accepted = true;
+        d.reply = SmtpReply(250, "2.0.0 delivered to Maildir");
+        d.where = fin;
+        return d;
+    }
+
+private:
+    std::string dir_;
+};
+
+class PickupDelivery : public Delivery {
+public:
+    explicit PickupDelivery(std::string dir) : dir_(std::move(dir)) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        if (auto r = ensure_dir(dir_); !r) return r.error();
+        std::string top = "X-Sender: " + one_line(m.sender) + "\r\n";
+        for (const auto& r : m.rcpts) top += "X-Receiver: " + one_line(r) + "\r\n";
+        std::string name = unique_name();
+        std::string fin = dir_ + "/" + name + ".eml";
+        // The temporary name starts with a dot and has no .eml suffix, so a pickup service ignores it.
+        if (auto w = write_file(dir_ + "/." + name + ".tmp", fin, dir_, top, m, true); !w) return w.error();
+        DeliveryResult d;
+        d.accepted = true;
+        d.reply = SmtpReply(250, "2.0.0 queued in the pickup directory");
+        d.where = fin;
+        return d;
+    }
+
+private:
+    std::string dir_;
+};
+
+} // namespace
+
+std::string unique_name() {
+    static std::atomic<unsigned long> counter{0};
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    std::string host;
+    for (char c : host_name()) host += (c == '/' || c == ':') ? '_' : c;
+    return std::to_string(ts.tv_sec) + ".M" + std::to_string(ts.tv_nsec / 1000) + "P" + std::to_string(::getpid()) +
+           "T" + std::to_string(static_cast<long>(::syscall(SYS_gettid))) + "Q" + std::to_string(++counter) + "." +
+           host;
+}
+
+std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout) {
+    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout);
+}
+std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<MaildirDelivery>(std::move(dir)); }
+std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<PickupDelivery>(std::move(dir)); }
+
+} // namespace mail

@@ -1,0 +1,57 @@
+// Where an accepted message goes (msmtp-proxy, and later mchallenge and
+// msourced): on over SMTP to a relay, or into a Maildir or a pickup
+// directory. A message counts as delivered only when the relay answered 250
+// or the file is fsynced and renamed into place: the caller says 250 to its
+// own client only then.
+#pragma once
+#include "libmail/error.hpp"
+#include "libmail/net.hpp"
+#include "libmail/smtp_client.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mail {
+
+class Spool;
+
+/// One message to hand on: the envelope, the (edited) header section with its blank line, and the body.
+struct OutMessage {
+    std::string sender;               ///< "" for <>
+    std::vector<std::string> rcpts;
+    std::string header;               ///< the header fields and the separator, as they will be written
+    const Spool* body = nullptr;
+};
+
+/// The result of a delivery that did not fail outright.
+struct DeliveryResult {
+    bool accepted = false;
+    SmtpReply reply;       ///< the downstream reply (relay), or a made-up 250 / 4xx for files
+    std::string where;     ///< the file written, or the relay's address
+};
+
+/// A place to deliver to.
+class Delivery {
+public:
+    virtual ~Delivery() = default;
+    /// Delivers m; kind tempfail when it could not be handed on (nothing was delivered).
+    virtual Result<DeliveryResult> deliver(const OutMessage& m) = 0;
+    /// Ends any open connection.
+    virtual void close() {}
+};
+
+/// Delivery over SMTP to hp, saying EHLO helo; the connection is kept for the next message.
+std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout);
+/// Delivery into the Maildir dir (tmp/, new/ and cur/ are created when missing); LF line ends,
+/// with Return-Path and one X-Original-To per recipient on top.
+std::unique_ptr<Delivery> maildir_delivery(std::string dir);
+/// Delivery into dir as NAME.eml files, CRLF line ends, with X-Sender and X-Receiver fields on top
+/// (the pickup-directory convention).
+std::unique_ptr<Delivery> pickup_delivery(std::string dir);
+
+/// A unique file name for this process and moment: TIME.PID_TID_COUNTER.HOST.
+std::string unique_name();
+
+} // namespace mail
