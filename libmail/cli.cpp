@@ -73,7 +73,7 @@ void Context::log_event(std::string_view event, std::initializer_list<LogField> 
     logger_->info(event, fields);
 }
 
-Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env) {
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env, bool no_stderr) {
     auto config = load_config(opt.config, env);
     if (!config) return config.error();
     Settings settings(*config, env, std::string(program));
@@ -82,6 +82,7 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
     auto busy = settings.duration(std::nullopt, nullptr, "busy-timeout", limits::store_busy_timeout_ms / 1000);
     if (!busy) return busy.error();
     LogOptions lo;
+    lo.no_stderr = no_stderr;
     lo.program = std::string(program);
     lo.target = settings.get(opt.log, nullptr, "log", "auto").value;
     auto level_text = settings.get(opt.log_level, nullptr, "log-level", "info");

@@ -66,7 +66,9 @@ private:
 };
 
 /// Resolves config, store path and logger for program; config errors are kind config/noinput.
-Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env = Env{});
+/// no_stderr: stderr is not ours (an inetd session's socket), so the logger never writes to it.
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env = Env{},
+                             bool no_stderr = false);
 
 /// Prints "program: text" (one line, control characters replaced) on stderr; returns the sysexits code.
 int report(std::string_view program, const Error& e);

@@ -1,6 +1,7 @@
 #include "libmail/clock.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
@@ -59,6 +60,19 @@ std::optional<std::int64_t> parse_time(std::string_view s) {
     std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     std::int64_t days = era * 146097 + doe - 719468;
     return days * 86400 + h * 3600 + mi * 60 + se;
+}
+
+std::string rfc5322_date(std::int64_t t) {
+    static const char* const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char* const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday,
+                  months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return buf;
 }
 
 } // namespace mail

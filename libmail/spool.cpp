@@ -1,6 +1,7 @@
 // Body spool: see spool.hpp.
 #include "libmail/spool.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +91,20 @@ Result<void> Spool::each(const std::function<Result<void>(std::string_view)>& fn
         if (auto r = fn(std::string_view(buf, static_cast<std::size_t>(n))); !r) return r;
     }
     return {};
+}
+
+Result<std::size_t> Spool::read_at(std::size_t off, char* buf, std::size_t n) const {
+    if (off >= size_) return std::size_t{0};
+    n = std::min(n, size_ - off);
+    if (fd_ < 0) {
+        std::memcpy(buf, mem_.data() + off, n);
+        return n;
+    }
+    for (;;) {
+        ssize_t r = ::pread(fd_, buf, n, static_cast<off_t>(off));
+        if (r >= 0) return static_cast<std::size_t>(r);
+        if (errno != EINTR) return io_error("read");
+    }
 }
 
 void Spool::clear() {

@@ -28,6 +28,8 @@ public:
     Result<void> copy_to(std::ostream& out);
     /// Calls fn with everything written, in order, in fixed-size chunks; stops at fn's first error.
     Result<void> each(const std::function<Result<void>(std::string_view)>& fn) const;
+    /// Reads up to n octets from offset off into buf: how many (0 at the end).
+    Result<std::size_t> read_at(std::size_t off, char* buf, std::size_t n) const;
     /// Forgets everything written (the file, if any, is closed).
     void clear();
     /// Octets written so far.

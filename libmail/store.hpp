@@ -103,6 +103,14 @@ struct BookStamp {
     std::int64_t index = 0;
 };
 
+/// An SMTP AUTH user (msmtp-proxy).
+struct User {
+    std::string name;
+    std::string hash;  ///< the password hash, as password.hpp writes it
+    std::int64_t created = 0;
+    std::int64_t changed = 0;
+};
+
 /// How to open a store.
 struct StoreOptions {
     int busy_timeout_ms = 10000;
@@ -171,6 +179,17 @@ public:
     /// The messages sender sent in the window before now, then records n more at now. Older records are dropped.
     virtual Result<std::int64_t> volume_add(std::string_view sender, std::int64_t n, std::int64_t now,
                                             std::int64_t window) = 0;
+
+    /// Adds a user; false when the name exists.
+    virtual Result<bool> user_add(const User& u) = 0;
+    /// Replaces the password hash of name at now; false when there is no such user.
+    virtual Result<bool> user_set_hash(std::string_view name, std::string_view hash, std::int64_t now) = 0;
+    /// Removes name; false when there was no such user.
+    virtual Result<bool> user_remove(std::string_view name) = 0;
+    /// The user called name, if any.
+    virtual Result<std::optional<User>> user_get(std::string_view name) = 0;
+    /// Every user, by name.
+    virtual Result<std::vector<User>> user_list() = 0;
 };
 
 /// Opens (creating and migrating when needed) the SQLite store at path.

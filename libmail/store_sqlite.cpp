@@ -46,6 +46,9 @@ const char* const migrations[] = {
     "  next INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL, imported INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE sent(sender TEXT NOT NULL, time INTEGER NOT NULL, n INTEGER NOT NULL);"
     "CREATE INDEX sent_sender ON sent(sender, time);",
+    // 2 -> 3: SMTP AUTH users (msmtp-proxy).
+    "CREATE TABLE users(name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  changed INTEGER NOT NULL) WITHOUT ROWID;",
 };
 constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
 
@@ -635,6 +638,86 @@ public:
         });
         if (!r) return r.error();
         return before;
+    }
+
+    // ---- SMTP AUTH users ----
+    Result<bool> user_add(const User& u) override {
+        bool added = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("INSERT OR IGNORE INTO users(name,hash,created,changed) VALUES(?1,?2,?3,?4)");
+            if (!s) return s.error();
+            bind(*s, 1, u.name);
+            bind(*s, 2, u.hash);
+            bind(*s, 3, u.created);
+            bind(*s, 4, u.changed);
+            if (auto d = step_done(*s, "add user"); !d) return d;
+            added = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return added;
+    }
+
+    Result<bool> user_set_hash(std::string_view name, std::string_view hash, std::int64_t now) override {
+        bool found = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("UPDATE users SET hash=?2, changed=?3 WHERE name=?1");
+            if (!s) return s.error();
+            bind(*s, 1, name);
+            bind(*s, 2, hash);
+            bind(*s, 3, now);
+            if (auto d = step_done(*s, "change user"); !d) return d;
+            found = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return found;
+    }
+
+    Result<bool> user_remove(std::string_view name) override {
+        bool removed = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM users WHERE name=?1");
+            if (!s) return s.error();
+            bind(*s, 1, name);
+            if (auto d = step_done(*s, "remove user"); !d) return d;
+            removed = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return removed;
+    }
+
+    static User read_user(sqlite3_stmt* s) {
+        User u;
+        u.name = col(s, 0);
+        u.hash = col(s, 1);
+        u.created = sqlite3_column_int64(s, 2);
+        u.changed = sqlite3_column_int64(s, 3);
+        return u;
+    }
+
+    Result<std::optional<User>> user_get(std::string_view name) override {
+        auto s = prep("SELECT name,hash,created,changed FROM users WHERE name=?1");
+        if (!s) return s.error();
+        bind(*s, 1, name);
+        int rc = sqlite3_step(*s);
+        std::optional<User> out;
+        if (rc == SQLITE_ROW) out = read_user(*s);
+        sqlite3_reset(*s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read user");
+        return out;
+    }
+
+    Result<std::vector<User>> user_list() override {
+        std::vector<User> out;
+        auto s = prep("SELECT name,hash,created,changed FROM users ORDER BY name");
+        if (!s) return s.error();
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_user(*s));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "list users");
+        return out;
     }
 
 private:

@@ -17,6 +17,15 @@ namespace mail {
 
 namespace {
 
+// An authserv-id is a value token (RFC 8601 §2.2): no spaces, semicolons or controls.
+bool good_authserv_id(std::string_view s) {
+    if (s.empty() || s.size() > 255) return false;
+    for (char c : s)
+        if (static_cast<unsigned char>(c) <= ' ' || c == ';' || c == '(' || c == ')' || c == '"' || c == 0x7f)
+            return false;
+    return true;
+}
+
 // The resolved settings of one run.
 struct Policy {
     std::optional<std::string> sender;
@@ -30,59 +39,19 @@ struct Policy {
     std::size_t max_size = limits::message_size;
 };
 
-Result<bool> boolean(const Setting& s, bool from_cli) {
-    if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
-    if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
-    return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
-}
-
-// An authserv-id is a value token (RFC 8601 §2.2): no spaces, semicolons or controls.
-bool good_authserv_id(std::string_view s) {
-    if (s.empty() || s.size() > 255) return false;
-    for (char c : s)
-        if (static_cast<unsigned char>(c) <= ' ' || c == ';' || c == '(' || c == ')' || c == '"' || c == 0x7f)
-            return false;
-    return true;
-}
-
 Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
     const Settings& st = ctx.settings();
     Policy p;
     p.sender = opt.sender;
     p.rcpts = opt.rcpts;
 
-    Setting bits = st.get(opt.min_bits, nullptr, "min-bits", "20");
-    try {
-        std::size_t used = 0;
-        p.postage.min_bits = std::stoi(bits.value, &used);
-        if (used != bits.value.size() || p.postage.min_bits < 0 || p.postage.min_bits > 160) throw 0;
-    } catch (...) {
-        return Error{opt.min_bits ? ErrorKind::usage : ErrorKind::config, bits.origin + ": min-bits must be 0 to 160"};
-    }
+    auto postage = resolve_postage_policy(ctx, opt.min_bits, opt.authority_keys, opt.authority, opt.authority_timeout);
+    if (!postage) return postage.error();
+    p.postage = std::move(*postage);
 
-    std::vector<std::string> files = opt.authority_keys;
-    if (files.empty()) files = st.config().get_all(ctx.program, "authority-key");
-    for (const auto& f : files) {
-        auto keys = read_public_keys(f);
-        if (!keys) return keys.error();
-        p.postage.authority_keys.insert(p.postage.authority_keys.end(), keys->begin(), keys->end());
-    }
-
-    auto timeout = st.duration(opt.authority_timeout, nullptr, "authority-timeout", 5);
-    if (!timeout) return timeout.error();
-    if (auto a = st.find(opt.authority, nullptr, "authority"); a && !a->value.empty()) {
-        std::string addr = a->value;
-        if (auto hp = parse_host_port(addr); !hp)
-            return Error{opt.authority ? ErrorKind::usage : ErrorKind::config, a->origin + ": " + hp.error().text};
-        int ms = static_cast<int>(std::min<std::int64_t>(*timeout, 600) * 1000);
-        p.postage.remote_spend = [addr, ms](const SpendRecord& r) { return remote_spend(addr, r, ms); };
-    }
-
-    Setting id = st.get(opt.authserv_id, nullptr, "authserv-id", host_name());
-    if (!good_authserv_id(id.value))
-        return Error{opt.authserv_id ? ErrorKind::usage : ErrorKind::config,
-                     id.origin + ": authserv-id must be one word without ; ( ) or quotes"};
-    p.authserv_id = id.value;
+    auto id = resolve_authserv_id(ctx, opt.authserv_id, host_name());
+    if (!id) return id.error();
+    p.authserv_id = *id;
 
     Setting unknown = st.get(opt.unknown, nullptr, "unknown", "mark");
     if (unknown.value != "mark" && unknown.value != "reject")
@@ -91,13 +60,13 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
 
     std::optional<std::string> tag_cli;
     if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
-    auto tag = boolean(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    auto tag = resolve_bool(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
     if (!tag) return tag.error();
     p.tag = *tag;
 
     std::optional<std::string> trust_cli;
     if (opt.trust_upstream) trust_cli = "yes";
-    auto trust = boolean(st.get(trust_cli, nullptr, "trust-upstream", "no"), opt.trust_upstream);
+    auto trust = resolve_bool(st.get(trust_cli, nullptr, "trust-upstream", "no"), opt.trust_upstream);
     if (!trust) return trust.error();
     p.trust_upstream = *trust;
 
@@ -113,14 +82,6 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
                      size.origin + ": max-message-size: " + (n ? std::string("must be positive") : n.error().text)};
     p.max_size = static_cast<std::size_t>(*n);
     return p;
-}
-
-// The subject tag configured for c: tag-stamped = [G] and so on; empty turns it off.
-std::string tag_for(const Context& ctx, Category c) {
-    std::string key = "tag-";
-    for (char ch : category_name(c)) key += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    std::string dflt = std::string("[") + category_letter(c) + "]";
-    return ctx.settings().get(std::nullopt, nullptr, key, dflt).value;
 }
 
 Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
@@ -221,6 +182,64 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
 }
 
 } // namespace
+
+Result<bool> resolve_bool(const Setting& s, bool from_cli) {
+    if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
+    if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
+    return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
+}
+
+Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::optional<std::string>& min_bits,
+                                             const std::vector<std::string>& key_files,
+                                             const std::optional<std::string>& authority,
+                                             const std::optional<std::string>& timeout_cli) {
+    const Settings& st = ctx.settings();
+    PostagePolicy pp;
+    Setting bits = st.get(min_bits, nullptr, "min-bits", "20");
+    try {
+        std::size_t used = 0;
+        pp.min_bits = std::stoi(bits.value, &used);
+        if (used != bits.value.size() || pp.min_bits < 0 || pp.min_bits > 160) throw 0;
+    } catch (...) {
+        return Error{min_bits ? ErrorKind::usage : ErrorKind::config, bits.origin + ": min-bits must be 0 to 160"};
+    }
+
+    std::vector<std::string> files = key_files;
+    if (files.empty()) files = st.config().get_all(ctx.program, "authority-key");
+    for (const auto& f : files) {
+        auto keys = read_public_keys(f);
+        if (!keys) return keys.error();
+        pp.authority_keys.insert(pp.authority_keys.end(), keys->begin(), keys->end());
+    }
+
+    auto timeout = st.duration(timeout_cli, nullptr, "authority-timeout", 5);
+    if (!timeout) return timeout.error();
+    if (auto a = st.find(authority, nullptr, "authority"); a && !a->value.empty()) {
+        std::string addr = a->value;
+        if (auto hp = parse_host_port(addr); !hp)
+            return Error{authority ? ErrorKind::usage : ErrorKind::config, a->origin + ": " + hp.error().text};
+        int ms = static_cast<int>(std::min<std::int64_t>(*timeout, 600) * 1000);
+        pp.remote_spend = [addr, ms](const SpendRecord& r) { return remote_spend(addr, r, ms); };
+    }
+
+    return pp;
+}
+
+Result<std::string> resolve_authserv_id(const Context& ctx, const std::optional<std::string>& cli,
+                                        const std::string& fallback) {
+    Setting id = ctx.settings().get(cli, nullptr, "authserv-id", fallback);
+    if (!good_authserv_id(id.value))
+        return Error{cli ? ErrorKind::usage : ErrorKind::config,
+                     id.origin + ": authserv-id must be one word without ; ( ) or quotes"};
+    return id.value;
+}
+
+std::string tag_for(const Context& ctx, Category c) {
+    std::string key = "tag-";
+    for (char ch : category_name(c)) key += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    std::string dflt = std::string("[") + category_letter(c) + "]";
+    return ctx.settings().get(std::nullopt, nullptr, key, dflt).value;
+}
 
 int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
     Result<int> r = Error{ErrorKind::software, "internal error"};

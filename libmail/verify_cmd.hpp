@@ -1,6 +1,7 @@
 // mverify's job behind cmd/mverify.cpp: verdicts on incoming mail (mverify(1)).
 #pragma once
 #include "libmail/cli.hpp"
+#include "libmail/verify.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -23,6 +24,19 @@ struct VerifyOptions {
     bool trust_upstream = false;
     std::optional<bool> tag;
 };
+
+/// A yes/no setting (yes, true, on, 1 / no, false, off, 0); kind usage from the command line, else config.
+Result<bool> resolve_bool(const Setting& s, bool from_cli);
+/// The postage checks' settings: min-bits, authority-key files, the online authority and its timeout.
+Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::optional<std::string>& min_bits,
+                                             const std::vector<std::string>& key_files,
+                                             const std::optional<std::string>& authority,
+                                             const std::optional<std::string>& timeout_cli);
+/// The authserv-id for Authentication-Results (one RFC 8601 value token), default fallback.
+Result<std::string> resolve_authserv_id(const Context& ctx, const std::optional<std::string>& cli,
+                                        const std::string& fallback);
+/// The subject tag configured for c (tag-stamped = [G] and so on); "" turns it off.
+std::string tag_for(const Context& ctx, Category c);
 
 /// Classifies the message on in and writes it, with its verdict, to out; returns the exit code
 /// (0 delivered, 69 rejected by --unknown reject, 75 on any internal failure with nothing written).

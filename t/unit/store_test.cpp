@@ -254,3 +254,105 @@ TEST_CASE("store: the WAL file is kept but emptied when the last connection clos
     REQUIRE(::stat((p + "-wal").c_str(), &st) == 0);  // kept: no inode churn per message
     CHECK(st.st_size == 0);                           // emptied: nothing to replay on the next open
 }
+
+TEST_CASE("store: users are added once, read, given a new hash, listed by name and removed") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    CHECK(st.user_list()->empty());
+    CHECK_FALSE(st.user_get("alice")->has_value());
+    CHECK(*st.user_add(User{"carol", "$scrypt$c", 10, 10}));
+    CHECK(*st.user_add(User{"alice", "$scrypt$a", 20, 20}));
+    CHECK_FALSE(*st.user_add(User{"alice", "$scrypt$other", 30, 30}));  // the name exists: left alone
+    CHECK(*st.user_add(User{"Alice", "$scrypt$A", 40, 40}));            // names are exact, case and all
+
+    auto a = st.user_get("alice");
+    REQUIRE(a.ok());
+    REQUIRE(a->has_value());
+    CHECK((*a)->name == "alice");
+    CHECK((*a)->hash == "$scrypt$a");
+    CHECK((*a)->created == 20);
+    CHECK((*a)->changed == 20);
+
+    CHECK(*st.user_set_hash("alice", "$scrypt$new", 50));
+    CHECK_FALSE(*st.user_set_hash("bob", "$scrypt$new", 50));
+    CHECK_FALSE(st.user_get("bob")->has_value());  // setting a hash creates no user
+    a = st.user_get("alice");
+    REQUIRE(a->has_value());
+    CHECK((*a)->hash == "$scrypt$new");
+    CHECK((*a)->created == 20);
+    CHECK((*a)->changed == 50);
+
+    auto all = st.user_list();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 3);
+    CHECK((*all)[0].name == "Alice");  // byte order
+    CHECK((*all)[1].name == "alice");
+    CHECK((*all)[1].hash == "$scrypt$new");
+    CHECK((*all)[2].name == "carol");
+    CHECK((*all)[2].created == 10);
+
+    CHECK(*st.user_remove("alice"));
+    CHECK_FALSE(*st.user_remove("alice"));
+    CHECK_FALSE(st.user_get("alice")->has_value());
+    CHECK(st.user_get("Alice")->has_value());
+    CHECK(st.user_list()->size() == 2);
+}
+
+TEST_CASE("store: users are kept across opens and take part in transactions") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        CHECK(*(*s)->user_add(User{"dave", "h1", 1, 1}));
+        auto r = (*s)->transaction([&]() -> Result<void> {
+            REQUIRE(*(*s)->user_add(User{"erin", "h2", 2, 2}));
+            REQUIRE(*(*s)->user_remove("dave"));
+            return Error{ErrorKind::data, "stop"};
+        });
+        CHECK_FALSE(r.ok());
+    }
+    auto s = open_store(p, StoreOptions{1000, true});
+    REQUIRE(s.ok());
+    auto all = (*s)->user_list();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 1);
+    CHECK(all->front().name == "dave");
+    CHECK(all->front().hash == "h1");
+}
+
+TEST_CASE("store: a version 2 store is migrated to version 3 in place, keeping its data") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        CHECK(*(*s)->domain_add("example.org", 1));
+    }
+    // Turn it back into a version 2 store: the users table is what migration 2 -> 3 adds.
+    sqlite3* db;
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE users; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    {
+        auto ro = open_store(p, StoreOptions{1000, true});  // read-only opens never migrate
+        REQUIRE_FALSE(ro.ok());
+        CHECK(ro.error().kind == ErrorKind::tempfail);
+        CHECK(ro.error().text.find("schema version 2, expected 3") != std::string::npos);
+    }
+    auto s = open_store(p);
+    REQUIRE(s.ok());
+    CHECK(store_schema_version() == 3);
+    CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
+    CHECK(*(*s)->user_add(User{"frank", "h", 5, 5}));
+    CHECK((*(*s)->user_get("frank"))->hash == "h");
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* q;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) == 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}

@@ -1,0 +1,620 @@
+// msmtp-proxy's policy: see proxy.hpp and msmtp-proxy(8).
+#include "libmail/proxy.hpp"
+
+#include "libmail/address.hpp"
+#include "libmail/batv.hpp"
+#include "libmail/cli.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/message.hpp"
+#include "libmail/password.hpp"
+#include "libmail/postage.hpp"
+#include "libmail/store.hpp"
+#include "libmail/token.hpp"
+#include "libmail/whitelist.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <istream>
+#include <ostream>
+#include <sstream>
+#include <streambuf>
+
+namespace mail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+    std::string o;
+    for (const auto& s : v) {
+        if (!o.empty()) o += sep;
+        o += s;
+    }
+    return o;
+}
+
+std::string first_line(const SmtpReply& r) {
+    return std::to_string(r.code) + " " + (r.lines.empty() ? std::string() : r.lines.front());
+}
+
+// Reads head, then the spool, as one message.
+class MessageBuf : public std::streambuf {
+public:
+    MessageBuf(const std::string& head, const Spool& body) : head_(head), body_(body) {}
+
+protected:
+    int_type underflow() override {
+        if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+        std::size_t n = 0;
+        if (pos_ < head_.size()) {
+            n = std::min(sizeof buf_, head_.size() - pos_);
+            std::copy_n(head_.data() + pos_, n, buf_);
+        } else {
+            auto r = body_.read_at(pos_ - head_.size(), buf_, sizeof buf_);
+            if (!r) return traits_type::eof();
+            n = *r;
+        }
+        if (n == 0) return traits_type::eof();
+        pos_ += n;
+        setg(buf_, buf_, buf_ + n);
+        return traits_type::to_int_type(*gptr());
+    }
+
+private:
+    const std::string& head_;
+    const Spool& body_;
+    std::size_t pos_ = 0;
+    char buf_[65536];
+};
+
+// Writes into a spool.
+class SpoolBuf : public std::streambuf {
+public:
+    explicit SpoolBuf(Spool& s) : s_(s) { setp(buf_, buf_ + sizeof buf_); }
+    Result<void> status;
+
+protected:
+    int_type overflow(int_type c) override {
+        drain();
+        if (c != traits_type::eof()) {
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+        }
+        return status ? traits_type::not_eof(c) : traits_type::eof();
+    }
+    int sync() override {
+        drain();
+        return status ? 0 : -1;
+    }
+
+private:
+    void drain() {
+        if (status && pptr() > pbase())
+            status = s_.write(std::string_view(pbase(), static_cast<std::size_t>(pptr() - pbase())));
+        setp(buf_, buf_ + sizeof buf_);
+    }
+    Spool& s_;
+    char buf_[65536];
+};
+
+// A recipient form that some MTA behind us might route elsewhere: %-hack, bang paths, quoted '@',
+// or anything quoted at all (RFC 5321 §3.6 lets a relay refuse these).
+bool routing_trick(const Address& a) {
+    return a.local.find_first_of("%!@\"\\") != std::string::npos;
+}
+
+} // namespace
+
+std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
+                                        std::chrono::milliseconds timeout) {
+    switch (t.kind) {
+    case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
+    case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
+    case DeliveryTarget::Kind::relay: break;
+    }
+    return relay_delivery(t.relay, helo, timeout);
+}
+
+ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address)
+    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)) {}
+
+ProxySession::~ProxySession() {
+    if (in_delivery_) in_delivery_->close();
+    if (out_delivery_) out_delivery_->close();
+}
+
+void ProxySession::reset() {
+    have_sender_ = false;
+    sender_.clear();
+    sender_match_.clear();
+    rcpts_.clear();
+    head_.clear();
+    head_done_ = head_too_big_ = false;
+    body_.clear();
+    hash_.reset();
+    size_ = 0;
+}
+
+void ProxySession::on_reset() { reset(); }
+
+void ProxySession::on_protocol_error(std::string_view what) {
+    ctx_.logger().notice("protocol", {{"client", client_}, {"helo", helo_}, {"error", what}});
+}
+
+SmtpReply ProxySession::on_helo(std::string_view domain, bool esmtp) {
+    helo_ = std::string(domain);
+    esmtp_ = esmtp;
+    reset();
+    return SmtpReply(250, "OK");
+}
+
+bool ProxySession::on_auth(std::string_view mechanism, std::string_view user, std::string_view password) {
+    bool ok = false;
+    if (!user.empty() && user.size() <= 256) {
+        auto u = store_.user_get(user);
+        if (u && *u) ok = verify_password(password, (*u)->hash);
+        else {
+            // The same cost for an unknown user, so timing does not tell which names exist.
+            static const std::string dummy = [] {
+                auto h = hash_password("not a password");
+                return h ? *h : std::string();
+            }();
+            (void)verify_password(password, dummy);
+        }
+    }
+    // fail2ban matches "event=auth result=fail client=ADDR"; the password is never logged.
+    ctx_.logger().log(ok ? Level::info : Level::warning, "auth",
+                      {{"result", ok ? "ok" : "fail"}, {"client", client_}, {"mechanism", mechanism},
+                       {"user", user}, {"password", redact(password)}});
+    if (ok) user_ = std::string(user);
+    return ok;
+}
+
+Result<std::vector<std::string>> ProxySession::protected_domains() {
+    if (!domains_) {
+        auto d = store_.domain_list();
+        if (!d) return d.error();
+        domains_ = std::move(*d);
+    }
+    return *domains_;
+}
+
+bool ProxySession::home_domain(const std::string& domain) {
+    const std::vector<std::string>* list = &p_.home_domains;
+    std::vector<std::string> prot;
+    if (list->empty()) {
+        auto d = protected_domains();
+        if (!d) return false;
+        prot = *d;
+        list = &prot;
+    }
+    return std::find(list->begin(), list->end(), domain) != list->end();
+}
+
+SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
+    reset();
+    bool outgoing = server_ && server_->authenticated();
+    if (!sender.empty()) {
+        auto a = parse_path(sender);
+        if (!a || a->domain.empty()) return SmtpReply(553, "5.1.7 bad sender address syntax");
+        sender_ = normalize_address(*a);
+        sender_match_ = normalize_address(strip_sender_tags(*a));
+        if (outgoing && !home_domain(normalize_domain(a->domain))) {
+            ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
+                                            {"user", user_}, {"reason", "sender not in the home domains"}});
+            return SmtpReply(553, "5.7.1 <" + sender_ + ">: sender address not owned by user " + user_);
+        }
+    } else if (outgoing) {
+        return SmtpReply(553, "5.7.1 authenticated users send with a sender address");
+    }
+    have_sender_ = true;
+    started_ = Clock::now();
+    return SmtpReply(250, "2.1.0 OK");
+}
+
+SmtpReply ProxySession::refuse_rcpt(int code, std::string text, const std::string& rcpt, std::string_view why,
+                                    std::string_view token) {
+    ctx_.logger().notice("reject", {{"client", client_},
+                                    {"helo", helo_},
+                                    {"sender", sender_},
+                                    {"rcpt", rcpt},
+                                    {"reason", why},
+                                    {"token", token},
+                                    {"reply", std::to_string(code) + " " + text}});
+    return SmtpReply(code, std::move(text));
+}
+
+Result<std::string> ProxySession::token_for(const std::string& rcpt) {
+    TokenRequest req;
+    req.recipient = rcpt;
+    req.flags = token_flag::once;
+    req.expires = now() + p_.token_ttl;
+    req.delimiter = p_.delimiter;
+    return issue_token(store_, req, now());
+}
+
+SmtpReply ProxySession::token_reply(const std::vector<std::string>& rcpts, bool at_data) {
+    std::vector<std::string> lines;
+    std::vector<std::string> tokens;
+    for (const auto& r : rcpts) {
+        if (tokens.size() >= 5) break;
+        auto t = token_for(r);
+        if (!t) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+        tokens.push_back(*t);
+        lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
+        lines.push_back("5.7.1 To reach " + r + ", please send your message again, once,");
+        lines.push_back("5.7.1 to this address: <" + *t + ">");
+    }
+    if (at_data) lines.push_back("5.7.1 (the message carried no valid postage)");
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+        (void)refuse_rcpt(550, "5.7.1 unknown sender", rcpts[i], at_data ? "no postage" : "unknown sender", tokens[i]);
+    return SmtpReply(550, lines);
+}
+
+SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
+    if (!have_sender_) return SmtpReply(503, "5.5.1 need MAIL before RCPT");
+    auto a = parse_path(path);
+    if (!a || a->empty() || a->domain.empty())
+        return refuse_rcpt(501, "5.1.3 bad recipient address syntax", path, "syntax");
+    std::string rcpt = normalize_address(*a);
+    std::string domain = normalize_domain(a->domain);
+    bool literal = !domain.empty() && domain.front() == '[';
+    bool outgoing = server_ && server_->authenticated();
+
+    auto domains = protected_domains();
+    if (!domains) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+    bool local = !literal && std::find(domains->begin(), domains->end(), domain) != domains->end();
+
+    if (routing_trick(*a) || literal) {
+        if (!outgoing || routing_trick(*a))
+            return refuse_rcpt(554, "5.7.1 <" + path + ">: relay access denied", path, "routing form");
+    }
+    if (outgoing && !local) {
+        Rcpt r;
+        r.addr = r.deliver_to = rcpt;
+        r.outgoing = true;
+        r.category = Category::whitelist;
+        r.reason = "authenticated user " + user_;
+        rcpts_.push_back(r);
+        return SmtpReply(250, "2.1.5 OK");
+    }
+    if (!local) return refuse_rcpt(554, "5.7.1 <" + rcpt + ">: relay access denied", rcpt, "relay");
+
+    std::int64_t t = now();
+    Rcpt r;
+    r.addr = r.deliver_to = rcpt;
+    std::string base = rcpt;  // the recipient a token stands for
+    if (auto tok = parse_token(rcpt, p_.delimiter)) base = tok->recipient();
+
+    if (sender_.empty()) {
+        // A bounce: with BATV it must come back to an address we signed, else it is backscatter.
+        if (p_.batv) {
+            auto keys = store_.secrets(batv_secret_purpose);
+            if (!keys) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+            BatvCheck c = batv_check(rcpt, *keys, t);
+            if (c != BatvCheck::ok)
+                return refuse_rcpt(550, "5.7.1 <" + rcpt + ">: bounce to an address we never sent from (" +
+                                            std::string(to_string(c)) + ")",
+                                   rcpt, "unsigned bounce");
+            r.deliver_to = batv_strip(rcpt);
+        }
+        r.category = Category::information;
+        r.reason = "non-delivery notice";
+    } else {
+        std::string match_rcpt = rcpt;
+        if (rcpt.rfind("prvs=", 0) == 0) match_rcpt = r.deliver_to = batv_strip(rcpt);
+        auto m = wl_match(store_, sender_match_, match_rcpt);
+        if (!m) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+        if (!*m && base != rcpt) {
+            // A token address: whitelist entries scoped to the recipient it stands for count too.
+            m = wl_match(store_, sender_match_, base);
+            if (!m) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+            if (*m) r.deliver_to = base;
+        }
+        if (*m) {
+            (void)store_.wl_hit((*m)->id, t);
+            r.category = Category::whitelist;
+            r.reason = (*m)->kind == WlKind::recipient ? "recipient " + match_rcpt + " takes all mail"
+                                                       : "sender " + sender_match_ + " is whitelisted";
+        } else if (base != rcpt) {
+            auto v = check_token(store_, rcpt, sender_match_, false, p_.delimiter, t);
+            if (!v) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+            if (v->check == TokenCheck::ok) {
+                r.category = Category::whitelist;
+                r.reason = "token address " + rcpt;
+                r.deliver_to = base;
+                auto tok = parse_token(rcpt, p_.delimiter);
+                if (tok && (tok->flags & token_flag::once)) r.consume = rcpt;
+            }
+        }
+        if (r.category != Category::whitelist) {
+            r.category = Category::unknown;
+            r.reason = "not whitelisted";
+            r.deliver_to = base;
+            switch (p_.unknown) {
+            case UnknownMode::reject: {
+                SmtpReply rep = token_reply({base}, false);
+                return rep;
+            }
+            case UnknownMode::mark: break;
+            case UnknownMode::forward: {
+                std::string to = p_.forward_to;
+                if (auto f = p_.forward_map.find(base); f != p_.forward_map.end()) to = f->second;
+                else if (auto g = p_.forward_map.find("@" + domain); g != p_.forward_map.end()) to = g->second;
+                if (to.empty()) return refuse_rcpt(550, "5.7.1 <" + rcpt + ">: unknown sender", rcpt, "no forward address");
+                r.deliver_to = to;
+                r.reason = "not whitelisted, forwarded to " + to;
+                break;
+            }
+            case UnknownMode::postage:
+                r.provisional = true;
+                r.reason = "postage to be checked";
+                break;
+            }
+        }
+    }
+    if (std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.addr == r.addr; }))
+        return SmtpReply(250, "2.1.5 OK (duplicate)");
+    if (!rcpts_.empty() && rcpts_.front().provisional != r.provisional)
+        return SmtpReply(452, "4.5.3 send this recipient in a transaction of its own");
+    rcpts_.push_back(r);
+    return SmtpReply(250, "2.1.5 OK");
+}
+
+SmtpReply ProxySession::on_data() {
+    if (rcpts_.empty()) return SmtpReply(554, "5.5.1 no valid recipients");
+    head_.clear();
+    head_done_ = head_too_big_ = false;
+    body_.clear();
+    size_ = 0;
+    if (rcpts_.front().provisional) hash_ = std::make_unique<RelaxedBodyHash>();
+    return SmtpReply(354, "end data with <CR><LF>.<CR><LF>");
+}
+
+void ProxySession::on_data_chunk(std::string_view data) {
+    size_ += data.size();
+    if (!head_done_) {
+        std::size_t from = head_.size() >= 3 ? head_.size() - 3 : 0;
+        head_.append(data);
+        std::size_t end = std::string::npos;
+        if (head_.rfind("\r\n", 0) == 0) end = 2;  // no header fields at all
+        else if (auto e = head_.find("\r\n\r\n", from); e != std::string::npos) end = e + 4;
+        if (end == std::string::npos) {
+            if (head_.size() > limits::header_size) head_too_big_ = head_done_ = true;
+            return;
+        }
+        std::string rest = head_.substr(end);
+        head_.resize(end);
+        head_done_ = true;
+        data = {};
+        if (!rest.empty()) {
+            if (hash_) hash_->update(rest);
+            (void)body_.write(rest);  // a spool error shows at the end as a short body; checked there
+        }
+        return;
+    }
+    if (head_too_big_) return;
+    if (hash_) hash_->update(data);
+    (void)body_.write(data);
+}
+
+std::string ProxySession::received(const std::vector<std::string>& rcpts) const {
+    bool tls = server_ && server_->tls_active();
+    bool auth = server_ && server_->authenticated();
+    std::string proto = esmtp_ ? "ESMTP" : "SMTP";
+    if (esmtp_ && tls) proto += "S";
+    if (esmtp_ && auth) proto += "A";
+    unsigned char id[6];
+    if (RAND_bytes(id, sizeof id) != 1) std::fill(std::begin(id), std::end(id), 0);
+    std::string ip = client_.substr(0, client_.rfind(':'));
+    std::string r = "from " + helo_ + " (" + (ip.empty() ? "unknown" : ip) + ")\r\n\tby " + p_.hostname +
+                    " (msmtp-proxy) with " + proto + " id " +
+                    hex_encode(std::string_view(reinterpret_cast<char*>(id), sizeof id));
+    if (rcpts.size() == 1) r += "\r\n\tfor <" + rcpts.front() + ">";
+    r += "; " + rfc5322_date(now());
+    return r;
+}
+
+Result<DeliveryResult> ProxySession::hand_on(Delivery& d, const OutMessage& m) { return d.deliver(m); }
+
+void ProxySession::log_delivery(const std::vector<Rcpt*>& group, const std::string& cls, const DeliveryResult& r) {
+    std::vector<std::string> to;
+    for (auto* g : group) to.push_back(g->deliver_to);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+    ctx_.logger().info("delivered", {{"client", client_},
+                                     {"helo", helo_},
+                                     {"sender", sender_},
+                                     {"rcpt", join(to, ",")},
+                                     {"class", cls},
+                                     {"reason", group.front()->reason},
+                                     {"user", user_},
+                                     {"downstream", first_line(r.reply)},
+                                     {"where", r.where},
+                                     {"size", static_cast<long>(size_)},
+                                     {"ms", static_cast<long>(ms)}});
+}
+
+SmtpReply ProxySession::on_data_end(std::string_view why) {
+    Result<SmtpReply> r = Error{ErrorKind::software, ""};
+    if (why == "too big") {
+        r = SmtpReply(552, "5.3.4 message size exceeds fixed limit");
+    } else if (!why.empty()) {
+        on_protocol_error("bare CR or LF in message data");
+        r = SmtpReply(550, "5.6.0 message refused: bare CR or LF in the data (RFC 5321 section 2.3.8)");
+    } else if (head_too_big_) {
+        r = SmtpReply(552, "5.3.4 header section too large");
+    } else if (body_.size() + head_.size() != size_) {
+        r = Error{ErrorKind::tempfail, "spool write failed"};
+    } else {
+        try {
+            r = rcpts_.front().outgoing ? finish_outgoing() : finish_incoming();
+        } catch (const std::exception& e) {
+            r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+        }
+    }
+    SmtpReply out;
+    if (!r) {
+        ctx_.logger().err("deferred", {{"client", client_}, {"sender", sender_}, {"error", r.error().text}});
+        out = SmtpReply(451, "4.3.0 message not accepted, try again later");
+    } else {
+        out = *r;
+    }
+    reset();
+    return out;
+}
+
+Result<SmtpReply> ProxySession::finish_incoming() {
+    std::int64_t t = now();
+    // Postage mode: the stamps decide for the provisional recipients.
+    std::optional<Verdict> stamped;
+    if (rcpts_.front().provisional) {
+        std::istringstream hs(head_);
+        MessageReader msg(hs);
+        if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
+        Envelope env;
+        env.sender = sender_match_;
+        for (const auto& r : rcpts_) env.rcpts.push_back(r.deliver_to);
+        Verdict v;
+        v.hashcash = v.postage = "none";
+        if (has_postage(msg)) {
+            std::string bh = hash_ ? hash_->finish() : std::string();
+            hash_.reset();
+            if (auto c = check_stamps(store_, msg, env, bh, p_.postage, t, v); !c) return c.error();
+        }
+        if (v.category != Category::stamped && v.category != Category::questionable) {
+            std::vector<std::string> who;
+            for (const auto& r : rcpts_) who.push_back(r.deliver_to);
+            return token_reply(who, true);
+        }
+        stamped = v;
+    }
+
+    // One copy per category (the verdict fields differ).
+    std::map<char, std::vector<Rcpt*>> groups;
+    for (auto& r : rcpts_) {
+        if (stamped) {
+            r.category = stamped->category;
+            r.reason = stamped->reason;
+        }
+        groups[category_letter(r.category)].push_back(&r);
+    }
+    if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout);
+    std::string last;
+    for (auto& [letter, group] : groups) {
+        std::istringstream hs(head_);
+        MessageReader msg(hs);
+        if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
+        strip_verdicts(msg, p_.authserv_id);
+        Verdict v;
+        if (stamped) v = *stamped;
+        v.category = group.front()->category;
+        v.reason = group.front()->reason;
+        if (v.hashcash.empty()) v.hashcash = "none";
+        if (v.postage.empty()) v.postage = "none";
+        add_verdict_fields(msg, v, p_.authserv_id);
+        if (p_.tag) {
+            auto tg = p_.tags.find(letter);
+            std::string tag = tg != p_.tags.end() ? tg->second : std::string("[") + letter + "]";
+            if (!tag.empty()) msg.tag_subject(tag);
+        }
+        OutMessage m;
+        m.sender = sender_;
+        for (auto* g : group)
+            if (std::find(m.rcpts.begin(), m.rcpts.end(), g->deliver_to) == m.rcpts.end()) m.rcpts.push_back(g->deliver_to);
+        msg.prepend("Received", received(m.rcpts));
+        std::ostringstream hdr;
+        if (auto w = msg.write_header(hdr); !w) return w.error();
+        m.header = hdr.str();
+        if (msg.separator().empty()) m.header += "\r\n";
+        m.body = &body_;
+        auto d = hand_on(*in_delivery_, m);
+        if (!d) return d.error();
+        if (!d->accepted) {
+            ctx_.logger().warning("downstream", {{"client", client_}, {"sender", sender_},
+                                                 {"rcpt", join(m.rcpts, ",")}, {"reply", first_line(d->reply)}});
+            if (d->reply.code >= 500)
+                return SmtpReply(d->reply.code, "5.0.0 refused downstream: " + first_line(d->reply));
+            return SmtpReply(451, "4.4.0 downstream busy, try again later: " + first_line(d->reply));
+        }
+        log_delivery(group, std::string(1, letter), *d);
+        last = first_line(d->reply);
+    }
+    // One-time tokens are used up only now that the message is taken.
+    for (const auto& r : rcpts_)
+        if (!r.consume.empty()) (void)check_token(store_, r.consume, sender_match_, true, p_.delimiter, t);
+    return SmtpReply(250, "2.0.0 OK: delivered (" + last + ")");
+}
+
+Result<SmtpReply> ProxySession::finish_outgoing() {
+    std::int64_t t = now();
+    OutMessage m;
+    m.sender = sender_;
+    if (p_.batv) {
+        auto key = current_batv_secret(store_, t);
+        if (!key) return key.error();
+        m.sender = batv_sign(sender_, *key, t, p_.batv_days);
+    }
+    for (const auto& r : rcpts_) m.rcpts.push_back(r.deliver_to);
+    m.header = "Received: " + received(m.rcpts) + "\r\n";
+    Spool stamped;
+    if (p_.stamp) {
+        StampOptions so;
+        so.sender = sender_;
+        so.rcpts = m.rcpts;
+        so.kind = *p_.stamp;
+        so.bits = p_.stamp_bits;
+        MessageBuf in_buf(head_, body_);
+        std::istream in(&in_buf);
+        SpoolBuf out_buf(stamped);
+        std::ostream out(&out_buf);
+        std::ostringstream err;
+        int rc = run_stamp(ctx_, so, in, out, err);
+        out.flush();
+        std::string e = err.str();
+        if (!e.empty() && e.back() == '\n') e.pop_back();
+        if (rc != 0 || !out_buf.status)
+            return Error{ErrorKind::tempfail, "stamping failed: " + (e.empty() ? std::string("exit ") + std::to_string(rc) : e)};
+        if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender_}, {"note", e}});
+        m.body = &stamped;
+    } else {
+        // The recipients are whitelisted even without stamps: they are people our users write to.
+        auto w = store_.transaction([&]() -> Result<void> {
+            for (const auto& r : m.rcpts) {
+                WlEntry e;
+                e.kind = WlKind::address;
+                e.value = r;
+                e.source = "outgoing";
+                e.created = t;
+                if (auto ins = store_.wl_insert(e); !ins) return ins.error();
+            }
+            return {};
+        });
+        if (!w) return w.error();
+        m.header += head_;
+        m.body = &body_;
+    }
+    if (!out_delivery_) {
+        DeliveryTarget tgt = p_.incoming;
+        if (p_.smarthost) {
+            tgt.kind = DeliveryTarget::Kind::relay;
+            tgt.relay = *p_.smarthost;
+        }
+        out_delivery_ = make_delivery(tgt, p_.hostname, p_.relay_timeout);
+    }
+    auto d = hand_on(*out_delivery_, m);
+    if (!d) return d.error();
+    std::vector<Rcpt*> group;
+    for (auto& r : rcpts_) group.push_back(&r);
+    if (!d->accepted) {
+        ctx_.logger().warning("downstream", {{"client", client_}, {"sender", sender_}, {"user", user_},
+                                             {"rcpt", join(m.rcpts, ",")}, {"reply", first_line(d->reply)}});
+        if (d->reply.code >= 500) return SmtpReply(d->reply.code, "5.0.0 refused by the smart host: " + first_line(d->reply));
+        return SmtpReply(451, "4.4.0 smart host busy, try again later: " + first_line(d->reply));
+    }
+    log_delivery(group, "out", *d);
+    return SmtpReply(250, "2.0.0 OK: sent (" + first_line(d->reply) + ")");
+}
+
+} // namespace mail

@@ -1,0 +1,139 @@
+// msmtp-proxy's policy (msmtp-proxy(8)): what one SMTP session accepts and
+// where it goes. Incoming mail is decided at RCPT: a whitelisted sender, an
+// unconditional recipient or a valid token address is accepted; anything
+// else is refused with 550 and a fresh one-time token address, marked,
+// forwarded, or (postage mode) accepted provisionally and decided by its
+// stamps after DATA. Recipients outside the protected domains are relayed
+// only for an authenticated client. Accepted mail gets a Received field and
+// the verdict fields of mverify, and is answered 250 only once it is
+// downstream or on disk.
+#pragma once
+#include "libmail/deliver.hpp"
+#include "libmail/smtp_io.hpp"
+#include "libmail/smtp_server.hpp"
+#include "libmail/spool.hpp"
+#include "libmail/stamp_cmd.hpp"
+#include "libmail/verify.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mail {
+
+class Context;
+class Store;
+
+/// What happens to mail from unknown senders (--unknown).
+enum class UnknownMode { reject, mark, forward, postage };
+
+/// Where accepted mail goes.
+struct DeliveryTarget {
+    enum class Kind { relay, maildir, pickup } kind = Kind::relay;
+    HostPort relay;
+    std::string dir;
+};
+
+/// The resolved settings every session of one listener shares (read-only).
+struct ProxyPolicy {
+    std::string hostname;
+    std::string authserv_id;
+    UnknownMode unknown = UnknownMode::reject;
+    std::string forward_to;                          ///< forward=ADDR: the default forward address
+    std::map<std::string, std::string> forward_map;  ///< recipient or @domain -> address (map file)
+    bool tag = true;
+    std::map<char, std::string> tags;                ///< category letter -> subject tag ("" = none)
+    char delimiter = '+';
+    std::int64_t token_ttl = 10 * 86400;            ///< lifetime of the one-time token in a 550
+    PostagePolicy postage;
+    bool batv = false;                               ///< sign outgoing senders, refuse unsigned bounces
+    int batv_days = 7;
+    std::vector<std::string> home_domains;           ///< senders authenticated users may use; empty: the protected domains
+    bool submission = false;                         ///< AUTH required for everything (the submission listener)
+    std::optional<StampKind> stamp;                  ///< postage on outgoing mail; nothing: none
+    std::optional<std::string> stamp_bits;
+    DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup
+    std::optional<HostPort> smarthost;               ///< outgoing mail; default: the relay
+    std::chrono::milliseconds relay_timeout{60000};
+    SmtpServerConfig smtp;
+    SessionTimes times;
+};
+
+/// Builds the Delivery for a target.
+std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
+                                        std::chrono::milliseconds timeout);
+
+/// The handler behind one session.
+class ProxySession : public SmtpHandler {
+public:
+    /// ctx gives the logger and the stamping settings; store is this session's own connection.
+    ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address);
+    ~ProxySession() override;
+
+    /// The server this handler answers for (to ask about TLS and AUTH); set before the session runs.
+    void attach(const SmtpServer* server) { server_ = server; }
+
+    SmtpReply on_helo(std::string_view domain, bool esmtp) override;
+    SmtpReply on_mail(const std::string& sender, const SmtpCommand& cmd) override;
+    SmtpReply on_rcpt(const std::string& rcpt, const SmtpCommand& cmd) override;
+    SmtpReply on_data() override;
+    void on_data_chunk(std::string_view data) override;
+    SmtpReply on_data_end(std::string_view why) override;
+    void on_reset() override;
+    bool on_auth(std::string_view mechanism, std::string_view user, std::string_view password) override;
+    void on_protocol_error(std::string_view what) override;
+
+private:
+    /// Why a recipient was taken.
+    struct Rcpt {
+        std::string addr;        ///< as accepted (normalised)
+        std::string deliver_to;  ///< where it goes downstream
+        Category category = Category::unknown;
+        std::string reason;
+        std::string consume;     ///< a one-time token to record as used once the message is taken
+        bool provisional = false;
+        bool outgoing = false;
+    };
+
+    SmtpReply refuse_rcpt(int code, std::string text, const std::string& rcpt, std::string_view why,
+                          std::string_view token = "");
+    Result<std::string> token_for(const std::string& rcpt);
+    SmtpReply token_reply(const std::vector<std::string>& rcpts, bool at_data);
+    Result<SmtpReply> finish_incoming();
+    Result<SmtpReply> finish_outgoing();
+    Result<DeliveryResult> hand_on(Delivery& d, const OutMessage& m);
+    std::string received(const std::vector<std::string>& rcpts) const;
+    Result<std::vector<std::string>> protected_domains();
+    bool home_domain(const std::string& domain);
+    void log_delivery(const std::vector<Rcpt*>& group, const std::string& cls, const DeliveryResult& r);
+    void reset();
+
+    const ProxyPolicy& p_;
+    Context& ctx_;
+    Store& store_;
+    const SmtpServer* server_ = nullptr;
+    std::string client_;
+    std::string helo_;
+    bool esmtp_ = false;
+    std::optional<std::vector<std::string>> domains_;
+    std::unique_ptr<Delivery> in_delivery_, out_delivery_;
+    // The transaction.
+    bool have_sender_ = false;
+    std::string sender_;       ///< normalised; "" for <>
+    std::string sender_match_; ///< with BATV/SRS tags stripped, for whitelist matching
+    std::vector<Rcpt> rcpts_;
+    std::string head_;         ///< the header section, until its blank line
+    bool head_done_ = false;
+    bool head_too_big_ = false;
+    Spool body_;
+    std::unique_ptr<class RelaxedBodyHash> hash_;
+    std::size_t size_ = 0;
+    std::chrono::steady_clock::time_point started_;
+    std::string user_;         ///< the authenticated user
+};
+
+} // namespace mail
