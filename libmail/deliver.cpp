@@ -134,7 +134,7 @@ public:
             bool reused = client_ != nullptr;
             if (!client_) {
                 auto c = SmtpClient::open(hp_, helo_, timeout_);
-                if (!c) return Error{ErrorKind::tempfail, where + ": " + c.error().text};
+                if (!c) return Error{ErrorKind::tempfail, c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text};
                 client_ = std::move(*c);
             }
             auto r = client_->send(m.sender, m.rcpts, [&](const std::function<Result<void>(std::string_view)>& w) {

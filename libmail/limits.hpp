@@ -34,6 +34,22 @@ inline constexpr std::size_t import_line_length = 4096;
 /// Longest config file line, and largest config file.
 inline constexpr std::size_t config_line_length = 4096;
 inline constexpr std::size_t config_file_size = 1024 * 1024;
+/// SMTP servers (msmtp-proxy, msourced): the longest command line, CRLF included (RFC 5321 §4.5.3.1.4 says
+/// 512; AUTH responses need more, RFC 4954 §4).
+inline constexpr std::size_t smtp_line_length = 2048;
+/// Recipients accepted in one SMTP transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
+inline constexpr std::size_t smtp_recipients = 100;
+/// Concurrent SMTP sessions of one server.
+inline constexpr std::size_t smtp_sessions = 100;
+/// Seconds from a reply to the next command, and between octets of DATA (RFC 5321 §4.5.3.2.7).
+inline constexpr int smtp_command_timeout = 300;
+/// Seconds a whole SMTP session may last.
+inline constexpr int smtp_session_time = 3600;
+/// Octets a second a client must keep up during DATA, after a 10-second grace period.
+inline constexpr std::size_t smtp_min_data_rate = 256;
+/// Seconds to wait for a downstream server at each step.
+inline constexpr int smtp_relay_timeout = 120;
+
 /// SQLite busy timeout, milliseconds: past it a program exits 75.
 inline constexpr int store_busy_timeout_ms = 10000;
 

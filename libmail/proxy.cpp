@@ -409,10 +409,10 @@ std::string ProxySession::received(const std::vector<std::string>& rcpts) const 
     unsigned char id[6];
     if (RAND_bytes(id, sizeof id) != 1) std::fill(std::begin(id), std::end(id), 0);
     std::string ip = client_.substr(0, client_.rfind(':'));
-    std::string r = "from " + helo_ + " (" + (ip.empty() ? "unknown" : ip) + ")\r\n\tby " + p_.hostname +
+    std::string r = "from " + helo_ + " (" + (ip.empty() ? "unknown" : ip) + ") by " + p_.hostname +
                     " (msmtp-proxy) with " + proto + " id " +
                     hex_encode(std::string_view(reinterpret_cast<char*>(id), sizeof id));
-    if (rcpts.size() == 1) r += "\r\n\tfor <" + rcpts.front() + ">";
+    if (rcpts.size() == 1) r += " for <" + rcpts.front() + ">";
     r += "; " + rfc5322_date(now());
     return r;
 }

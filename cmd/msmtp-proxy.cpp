@@ -1,0 +1,77 @@
+// msmtp-proxy: the SMTP front end for port 25 and submission (msmtp-proxy(8)).
+#include "libmail/cli.hpp"
+#include "libmail/proxy_cmd.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+    mail::CommonOptions common;
+    mail::ProxyOptions opt;
+    CLI::App app{"msmtp-proxy - SMTP front end: whitelists, token addresses and postage at RCPT time", "msmtp-proxy"};
+    mail::add_common_options(app, common);
+    app.add_option("--listen", opt.listen, "ADDR:PORT or [IPv6]:PORT to listen on (repeatable); none: inetd mode");
+    app.add_option("--submission-listen", opt.submission_listen, "ADDR:PORT for submission: AUTH required (repeatable)");
+    app.add_flag("--submission", opt.submission, "every session is a submission session (AUTH required)");
+    app.add_option("--relay", opt.relay, "HOST:PORT of the real MTA that takes accepted mail");
+    app.add_option("--maildir", opt.maildir, "deliver accepted mail into this Maildir");
+    app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
+    app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: --relay)");
+    app.add_option("--unknown", opt.unknown, "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage");
+    app.add_option("--hostname", opt.hostname, "the name in the greeting and Received fields (default: the host name)");
+    app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
+    app.add_option("--tls-cert", opt.tls_cert, "PEM certificate chain for STARTTLS");
+    app.add_option("--tls-key", opt.tls_key, "PEM private key for STARTTLS");
+    app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
+    app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
+    bool batv = false, no_batv = false;
+    auto* batv_opt = app.add_flag("--batv", batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones");
+    app.add_flag("--no-batv", no_batv, "no BATV (the default)")->excludes(batv_opt);
+    app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
+    app.add_option("--max-sessions", opt.max_sessions, "concurrent sessions (default 100)");
+    app.add_option("--max-recipients", opt.max_recipients, "recipients per message (default 100)");
+    app.add_option("--max-message-size", opt.max_message_size, "largest message, e.g. 32M (default 64M)");
+    app.add_option("--line-length", opt.line_length, "longest command line (default 2048)");
+    app.add_option("--command-timeout", opt.command_timeout, "wait this long for a command (default 5m)");
+    app.add_option("--session-time", opt.session_time, "longest session (default 1h)");
+    app.add_option("--min-data-rate", opt.min_data_rate, "octets a second a client must keep up in DATA (default 256)");
+    app.add_option("--greet-delay", opt.greet_delay, "pause before the greeting; clients talking meanwhile are refused");
+    app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
+    app.add_option("--bare-newline", opt.bare_newline, "bare CR or LF in DATA: reject (default) or normalise");
+    app.add_option("--user", opt.user, "switch to this user after binding");
+    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage mode (default 20)");
+    app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
+    app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
+    app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
+    bool tag = false, no_tag = false;
+    auto* tag_opt = app.add_flag("--tag", tag, "tag the Subject with the category (the default)");
+    app.add_flag("--no-tag", no_tag, "leave the Subject alone")->excludes(tag_opt);
+
+    auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");
+    user->require_subcommand(1);
+    auto* add = user->add_subcommand("add", "add NAME; the password is one line on stdin");
+    add->add_option("name", opt.user_name)->required();
+    auto* passwd = user->add_subcommand("passwd", "change NAME's password (one line on stdin)");
+    passwd->add_option("name", opt.user_name)->required();
+    auto* remove = user->add_subcommand("remove", "remove NAME");
+    remove->add_option("name", opt.user_name)->required();
+    auto* list = user->add_subcommand("list", "list the users");
+    list->add_flag("--json", opt.json, "as a JSON array");
+
+    if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (batv || no_batv) opt.batv = batv;
+    if (tag || no_tag) opt.tag = tag;
+    for (auto* sub : user->get_subcommands()) opt.command = sub->get_name();
+
+    bool inetd = mail::proxy_inetd_mode(opt);
+    auto ctx = mail::make_context("msmtp-proxy", common, mail::Env{}, inetd);
+    if (!ctx) {
+        if (inetd) {
+            std::cout << "421 4.3.0 service not available (configuration)\r\n" << std::flush;
+            return mail::exit_code(ctx.error().kind);
+        }
+        return mail::report("msmtp-proxy", ctx.error());
+    }
+    return mail::run_proxy(*ctx, opt, inetd, std::cin, std::cout, std::cerr);
+}

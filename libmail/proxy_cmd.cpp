@@ -1,0 +1,427 @@
+// msmtp-proxy: see msmtp-proxy(8).
+#include "libmail/proxy_cmd.hpp"
+
+#include "libmail/address.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/duration.hpp"
+#include "libmail/limits.hpp"
+#include "libmail/net.hpp"
+#include "libmail/password.hpp"
+#include "libmail/proxy.hpp"
+#include "libmail/serve.hpp"
+#include "libmail/verify_cmd.hpp"
+#include "libmail/whitelist.hpp"
+
+#include <openssl/ssl.h>
+
+#include <charconv>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+// Each session thread takes a store connection and gives it back: opening one per session costs more than
+// the session's lookups.
+class StorePool {
+public:
+    explicit StorePool(const Context& ctx) : ctx_(ctx) {}
+    Result<std::unique_ptr<Store>> take() {
+        {
+            std::lock_guard<std::mutex> g(m_);
+            if (!free_.empty()) {
+                auto s = std::move(free_.back());
+                free_.pop_back();
+                return s;
+            }
+        }
+        return ctx_.open_store();
+    }
+    void give(std::unique_ptr<Store> s) {
+        std::lock_guard<std::mutex> g(m_);
+        if (free_.size() < 32) free_.push_back(std::move(s));
+    }
+
+private:
+    const Context& ctx_;
+    std::mutex m_;
+    std::vector<std::unique_ptr<Store>> free_;
+};
+
+Error bad(bool cli, const Setting& s, const std::string& what) {
+    return Error{cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": " + what};
+}
+
+Result<std::int64_t> number(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
+                            std::int64_t dflt, std::int64_t lo, std::int64_t hi) {
+    Setting s = ctx.settings().get(cli, nullptr, key, std::to_string(dflt));
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v);
+    if (ec != std::errc() || p != s.value.data() + s.value.size() || v < lo || v > hi)
+        return bad(cli.has_value(), s, std::string(key) + " must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+}
+
+Result<std::chrono::milliseconds> seconds(const Context& ctx, const std::optional<std::string>& cli,
+                                          std::string_view key, std::int64_t dflt, bool zero_ok = false) {
+    auto d = ctx.settings().duration(cli, nullptr, key, dflt);
+    if (!d) return d.error();
+    if (*d < 0 || (*d == 0 && !zero_ok) || *d > 7 * 86400)
+        return Error{cli ? ErrorKind::usage : ErrorKind::config, std::string(key) + ": out of range"};
+    return std::chrono::milliseconds(*d * 1000);
+}
+
+// A forward map: "recipient-or-@domain forward-address" lines; "*" is the default; # comments.
+Result<std::map<std::string, std::string>> read_forward_map(const std::string& path, std::string& dflt) {
+    std::ifstream f(path);
+    if (!f) return Error{ErrorKind::noinput, path + ": cannot read the forward map"};
+    std::map<std::string, std::string> m;
+    std::string line;
+    int n = 0;
+    while (std::getline(f, line)) {
+        ++n;
+        if (line.size() > limits::config_line_length) return Error{ErrorKind::config, path + ":" + std::to_string(n) + ": line too long"};
+        auto hash = line.find('#');
+        if (hash != std::string::npos) line.resize(hash);
+        std::size_t b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos) continue;
+        std::size_t e = line.find_first_of(" \t", b);
+        std::size_t v = e == std::string::npos ? std::string::npos : line.find_first_not_of(" \t", e);
+        if (v == std::string::npos) return Error{ErrorKind::config, path + ":" + std::to_string(n) + ": want KEY ADDRESS"};
+        std::string key = line.substr(b, e - b);
+        std::string val = line.substr(v, line.find_first_of(" \t\r", v) - v);
+        auto to = parse_path(val);
+        if (!to || to->empty() || to->domain.empty())
+            return Error{ErrorKind::config, path + ":" + std::to_string(n) + ": '" + val + "' is not an address"};
+        std::string k;
+        if (key == "*") {
+            dflt = normalize_address(*to);
+            continue;
+        } else if (key[0] == '@') {
+            k = "@" + normalize_domain(key.substr(1));
+        } else {
+            auto a = parse_path(key);
+            if (!a || a->empty()) return Error{ErrorKind::config, path + ":" + std::to_string(n) + ": '" + key + "' is not an address"};
+            k = normalize_address(*a);
+        }
+        m[k] = normalize_address(*to);
+    }
+    return m;
+}
+
+Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
+    const Settings& st = ctx.settings();
+    ProxyPolicy p;
+    p.hostname = st.get(opt.hostname, nullptr, "hostname", host_name()).value;
+    if (!is_valid_domain(p.hostname)) return Error{opt.hostname ? ErrorKind::usage : ErrorKind::config, "hostname '" + p.hostname + "' is not a host name"};
+    auto id = resolve_authserv_id(ctx, opt.authserv_id, p.hostname);
+    if (!id) return id.error();
+    p.authserv_id = *id;
+
+    Setting unknown = st.get(opt.unknown, nullptr, "unknown", "reject");
+    const std::string& u = unknown.value;
+    if (u == "reject") p.unknown = UnknownMode::reject;
+    else if (u == "mark") p.unknown = UnknownMode::mark;
+    else if (u == "postage") p.unknown = UnknownMode::postage;
+    else if (u.rfind("forward=", 0) == 0) {
+        p.unknown = UnknownMode::forward;
+        std::string target = u.substr(8);
+        if (!target.empty() && (target[0] == '/' || target[0] == '.')) {
+            auto m = read_forward_map(target, p.forward_to);
+            if (!m) return m.error();
+            p.forward_map = std::move(*m);
+        } else {
+            auto a = parse_path(target);
+            if (!a || a->empty() || a->domain.empty()) return bad(opt.unknown.has_value(), unknown, "forward=ADDR: '" + target + "' is not an address");
+            p.forward_to = normalize_address(*a);
+        }
+    } else {
+        return bad(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP or postage");
+    }
+
+    std::optional<std::string> tag_cli;
+    if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
+    auto tag = resolve_bool(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    if (!tag) return tag.error();
+    p.tag = *tag;
+    for (Category c : {Category::stamped, Category::questionable, Category::whitelist, Category::unknown,
+                       Category::information})
+        p.tags[category_letter(c)] = tag_for(ctx, c);
+
+    Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
+    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
+        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
+    p.delimiter = delim.value[0];
+    auto ttl = st.duration(opt.token_ttl, nullptr, "token-ttl", 10 * 86400);
+    if (!ttl) return ttl.error();
+    if (*ttl <= 0) return Error{ErrorKind::config, "token-ttl must be positive"};
+    p.token_ttl = *ttl;
+
+    auto postage = resolve_postage_policy(ctx, opt.min_bits, opt.authority_keys, opt.authority, std::nullopt);
+    if (!postage) return postage.error();
+    p.postage = std::move(*postage);
+
+    std::optional<std::string> batv_cli;
+    if (opt.batv) batv_cli = *opt.batv ? "yes" : "no";
+    auto batv = resolve_bool(st.get(batv_cli, nullptr, "batv", "no"), opt.batv.has_value());
+    if (!batv) return batv.error();
+    p.batv = *batv;
+
+    std::vector<std::string> homes = opt.home_domains;
+    if (homes.empty()) homes = st.config().get_all(ctx.program, "home-domain");
+    for (const auto& h : homes) {
+        if (!is_valid_domain(h)) return Error{ErrorKind::usage, "home-domain '" + h + "' is not a domain"};
+        p.home_domains.push_back(normalize_domain(h));
+    }
+
+    Setting stamp = st.get(opt.stamp, nullptr, "stamp", "none");
+    if (stamp.value == "hashcash") p.stamp = StampKind::hashcash;
+    else if (stamp.value == "timed") p.stamp = StampKind::timed;
+    else if (stamp.value == "paid") p.stamp = StampKind::paid;
+    else if (stamp.value != "none") return bad(opt.stamp.has_value(), stamp, "stamp must be none, hashcash, timed or paid");
+    if (auto b = st.find(opt.stamp_bits, nullptr, "stamp-bits")) p.stamp_bits = b->value;
+
+    int targets = 0;
+    if (auto r = st.find(opt.relay, nullptr, "relay")) {
+        auto hp = parse_host_port(r->value);
+        if (!hp) return bad(opt.relay.has_value(), *r, hp.error().text);
+        p.incoming.kind = DeliveryTarget::Kind::relay;
+        p.incoming.relay = *hp;
+        ++targets;
+    }
+    if (auto m = st.find(opt.maildir, nullptr, "maildir")) {
+        p.incoming.kind = DeliveryTarget::Kind::maildir;
+        p.incoming.dir = m->value;
+        ++targets;
+    }
+    if (auto m = st.find(opt.pickup, nullptr, "pickup")) {
+        p.incoming.kind = DeliveryTarget::Kind::pickup;
+        p.incoming.dir = m->value;
+        ++targets;
+    }
+    if (targets != 1)
+        return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir and --pickup"
+                                               : "where does mail go? give --relay HOST:PORT, --maildir DIR or --pickup DIR"};
+    if (auto s = st.find(opt.smarthost, nullptr, "smarthost")) {
+        auto hp = parse_host_port(s->value);
+        if (!hp) return bad(opt.smarthost.has_value(), *s, hp.error().text);
+        p.smarthost = *hp;
+    }
+
+    auto rt = seconds(ctx, opt.relay_timeout, "relay-timeout", limits::smtp_relay_timeout);
+    if (!rt) return rt.error();
+    p.relay_timeout = *rt;
+
+    p.smtp.hostname = p.hostname;
+    auto rc = number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
+    if (!rc) return rc.error();
+    p.smtp.max_recipients = static_cast<std::size_t>(*rc);
+    Setting size = st.get(opt.max_message_size, nullptr, "max-message-size", std::to_string(limits::message_size));
+    auto n = parse_size(size.value);
+    if (!n || *n <= 0) return bad(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
+    p.smtp.max_message_size = static_cast<std::size_t>(*n);
+    auto ll = number(ctx, opt.line_length, "line-length", limits::smtp_line_length, 512, 65536);
+    if (!ll) return ll.error();
+    p.smtp.line_length = static_cast<std::size_t>(*ll);
+    Setting bn = st.get(opt.bare_newline, nullptr, "bare-newline", "reject");
+    if (bn.value == "reject") p.smtp.bare_newline = BareNewline::reject;
+    else if (bn.value == "normalise" || bn.value == "normalize") p.smtp.bare_newline = BareNewline::normalise;
+    else return bad(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
+
+    auto ct = seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
+    if (!ct) return ct.error();
+    p.times.command_timeout = *ct;
+    auto sl = seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
+    if (!sl) return sl.error();
+    p.times.session_time = *sl;
+    auto gd = seconds(ctx, opt.greet_delay, "greet-delay", 0, true);
+    if (!gd) return gd.error();
+    p.times.greet_delay = *gd;
+    auto mr = number(ctx, opt.min_data_rate, "min-data-rate", limits::smtp_min_data_rate, 0, 1 << 30);
+    if (!mr) return mr.error();
+    p.times.min_data_rate = static_cast<std::size_t>(*mr);
+    return p;
+}
+
+void log_session(Context& ctx, const std::string& event, const std::string& peer, std::size_t messages) {
+    ctx.logger().info(event, {{"client", peer}, {"messages", static_cast<long>(messages)}});
+}
+
+// One session over conn.
+void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Context& ctx, StorePool& pool,
+             SSL_CTX* tls, const std::atomic<bool>* stop) {
+    auto store = pool.take();
+    if (!store) {
+        ctx.logger().err("store", {{"client", peer}, {"error", store.error().text}});
+        (void)conn.write("421 4.3.0 " + policy.hostname + " service temporarily unavailable\r\n",
+                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
+        return;
+    }
+    {
+        ProxySession ps(policy, ctx, **store, peer);
+        SmtpServerConfig cfg = policy.smtp;
+        cfg.tls_available = tls != nullptr;
+        cfg.auth_available = tls != nullptr;
+        cfg.require_auth = policy.submission;
+        SmtpServer server(cfg, ps);
+        ps.attach(&server);
+        log_session(ctx, "connect", peer, 0);
+        run_smtp_session(conn, server, policy.times, tls, stop);
+        log_session(ctx, "disconnect", peer, server.messages());
+    }
+    pool.give(std::move(*store));
+}
+
+int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto store = ctx.open_store();
+    if (!store) return report(ctx.program, store.error());
+    Store& s = **store;
+    std::int64_t t = now();
+    if (opt.command == "list") {
+        auto users = s.user_list();
+        if (!users) return report(ctx.program, users.error());
+        if (opt.json) {
+            out << "[";
+            for (std::size_t i = 0; i < users->size(); ++i)
+                out << (i ? "," : "") << "{\"name\":" << json_string((*users)[i].name)
+                    << ",\"created\":" << json_string(format_time((*users)[i].created))
+                    << ",\"changed\":" << json_string(format_time((*users)[i].changed)) << "}";
+            out << "]\n";
+        } else {
+            for (const auto& u : *users) out << u.name << '\t' << format_time(u.changed) << '\n';
+        }
+        return ex_ok;
+    }
+    const std::string& name = opt.user_name;
+    if (name.empty() || name.size() > 256 || name.find_first_of(" \t\r\n:") != std::string::npos)
+        return report(ctx.program, Error{ErrorKind::usage, "user name '" + name + "': want one word"});
+    if (opt.command == "remove") {
+        auto r = s.user_remove(name);
+        if (!r) return report(ctx.program, r.error());
+        if (!*r) return report(ctx.program, Error{ErrorKind::usage, "no user " + name}), ex_no;
+        ctx.log_event("user_remove", {{"user", name}});
+        return ex_ok;
+    }
+    // add and passwd read the password as one line on stdin (never from the command line: ps would show it).
+    if (isatty(0)) err << "password for " << name << ": " << std::flush;
+    std::string pw;
+    if (!std::getline(in, pw) || pw.empty())
+        return report(ctx.program, Error{ErrorKind::noinput, "no password on standard input"});
+    if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+    auto h = hash_password(pw);
+    if (!h) return report(ctx.program, h.error());
+    if (opt.command == "add") {
+        auto r = s.user_add(User{name, *h, t, t});
+        if (!r) return report(ctx.program, r.error());
+        if (!*r) return report(ctx.program, Error{ErrorKind::usage, "user " + name + " exists (use passwd)"});
+    } else {
+        auto r = s.user_set_hash(name, *h, t);
+        if (!r) return report(ctx.program, r.error());
+        if (!*r) return report(ctx.program, Error{ErrorKind::usage, "no user " + name + " (use add)"});
+    }
+    ctx.log_event("user_" + opt.command, {{"user", name}, {"password", redact(pw)}});
+    return ex_ok;
+}
+
+} // namespace
+
+bool proxy_inetd_mode(const ProxyOptions& opt) {
+    if (!opt.command.empty() || !opt.listen.empty() || !opt.submission_listen.empty()) return false;
+    const char* fds = std::getenv("LISTEN_FDS");
+    const char* pid = std::getenv("LISTEN_PID");
+    return !(fds && pid && std::atol(pid) == static_cast<long>(::getpid()));
+}
+
+int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& in, std::ostream& out,
+              std::ostream& err) {
+    if (!opt.command.empty()) return user_command(ctx, opt, in, out, err);
+
+    // In inetd mode stdout is the client: a failure is said in SMTP, and nothing goes to stderr.
+    auto fail = [&](const Error& e) {
+        if (!inetd) return report(ctx.program, e);
+        ctx.logger().err("config", {{"error", e.text}});
+        std::string msg = "421 4.3.0 service not available (configuration)\r\n";
+        (void)!::write(1, msg.data(), msg.size());
+        return exit_code(e.kind);
+    };
+    auto pol = policy_of(ctx, opt);
+    if (!pol) return fail(pol.error());
+    ProxyPolicy incoming = *pol;
+    incoming.submission = opt.submission;
+    ProxyPolicy submission = *pol;
+    submission.submission = true;
+
+    SSL_CTX* tls = nullptr;
+    auto cert = ctx.settings().find(opt.tls_cert, nullptr, "tls-cert");
+    auto key = ctx.settings().find(opt.tls_key, nullptr, "tls-key");
+    if (cert || key) {
+        if (!cert || !key) return fail(Error{ErrorKind::usage, "--tls-cert and --tls-key go together"});
+        OPENSSL_init_ssl(0, nullptr);
+        auto c = make_server_tls(cert->value, key->value);
+        if (!c) return fail(c.error());
+        tls = *c;
+    }
+    if (!tls && (opt.submission || !opt.submission_listen.empty()))
+        return fail(Error{ErrorKind::usage, "submission needs TLS for AUTH: give --tls-cert and --tls-key"});
+
+    StorePool pool(ctx);
+    std::string user = ctx.settings().get(opt.user, nullptr, "user", "").value;
+
+    if (inetd) {
+        if (auto d = drop_privileges(user); !d) return fail(d.error());
+        std::signal(SIGPIPE, SIG_IGN);
+        std::string peer = peer_address(0);
+        if (peer == "?") peer = "stdin";
+        Conn conn(0, 1, false);
+        session(conn, peer, incoming, ctx, pool, tls, nullptr);
+        if (tls) SSL_CTX_free(tls);
+        return ex_ok;
+    }
+
+    std::vector<ServeSocket> socks = activated_sockets();
+    for (const auto& l : opt.listen) {
+        auto hp = parse_host_port(l);
+        if (!hp) return report(ctx.program, "--listen", hp.error());
+        auto fd = listen_tcp(*hp, 256);
+        if (!fd) return report(ctx.program, "--listen " + l, fd.error());
+        socks.push_back(ServeSocket{*fd, l, true});
+    }
+    for (const auto& l : opt.submission_listen) {
+        auto hp = parse_host_port(l);
+        if (!hp) return report(ctx.program, "--submission-listen", hp.error());
+        auto fd = listen_tcp(*hp, 256);
+        if (!fd) return report(ctx.program, "--submission-listen " + l, fd.error());
+        socks.push_back(ServeSocket{*fd, "submission", true});
+    }
+    if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
+    auto max = number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
+    if (!max) return report(ctx.program, max.error());
+
+    std::atomic<bool> stop{false}, hup{false};
+    install_stop_signals(stop, hup);
+    for (const auto& s : socks)
+        ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
+                                       {"role", s.name == "submission" ? "submission" : "incoming"}});
+    std::string host = pol->hostname;
+    serve(
+        socks, static_cast<std::size_t>(*max),
+        [&](int rfd, int wfd, const std::string& peer, const ServeSocket& via) {
+            Conn conn(rfd, wfd, true);
+            session(conn, peer, via.name == "submission" ? submission : incoming, ctx, pool, tls, &stop);
+            if (hup.exchange(false)) ctx.logger().reopen();
+        },
+        [&](const ServeSocket&) {
+            ctx.logger().warning("busy", {{"sessions", static_cast<long>(active_sessions())}});
+            return "421 4.3.2 " + host + " too many connections, try again later\r\n";
+        },
+        stop);
+    ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
+    if (tls) SSL_CTX_free(tls);
+    return ex_ok;
+}
+
+} // namespace mail
