@@ -45,3 +45,24 @@ echo "  the same stamp lifted onto another message:"
 sed 's/^Hi$/Buy now/; s/demo1/demo2/' "$scratch/stamped.eml" \
   | mverify --db "$scratch/receiver.db" --min-bits 16 --authserv-id mx.elsewhere.example \
   | grep -E '^(X-Mailstamp-Class|Authentication-Results):' | sed 's/^/    /'
+echo
+echo "The SMTP proxy does the same at RCPT time, in front of the real MTA (here a Maildir):"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+msmtp-proxy --listen "127.0.0.1:$port" --maildir "$scratch/Maildir" --hostname mx.example.org \
+  --log "$scratch/proxy.log" &
+proxy=$!
+trap 'kill $proxy 2>/dev/null; rm -rf "$scratch"' EXIT
+for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+smtp() { swaks --server "127.0.0.1:$port" --helo client.example --from "$1" --to "$2" --hide-informational 2>&1 || true; }
+echo "  a stranger writes to me@example.org:"
+reply=$(smtp stranger@spam.example me@example.org)
+grep '^<\*\* 550' <<<"$reply" | sed 's/^<\*\*/   /'
+tok=$(sed -n 's/.*this address: <\([^>]*\)>.*/\1/p' <<<"$reply" | head -1)
+echo "  the stranger (a human) resends to <$tok>:"
+smtp stranger@spam.example "$tok" | grep -E '^<-  250 2\.0\.0' | sed 's/^<-/   /'
+echo "  delivered into the Maildir with the verdict:"
+grep -hE '^(Received|X-Mailstamp-Class|Subject):' "$scratch"/Maildir/new/* | sed 's/^/    /'
+echo "  and the same token a second time:"
+smtp stranger@spam.example "$tok" | grep -E '^<\*\* 550 ' | sed 's/^<\*\*/   /'
+echo "  the log says:"
+grep -E 'event=(reject|delivered)' "$scratch/proxy.log" | sed 's/^[^ ]* /    /' | cut -c1-160
