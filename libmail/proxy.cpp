@@ -271,7 +271,8 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
         if (!outgoing || routing_trick(*a))
             return refuse_rcpt(554, "5.7.1 <" + path + ">: relay access denied", path, "routing form");
     }
-    if (outgoing && !local) {
+    if (outgoing) {
+        // An authenticated user's mail goes to the smart host, local recipients included.
         Rcpt r;
         r.addr = r.deliver_to = rcpt;
         r.outgoing = true;
@@ -526,8 +527,11 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         msg.prepend("Received", received(m.rcpts));
         std::ostringstream hdr;
         if (auto w = msg.write_header(hdr); !w) return w.error();
+        // A header that ran into a non-field line: a blank line goes before what follows, and what
+        // follows (still in head_) goes on as the start of the body.
+        if (msg.separator().empty()) hdr << "\r\n";
+        if (auto w = msg.copy_body(hdr); !w) return w.error();
         m.header = hdr.str();
-        if (msg.separator().empty()) m.header += "\r\n";
         m.body = &body_;
         auto d = hand_on(*in_delivery_, m);
         if (!d) return d.error();

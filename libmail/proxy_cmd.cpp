@@ -377,7 +377,12 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         std::string peer = peer_address(0);
         if (peer == "?") peer = "stdin";
         Conn conn(0, 1, false);
-        session(conn, peer, incoming, ctx, pool, tls, nullptr);
+        try {
+            session(conn, peer, incoming, ctx, pool, tls, nullptr);
+        } catch (const std::exception& e) {
+            // The client saw no 250 for anything not delivered; it retries. stderr is its socket: log only.
+            ctx.logger().err("session", {{"client", peer}, {"error", e.what()}});
+        }
         if (tls) SSL_CTX_free(tls);
         return ex_ok;
     }

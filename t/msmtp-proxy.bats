@@ -26,7 +26,20 @@ teardown() {
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below the ephemeral range, so that no client's source port takes it before the server binds.
+free_port() {
+  $PY -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break'
+}
 wait_port() {
   local i
   for i in $(seq 200); do
@@ -34,6 +47,7 @@ wait_port() {
     sleep 0.05
   done
   echo "nothing listening on $1" >&2
+  cat "$M/proxy.err" >&2 2>/dev/null
   return 1
 }
 
@@ -456,4 +470,37 @@ mkcert() {
   for i in $(seq 50); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
   ! kill -0 "$PROXY_PID" 2>/dev/null
   grep -q 'event=stop' "$M/proxy.log"
+}
+
+@test "--max-sessions: a session over the bound gets 421 and the others go on" {
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --max-sessions 1
+  $PY "$TOOL" idle "$PORT" 1 "$M/ready" 3 >"$M/idle.out" 2>&1 3>&- &
+  idle=$!
+  for i in $(seq 100); do [ -e "$M/ready" ] && break; sleep 0.05; done
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "421 4.3.2 mx.ours.example too many connections"
+  grep -q 'event=busy' "$M/proxy.log"
+  wait "$idle"
+  grep -q 'greeted 1' "$M/idle.out"
+  sleep 0.2
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 OK"
+}
+
+@test "--user: privileges dropped after binding, mail still delivered" {
+  [ "$(id -u)" -eq 0 ] || skip "needs root"
+  sys=$(mktemp -d /tmp/mailstamp-user.XXXXXX)
+  chmod 0755 "$sys"
+  export MAILSTAMP_DB="$sys/store.db"
+  mwhitelist domain add ours.example >/dev/null
+  mwhitelist add friend@good.example >/dev/null
+  chown -R nobody "$sys"
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --user nobody
+  uid=$(awk '/^Uid:/ {print $2 " " $3 " " $4 " " $5}' "/proc/$PROXY_PID/status")
+  run swaks_to friend@good.example bob@ours.example
+  rm -rf "$sys"
+  [ "$uid" = "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" ]
+  assert_output --partial "250 2.0.0 OK"
 }
