@@ -1,0 +1,196 @@
+// The proxy's policy, driven in-process: SmtpServer + ProxySession over a real
+// store, delivering into a Maildir (no sockets).
+#include "libmail/cli.hpp"
+#include "libmail/config.hpp"
+#include "libmail/proxy.hpp"
+#include "libmail/batv.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/token.hpp"
+#include "tmpdir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace mail;
+
+namespace {
+
+struct Rig {
+    TmpDir d;
+    std::unique_ptr<Context> ctx;
+    std::unique_ptr<Store> store;
+    ProxyPolicy policy;
+
+    Rig() {
+        CommonOptions co;
+        co.config = d.write("conf", "");
+        co.db = d.file("store.db");
+        co.log = "none";
+        auto c = make_context("msmtp-proxy", co, fixed_env({{"HOME", d.path}}));
+        REQUIRE(c);
+        ctx = std::make_unique<Context>(std::move(*c));
+        auto s = ctx->open_store();
+        REQUIRE(s);
+        store = std::move(*s);
+        REQUIRE(store->domain_add("ours.example", 1));
+        WlEntry e;
+        e.kind = WlKind::address;
+        e.value = "friend@good.example";
+        REQUIRE(store->wl_insert(e));
+        policy.hostname = policy.authserv_id = "mx.ours.example";
+        policy.incoming.kind = DeliveryTarget::Kind::maildir;
+        policy.incoming.dir = d.file("Maildir");
+        policy.smtp.hostname = "mx.ours.example";
+    }
+
+    std::size_t delivered() const {
+        std::string dir = d.file("Maildir/new");
+        if (!std::filesystem::exists(dir)) return 0;
+        return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+    }
+    std::string last_message() const {
+        std::string text;
+        for (const auto& f : std::filesystem::directory_iterator(d.file("Maildir/new"))) {
+            std::ifstream in(f.path());
+            std::stringstream ss;
+            ss << in.rdbuf();
+            text = ss.str();
+        }
+        return text;
+    }
+};
+
+// One session: feeds script, returns everything the server said.
+std::string talk(Rig& r, const std::string& script) {
+    ProxySession ps(r.policy, *r.ctx, *r.store, "192.0.2.7:4711");
+    SmtpServer srv(r.policy.smtp, ps);
+    ps.attach(&srv);
+    srv.greet();
+    srv.feed(script);
+    return srv.take_output();
+}
+
+std::string txn(const std::string& from, const std::string& to, const std::string& body = "Subject: hi\r\n\r\nhello\r\n") {
+    return "EHLO client.example\r\nMAIL FROM:<" + from + ">\r\nRCPT TO:<" + to + ">\r\nDATA\r\n" + body + ".\r\nQUIT\r\n";
+}
+
+std::string token_in(const std::string& out) {
+    auto a = out.find("this address: <");
+    if (a == std::string::npos) return "";
+    a += 15;
+    return out.substr(a, out.find('>', a) - a);
+}
+
+} // namespace
+
+TEST_CASE("proxy: a whitelisted sender is delivered with Received and verdict fields") {
+    Rig r;
+    std::string out = talk(r, txn("friend@good.example", "bob@ours.example",
+                                  "X-Mailstamp-Class: G (forged)\r\nSubject: hi\r\n\r\nhello\r\n"));
+    CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
+    REQUIRE(r.delivered() == 1);
+    std::string m = r.last_message();
+    CHECK(m.rfind("Return-Path: <friend@good.example>\nX-Original-To: bob@ours.example\nReceived: from client.example (192.0.2.7) by mx.ours.example", 0) == 0);
+    CHECK(m.find("X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example\n") != std::string::npos);
+    CHECK(m.find("forged") == std::string::npos);
+    CHECK(m.find("Subject: [W] hi\n\nhello\n") != std::string::npos);
+}
+
+TEST_CASE("proxy: unknown sender refused with a one-time token that works once, after acceptance") {
+    Rig r;
+    std::string out = talk(r, txn("stranger@bad.example", "bob@ours.example"));
+    CHECK(out.find("550-5.7.1 <bob@ours.example> takes mail only from senders it knows.") != std::string::npos);
+    CHECK(out.find("554 5.5.1 no valid recipients") != std::string::npos);  // DATA after the refusal
+    CHECK(r.delivered() == 0);
+    std::string tok = token_in(out);
+    REQUIRE(!tok.empty());
+    auto t = parse_token(tok, '+');
+    REQUIRE(t);
+    CHECK((t->flags & token_flag::once));
+    CHECK(!(t->flags & token_flag::sender));
+    CHECK(t->recipient() == "bob@ours.example");
+
+    // Accepted at RCPT but not consumed when the message is not taken (downstream fails).
+    r.policy.incoming.dir = "/proc/no-such-dir/Maildir";
+    out = talk(r, txn("other@bad.example", tok));
+    CHECK(out.find("451 4.3.0") != std::string::npos);
+    r.policy.incoming.dir = r.d.file("Maildir");
+    out = talk(r, txn("other@bad.example", tok));
+    CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
+    CHECK(r.last_message().find("X-Original-To: bob@ours.example\n") != std::string::npos);
+    out = talk(r, txn("other@bad.example", tok));
+    CHECK(out.find("550-5.7.1") != std::string::npos);
+    CHECK(token_in(out) != tok);
+    CHECK(r.delivered() == 1);
+}
+
+TEST_CASE("proxy: relay denied outside the protected domains and for routing forms") {
+    Rig r;
+    for (const char* rc : {"someone@elsewhere.example", "u%x.example@ours.example", "x.example!u@ours.example",
+                           "\"u@x.example\"@ours.example", "u@[192.0.2.1]"}) {
+        std::string out = talk(r, txn("friend@good.example", rc));
+        INFO(rc);
+        CHECK(out.find("554 5.7.1") != std::string::npos);
+        CHECK(out.find("354") == std::string::npos);
+    }
+    CHECK(r.delivered() == 0);
+}
+
+TEST_CASE("proxy: mark, forward and postage modes") {
+    Rig r;
+    r.policy.unknown = UnknownMode::mark;
+    std::string out = talk(r, txn("stranger@bad.example", "bob@ours.example"));
+    CHECK(out.find("250 2.0.0 OK") != std::string::npos);
+    CHECK(r.last_message().find("Subject: [B] hi") != std::string::npos);
+
+    r.policy.unknown = UnknownMode::forward;
+    r.policy.forward_to = "quarantine@ours.example";
+    out = talk(r, txn("stranger@bad.example", "bob@ours.example"));
+    CHECK(r.last_message().find("X-Original-To: quarantine@ours.example\n") != std::string::npos);
+
+    r.policy.unknown = UnknownMode::postage;
+    out = talk(r, txn("stranger@bad.example", "bob@ours.example"));
+    CHECK(out.find("550-5.7.1 <bob@ours.example>") != std::string::npos);
+    CHECK(out.find("no valid postage") != std::string::npos);
+    CHECK(r.delivered() == 2);
+}
+
+TEST_CASE("proxy: postage mode mixing rule gives 452 4.5.3") {
+    Rig r;
+    r.policy.unknown = UnknownMode::postage;
+    WlEntry e;
+    e.kind = WlKind::recipient;
+    e.value = "postmaster@ours.example";
+    REQUIRE(r.store->wl_insert(e));
+    std::string out = talk(r, "EHLO c\r\nMAIL FROM:<stranger@bad.example>\r\nRCPT TO:<bob@ours.example>\r\n"
+                              "RCPT TO:<postmaster@ours.example>\r\nQUIT\r\n");
+    CHECK(out.find("250 2.1.5 OK\r\n452 4.5.3") != std::string::npos);
+}
+
+TEST_CASE("proxy: bounces are Information; with BATV only to signed addresses") {
+    Rig r;
+    std::string out = talk(r, txn("", "bob@ours.example"));
+    CHECK(out.find("250 2.0.0 OK") != std::string::npos);
+    CHECK(r.last_message().find("X-Mailstamp-Class: I (Information: non-delivery notice)") != std::string::npos);
+    r.policy.batv = true;
+    out = talk(r, txn("", "bob@ours.example"));
+    CHECK(out.find("550 5.7.1 <bob@ours.example>: bounce to an address we never sent from") != std::string::npos);
+    auto key = current_batv_secret(*r.store, now());
+    REQUIRE(key);
+    std::string signed_addr = batv_sign("bob@ours.example", *key, now());
+    out = talk(r, txn("", signed_addr));
+    CHECK(out.find("250 2.0.0 OK") != std::string::npos);
+    CHECK(r.last_message().find("X-Original-To: bob@ours.example\n") != std::string::npos);
+    CHECK(r.delivered() == 2);
+}
+
+TEST_CASE("proxy: bare LF in DATA refused, nothing delivered") {
+    Rig r;
+    std::string out = talk(r, "EHLO c\r\nMAIL FROM:<friend@good.example>\r\nRCPT TO:<bob@ours.example>\r\nDATA\r\n"
+                              "Subject: x\r\n\r\nline\n.\nMAIL FROM:<friend@good.example>\r\n.\r\nQUIT\r\n");
+    CHECK(out.find("550 5.6.0") != std::string::npos);
+    CHECK(r.delivered() == 0);
+}
