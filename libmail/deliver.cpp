@@ -94,7 +94,10 @@ Result<void> write_file(const std::string& tmp_path, const std::string& final_pa
         ::unlink(tmp_path.c_str());
         return e;
     };
-    if (auto w = write_fd(fd, le.convert(top) + le.convert(m.header), tmp_path); !w) return fail(w.error());
+    // Two statements: le keeps state between calls, and the operands of + are unsequenced.
+    std::string head = le.convert(top);
+    head += le.convert(m.header);
+    if (auto w = write_fd(fd, head, tmp_path); !w) return fail(w.error());
     if (m.body) {
         auto r = m.body->each([&](std::string_view piece) { return write_fd(fd, le.convert(piece), tmp_path); });
         if (!r) return fail(r.error());
@@ -146,6 +149,7 @@ public:
                 if (reused && attempt == 0) continue;
                 return Error{ErrorKind::tempfail, where + ": " + r.error().text};
             }
+            if (client_->dead()) client_.reset();
             DeliveryResult d;
             d.accepted = r->accepted;
             d.reply = r->reply;

@@ -107,6 +107,40 @@ bool routing_trick(const Address& a) {
 
 } // namespace
 
+void HitBatch::add(std::int64_t id, std::int64_t now) {
+    std::lock_guard<std::mutex> g(m_);
+    auto& e = pending_[id];
+    ++e.first;
+    e.second = std::max(e.second, now);
+    ++count_;
+}
+
+void HitBatch::flush(Store& store, std::int64_t now, bool force) {
+    std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> take;
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (pending_.empty()) return;
+        if (!force && count_ < 256 && now - last_write_ < 2) return;
+        take.swap(pending_);
+        count_ = 0;
+        last_write_ = now;
+    }
+    auto w = store.transaction([&]() -> Result<void> {
+        for (const auto& [id, e] : take)
+            if (auto r = store.wl_hit(id, e.second, e.first); !r) return r;
+        return {};
+    });
+    if (!w) {
+        std::lock_guard<std::mutex> g(m_);
+        for (const auto& [id, e] : take) {
+            auto& p = pending_[id];
+            p.first += e.first;
+            p.second = std::max(p.second, e.second);
+            count_ += static_cast<std::size_t>(e.first);
+        }
+    }
+}
+
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
                                         std::chrono::milliseconds timeout) {
     switch (t.kind) {
@@ -315,7 +349,12 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
             if (*m) r.deliver_to = base;
         }
         if (*m) {
-            (void)store_.wl_hit((*m)->id, t);
+            if (p_.hits) {
+                p_.hits->add((*m)->id, t);
+                p_.hits->flush(store_, t);
+            } else {
+                (void)store_.wl_hit((*m)->id, t);  // a statistic: not worth refusing mail over
+            }
             r.category = Category::whitelist;
             r.reason = (*m)->kind == WlKind::recipient ? "recipient " + match_rcpt + " takes all mail"
                                                        : "sender " + sender_match_ + " is whitelisted";

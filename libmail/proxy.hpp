@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,23 @@ struct DeliveryTarget {
     enum class Kind { relay, maildir, pickup } kind = Kind::relay;
     HostPort relay;
     std::string dir;
+};
+
+/// Whitelist hit counts kept in memory and written in one transaction now and then: a write per message
+/// would make every session queue for the store's write lock. Shared by the sessions of one process.
+class HitBatch {
+public:
+    /// Counts one hit on entry id at time now.
+    void add(std::int64_t id, std::int64_t now);
+    /// Writes the counted hits when due (256 of them, or 2 seconds since the last write), or now when force;
+    /// hits that cannot be written stay counted for the next try.
+    void flush(Store& store, std::int64_t now, bool force = false);
+
+private:
+    std::mutex m_;
+    std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> pending_;  ///< id -> (hits, last)
+    std::size_t count_ = 0;
+    std::int64_t last_write_ = 0;
 };
 
 /// The resolved settings every session of one listener shares (read-only).
@@ -61,6 +79,7 @@ struct ProxyPolicy {
     std::chrono::milliseconds relay_timeout{60000};
     SmtpServerConfig smtp;
     SessionTimes times;
+    std::shared_ptr<HitBatch> hits;                  ///< whitelist hits to count; none: one write per hit
 };
 
 /// Builds the Delivery for a target.

@@ -273,6 +273,7 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
         run_smtp_session(conn, server, policy.times, tls, stop);
         log_session(ctx, "disconnect", peer, server.messages());
     }
+    if (policy.hits) policy.hits->flush(**store, now());
     pool.give(std::move(*store));
 }
 
@@ -350,6 +351,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     };
     auto pol = policy_of(ctx, opt);
     if (!pol) return fail(pol.error());
+    pol->hits = std::make_shared<HitBatch>();
     ProxyPolicy incoming = *pol;
     incoming.submission = opt.submission;
     ProxyPolicy submission = *pol;
@@ -383,6 +385,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
             // The client saw no 250 for anything not delivered; it retries. stderr is its socket: log only.
             ctx.logger().err("session", {{"client", peer}, {"error", e.what()}});
         }
+        if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
         if (tls) SSL_CTX_free(tls);
         return ex_ok;
     }
@@ -424,6 +427,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
             return "421 4.3.2 " + host + " too many connections, try again later\r\n";
         },
         stop);
+    if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
     ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
     if (tls) SSL_CTX_free(tls);
     return ex_ok;

@@ -4,6 +4,7 @@
 #include "libmail/smtp_io.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace mail {
 
@@ -17,25 +18,36 @@ Result<void> write_stuffed(std::string_view data, bool& at_bol, bool& after_cr,
                            const std::function<Result<void>(std::string_view)>& write) {
     std::string out;
     out.reserve(data.size() + data.size() / 64 + 8);
-    for (char c : data) {
+    std::size_t i = 0;
+    while (i < data.size()) {
+        char c = data[i];
         if (after_cr) {
             after_cr = false;
             out += "\r\n";
             at_bol = true;
-            if (c == '\n') continue;
+            if (c == '\n') {
+                ++i;
+                continue;
+            }
         }
         if (c == '\r') {
             after_cr = true;
+            ++i;
             continue;
         }
         if (c == '\n') {
             out += "\r\n";
             at_bol = true;
+            ++i;
             continue;
         }
         if (at_bol && c == '.') out += '.';
         at_bol = false;
-        out += c;
+        // The rest of the line goes at once.
+        std::size_t j = i;
+        while (j < data.size() && data[j] != '\r' && data[j] != '\n') ++j;
+        out.append(data.substr(i, j - i));
+        i = j;
     }
     return write(out);
 }
@@ -135,25 +147,62 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
     };
     std::string mail = "MAIL FROM:<" + sender + ">";
     if (has_extension("8BITMIME")) mail += " BODY=8BITMIME";
-    auto m = command(mail);
-    if (!m) return m.error();
-    if (m->code != 250) {
-        (void)command("RSET");
-        return fail("mail", *m);
-    }
-    for (const auto& r : rcpts) {
-        auto rr = command("RCPT TO:<" + r + ">");
-        if (!rr) return rr.error();
-        if (rr->code != 250 && rr->code != 251) {
-            (void)command("RSET");
-            return fail("rcpt", *rr);
+    if (has_extension("PIPELINING")) {
+        // RFC 2920: the envelope and DATA in one write, the replies read in order.
+        std::string batch = mail + "\r\n";
+        for (const auto& r : rcpts) batch += "RCPT TO:<" + r + ">\r\n";
+        batch += "DATA\r\n";
+        if (auto w = conn_->write(batch, deadline()); !w) return w.error();
+        auto m = read_reply();
+        if (!m) return m.error();
+        std::optional<SmtpReply> refused;
+        if (m->code != 250) refused = *m;
+        std::string stage = refused ? "mail" : "";
+        for (std::size_t i = 0; i < rcpts.size(); ++i) {
+            auto rr = read_reply();
+            if (!rr) return rr.error();
+            if (!refused && rr->code != 250 && rr->code != 251) {
+                refused = *rr;
+                stage = "rcpt";
+            }
         }
-    }
-    auto d = command("DATA");
-    if (!d) return d.error();
-    if (d->code != 354) {
-        (void)command("RSET");
-        return fail("data", *d);
+        auto d = read_reply();
+        if (!d) return d.error();
+        if (!refused && d->code != 354) {
+            refused = *d;
+            stage = "data";
+        }
+        if (refused) {
+            if (d->code == 354) {
+                // The server waits for a message some recipients must not get: drop the connection so it
+                // discards the transaction (an empty message would be delivered otherwise).
+                dead_ = true;
+            } else {
+                (void)command("RSET");
+            }
+            return fail(stage, *refused);
+        }
+    } else {
+        auto m = command(mail);
+        if (!m) return m.error();
+        if (m->code != 250) {
+            (void)command("RSET");
+            return fail("mail", *m);
+        }
+        for (const auto& r : rcpts) {
+            auto rr = command("RCPT TO:<" + r + ">");
+            if (!rr) return rr.error();
+            if (rr->code != 250 && rr->code != 251) {
+                (void)command("RSET");
+                return fail("rcpt", *rr);
+            }
+        }
+        auto d = command("DATA");
+        if (!d) return d.error();
+        if (d->code != 354) {
+            (void)command("RSET");
+            return fail("data", *d);
+        }
     }
     bool at_bol = true, after_cr = false;
     std::string out;

@@ -40,6 +40,8 @@ public:
     /// the message, the final reply. A lost connection or timeout is kind tempfail.
     Result<SendResult> send(const std::string& sender, const std::vector<std::string>& rcpts,
                             const MessageSource& message);
+    /// True when the connection cannot carry another transaction (it must be closed).
+    bool dead() const { return dead_; }
     /// Says QUIT (best effort).
     void quit();
     /// Whether the server advertised an EHLO keyword (upper case, e.g. "PIPELINING", "SOURCE").
@@ -59,6 +61,7 @@ private:
     std::chrono::milliseconds timeout_;
     std::string buf_;
     std::vector<std::string> ext_;
+    bool dead_ = false;
 };
 
 /// Writes data dot-stuffed with CRLF line ends through write, keeping state across calls in at_bol and

@@ -134,8 +134,8 @@ public:
                                                    const std::vector<std::string>& scopes) = 0;
     /// Calls fn for every entry, ordered by kind, value, scope.
     virtual Result<void> wl_each(const std::function<void(const WlEntry&)>& fn) = 0;
-    /// Counts one hit on entry id at time now.
-    virtual Result<void> wl_hit(std::int64_t id, std::int64_t now) = 0;
+    /// Counts n hits on entry id, the last at time now.
+    virtual Result<void> wl_hit(std::int64_t id, std::int64_t now, std::int64_t n = 1) = 0;
     /// Counts of entries by kind and source.
     virtual Result<WlStats> wl_stats() = 0;
 

@@ -290,12 +290,13 @@ public:
         return {};
     }
 
-    Result<void> wl_hit(std::int64_t id, std::int64_t now) override {
+    Result<void> wl_hit(std::int64_t id, std::int64_t now, std::int64_t n) override {
         return write([&]() -> Result<void> {
-            auto s = prep("UPDATE whitelist SET hits=hits+1, last_hit=?2 WHERE id=?1");
+            auto s = prep("UPDATE whitelist SET hits=hits+?3, last_hit=max(last_hit, ?2) WHERE id=?1");
             if (!s) return s.error();
             bind(*s, 1, id);
             bind(*s, 2, now);
+            bind(*s, 3, n);
             return step_done(*s, "count whitelist hit");
         });
     }
