@@ -125,8 +125,9 @@ std::string one_line(std::string_view s) {
 
 class RelayDelivery : public Delivery {
 public:
-    RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout)
-        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout) {}
+    RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
+                  std::shared_ptr<SmtpClientPool> pool)
+        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), pool_(std::move(pool)) {}
     ~RelayDelivery() override { close(); }
 
     Result<DeliveryResult> deliver(const OutMessage& m) override {
@@ -134,6 +135,7 @@ public:
                                                                     : hp_.host + ":" + hp_.port;
         // A kept connection may have been closed by the server meanwhile: one fresh try then.
         for (int attempt = 0; attempt < 2; ++attempt) {
+            if (!client_ && pool_ && attempt == 0) client_ = pool_->take();
             bool reused = client_ != nullptr;
             if (!client_) {
                 auto c = SmtpClient::open(hp_, helo_, timeout_);
@@ -160,6 +162,7 @@ public:
     }
 
     void close() override {
+        if (client_ && pool_) pool_->give(std::move(client_));
         if (client_) client_->quit();
         client_.reset();
     }
@@ -168,6 +171,7 @@ private:
     HostPort hp_;
     std::string helo_;
     std::chrono::milliseconds timeout_;
+    std::shared_ptr<SmtpClientPool> pool_;
     std::unique_ptr<SmtpClient> client_;
 };
 
@@ -228,8 +232,36 @@ std::string unique_name() {
            host;
 }
 
-std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout) {
-    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout);
+SmtpClientPool::~SmtpClientPool() {
+    for (auto& [c, t] : idle_) c->quit();
+}
+
+std::unique_ptr<SmtpClient> SmtpClientPool::take() {
+    std::lock_guard<std::mutex> g(m_);
+    auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty()) {
+        auto [c, t] = std::move(idle_.back());
+        idle_.pop_back();
+        if (now - t < max_idle_) return std::move(c);
+    }
+    return nullptr;
+}
+
+void SmtpClientPool::give(std::unique_ptr<SmtpClient> c) {
+    if (!c || c->dead()) return;
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (idle_.size() < max_kept_) {
+            idle_.emplace_back(std::move(c), std::chrono::steady_clock::now());
+            return;
+        }
+    }
+    c->quit();
+}
+
+std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
+                                         std::shared_ptr<SmtpClientPool> pool) {
+    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool));
 }
 std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<MaildirDelivery>(std::move(dir)); }
 std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<PickupDelivery>(std::move(dir)); }

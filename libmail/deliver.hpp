@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,29 @@ public:
     virtual void close() {}
 };
 
-/// Delivery over SMTP to hp, saying EHLO helo; the connection is kept for the next message.
-std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout);
+/// Open SMTP connections to one server kept between sessions: a connection, EHLO and QUIT per message
+/// cost more than the transaction. Connections idle longer than max_idle are closed, not reused.
+class SmtpClientPool {
+public:
+    explicit SmtpClientPool(std::chrono::seconds max_idle = std::chrono::seconds(20), std::size_t max_kept = 32)
+        : max_idle_(max_idle), max_kept_(max_kept) {}
+    ~SmtpClientPool();
+    /// An idle connection, or nothing.
+    std::unique_ptr<SmtpClient> take();
+    /// Keeps c for the next taker (or says QUIT when the pool is full).
+    void give(std::unique_ptr<SmtpClient> c);
+
+private:
+    std::chrono::seconds max_idle_;
+    std::size_t max_kept_;
+    std::mutex m_;
+    std::vector<std::pair<std::unique_ptr<SmtpClient>, std::chrono::steady_clock::time_point>> idle_;
+};
+
+/// Delivery over SMTP to hp, saying EHLO helo; the connection is kept for the next message, and given to
+/// pool (when there is one) at close().
+std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
+                                         std::shared_ptr<SmtpClientPool> pool = nullptr);
 /// Delivery into the Maildir dir (tmp/, new/ and cur/ are created when missing); LF line ends,
 /// with Return-Path and one X-Original-To per recipient on top.
 std::unique_ptr<Delivery> maildir_delivery(std::string dir);

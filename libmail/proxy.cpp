@@ -142,13 +142,13 @@ void HitBatch::flush(Store& store, std::int64_t now, bool force) {
 }
 
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
-                                        std::chrono::milliseconds timeout) {
+                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
     switch (t.kind) {
     case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
     case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
     case DeliveryTarget::Kind::relay: break;
     }
-    return relay_delivery(t.relay, helo, timeout);
+    return relay_delivery(t.relay, helo, timeout, std::move(pool));
 }
 
 ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address)
@@ -540,7 +540,7 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         }
         groups[category_letter(r.category)].push_back(&r);
     }
-    if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout);
+    if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout, p_.relay_pool);
     std::string last;
     for (auto& [letter, group] : groups) {
         std::istringstream hs(head_);
@@ -644,7 +644,8 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
             tgt.kind = DeliveryTarget::Kind::relay;
             tgt.relay = *p_.smarthost;
         }
-        out_delivery_ = make_delivery(tgt, p_.hostname, p_.relay_timeout);
+        out_delivery_ = make_delivery(tgt, p_.hostname, p_.relay_timeout,
+                                      p_.smarthost ? p_.smarthost_pool : p_.relay_pool);
     }
     auto d = hand_on(*out_delivery_, m);
     if (!d) return d.error();

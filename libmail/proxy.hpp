@@ -80,11 +80,13 @@ struct ProxyPolicy {
     SmtpServerConfig smtp;
     SessionTimes times;
     std::shared_ptr<HitBatch> hits;                  ///< whitelist hits to count; none: one write per hit
+    std::shared_ptr<SmtpClientPool> relay_pool, smarthost_pool;  ///< kept connections; none: one per session
 };
 
-/// Builds the Delivery for a target.
+/// Builds the Delivery for a target (relay connections kept in pool, when given).
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
-                                        std::chrono::milliseconds timeout);
+                                        std::chrono::milliseconds timeout,
+                                        std::shared_ptr<SmtpClientPool> pool = nullptr);
 
 /// The handler behind one session.
 class ProxySession : public SmtpHandler {

@@ -248,7 +248,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
 }
 
 void log_session(Context& ctx, const std::string& event, const std::string& peer, std::size_t messages) {
-    ctx.logger().info(event, {{"client", peer}, {"messages", static_cast<long>(messages)}});
+    ctx.logger().debug(event, {{"client", peer}, {"messages", static_cast<long>(messages)}});
 }
 
 // One session over conn.
@@ -352,6 +352,10 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     auto pol = policy_of(ctx, opt);
     if (!pol) return fail(pol.error());
     pol->hits = std::make_shared<HitBatch>();
+    if (!inetd) {
+        pol->relay_pool = std::make_shared<SmtpClientPool>();
+        pol->smarthost_pool = std::make_shared<SmtpClientPool>();
+    }
     ProxyPolicy incoming = *pol;
     incoming.submission = opt.submission;
     ProxyPolicy submission = *pol;
