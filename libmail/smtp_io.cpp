@@ -218,7 +218,7 @@ void run_smtp_session(Conn& conn, SmtpServer& server, const SessionTimes& times,
     Clock::time_point data_start{};
     std::size_t data_octets = 0;
     bool was_in_data = false;
-    char buf[16384];
+    char buf[65536];
     while (!server.closed()) {
         if (stop && stop->load()) {
             server.shutdown("service shutting down");
