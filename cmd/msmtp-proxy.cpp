@@ -25,9 +25,8 @@ int main(int argc, char** argv) {
     app.add_option("--tls-key", opt.tls_key, "PEM private key for STARTTLS");
     app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
     app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
-    bool batv = false, no_batv = false;
-    auto* batv_opt = app.add_flag("--batv", batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones");
-    app.add_flag("--no-batv", no_batv, "no BATV (the default)")->excludes(batv_opt);
+    mail::add_switch(app, "batv", opt.batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones",
+                     "no BATV (the default)");
     app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
     app.add_option("--max-sessions", opt.max_sessions, "concurrent sessions (default 100)");
     app.add_option("--max-recipients", opt.max_recipients, "recipients per message (default 100)");
@@ -44,9 +43,7 @@ int main(int argc, char** argv) {
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
     app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
     app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
-    bool tag = false, no_tag = false;
-    auto* tag_opt = app.add_flag("--tag", tag, "tag the Subject with the category (the default)");
-    app.add_flag("--no-tag", no_tag, "leave the Subject alone")->excludes(tag_opt);
+    mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
     auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");
     user->require_subcommand(1);
@@ -60,8 +57,6 @@ int main(int argc, char** argv) {
     list->add_flag("--json", opt.json, "as a JSON array");
 
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
-    if (batv || no_batv) opt.batv = batv;
-    if (tag || no_tag) opt.tag = tag;
     for (auto* sub : user->get_subcommands()) opt.command = sub->get_name();
 
     bool inetd = mail::proxy_inetd_mode(opt);

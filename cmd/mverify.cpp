@@ -20,13 +20,10 @@ int main(int argc, char** argv) {
     app.add_option("--authority-timeout", opt.authority_timeout, "give up on the authority after this long (default 5s)");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: the host name)");
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
-    bool tag = false, no_tag = false;
-    auto* tag_opt = app.add_flag("--tag", tag, "tag the Subject with the category (the default)");
-    app.add_flag("--no-tag", no_tag, "leave the Subject alone")->excludes(tag_opt);
+    mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
-    if (tag || no_tag) opt.tag = tag;
     auto ctx = mail::make_context("mverify", common);
     if (!ctx) return mail::report("mverify", ctx.error());
     return mail::run_verify(*ctx, opt, std::cin, std::cout, std::cerr);

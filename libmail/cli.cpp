@@ -38,6 +38,12 @@ void add_common_options(CLI::App& app, CommonOptions& opt) {
     app.add_option("--log-level", opt.log_level, "err, warning, notice, info or debug");
 }
 
+void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& target, const std::string& yes_help,
+                const std::string& no_help) {
+    auto* yes = app.add_flag_callback("--" + name, [&target] { target = true; }, yes_help);
+    app.add_flag_callback("--no-" + name, [&target] { target = false; }, no_help)->excludes(yes);
+}
+
 int parse_cli(CLI::App& app, int argc, char** argv) {
     try {
         app.parse(argc, argv);

@@ -175,48 +175,35 @@ private:
     std::unique_ptr<SmtpClient> client_;
 };
 
-class MaildirDelivery : public Delivery {
+// A file in a directory: a Maildir (tmp/ then new/, LF, Return-Path and X-Original-To) or a pickup
+// directory (.NAME.tmp then NAME.eml, CRLF, X-Sender and X-Receiver).
+class FileDelivery : public Delivery {
 public:
-    explicit MaildirDelivery(std::string dir) : dir_(std::move(dir)) {}
+    FileDelivery(std::string dir, bool maildir) : dir_(std::move(dir)), maildir_(maildir) {}
     Result<DeliveryResult> deliver(const OutMessage& m) override {
-        for (const char* sub : {"", "/tmp", "/new", "/cur"})
+        const char* eol = maildir_ ? "\n" : "\r\n";
+        for (const char* sub : {"", "/tmp", "/new", "/cur"}) {
             if (auto r = ensure_dir(dir_ + sub); !r) return r.error();
-        std::string top = "Return-Path: <" + one_line(m.sender) + ">\n";
-        for (const auto& r : m.rcpts) top += "X-Original-To: " + one_line(r) + "\n";
+            if (!maildir_) break;
+        }
+        std::string top = maildir_ ? "Return-Path: <" + one_line(m.sender) + ">" + eol
+                                   : "X-Sender: " + one_line(m.sender) + eol;
+        for (const auto& r : m.rcpts) top += (maildir_ ? "X-Original-To: " : "X-Receiver: ") + one_line(r) + eol;
         std::string name = unique_name();
-        std::string fin = dir_ + "/new/" + name;
-        if (auto w = write_file(dir_ + "/tmp/" + name, fin, dir_ + "/new", top, m, false); !w) return w.error();
+        // A pickup file's temporary name starts with a dot and has no .eml suffix: a pickup service ignores it.
+        std::string tmp = maildir_ ? dir_ + "/tmp/" + name : dir_ + "/." + name + ".tmp";
+        std::string fin = maildir_ ? dir_ + "/new/" + name : dir_ + "/" + name + ".eml";
+        if (auto w = write_file(tmp, fin, maildir_ ? dir_ + "/new" : dir_, top, m, !maildir_); !w) return w.error();
         DeliveryResult d;
         d.accepted = true;
-        d.reply = SmtpReply(250, "2.0.0 delivered to Maildir");
+        d.reply = SmtpReply(250, maildir_ ? "2.0.0 delivered to Maildir" : "2.0.0 queued in the pickup directory");
         d.where = fin;
         return d;
     }
 
 private:
     std::string dir_;
-};
-
-class PickupDelivery : public Delivery {
-public:
-    explicit PickupDelivery(std::string dir) : dir_(std::move(dir)) {}
-    Result<DeliveryResult> deliver(const OutMessage& m) override {
-        if (auto r = ensure_dir(dir_); !r) return r.error();
-        std::string top = "X-Sender: " + one_line(m.sender) + "\r\n";
-        for (const auto& r : m.rcpts) top += "X-Receiver: " + one_line(r) + "\r\n";
-        std::string name = unique_name();
-        std::string fin = dir_ + "/" + name + ".eml";
-        // The temporary name starts with a dot and has no .eml suffix, so a pickup service ignores it.
-        if (auto w = write_file(dir_ + "/." + name + ".tmp", fin, dir_, top, m, true); !w) return w.error();
-        DeliveryResult d;
-        d.accepted = true;
-        d.reply = SmtpReply(250, "2.0.0 queued in the pickup directory");
-        d.where = fin;
-        return d;
-    }
-
-private:
-    std::string dir_;
+    bool maildir_;
 };
 
 } // namespace
@@ -263,7 +250,7 @@ std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chr
                                          std::shared_ptr<SmtpClientPool> pool) {
     return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool));
 }
-std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<MaildirDelivery>(std::move(dir)); }
-std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<PickupDelivery>(std::move(dir)); }
+std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), true); }
+std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), false); }
 
 } // namespace mail

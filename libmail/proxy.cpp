@@ -69,36 +69,6 @@ private:
     char buf_[65536];
 };
 
-// Writes into a spool.
-class SpoolBuf : public std::streambuf {
-public:
-    explicit SpoolBuf(Spool& s) : s_(s) { setp(buf_, buf_ + sizeof buf_); }
-    Result<void> status;
-
-protected:
-    int_type overflow(int_type c) override {
-        drain();
-        if (c != traits_type::eof()) {
-            *pptr() = traits_type::to_char_type(c);
-            pbump(1);
-        }
-        return status ? traits_type::not_eof(c) : traits_type::eof();
-    }
-    int sync() override {
-        drain();
-        return status ? 0 : -1;
-    }
-
-private:
-    void drain() {
-        if (status && pptr() > pbase())
-            status = s_.write(std::string_view(pbase(), static_cast<std::size_t>(pptr() - pbase())));
-        setp(buf_, buf_ + sizeof buf_);
-    }
-    Spool& s_;
-    char buf_[65536];
-};
-
 // A recipient form that some MTA behind us might route elsewhere: %-hack, bang paths, quoted '@',
 // or anything quoted at all (RFC 5321 §3.6 lets a relay refuse these).
 bool routing_trick(const Address& a) {
@@ -610,7 +580,7 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         so.bits = p_.stamp_bits;
         MessageBuf in_buf(head_, body_);
         std::istream in(&in_buf);
-        SpoolBuf out_buf(stamped);
+        ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
         std::ostream out(&out_buf);
         std::ostringstream err;
         int rc = run_stamp(ctx_, so, in, out, err);

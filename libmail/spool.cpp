@@ -114,4 +114,27 @@ void Spool::clear() {
     std::string().swap(mem_);
 }
 
+ChunkWriter::ChunkWriter(std::function<Result<void>(std::string_view)> fn) : fn_(std::move(fn)), buf_(65536, '\0') {
+    setp(buf_.data(), buf_.data() + buf_.size());
+}
+
+void ChunkWriter::drain() {
+    if (status && pptr() > pbase()) status = fn_(std::string_view(pbase(), static_cast<std::size_t>(pptr() - pbase())));
+    setp(buf_.data(), buf_.data() + buf_.size());
+}
+
+ChunkWriter::int_type ChunkWriter::overflow(int_type c) {
+    drain();
+    if (c != traits_type::eof()) {
+        *pptr() = traits_type::to_char_type(c);
+        pbump(1);
+    }
+    return status ? traits_type::not_eof(c) : traits_type::eof();
+}
+
+int ChunkWriter::sync() {
+    drain();
+    return status ? 0 : -1;
+}
+
 } // namespace mail

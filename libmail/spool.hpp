@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <iosfwd>
+#include <streambuf>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,25 @@ private:
     std::size_t size_ = 0;
     std::string mem_;
     int fd_ = -1;
+};
+
+/// An output stream buffer that hands what is written to fn in pieces of up to 64 KB (on overflow and
+/// flush); the first failure stops the stream and stays in status.
+class ChunkWriter : public std::streambuf {
+public:
+    explicit ChunkWriter(std::function<Result<void>(std::string_view)> fn);
+    ChunkWriter(const ChunkWriter&) = delete;
+    ChunkWriter& operator=(const ChunkWriter&) = delete;
+    Result<void> status;  ///< the first failure of fn, if any
+
+protected:
+    int_type overflow(int_type c) override;
+    int sync() override;
+
+private:
+    void drain();
+    std::function<Result<void>(std::string_view)> fn_;
+    std::string buf_;
 };
 
 } // namespace mail

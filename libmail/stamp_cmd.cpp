@@ -124,38 +124,6 @@ Result<std::string> banner_text(const StampOptions& opt) {
     return text;
 }
 
-// What the banner writes goes to the body hash and the spool, in 64 KB batches.
-class BodySink : public std::streambuf {
-public:
-    BodySink(RelaxedBodyHash& hash, Spool& spool) : hash_(hash), spool_(spool) { setp(buf_, buf_ + sizeof buf_); }
-    Result<void> status;  ///< the first spool error, if any
-
-protected:
-    int_type overflow(int_type c) override {
-        drain();
-        if (c != traits_type::eof()) {
-            *pptr() = traits_type::to_char_type(c);
-            pbump(1);
-        }
-        return status ? traits_type::not_eof(c) : traits_type::eof();
-    }
-    int sync() override {
-        drain();
-        return status ? 0 : -1;
-    }
-
-private:
-    void drain() {
-        std::string_view data(pbase(), static_cast<std::size_t>(pptr() - pbase()));
-        hash_.update(data);
-        if (status) status = spool_.write(data);
-        setp(buf_, buf_ + sizeof buf_);
-    }
-    RelaxedBodyHash& hash_;
-    Spool& spool_;
-    char buf_[65536];
-};
-
 // Hashcash stamps for each recipient not already holding a good one.
 Result<std::vector<std::string>> mint_for(const MessageReader& msg, const std::vector<std::string>& rcpts, int bits,
                                           std::int64_t t, unsigned threads) {
@@ -200,7 +168,11 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
     if (banner || *kind == StampKind::paid) {
         RelaxedBodyHash hash;
         if (banner) {
-            BodySink sink(hash, spool);
+            // What the banner writes goes to the body hash and the spool, in 64 KB batches.
+            ChunkWriter sink([&](std::string_view d) {
+                hash.update(d);
+                return spool.write(d);
+            });
             std::ostream body(&sink);
             if (auto r = append_banner(msg, *banner, body); !r) return r.error();
             body.flush();
