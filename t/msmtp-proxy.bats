@@ -504,3 +504,17 @@ mkcert() {
   [ "$uid" = "$(id -u nobody) $(id -u nobody) $(id -u nobody) $(id -u nobody)" ]
   assert_output --partial "250 2.0.0 OK"
 }
+
+@test "socket activation with connected sockets: systemd-socket-activate -a without --inetd" {
+  start_sink
+  PORT=$(free_port)
+  systemd-socket-activate -l "127.0.0.1:$PORT" -a \
+    "$MAILSTAMP_BIN/msmtp-proxy" --db "$MAILSTAMP_DB" --config /dev/null --relay "127.0.0.1:$SINK" \
+    --hostname mx.ours.example --log "$M/proxy.log" >/dev/null 2>&1 3>&- &
+  PIDS+=($!)
+  wait_port "$PORT"
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 OK"
+  wait_sink 1
+  grep -q 'event=listen address=connected' "$M/proxy.log"
+}

@@ -142,3 +142,65 @@ TEST_CASE("smtp_io: a stop request ends an idle session with 421") {
     th.join();
     CHECK(out.rfind("421 4.3.2", 0) == 0);
 }
+
+TEST_CASE("smtp_io: DATA slower than the minimum rate gets 421 after the grace period") {
+    Pair p;
+    Accepting h;
+    SmtpServer srv(SmtpServerConfig{}, h);
+    SessionTimes t;
+    t.data_grace = std::chrono::milliseconds(300);
+    t.min_data_rate = 1000;
+    std::thread th([&] {
+        Conn c(p.fds[0], p.fds[0], false);
+        run_smtp_session(c, srv, t, nullptr);
+        ::shutdown(p.fds[0], SHUT_WR);
+    });
+    char buf[512];
+    REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
+    std::string cmds = "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n";
+    REQUIRE(::write(p.fds[1], cmds.data(), cmds.size()) == static_cast<ssize_t>(cmds.size()));
+    std::atomic<bool> done{false};
+    std::thread slow([&] {
+        for (int i = 0; i < 100 && !done; ++i) {  // 10 octets a second
+            if (::send(p.fds[1], "x", 1, MSG_NOSIGNAL) != 1) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    std::string out = drain(p.fds[1]);
+    done = true;
+    th.join();
+    slow.join();
+    CHECK(out.find("354") != std::string::npos);
+    CHECK(out.find("421 4.4.2 localhost data rate too low") != std::string::npos);
+}
+
+TEST_CASE("smtp_io: a busy session still ends at the session time limit") {
+    Pair p;
+    Accepting h;
+    SmtpServer srv(SmtpServerConfig{}, h);
+    SessionTimes t;
+    t.session_time = std::chrono::milliseconds(700);
+    std::thread th([&] {
+        Conn c(p.fds[0], p.fds[0], false);
+        run_smtp_session(c, srv, t, nullptr);
+        ::shutdown(p.fds[0], SHUT_WR);
+    });
+    char buf[512];
+    REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
+    std::atomic<bool> done{false};
+    std::atomic<int> noops{0};
+    std::thread busy([&] {
+        for (int i = 0; i < 100 && !done; ++i) {  // a NOOP every 100 ms: never idle for long
+            if (::send(p.fds[1], "NOOP\r\n", 6, MSG_NOSIGNAL) != 6) break;
+            ++noops;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    std::string out = drain(p.fds[1]);
+    done = true;
+    th.join();
+    busy.join();
+    CHECK(out.find("250 2.0.0 OK") != std::string::npos);
+    CHECK(out.find("421 4.4.2 localhost session time limit reached") != std::string::npos);
+    CHECK(noops < 100);
+}
