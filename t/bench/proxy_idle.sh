@@ -10,55 +10,23 @@
 # sink and the proxy log count them), a held session not answering QUIT with
 # 221 at the end. BENCH_SESSIONS sets the number of sessions.
 source "$(dirname "$0")/lib.bash"
+source "$(dirname "$0")/smtp_lib.bash"
 sessions=${BENCH_SESSIONS:-1000}
-sender=bench-sender@partner.example rcpt=bob@ours.example
 
-die() { echo "${0##*/}: $*" >&2; exit 1; }
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-source_bin=$(command -v smtp-source || echo /usr/sbin/smtp-source)
-sink_bin=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
-for p in "$source_bin" "$sink_bin"; do [ -x "$p" ] || die "missing peer ${p##*/} (Debian package postfix; make deps)"; done
+need_postfix
 [ -x /usr/bin/python3 ] || die "missing /usr/bin/python3 (Debian package python3; make deps)"
-for p in "$bin/msmtp-proxy" "$bin/mwhitelist"; do [ -x "$p" ] || die "missing $p (make build)"; done
-command -v ss >/dev/null || die "missing ss (Debian package iproute2)"
+need_proxy
 # A descriptor a session in the proxy and one in the holder, and some more.
 fds=$((sessions + 256))
 [ "$(ulimit -n)" -ge "$fds" ] || ulimit -n "$fds" 2>/dev/null || die "cannot raise ulimit -n to $fds (hard limit $(ulimit -Hn))"
 
-read -r sink_port proxy_port < <(/usr/bin/python3 -c '
-import socket; s = [socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1", 0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
-wait_listen() {
-  local i
-  for i in $(seq 200); do
-    ss -Hltn "sport = :$2" | grep -q . && return 0
-    kill -0 "$1" 2>/dev/null || die "$3 exited: $(cat "$4")"
-    sleep 0.05
-  done
-  die "$3 does not listen on port $2: $(cat "$4")"
-}
-
-export MAILSTAMP_DB="$work/store.db" MAILSTAMP_CONFIG=/dev/null
+read -r sink_port proxy_port < <(free_ports 2)
 "$bin/mwhitelist" add "$sender" >/dev/null
 "$bin/mwhitelist" domain add ours.example >/dev/null
-sink_user=(); [ "$(id -u)" -ne 0 ] || sink_user=(-u root)
-"$sink_bin" "${sink_user[@]}" -c "127.0.0.1:$sink_port" 1024 >"$work/sink.out" 2>"$work/sink.err" &
-pids+=($!); wait_listen $! "$sink_port" smtp-sink "$work/sink.err"
-"$bin/msmtp-proxy" --listen "127.0.0.1:$proxy_port" --relay "127.0.0.1:$sink_port" --hostname mx.ours.example \
-  --log "$work/proxy.log" --max-sessions 1100 2>"$work/proxy.err" &
-proxy=$!; pids+=($proxy); wait_listen $proxy "$proxy_port" msmtp-proxy "$work/proxy.err"
+start_sink
+start_proxy 1100
 
-status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$proxy/status"; }
-sink_count() { tr '\r' '\n' <"$work/sink.out" | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2 || true; }
-log_count() { grep -c "event=$1 " "$work/proxy.log" || true; }
+status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$proxy_pid/status"; }
 # 20 messages, one session at a time, checked; prints the seconds they took.
 deliver20() {
   local before delivered s e i c
@@ -140,7 +108,7 @@ quit_ok=${quit_ok:-0}
 [ "$quit_ok" -eq "$sessions" ] || die "$quit_ok of $sessions held sessions answered QUIT with 221: $(cat "$work/hold.err")"
 for i in $(seq 100); do [ "$(status Threads)" -le "$threads_free" ] && break; sleep 0.05; done
 rss_released=$(status VmRSS) hwm_end=$(status VmHWM)
-kill -0 $proxy 2>/dev/null || die "msmtp-proxy died: $(cat "$work/proxy.err")"
+proxy_alive
 
 printf 'msmtp-proxy RSS: %d KB at start, %d KB with 0 sessions after 20 messages (VmHWM %d KB, %d threads)\n' \
   "$rss_start" "$rss_free" "$hwm_free" "$threads_free"
