@@ -52,7 +52,7 @@ std::string SmtpServer::take_output() {
 
 void SmtpServer::timeout(std::string_view what) {
     if (closed_) return;
-    if (state_ == State::data) h_.on_reset();
+    if (state_ == State::data || has_mail_) h_.on_reset();
     h_.on_protocol_error(what);
     reply(421, "4.4.2 " + clean(cfg_.hostname) + " " + std::string(what) + ", closing connection");
     closed_ = true;
@@ -61,7 +61,7 @@ void SmtpServer::timeout(std::string_view what) {
 
 void SmtpServer::shutdown(std::string_view what) {
     if (closed_) return;
-    if (state_ == State::data) h_.on_reset();
+    if (state_ == State::data || has_mail_) h_.on_reset();
     reply(421, "4.3.2 " + clean(cfg_.hostname) + " " + std::string(what) + ", closing connection");
     closed_ = true;
     state_ = State::closed;
@@ -79,6 +79,9 @@ void SmtpServer::tls_started() {
     tls_ = true;
     in_.clear();
     greeted_ = esmtp_ = false;
+    // RFC 3207 §4.2: nothing learnt from the client before the handshake counts, an AUTH neither.
+    authenticated_ = false;
+    auth_user_.clear();
     reset_transaction();
 }
 

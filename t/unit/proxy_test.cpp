@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 using namespace mail;
@@ -51,9 +52,11 @@ struct Rig {
         if (!std::filesystem::exists(dir)) return 0;
         return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
     }
-    std::string last_message() const {
+    /// The message delivered since the last call (files in new/ have no defined order).
+    std::string last_message() {
         std::string text;
         for (const auto& f : std::filesystem::directory_iterator(d.file("Maildir/new"))) {
+            if (!seen.insert(f.path().string()).second) continue;
             std::ifstream in(f.path());
             std::stringstream ss;
             ss << in.rdbuf();
@@ -61,6 +64,7 @@ struct Rig {
         }
         return text;
     }
+    std::set<std::string> seen;
 };
 
 // One session: feeds script, returns everything the server said.
