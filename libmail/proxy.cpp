@@ -39,36 +39,6 @@ std::string first_line(const SmtpReply& r) {
     return std::to_string(r.code) + " " + (r.lines.empty() ? std::string() : r.lines.front());
 }
 
-// Reads head, then the spool, as one message.
-class MessageBuf : public std::streambuf {
-public:
-    MessageBuf(const std::string& head, const Spool& body) : head_(head), body_(body) {}
-
-protected:
-    int_type underflow() override {
-        if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
-        std::size_t n = 0;
-        if (pos_ < head_.size()) {
-            n = std::min(sizeof buf_, head_.size() - pos_);
-            std::copy_n(head_.data() + pos_, n, buf_);
-        } else {
-            auto r = body_.read_at(pos_ - head_.size(), buf_, sizeof buf_);
-            if (!r) return traits_type::eof();
-            n = *r;
-        }
-        if (n == 0) return traits_type::eof();
-        pos_ += n;
-        setg(buf_, buf_, buf_ + n);
-        return traits_type::to_int_type(*gptr());
-    }
-
-private:
-    const std::string& head_;
-    const Spool& body_;
-    std::size_t pos_ = 0;
-    char buf_[65536];
-};
-
 // A recipient form that some MTA behind us might route elsewhere: %-hack, bang paths, quoted '@',
 // or anything quoted at all (RFC 5321 §3.6 lets a relay refuse these).
 bool routing_trick(const Address& a) {
@@ -578,7 +548,7 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         so.rcpts = m.rcpts;
         so.kind = *p_.stamp;
         so.bits = p_.stamp_bits;
-        MessageBuf in_buf(head_, body_);
+        SpoolReader in_buf(head_, body_);
         std::istream in(&in_buf);
         ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
         std::ostream out(&out_buf);

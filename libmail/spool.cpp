@@ -114,6 +114,23 @@ void Spool::clear() {
     std::string().swap(mem_);
 }
 
+SpoolReader::int_type SpoolReader::underflow() {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    std::size_t n = 0;
+    if (pos_ < head_.size()) {
+        n = std::min(sizeof buf_, head_.size() - pos_);
+        std::copy_n(head_.data() + pos_, n, buf_);
+    } else {
+        auto r = body_.read_at(pos_ - head_.size(), buf_, sizeof buf_);
+        if (!r) return traits_type::eof();
+        n = *r;
+    }
+    if (n == 0) return traits_type::eof();
+    pos_ += n;
+    setg(buf_, buf_, buf_ + n);
+    return traits_type::to_int_type(*gptr());
+}
+
 ChunkWriter::ChunkWriter(std::function<Result<void>(std::string_view)> fn) : fn_(std::move(fn)), buf_(65536, '\0') {
     setp(buf_.data(), buf_.data() + buf_.size());
 }

@@ -46,6 +46,23 @@ private:
     int fd_ = -1;
 };
 
+/// An input stream buffer that reads head, then everything written to body, as one stream.
+class SpoolReader : public std::streambuf {
+public:
+    SpoolReader(std::string head, const Spool& body) : head_(std::move(head)), body_(body) {}
+    SpoolReader(const SpoolReader&) = delete;
+    SpoolReader& operator=(const SpoolReader&) = delete;
+
+protected:
+    int_type underflow() override;
+
+private:
+    std::string head_;
+    const Spool& body_;
+    std::size_t pos_ = 0;
+    char buf_[65536];
+};
+
 /// An output stream buffer that hands what is written to fn in pieces of up to 64 KB (on overflow and
 /// flush); the first failure stops the stream and stays in status.
 class ChunkWriter : public std::streambuf {
