@@ -2,6 +2,7 @@
 #include "libmail/deliver.hpp"
 
 #include "libmail/cli.hpp"
+#include "libmail/spawn.hpp"
 #include "libmail/spool.hpp"
 
 #include <atomic>
@@ -50,8 +51,9 @@ Result<void> ensure_dir(const std::string& dir) {
 // Line ends converted on the way to a file: to LF (Maildir) or to CRLF (pickup).
 class LineEnds {
 public:
-    explicit LineEnds(bool crlf) : crlf_(crlf) {}
+    LineEnds(bool crlf, bool raw) : crlf_(crlf), raw_(raw) {}
     std::string convert(std::string_view in) {
+        if (raw_) return std::string(in);
         std::string out;
         out.reserve(in.size() + 64);
         for (char c : in) {
@@ -73,47 +75,32 @@ public:
         return out;
     }
     std::string finish() {
-        if (!cr_) return "";
+        if (raw_ || !cr_) return "";
         cr_ = false;
         return crlf_ ? "\r\n" : "\n";
     }
 
 private:
     bool crlf_;
+    bool raw_;
     bool cr_ = false;
 };
 
 // Writes top + m into tmp_path with line ends converted, fsyncs, renames to final_path, fsyncs the directory.
 Result<void> write_file(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
-                        const std::string& top, const OutMessage& m, bool crlf) {
-    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error(tmp_path + ": create");
-    LineEnds le(crlf);
-    auto fail = [&](Error e) {
-        ::close(fd);
-        ::unlink(tmp_path.c_str());
-        return e;
-    };
-    // Two statements: le keeps state between calls, and the operands of + are unsequenced.
-    std::string head = le.convert(top);
-    head += le.convert(m.header);
-    if (auto w = write_fd(fd, head, tmp_path); !w) return fail(w.error());
-    if (m.body) {
-        auto r = m.body->each([&](std::string_view piece) { return write_fd(fd, le.convert(piece), tmp_path); });
-        if (!r) return fail(r.error());
-    }
-    if (auto w = write_fd(fd, le.finish(), tmp_path); !w) return fail(w.error());
-    if (::fsync(fd) != 0) return fail(io_error(tmp_path + ": fsync"));
-    if (::close(fd) != 0) {
-        ::unlink(tmp_path.c_str());
-        return io_error(tmp_path + ": close");
-    }
-    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
-        Error e = io_error(final_path + ": rename");
-        ::unlink(tmp_path.c_str());
-        return e;
-    }
-    return fsync_dir(final_dir);
+                        const std::string& top, const OutMessage& m, bool crlf, bool raw = false) {
+    LineEnds le(crlf, raw);
+    return write_atomically(tmp_path, final_path, final_dir, [&](const std::function<Result<void>(std::string_view)>& w) {
+        // Two statements: le keeps state between calls, and the operands of + are unsequenced.
+        std::string head = le.convert(top);
+        head += le.convert(m.header);
+        if (auto r = w(head); !r) return r;
+        if (m.body) {
+            auto r = m.body->each([&](std::string_view piece) { return w(le.convert(piece)); }, m.body_offset);
+            if (!r) return r;
+        }
+        return w(le.finish());
+    });
 }
 
 // Field values written into files come from the envelope: keep them on one line.
@@ -144,7 +131,7 @@ public:
             }
             auto r = client_->send(m.sender, m.rcpts, [&](const std::function<Result<void>(std::string_view)>& w) {
                 if (auto h = w(m.header); !h) return h;
-                return m.body ? m.body->each(w) : Result<void>();
+                return m.body ? m.body->each(w, m.body_offset) : Result<void>();
             });
             if (!r) {
                 client_.reset();
@@ -179,7 +166,7 @@ private:
 // directory (.NAME.tmp then NAME.eml, CRLF, X-Sender and X-Receiver).
 class FileDelivery : public Delivery {
 public:
-    FileDelivery(std::string dir, bool maildir) : dir_(std::move(dir)), maildir_(maildir) {}
+    FileDelivery(std::string dir, bool maildir, bool raw = false) : dir_(std::move(dir)), maildir_(maildir), raw_(raw) {}
     Result<DeliveryResult> deliver(const OutMessage& m) override {
         const char* eol = maildir_ ? "\n" : "\r\n";
         for (const char* sub : {"", "/tmp", "/new", "/cur"}) {
@@ -189,11 +176,12 @@ public:
         std::string top = maildir_ ? "Return-Path: <" + one_line(m.sender) + ">" + eol
                                    : "X-Sender: " + one_line(m.sender) + eol;
         for (const auto& r : m.rcpts) top += (maildir_ ? "X-Original-To: " : "X-Receiver: ") + one_line(r) + eol;
+        if (raw_) top.clear();
         std::string name = unique_name();
         // A pickup file's temporary name starts with a dot and has no .eml suffix: a pickup service ignores it.
         std::string tmp = maildir_ ? dir_ + "/tmp/" + name : dir_ + "/." + name + ".tmp";
         std::string fin = maildir_ ? dir_ + "/new/" + name : dir_ + "/" + name + ".eml";
-        if (auto w = write_file(tmp, fin, maildir_ ? dir_ + "/new" : dir_, top, m, !maildir_); !w) return w.error();
+        if (auto w = write_file(tmp, fin, maildir_ ? dir_ + "/new" : dir_, top, m, !maildir_, raw_); !w) return w.error();
         DeliveryResult d;
         d.accepted = true;
         d.reply = SmtpReply(250, maildir_ ? "2.0.0 delivered to Maildir" : "2.0.0 queued in the pickup directory");
@@ -204,9 +192,57 @@ public:
 private:
     std::string dir_;
     bool maildir_;
+    bool raw_;
+};
+
+// Hands the message to a sendmail-compatible program: PATH -i -f SENDER -- RCPT...
+class SendmailDelivery : public Delivery {
+public:
+    explicit SendmailDelivery(std::string path) : path_(std::move(path)) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        std::vector<std::string> argv{path_, "-i", "-f", m.sender.empty() ? "<>" : m.sender, "--"};
+        for (const auto& r : m.rcpts) argv.push_back(r);
+        auto rc = run_program(argv, [&](const std::function<Result<void>(std::string_view)>& w) -> Result<void> {
+            if (auto h = w(m.header); !h) return h;
+            return m.body ? m.body->each(w, m.body_offset) : Result<void>();
+        }, std::chrono::seconds(120));
+        if (!rc) return rc.error();
+        DeliveryResult d;
+        d.where = path_;
+        d.accepted = *rc == 0;
+        d.reply = *rc == 0 ? SmtpReply(250, "2.0.0 handed to " + path_)
+                           : SmtpReply(*rc == 75 ? 451 : 554, "sendmail exit " + std::to_string(*rc));
+        return d;
+    }
+
+private:
+    std::string path_;
 };
 
 } // namespace
+
+Result<void> write_atomically(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
+                              const std::function<Result<void>(const std::function<Result<void>(std::string_view)>&)>& source) {
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error(tmp_path + ": create");
+    auto fail = [&](Error e) {
+        ::close(fd);
+        ::unlink(tmp_path.c_str());
+        return e;
+    };
+    if (auto r = source([&](std::string_view d) { return write_fd(fd, d, tmp_path); }); !r) return fail(r.error());
+    if (::fsync(fd) != 0) return fail(io_error(tmp_path + ": fsync"));
+    if (::close(fd) != 0) {
+        ::unlink(tmp_path.c_str());
+        return io_error(tmp_path + ": close");
+    }
+    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+        Error e = io_error(final_path + ": rename");
+        ::unlink(tmp_path.c_str());
+        return e;
+    }
+    return fsync_dir(final_dir);
+}
 
 std::string unique_name() {
     static std::atomic<unsigned long> counter{0};
@@ -251,6 +287,10 @@ std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chr
     return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool));
 }
 std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), true); }
+std::unique_ptr<Delivery> raw_maildir_delivery(std::string dir) {
+    return std::make_unique<FileDelivery>(std::move(dir), true, true);
+}
+std::unique_ptr<Delivery> sendmail_delivery(std::string path) { return std::make_unique<SendmailDelivery>(std::move(path)); }
 std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), false); }
 
 } // namespace mail

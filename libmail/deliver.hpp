@@ -9,6 +9,7 @@
 #include "libmail/smtp_client.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,7 @@ struct OutMessage {
     std::vector<std::string> rcpts;
     std::string header;               ///< the header fields and the separator, as they will be written
     const Spool* body = nullptr;
+    std::size_t body_offset = 0;      ///< the body starts this far into the spool
 };
 
 /// The result of a delivery that did not fail outright.
@@ -69,9 +71,19 @@ std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chr
 /// Delivery into the Maildir dir (tmp/, new/ and cur/ are created when missing); LF line ends,
 /// with Return-Path and one X-Original-To per recipient on top.
 std::unique_ptr<Delivery> maildir_delivery(std::string dir);
+/// Delivery into the Maildir dir of the message exactly as given: no fields added, line ends untouched.
+std::unique_ptr<Delivery> raw_maildir_delivery(std::string dir);
+/// Delivery through a sendmail-compatible program at path: path -i -f SENDER -- RCPT... (no shell); its exit
+/// 0 is accepted, 75 (EX_TEMPFAIL) a 4xx, anything else a 5xx.
+std::unique_ptr<Delivery> sendmail_delivery(std::string path);
 /// Delivery into dir as NAME.eml files, CRLF line ends, with X-Sender and X-Receiver fields on top
 /// (the pickup-directory convention).
 std::unique_ptr<Delivery> pickup_delivery(std::string dir);
+
+/// Writes what source produces into tmp_path (created, mode 0600), fsyncs it, renames it to final_path and
+/// fsyncs final_dir: the file is complete in its place, or absent (the temporary one removed).
+Result<void> write_atomically(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
+                              const std::function<Result<void>(const std::function<Result<void>(std::string_view)>&)>& source);
 
 /// A unique file name for this process and moment: TIME.PID_TID_COUNTER.HOST.
 std::string unique_name();

@@ -76,10 +76,11 @@ Result<void> Spool::copy_to(std::ostream& out) {
     return {};
 }
 
-Result<void> Spool::each(const std::function<Result<void>(std::string_view)>& fn) const {
-    if (fd_ < 0) return mem_.empty() ? Result<void>() : fn(mem_);
+Result<void> Spool::each(const std::function<Result<void>(std::string_view)>& fn, std::size_t from) const {
+    if (from >= size_) return {};
+    if (fd_ < 0) return fn(std::string_view(mem_).substr(from));
     char buf[65536];
-    off_t off = 0;
+    off_t off = static_cast<off_t>(from);
     for (;;) {
         ssize_t n = ::pread(fd_, buf, sizeof buf, off);
         if (n < 0) {

@@ -27,8 +27,9 @@ public:
     Result<void> write(std::string_view data);
     /// Copies everything written to out, in fixed-size chunks.
     Result<void> copy_to(std::ostream& out);
-    /// Calls fn with everything written, in order, in fixed-size chunks; stops at fn's first error.
-    Result<void> each(const std::function<Result<void>(std::string_view)>& fn) const;
+    /// Calls fn with everything written from offset from on, in order, in fixed-size chunks; stops at fn's
+    /// first error.
+    Result<void> each(const std::function<Result<void>(std::string_view)>& fn, std::size_t from = 0) const;
     /// Reads up to n octets from offset off into buf: how many (0 at the end).
     Result<std::size_t> read_at(std::size_t off, char* buf, std::size_t n) const;
     /// Forgets everything written (the file, if any, is closed).

@@ -6,6 +6,7 @@
 #include "libmail/error.hpp"
 
 #include <cstdint>
+#include <climits>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -111,6 +112,38 @@ struct User {
     std::int64_t changed = 0;
 };
 
+/// A message held by mchallenge (or a notice filed against one), as stored.
+struct Held {
+    std::string id;          ///< 16 hex digits
+    std::string state;       ///< held (no challenge yet), pending (challenged), quiet (held, never challenged),
+                             ///< releasing, deletable, match (a notice that matched a challenge)
+    std::string sender;      ///< normalised; "" for <>
+    std::vector<std::string> rcpts;
+    std::string subject;     ///< one line, for list and the challenge
+    std::string message_id;
+    std::string msg_key;     ///< sender, Message-ID and size: the same message delivered again is held once
+    std::string path;        ///< the file holding the message's bytes
+    std::int64_t size = 0;
+    std::int64_t received = 0;
+    std::int64_t expires = 0;
+    std::string confirm;     ///< the confirm token's payload
+    std::string bounce;      ///< the payload of the token in the challenge's envelope sender
+    std::int64_t challenged = 0;
+    std::int64_t changed = 0;
+    std::string note;        ///< why it is in its state
+    std::string parent;      ///< a match row: the held message it matched
+};
+
+/// Which column held_find looks in.
+enum class HeldKey { id, confirm, bounce, msg_key };
+
+/// Which held rows held_each visits.
+struct HeldFilter {
+    std::int64_t received_before = INT64_MAX;
+    std::string sender;               ///< "" = any
+    std::vector<std::string> states;  ///< empty = any
+};
+
 /// How to open a store.
 struct StoreOptions {
     int busy_timeout_ms = 10000;
@@ -190,6 +223,21 @@ public:
     virtual Result<std::optional<User>> user_get(std::string_view name) = 0;
     /// Every user, by name.
     virtual Result<std::vector<User>> user_list() = 0;
+
+    /// Records a held message; false when its id exists.
+    virtual Result<bool> held_add(const Held& h) = 0;
+    /// The held row whose key column equals value, if any.
+    virtual Result<std::optional<Held>> held_find(HeldKey key, std::string_view value) = 0;
+    /// Calls fn for every row the filter takes, oldest first.
+    virtual Result<void> held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) = 0;
+    /// Moves row id to state to (and note, when not empty) if its state is one of from; true when it moved.
+    /// Atomic across processes: of two concurrent calls from the same states, one gets true.
+    virtual Result<bool> held_transition(std::string_view id, const std::vector<std::string>& from,
+                                         std::string_view to, std::int64_t now, std::string_view note) = 0;
+    /// Records when the challenge for id went out.
+    virtual Result<void> held_set_challenged(std::string_view id, std::int64_t when) = 0;
+    /// Deletes row id; true when it existed.
+    virtual Result<bool> held_remove(std::string_view id) = 0;
 };
 
 /// Opens (creating and migrating when needed) the SQLite store at path.

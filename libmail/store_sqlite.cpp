@@ -49,6 +49,17 @@ const char* const migrations[] = {
     // 2 -> 3: SMTP AUTH users (msmtp-proxy).
     "CREATE TABLE users(name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL,"
     "  changed INTEGER NOT NULL) WITHOUT ROWID;",
+    // 3 -> 4: mail held by mchallenge, and the notices that matched it.
+    "CREATE TABLE held(id TEXT PRIMARY KEY, state TEXT NOT NULL, sender TEXT NOT NULL, rcpts TEXT NOT NULL,"
+    "  subject TEXT NOT NULL, message_id TEXT NOT NULL, msg_key TEXT NOT NULL, path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, received INTEGER NOT NULL, expires INTEGER NOT NULL, confirm TEXT NOT NULL,"
+    "  bounce TEXT NOT NULL, challenged INTEGER NOT NULL, changed INTEGER NOT NULL, note TEXT NOT NULL,"
+    "  parent TEXT NOT NULL);"
+    "CREATE INDEX held_sender ON held(sender);"
+    "CREATE INDEX held_received ON held(received);"
+    "CREATE INDEX held_confirm ON held(confirm);"
+    "CREATE INDEX held_bounce ON held(bounce);"
+    "CREATE INDEX held_key ON held(msg_key);",
 };
 constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
 
@@ -687,6 +698,157 @@ public:
         });
         if (!r) return r.error();
         return removed;
+    }
+
+    static constexpr const char* held_cols =
+        "id,state,sender,rcpts,subject,message_id,msg_key,path,size,received,expires,confirm,bounce,challenged,"
+        "changed,note,parent";
+
+    static Held read_held(sqlite3_stmt* s) {
+        Held h;
+        h.id = col(s, 0);
+        h.state = col(s, 1);
+        h.sender = col(s, 2);
+        std::string r = col(s, 3);
+        for (std::size_t b = 0; b < r.size();) {
+            std::size_t e = r.find('\n', b);
+            if (e == std::string::npos) e = r.size();
+            if (e > b) h.rcpts.push_back(r.substr(b, e - b));
+            b = e + 1;
+        }
+        h.subject = col(s, 4);
+        h.message_id = col(s, 5);
+        h.msg_key = col(s, 6);
+        h.path = col(s, 7);
+        h.size = sqlite3_column_int64(s, 8);
+        h.received = sqlite3_column_int64(s, 9);
+        h.expires = sqlite3_column_int64(s, 10);
+        h.confirm = col(s, 11);
+        h.bounce = col(s, 12);
+        h.challenged = sqlite3_column_int64(s, 13);
+        h.changed = sqlite3_column_int64(s, 14);
+        h.note = col(s, 15);
+        h.parent = col(s, 16);
+        return h;
+    }
+
+    Result<bool> held_add(const Held& h) override {
+        bool added = false;
+        std::string rcpts;
+        for (const auto& r : h.rcpts) rcpts += (rcpts.empty() ? "" : "\n") + r;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("INSERT OR IGNORE INTO held(id,state,sender,rcpts,subject,message_id,msg_key,path,size,"
+                          "received,expires,confirm,bounce,challenged,changed,note,parent)"
+                          " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+            if (!s) return s.error();
+            bind(*s, 1, h.id);
+            bind(*s, 2, h.state);
+            bind(*s, 3, h.sender);
+            bind(*s, 4, rcpts);
+            bind(*s, 5, h.subject);
+            bind(*s, 6, h.message_id);
+            bind(*s, 7, h.msg_key);
+            bind(*s, 8, h.path);
+            bind(*s, 9, h.size);
+            bind(*s, 10, h.received);
+            bind(*s, 11, h.expires);
+            bind(*s, 12, h.confirm);
+            bind(*s, 13, h.bounce);
+            bind(*s, 14, h.challenged);
+            bind(*s, 15, h.changed);
+            bind(*s, 16, h.note);
+            bind(*s, 17, h.parent);
+            if (auto d = step_done(*s, "hold message"); !d) return d;
+            added = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return added;
+    }
+
+    Result<std::optional<Held>> held_find(HeldKey key, std::string_view value) override {
+        static const std::string by_id = std::string("SELECT ") + held_cols + " FROM held WHERE id=?1";
+        static const std::string by_confirm = std::string("SELECT ") + held_cols + " FROM held WHERE confirm=?1 LIMIT 1";
+        static const std::string by_bounce = std::string("SELECT ") + held_cols + " FROM held WHERE bounce=?1 LIMIT 1";
+        static const std::string by_key = std::string("SELECT ") + held_cols + " FROM held WHERE msg_key=?1 LIMIT 1";
+        const std::string& sql = key == HeldKey::id ? by_id : key == HeldKey::confirm ? by_confirm
+                               : key == HeldKey::bounce ? by_bounce : by_key;
+        auto s = prep(sql.c_str());
+        if (!s) return s.error();
+        bind(*s, 1, value);
+        int rc = sqlite3_step(*s);
+        std::optional<Held> out;
+        if (rc == SQLITE_ROW) out = read_held(*s);
+        sqlite3_reset(*s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read held message");
+        return out;
+    }
+
+    Result<void> held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) override {
+        static const std::string sql = std::string("SELECT ") + held_cols +
+                                       " FROM held WHERE received < ?1 AND (?2 = '' OR sender = ?2)"
+                                       " AND (?3 = '' OR instr(?3, ',' || state || ',') > 0) ORDER BY received, id";
+        auto s = prep(sql.c_str());
+        if (!s) return s.error();
+        std::string states;
+        if (!f.states.empty()) {
+            states = ",";
+            for (const auto& st : f.states) states += st + ",";
+        }
+        bind(*s, 1, f.received_before);
+        bind(*s, 2, f.sender);
+        bind(*s, 3, states);
+        int rc;
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) fn(read_held(*s));
+        sqlite3_reset(*s);
+        if (rc != SQLITE_DONE) return err(rc, "list held messages");
+        return {};
+    }
+
+    Result<bool> held_transition(std::string_view id, const std::vector<std::string>& from, std::string_view to,
+                                 std::int64_t now, std::string_view note) override {
+        bool done = false;
+        std::string states = ",";
+        for (const auto& st : from) states += st + ",";
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("UPDATE held SET state=?2, changed=?3, note=CASE WHEN ?4='' THEN note ELSE ?4 END"
+                          " WHERE id=?1 AND instr(?5, ',' || state || ',') > 0");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            bind(*s, 2, to);
+            bind(*s, 3, now);
+            bind(*s, 4, note);
+            bind(*s, 5, states);
+            if (auto d = step_done(*s, "change held message"); !d) return d;
+            done = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return done;
+    }
+
+    Result<void> held_set_challenged(std::string_view id, std::int64_t when) override {
+        return write([&]() -> Result<void> {
+            auto s = prep("UPDATE held SET challenged=?2, changed=?2 WHERE id=?1");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            bind(*s, 2, when);
+            return step_done(*s, "record challenge");
+        });
+    }
+
+    Result<bool> held_remove(std::string_view id) override {
+        bool done = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM held WHERE id=?1");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            if (auto d = step_done(*s, "remove held message"); !d) return d;
+            done = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return done;
     }
 
     static User read_user(sqlite3_stmt* s) {

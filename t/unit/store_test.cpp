@@ -323,7 +323,7 @@ TEST_CASE("store: users are kept across opens and take part in transactions") {
     CHECK(all->front().hash == "h1");
 }
 
-TEST_CASE("store: a version 2 store is migrated to version 3 in place, keeping its data") {
+TEST_CASE("store: a version 2 store is migrated to the current version in place, keeping its data") {
     TmpDir d;
     std::string p = d.file("s.db");
     {
@@ -331,28 +331,87 @@ TEST_CASE("store: a version 2 store is migrated to version 3 in place, keeping i
         REQUIRE(s.ok());
         CHECK(*(*s)->domain_add("example.org", 1));
     }
-    // Turn it back into a version 2 store: the users table is what migration 2 -> 3 adds.
+    // Turn it back into a version 2 store: the users table (2 -> 3) and the held queue (3 -> 4) go.
     sqlite3* db;
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "DROP TABLE users; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE users; DROP TABLE held; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});  // read-only opens never migrate
         REQUIRE_FALSE(ro.ok());
         CHECK(ro.error().kind == ErrorKind::tempfail);
-        CHECK(ro.error().text.find("schema version 2, expected 3") != std::string::npos);
+        CHECK(ro.error().text.find("schema version 2, expected " + std::to_string(store_schema_version())) !=
+              std::string::npos);
     }
     auto s = open_store(p);
     REQUIRE(s.ok());
-    CHECK(store_schema_version() == 3);
+    CHECK(store_schema_version() == 4);
     CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
     CHECK(*(*s)->user_add(User{"frank", "h", 5, 5}));
     CHECK((*(*s)->user_get("frank"))->hash == "h");
+    Held h;
+    h.id = "0123456789abcdef";
+    h.state = "pending";
+    CHECK(*(*s)->held_add(h));
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
     sqlite3_stmt* q;
     REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
     REQUIRE(sqlite3_step(q) == SQLITE_ROW);
-    CHECK(sqlite3_column_int(q, 0) == 3);
+    CHECK(sqlite3_column_int(q, 0) == store_schema_version());
     sqlite3_finalize(q);
     sqlite3_close(db);
+}
+
+TEST_CASE("store: held messages: add once, find by each key, filter, atomic transitions, remove") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    Held h;
+    h.id = "00000000000000a1";
+    h.state = "pending";
+    h.sender = "ann@x.example";
+    h.rcpts = {"bob@ours.example", "carol@ours.example"};
+    h.confirm = "conf1";
+    h.bounce = "bnc1";
+    h.msg_key = "key1";
+    h.received = 100;
+    CHECK(*st.held_add(h));
+    CHECK_FALSE(*st.held_add(h));
+    Held g = h;
+    g.id = "00000000000000b2";
+    g.sender = "dan@y.example";
+    g.state = "quiet";
+    g.confirm = "conf2";
+    g.received = 200;
+    CHECK(*st.held_add(g));
+    for (auto [k, v] : {std::pair{HeldKey::id, "00000000000000a1"}, {HeldKey::confirm, "conf1"}, {HeldKey::bounce, "bnc1"},
+                        {HeldKey::msg_key, "key1"}}) {
+        auto f = st.held_find(k, v);
+        REQUIRE(f.ok());
+        REQUIRE(f->has_value());
+        CHECK((*f)->rcpts == h.rcpts);
+    }
+    CHECK_FALSE(st.held_find(HeldKey::confirm, "nope")->has_value());
+    std::vector<std::string> seen;
+    auto collect = [&](const Held& x) { seen.push_back(x.id); };
+    REQUIRE(st.held_each(HeldFilter{}, collect).ok());
+    CHECK(seen == std::vector<std::string>{"00000000000000a1", "00000000000000b2"});
+    seen.clear();
+    REQUIRE(st.held_each(HeldFilter{150, "", {}}, collect).ok());
+    CHECK(seen == std::vector<std::string>{"00000000000000a1"});
+    seen.clear();
+    REQUIRE(st.held_each(HeldFilter{INT64_MAX, "dan@y.example", {}}, collect).ok());
+    CHECK(seen == std::vector<std::string>{"00000000000000b2"});
+    seen.clear();
+    REQUIRE(st.held_each(HeldFilter{INT64_MAX, "", {"quiet", "deletable"}}, collect).ok());
+    CHECK(seen == std::vector<std::string>{"00000000000000b2"});
+    // Of two releases, one wins.
+    CHECK(*st.held_transition(h.id, {"pending", "quiet"}, "releasing", 300, "confirmed"));
+    CHECK_FALSE(*st.held_transition(h.id, {"pending", "quiet"}, "releasing", 301, "confirmed"));
+    CHECK((*st.held_find(HeldKey::id, h.id))->note == "confirmed");
+    REQUIRE(st.held_set_challenged(g.id, 400).ok());
+    CHECK((*st.held_find(HeldKey::id, g.id))->challenged == 400);
+    CHECK(*st.held_remove(h.id));
+    CHECK_FALSE(*st.held_remove(h.id));
 }
