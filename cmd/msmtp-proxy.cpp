@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     app.add_option("--relay", opt.relay, "HOST:PORT of the real MTA that takes accepted mail");
     app.add_option("--maildir", opt.maildir, "deliver accepted mail into this Maildir");
     app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
-    app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: --relay)");
+    app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
     app.add_option("--unknown", opt.unknown, "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage");
     app.add_option("--hostname", opt.hostname, "the name in the greeting and Received fields (default: the host name)");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");

@@ -132,6 +132,7 @@ std::string address_of(int fd, bool peer) {
     int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
                   : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     if (rc != 0) return "?";
+    if (ss.ss_family == AF_UNIX) return "local";
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET6) {

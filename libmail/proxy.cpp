@@ -245,7 +245,11 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
         if (!outgoing || routing_trick(*a))
             return refuse_rcpt(554, "5.7.1 <" + path + ">: relay access denied", path, "routing form");
     }
+    auto dup = [&](const std::string& addr) {
+        return std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.addr == addr; });
+    };
     if (outgoing) {
+        if (dup(rcpt)) return SmtpReply(250, "2.1.5 OK (duplicate)");
         // An authenticated user's mail goes to the smart host, local recipients included.
         Rcpt r;
         r.addr = r.deliver_to = rcpt;
@@ -282,6 +286,11 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
         if (rcpt.rfind("prvs=", 0) == 0) match_rcpt = r.deliver_to = batv_strip(rcpt);
         auto m = wl_match(store_, sender_match_, match_rcpt);
         if (!m) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+        if (!*m && iequals(a->local, "postmaster")) {
+            // RFC 5321 4.5.1: mail to postmaster is always taken.
+            r.category = Category::whitelist;
+            r.reason = "postmaster takes all mail (RFC 5321 4.5.1)";
+        }
         if (!*m && base != rcpt) {
             // A token address: whitelist entries scoped to the recipient it stands for count too.
             m = wl_match(store_, sender_match_, base);
@@ -335,8 +344,7 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
             }
         }
     }
-    if (std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.addr == r.addr; }))
-        return SmtpReply(250, "2.1.5 OK (duplicate)");
+    if (dup(r.addr)) return SmtpReply(250, "2.1.5 OK (duplicate)");
     if (!rcpts_.empty() && rcpts_.front().provisional != r.provisional)
         return SmtpReply(452, "4.5.3 send this recipient in a transaction of its own");
     rcpts_.push_back(r);
@@ -553,12 +561,14 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
         std::ostream out(&out_buf);
         std::ostringstream err;
-        int rc = run_stamp(ctx_, so, in, out, err);
+        auto rc = stamp_message(ctx_, so, in, out, err);
         out.flush();
         std::string e = err.str();
         if (!e.empty() && e.back() == '\n') e.pop_back();
-        if (rc != 0 || !out_buf.status)
-            return Error{ErrorKind::tempfail, "stamping failed: " + (e.empty() ? std::string("exit ") + std::to_string(rc) : e)};
+        if (!rc) return Error{ErrorKind::tempfail, "stamping failed: " + rc.error().text};
+        if (*rc != 0 || !out_buf.status)
+            return Error{ErrorKind::tempfail, "stamping failed: " + (out_buf.status ? "exit " + std::to_string(*rc)
+                                                                                   : out_buf.status.error().text)};
         if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender_}, {"note", e}});
         m.body = &stamped;
     } else {

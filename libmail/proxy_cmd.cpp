@@ -322,7 +322,7 @@ int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::o
     } else {
         auto r = s.user_set_hash(name, *h, t);
         if (!r) return report(ctx.program, r.error());
-        if (!*r) return report(ctx.program, Error{ErrorKind::usage, "no user " + name + " (use add)"});
+        if (!*r) return report(ctx.program, Error{ErrorKind::usage, "no user " + name + " (use add)"}), ex_no;
     }
     ctx.log_event("user_" + opt.command, {{"user", name}, {"password", redact(pw)}});
     return ex_ok;

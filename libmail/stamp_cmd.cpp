@@ -141,7 +141,10 @@ Result<std::vector<std::string>> mint_for(const MessageReader& msg, const std::v
     return stamps;
 }
 
-Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+} // namespace
+
+Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out,
+                          std::ostream& err) {
     auto kind = kind_of(ctx, opt);
     if (!kind) return kind.error();
     auto bits = int_setting(ctx, opt.bits, "bits", hashcash_default_bits, 0, 40);
@@ -301,12 +304,10 @@ Result<int> stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::
     return ex_ok;
 }
 
-} // namespace
-
 int run_stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
     Result<int> r = Error{ErrorKind::software, "internal error"};
     try {
-        r = stamp(ctx, opt, in, out, err);
+        r = stamp_message(ctx, opt, in, out, err);
     } catch (const std::exception& e) {
         // A bug must still leave the message with the MTA: report it and say "try again later".
         r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};

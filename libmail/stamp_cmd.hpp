@@ -24,6 +24,11 @@ struct StampOptions {
     unsigned threads = 0;
 };
 
+/// Stamps the message on in for each recipient and writes it to out; notes (stamps left) go to err, failures
+/// are returned, never printed.
+Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out,
+                          std::ostream& err);
+
 /// Stamps the message on in for each recipient and writes it to out; returns the exit code.
 int run_stamp(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out, std::ostream& err);
 
