@@ -198,3 +198,10 @@ TEST_CASE("proxy: bare LF in DATA refused, nothing delivered") {
     CHECK(out.find("550 5.6.0") != std::string::npos);
     CHECK(r.delivered() == 0);
 }
+
+TEST_CASE("proxy: postmaster in a protected domain takes mail from anyone (RFC 5321 4.5.1)") {
+    Rig r;
+    std::string out = talk(r, txn("stranger@bad.example", "Postmaster@ours.example"));
+    CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
+    CHECK(r.last_message().find("postmaster takes all mail") != std::string::npos);
+}
