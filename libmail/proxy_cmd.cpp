@@ -374,6 +374,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     if (!tls && (opt.submission || !opt.submission_listen.empty()))
         return fail(Error{ErrorKind::usage, "submission needs TLS for AUTH: give --tls-cert and --tls-key"});
 
+    store_multithread_init();  // each session thread has a store object of its own
     StorePool pool(ctx);
     std::string user = ctx.settings().get(opt.user, nullptr, "user", "").value;
 

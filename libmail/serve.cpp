@@ -13,6 +13,9 @@
 #include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -77,6 +80,38 @@ std::size_t active_sessions() { return g_active.load(); }
 
 void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, const SessionFn& session,
            const BusyFn& busy, const std::atomic<bool>& stop, int grace_seconds) {
+    // Threads are kept for the next connection (a thread per connection cost a fifth of a short session):
+    // an accepted connection goes to an idle worker, or to a new one.
+    struct Job {
+        int fd;
+        std::string peer;
+        ServeSocket via;
+    };
+    std::mutex m;
+    std::condition_variable cv;
+    std::deque<Job> jobs;
+    std::size_t idle = 0;
+    bool done = false;
+    auto worker = [&]() {
+        std::unique_lock<std::mutex> lk(m);
+        for (;;) {
+            ++idle;
+            cv.wait(lk, [&] { return done || !jobs.empty(); });
+            --idle;
+            if (jobs.empty()) return;  // done
+            Job j = std::move(jobs.front());
+            jobs.pop_front();
+            lk.unlock();
+            try {
+                session(j.fd, j.fd, j.peer, j.via);
+            } catch (...) {
+                // A session's failure ends that session only; its client retries.
+            }
+            --g_active;
+            lk.lock();
+        }
+    };
+    std::vector<std::thread> workers;
     auto spawn = [&](int fd, const ServeSocket& via) {
         std::string peer = peer_address(fd);
         if (g_active.load() >= max_sessions) {
@@ -86,21 +121,23 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
             return;
         }
         ++g_active;
-        try {
-            std::thread([fd, peer, via, &session]() {
-                try {
-                    session(fd, fd, peer, via);
-                } catch (...) {
-                    // A session's failure ends that session only; its client retries.
+        std::lock_guard<std::mutex> g(m);
+        jobs.push_back(Job{fd, peer, via});
+        if (idle < jobs.size()) {
+            try {
+                workers.emplace_back(worker);
+            } catch (const std::system_error&) {
+                if (idle == 0) {  // no thread to be had: refuse like a full server
+                    jobs.pop_back();
+                    --g_active;
+                    std::string msg = busy(via);
+                    (void)::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                    ::close(fd);
+                    return;
                 }
-                --g_active;
-            }).detach();
-        } catch (const std::system_error&) {
-            --g_active;  // no thread to be had: refuse like a full server
-            std::string msg = busy(via);
-            (void)::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::close(fd);
+            }
         }
+        cv.notify_one();
     };
     std::vector<pollfd> polls;
     std::vector<const ServeSocket*> which;
@@ -134,6 +171,16 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
     while (g_active.load() > 0 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    {
+        std::lock_guard<std::mutex> g(m);
+        done = true;
+    }
+    cv.notify_all();
+    if (g_active.load() == 0) {
+        for (auto& w : workers) w.join();
+    } else {
+        for (auto& w : workers) w.detach();  // past the grace period: the process ends under them
+    }
 }
 
 Result<void> drop_privileges(const std::string& user) {

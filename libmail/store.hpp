@@ -240,6 +240,11 @@ public:
     virtual Result<bool> held_remove(std::string_view id) = 0;
 };
 
+/// For a process whose threads each use their own store objects (msmtp-proxy): SQLite without its
+/// per-connection mutexes and memory statistics, whose global lock every thread queued on. Call before any
+/// store is opened; false when SQLite was initialised already.
+bool store_multithread_init();
+
 /// Opens (creating and migrating when needed) the SQLite store at path.
 /// A new personal store is mode 0600; in a setgid group-writable directory, 0660.
 Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt = {});

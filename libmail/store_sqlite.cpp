@@ -951,6 +951,12 @@ std::optional<WlKind> parse_wl_kind(std::string_view s) {
 
 std::string_view to_string(TokenState s) { return s == TokenState::revoked ? "revoked" : "used"; }
 
+bool store_multithread_init() {
+    if (sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK) return false;
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_initialize() == SQLITE_OK;
+}
+
 int store_schema_version() { return schema_version; }
 
 Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt) {
