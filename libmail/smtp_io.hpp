@@ -55,7 +55,7 @@ private:
 
 /// Time limits of a server session.
 struct SessionTimes {
-    std::chrono::milliseconds greet_delay{0};        ///< wait this long before the greeting; talk meanwhile is refused
+    std::chrono::milliseconds greet_delay{0};        ///< wait this long before the greeting; talk meanwhile is refused (0: no check)
     std::chrono::milliseconds command_timeout{300000};  ///< from one reply to the next command (RFC 5321 §4.5.3.2.7)
     std::chrono::milliseconds session_time{1800000};    ///< a whole session
     std::size_t min_data_rate = 1024;                  ///< octets a second during DATA, after a grace period

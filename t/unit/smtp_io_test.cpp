@@ -57,6 +57,7 @@ TEST_CASE("smtp_io: a pipelined session is answered in order, then closed on QUI
     std::string script = "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n";
     REQUIRE(::write(p.fds[1], script.data(), script.size()) == static_cast<ssize_t>(script.size()));
     SessionTimes t;
+    t.greet_delay = std::chrono::milliseconds(50);
     std::thread th([&] {
         Conn c(p.fds[0], p.fds[0], false);
         run_smtp_session(c, srv, t, nullptr);
