@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
     app.add_option("--deliver", opt.deliver, "where mail that gets in goes: maildir:PATH or sendmail");
     app.add_option("--relay", opt.relay, "HOST:PORT to send challenges through (default: --sendmail)");
-    app.add_option("--sendmail", opt.sendmail, "sendmail program for challenges and --deliver sendmail (/usr/sbin/sendmail)");
+    app.add_option("--sendmail", opt.sendmail, "sendmail program for challenges (default /usr/sbin/sendmail)");
     app.add_option("--hold-dir", opt.hold_dir, "where held messages are kept (default: held/ beside the store)");
     app.add_option("--hold-time", opt.hold_time, "how long mail is held (default 14d)");
     app.add_option("--quota", opt.quota, "challenges per sender a day (default 3)");

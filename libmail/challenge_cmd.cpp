@@ -94,7 +94,8 @@ struct Setup {
     std::string hostname;
     std::string authserv_id;
     std::optional<HostPort> relay;
-    std::string sendmail = "/usr/sbin/sendmail";
+    std::string sendmail = "/usr/sbin/sendmail";          ///< sends challenges
+    std::string deliver_sendmail = "/usr/sbin/sendmail";  ///< --deliver sendmail
     char delimiter = '+';
     PostagePolicy postage;
     bool tag = true;
@@ -175,6 +176,7 @@ Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
         s.relay = *hp;
     }
     s.sendmail = st.get(opt.sendmail, nullptr, "sendmail", "/usr/sbin/sendmail").value;
+    s.deliver_sendmail = st.get(std::nullopt, nullptr, "deliver-sendmail", "/usr/sbin/sendmail").value;
     Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
     if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
         return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
@@ -202,7 +204,7 @@ Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
 Result<std::unique_ptr<Delivery>> delivery_of(const Setup& s) {
     if (s.deliver_spec.rfind("maildir:", 0) == 0 && s.deliver_spec.size() > 8)
         return raw_maildir_delivery(s.deliver_spec.substr(8));
-    if (s.deliver_spec == "sendmail") return sendmail_delivery(s.sendmail);
+    if (s.deliver_spec == "sendmail") return sendmail_delivery(s.deliver_sendmail);
     if (s.deliver_spec.empty()) return Error{ErrorKind::usage, "where does mail go? give --deliver maildir:PATH or --deliver sendmail"};
     return Error{ErrorKind::usage, "--deliver '" + s.deliver_spec + "': want maildir:PATH or sendmail"};
 }
@@ -455,7 +457,7 @@ Result<int> deliver_marked(Context& ctx, const Setup& s, Delivery& d, MessageRea
                     "R (Response: a confirmation whose held message is no longer held) by " + s.authserv_id);
     if (s.tag) {
         std::string tag = letter == 'R' ? ctx.settings().get(std::nullopt, nullptr, "tag-response", "[R]").value
-                                        : tag_for(ctx, v ? v->category : Category::unknown);
+                                        : tag_for(ctx, parse_category(std::string(1, letter)).value_or(Category::unknown));
         if (!tag.empty()) msg.tag_subject(tag);
     }
     std::ostringstream hdr;

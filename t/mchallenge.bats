@@ -365,3 +365,24 @@ held_ids() { mchallenge list | cut -f1; }
   assert_failure 75
   [ "$(delivered)" -eq 1 ]
 }
+
+@test "--deliver sendmail hands mail to deliver-sendmail with the envelope; --trust-upstream takes the proxy's verdict" {
+  printf '#!/bin/bash\nprintf "%%s\\n" "$@" >"%s/deliver.argv"\ncat >"%s/deliver.msg"\n' "$M" "$M" >"$M/deliver"
+  chmod +x "$M/deliver"
+  printf '[mchallenge]\ndeliver-sendmail = %s\n' "$M/deliver" >"$M/conf"
+  mkmsg "$M/w.eml" friend@good.example
+  run mchallenge --config "$M/conf" --deliver sendmail --sendmail "$M/sendmail" <"$M/w.eml"
+  assert_success
+  [ "$(sed -n 3p "$M/deliver.argv")" = friend@good.example ]
+  [ "$(tail -1 "$M/deliver.argv")" = bob@ours.example ]
+  grep -q '^X-Mailstamp-Class: W' "$M/deliver.msg"
+  # Behind msmtp-proxy, which already decided: no second check, no challenge.
+  mkmsg "$M/u.eml" stranger@x.example hi "X-Mailstamp-Class: G (Stamped: hashcash) by mx.ours.example"
+  run "${MC[@]}" --trust-upstream <"$M/u.eml"
+  assert_success
+  [ "$(challenges)" -eq 0 ]
+  grep -q '^Subject: \[G\] hi' "$MD"/new/*
+  # Without it, the same field is a forgery: stripped, and the stranger is challenged.
+  run "${MC[@]}" <"$M/u.eml"
+  [ "$(challenges)" -eq 1 ]
+}
