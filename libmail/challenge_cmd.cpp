@@ -177,10 +177,9 @@ Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
     }
     s.sendmail = st.get(opt.sendmail, nullptr, "sendmail", "/usr/sbin/sendmail").value;
     s.deliver_sendmail = st.get(std::nullopt, nullptr, "deliver-sendmail", "/usr/sbin/sendmail").value;
-    Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
-    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
-        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
-    s.delimiter = delim.value[0];
+    auto delim = resolve_delimiter(ctx);
+    if (!delim) return delim.error();
+    s.delimiter = *delim;
     auto pp = resolve_postage_policy(ctx, std::nullopt, {}, std::nullopt, std::nullopt);
     if (!pp) return pp.error();
     s.postage = std::move(*pp);
@@ -234,6 +233,19 @@ Result<void> read_all(std::istream& in, Spool& raw, std::size_t max) {
     }
     if (in.bad()) return Error{ErrorKind::tempfail, "read error on standard input"};
     return {};
+}
+
+// The first max octets of a spool (notices are small; what they quote past that is not needed).
+std::string prefix_of(const Spool& raw, std::size_t max) {
+    std::string text;
+    char buf[65536];
+    for (std::size_t off = 0; off < raw.size() && text.size() < max;) {
+        auto n = raw.read_at(off, buf, sizeof buf);
+        if (!n || *n == 0) break;
+        text.append(buf, *n);
+        off += *n;
+    }
+    return text;
 }
 
 Result<void> read_file_into(const std::string& path, Spool& sp) {
@@ -521,15 +533,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (!b) return b.error();
         if (*b) {
             const Held& h = **b;
-            std::string text;
-            char buf[65536];
-            for (std::size_t off = 0; off < raw.size() && text.size() < (1u << 20);) {
-                auto n = raw.read_at(off, buf, sizeof buf);
-                if (!n || *n == 0) break;
-                text.append(buf, *n);
-                off += *n;
-            }
-            auto rep = parse_dsn(text);
+            auto rep = parse_dsn(prefix_of(raw, 1u << 20));
             std::string why = "challenge bounced";
             if (rep && !rep->recipients.empty())
                 why += ": " + rep->recipients.front().status + " " + rep->recipients.front().diagnostic;
@@ -705,15 +709,7 @@ Result<int> show(const std::string& id, Store& store, std::ostream& out) {
 Result<int> bounce_report(const Setup& s, Store& store, std::istream& in, std::ostream& out) {
     Spool raw;
     if (auto r = read_all(in, raw, s.max_size); !r) return r.error();
-    std::string text;
-    char buf[65536];
-    for (std::size_t off = 0; off < raw.size() && text.size() < (1u << 20);) {
-        auto n = raw.read_at(off, buf, sizeof buf);
-        if (!n || *n == 0) break;
-        text.append(buf, *n);
-        off += *n;
-    }
-    auto rep = parse_dsn(text);
+    auto rep = parse_dsn(prefix_of(raw, 1u << 20));
     if (!rep) return rep.error();
     out << "notice: " << (rep->is_notice ? "yes" : "no") << "\n";
     if (!rep->is_notice) return ex_no;

@@ -152,10 +152,9 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
                        Category::information})
         p.tags[category_letter(c)] = tag_for(ctx, c);
 
-    Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
-    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
-        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
-    p.delimiter = delim.value[0];
+    auto delim = resolve_delimiter(ctx);
+    if (!delim) return delim.error();
+    p.delimiter = *delim;
     auto ttl = st.duration(opt.token_ttl, nullptr, "token-ttl", 10 * 86400);
     if (!ttl) return ttl.error();
     if (*ttl <= 0) return Error{ErrorKind::config, "token-ttl must be positive"};

@@ -70,10 +70,9 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
     if (!trust) return trust.error();
     p.trust_upstream = *trust;
 
-    Setting delim = st.get(std::nullopt, nullptr, "delimiter", "+");
-    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
-        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
-    p.delimiter = delim.value[0];
+    auto delim = resolve_delimiter(ctx);
+    if (!delim) return delim.error();
+    p.delimiter = *delim;
 
     Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));
     auto n = parse_size(size.value);
@@ -187,6 +186,13 @@ Result<bool> resolve_bool(const Setting& s, bool from_cli) {
     if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
     if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
     return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
+}
+
+Result<char> resolve_delimiter(const Context& ctx) {
+    Setting delim = ctx.settings().get(std::nullopt, nullptr, "delimiter", "+");
+    if (delim.value.size() != 1 || std::string_view("+-=_.").find(delim.value[0]) == std::string_view::npos)
+        return Error{ErrorKind::config, delim.origin + ": delimiter must be one of + - = _ ."};
+    return delim.value[0];
 }
 
 Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::optional<std::string>& min_bits,

@@ -27,6 +27,8 @@ struct VerifyOptions {
 
 /// A yes/no setting (yes, true, on, 1 / no, false, off, 0); kind usage from the command line, else config.
 Result<bool> resolve_bool(const Setting& s, bool from_cli);
+/// The token-address delimiter (config `delimiter`: + - = _ or ., default +).
+Result<char> resolve_delimiter(const Context& ctx);
 /// The postage checks' settings: min-bits, authority-key files, the online authority and its timeout.
 Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::optional<std::string>& min_bits,
                                              const std::vector<std::string>& key_files,

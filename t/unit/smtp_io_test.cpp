@@ -48,6 +48,15 @@ struct Pair {
     }
 };
 
+// Runs srv over the server end of p in a thread until the session ends, then shuts that end.
+std::thread serve_on(Pair& p, SmtpServer& srv, const SessionTimes& t, const std::atomic<bool>* stop = nullptr) {
+    return std::thread([&p, &srv, t, stop] {
+        Conn c(p.fds[0], p.fds[0], false);
+        run_smtp_session(c, srv, t, nullptr, stop);
+        ::shutdown(p.fds[0], SHUT_WR);
+    });
+}
+
 } // namespace
 
 TEST_CASE("smtp_io: a pipelined session is answered in order, then closed on QUIT") {
@@ -58,11 +67,7 @@ TEST_CASE("smtp_io: a pipelined session is answered in order, then closed on QUI
     REQUIRE(::write(p.fds[1], script.data(), script.size()) == static_cast<ssize_t>(script.size()));
     SessionTimes t;
     t.greet_delay = std::chrono::milliseconds(50);
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t);
     // The client talked before the greeting: the session is refused (the bytes were already there).
     std::string out = drain(p.fds[1]);
     th.join();
@@ -75,11 +80,7 @@ TEST_CASE("smtp_io: greeting first, then pipelined commands answered together") 
     Accepting h;
     SmtpServer srv(SmtpServerConfig{}, h);
     SessionTimes t;
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t);
     char buf[512];
     ssize_t n = ::read(p.fds[1], buf, sizeof buf);
     REQUIRE(n > 0);
@@ -98,11 +99,7 @@ TEST_CASE("smtp_io: a silent client gets 421 after the command timeout; dripping
     SmtpServer srv(SmtpServerConfig{}, h);
     SessionTimes t;
     t.command_timeout = std::chrono::milliseconds(600);
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t);
     char buf[512];
     REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
     std::atomic<int> sent{0};
@@ -131,11 +128,7 @@ TEST_CASE("smtp_io: a stop request ends an idle session with 421") {
     SmtpServer srv(SmtpServerConfig{}, h);
     SessionTimes t;
     std::atomic<bool> stop{false};
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr, &stop);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t, &stop);
     char buf[512];
     REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
     stop = true;
@@ -151,11 +144,7 @@ TEST_CASE("smtp_io: DATA slower than the minimum rate gets 421 after the grace p
     SessionTimes t;
     t.data_grace = std::chrono::milliseconds(300);
     t.min_data_rate = 1000;
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t);
     char buf[512];
     REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
     std::string cmds = "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n";
@@ -181,11 +170,7 @@ TEST_CASE("smtp_io: a busy session still ends at the session time limit") {
     SmtpServer srv(SmtpServerConfig{}, h);
     SessionTimes t;
     t.session_time = std::chrono::milliseconds(700);
-    std::thread th([&] {
-        Conn c(p.fds[0], p.fds[0], false);
-        run_smtp_session(c, srv, t, nullptr);
-        ::shutdown(p.fds[0], SHUT_WR);
-    });
+    std::thread th = serve_on(p, srv, t);
     char buf[512];
     REQUIRE(::read(p.fds[1], buf, sizeof buf) > 0);
     std::atomic<bool> done{false};
