@@ -90,15 +90,19 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
     std::mutex m;
     std::condition_variable cv;
     std::deque<Job> jobs;
-    std::size_t idle = 0;
+    std::size_t idle = 0, live = 0;
     bool done = false;
+    std::condition_variable gone;
+    // A worker left idle for a while ends, unless only a few are left: a burst of a thousand sessions does
+    // not keep a thousand stacks for ever.
     auto worker = [&]() {
         std::unique_lock<std::mutex> lk(m);
         for (;;) {
             ++idle;
-            cv.wait(lk, [&] { return done || !jobs.empty(); });
+            bool woke = cv.wait_for(lk, std::chrono::seconds(30), [&] { return done || !jobs.empty(); });
             --idle;
-            if (jobs.empty()) return;  // done
+            if (jobs.empty() && (done || (!woke && idle >= 8))) break;
+            if (jobs.empty()) continue;
             Job j = std::move(jobs.front());
             jobs.pop_front();
             lk.unlock();
@@ -110,8 +114,9 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
             --g_active;
             lk.lock();
         }
+        --live;
+        gone.notify_all();
     };
-    std::vector<std::thread> workers;
     auto spawn = [&](int fd, const ServeSocket& via) {
         std::string peer = peer_address(fd);
         if (g_active.load() >= max_sessions) {
@@ -125,7 +130,8 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
         jobs.push_back(Job{fd, peer, via});
         if (idle < jobs.size()) {
             try {
-                workers.emplace_back(worker);
+                std::thread(worker).detach();
+                ++live;
             } catch (const std::system_error&) {
                 if (idle == 0) {  // no thread to be had: refuse like a full server
                     jobs.pop_back();
@@ -171,16 +177,11 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
     while (g_active.load() > 0 && std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    {
-        std::lock_guard<std::mutex> g(m);
-        done = true;
-    }
+    std::unique_lock<std::mutex> lk(m);
+    done = true;
     cv.notify_all();
-    if (g_active.load() == 0) {
-        for (auto& w : workers) w.join();
-    } else {
-        for (auto& w : workers) w.detach();  // past the grace period: the process ends under them
-    }
+    // The workers use this frame: wait for them (they are idle by now, or past the grace period).
+    gone.wait_for(lk, std::chrono::seconds(5), [&] { return live == 0; });
 }
 
 Result<void> drop_privileges(const std::string& user) {
