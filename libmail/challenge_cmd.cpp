@@ -518,15 +518,29 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (!c) return c.error();
         if (*c) {
             const Held& h = **c;
+            // An answer from a program (a vacation notice, a bounce of the challenge's reply) confirms
+            // nothing: a forged sender's autoresponder must not let its spam in. It is filed with the row.
+            std::string automatic = challenge_suppressed(msg, env.sender.value_or(""));
+            if (!automatic.empty() && h.state != "ended") {
+                auto m = q.hold(msg, env, raw, "match", "automatic answer to the challenge of " + h.id + " (" +
+                                                            automatic + ")", h.id, t);
+                if (!m) return m.error();
+                return ex_ok;
+            }
             if (h.state != "ended" && h.state != "releasing" && h.state != "match") {
-                auto rel = q.release(h, d, "confirmed by " + env.sender.value_or("<>"), t);
+                std::string who = env.sender.value_or("");
+                auto rel = q.release(h, d, "confirmed by " + (who.empty() ? std::string("<>") : who), t);
                 if (!rel) return rel.error();
                 if (*rel) {
-                    if (auto w = q.whitelist_sender(h.sender, t); !w) return w.error();
+                    // The message is out: a whitelist that cannot be written now is logged, not retried
+                    // (the MTA's retry would find the message gone).
+                    if (auto w = q.whitelist_sender(h.sender, t); !w)
+                        ctx.logger().warning("whitelist", {{"sender", h.sender}, {"error", w.error().text}});
                     return ex_ok;  // the confirmation has done its work
                 }
             }
             // Too late: the held message is gone (or another confirmation took it).
+            strip_verdicts(msg, s.authserv_id);
             return deliver_marked(ctx, s, d, msg, raw, env, std::nullopt, 'R');
         }
         auto b = store.held_find(HeldKey::bounce, tok->payload);
@@ -537,8 +551,12 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             std::string why = "challenge bounced";
             if (rep && !rep->recipients.empty())
                 why += ": " + rep->recipients.front().status + " " + rep->recipients.front().diagnostic;
-            auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
-            if (!moved) return moved.error();
+            // A delay warning or a success report is filed, but the held message stays as it is.
+            bool failed = !rep || !rep->is_notice || rep->permanent;
+            if (failed) {
+                auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
+                if (!moved) return moved.error();
+            }
             auto m = q.hold(msg, env, raw, "match", "notice about the challenge of " + h.id, h.id, t);
             if (!m) return m.error();
             return ex_ok;
@@ -588,7 +606,12 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         return deliver_marked(ctx, s, d, msg, raw, env, upstream ? std::nullopt : std::optional<Verdict>(v),
                               category_letter(v.category));
 
-    // Unknown: hold it, and ask the sender unless the rules say not to.
+    // Unknown: hold it, and ask the sender unless the rules say not to. Without a recipient there is nobody to
+    // confirm for: it goes through tagged.
+    if (env.rcpts.empty()) {
+        v.reason += "; not challenged: no recipient known";
+        return deliver_marked(ctx, s, d, msg, raw, env, v, 'B');
+    }
     if (why.empty() && s.quota >= 0) {
         auto sent = store.volume_add("challenge:" + sender, 0, t, 86400);
         if (!sent) return sent.error();
@@ -732,7 +755,7 @@ Result<int> bounce_report(const Setup& s, Store& store, std::istream& in, std::o
 
 Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, Store& store, std::ostream& out) {
     std::int64_t t = now();
-    std::int64_t hold = s.hold_time;
+    std::int64_t hold = s.hold_time;  // with --after: from when each message came; else its own expiry
     if (opt.after) {
         auto d = parse_duration(*opt.after);
         if (!d) return Error{ErrorKind::usage, "--after: " + d.error().text};
@@ -744,7 +767,8 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     long expired = 0, purged = 0, challenged = 0, released = 0, dropped = 0;
     std::unique_ptr<Delivery> d;
     for (const auto& h : rows) {
-        if ((h.state == "held" || h.state == "pending" || h.state == "quiet") && h.received <= t - hold) {
+        bool past = opt.after ? h.received <= t - hold : h.expires <= t;
+        if ((h.state == "held" || h.state == "pending" || h.state == "quiet") && past) {
             auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
             if (!m) return m.error();
             if (*m) ++expired;
@@ -762,7 +786,11 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             // A release interrupted after it took the message: deliver again rather than lose it.
             if (!d) {
                 auto dl = delivery_of(s);
-                if (!dl) return dl.error();
+                if (!dl) {
+                    // Without a delivery target in the config it waits for a run that has one.
+                    ctx.logger().warning("expire", {{"id", h.id}, {"error", dl.error().text}});
+                    continue;
+                }
                 d = std::move(*dl);
             }
             auto r = q.release(h, *d, h.note.empty() ? "released again" : h.note, t, {"releasing"});
@@ -813,6 +841,10 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             auto r = q.release(**h, *d, "released by hand", t);
             if (!r) return r.error();
         } else {  // whitelist: the sender, and everything held from it
+            if ((*h)->sender.empty()) {  // nobody to whitelist: this message only
+                if (auto r = q.release(**h, *d, "released by hand", t); !r) return r.error();
+                continue;
+            }
             if (auto w = q.whitelist_sender((*h)->sender, t); !w) return w.error();
             std::vector<Held> rows;
             HeldFilter f{INT64_MAX, (*h)->sender, {"held", "pending", "quiet", "deletable"}};

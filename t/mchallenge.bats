@@ -386,3 +386,28 @@ held_ids() { mchallenge list | cut -f1; }
   run "${MC[@]}" <"$M/u.eml"
   [ "$(challenges)" -eq 1 ]
 }
+
+@test "an autoresponder answering the challenge confirms nothing; a delay notice leaves the message held" {
+  mkmsg "$M/u.eml" forged@victim.example "buy now"
+  "${MC[@]}" <"$M/u.eml"
+  c=$(last_challenge)
+  conf=$(confirm_of "$c")
+  printf 'Return-Path: <forged@victim.example>\nX-Original-To: %s\nFrom: forged@victim.example\nAuto-Submitted: auto-replied\nSubject: Out of office\n\naway\n' "$conf" >"$M/vac.eml"
+  run "${MC[@]}" <"$M/vac.eml"
+  assert_success
+  [ "$(delivered)" -eq 0 ]
+  run mwhitelist check forged@victim.example
+  assert_failure
+  run mchallenge list
+  assert_output --partial $'\tpending\t'
+  assert_output --partial $'\tmatch\t'
+  env_from=$(sed -n 3p "$c/argv")
+  { printf 'Return-Path: <>\nX-Original-To: %s\nFrom: MAILER-DAEMON@mx.victim.example\nSubject: Delayed Mail (still being retried)\n' "$env_from"
+    printf 'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n--B\nContent-Type: message/delivery-status\n\n'
+    printf 'Reporting-MTA: dns; mx.victim.example\n\nFinal-Recipient: rfc822; forged@victim.example\nAction: delayed\nStatus: 4.4.1\n\n--B--\n'; } >"$M/delay.eml"
+  run "${MC[@]}" <"$M/delay.eml"
+  assert_success
+  run mchallenge list
+  assert_output --partial $'\tpending\t'
+  refute_output --partial deletable
+}
