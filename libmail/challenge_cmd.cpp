@@ -5,6 +5,7 @@
 #include "libmail/challenge.hpp"
 #include "libmail/clock.hpp"
 #include "libmail/deliver.hpp"
+#include "libmail/dsn.hpp"
 #include "libmail/duration.hpp"
 #include "libmail/limits.hpp"
 #include "libmail/message.hpp"
@@ -33,55 +34,6 @@
 namespace mail {
 
 namespace {
-
-// XXX interim: the few fields of a delivery report mchallenge reads, until libmail/dsn lands.
-struct DsnRecipient {
-    std::string address, status, diagnostic;
-    bool permanent = true;
-};
-struct DsnReport {
-    bool is_notice = false;
-    std::string format, reporting_mta, original_message_id;
-    std::vector<DsnRecipient> recipients;
-    bool permanent = true;
-};
-Result<DsnReport> parse_dsn(std::string_view text) {
-    DsnReport r;
-    auto field = [&](std::string_view line, std::string_view name) -> std::optional<std::string> {
-        if (line.size() <= name.size() || !iequals(line.substr(0, name.size()), name)) return std::nullopt;
-        std::string v(line.substr(name.size()));
-        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
-        while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.pop_back();
-        return v;
-    };
-    std::size_t b = 0;
-    while (b < text.size()) {
-        std::size_t e = text.find('\n', b);
-        std::string_view line = text.substr(b, e == std::string_view::npos ? std::string_view::npos : e - b);
-        b = e == std::string_view::npos ? text.size() : e + 1;
-        if (auto v = field(line, "Final-Recipient:")) {
-            auto semi = v->find(';');
-            r.recipients.push_back({v->substr(semi == std::string::npos ? 0 : semi + 1), "", "", true});
-            while (!r.recipients.back().address.empty() && r.recipients.back().address.front() == ' ')
-                r.recipients.back().address.erase(0, 1);
-            r.is_notice = true;
-            r.format = "rfc3464";
-        } else if (auto st = field(line, "Status:"); st && !r.recipients.empty()) {
-            r.recipients.back().status = *st;
-            r.recipients.back().permanent = !st->empty() && (*st)[0] == '5';
-        } else if (auto dc = field(line, "Diagnostic-Code:"); dc && !r.recipients.empty()) {
-            r.recipients.back().diagnostic = *dc;
-        } else if (auto fr = field(line, "X-Failed-Recipients:")) {
-            r.is_notice = true;
-            r.format = "exim";
-            r.recipients.push_back({*fr, "", "", true});
-        } else if (auto mid = field(line, "Message-ID:"); mid && r.is_notice) {
-            r.original_message_id = *mid;
-        }
-    }
-    for (const auto& x : r.recipients) r.permanent = r.permanent && x.permanent;
-    return r;
-}
 
 // What a run needs, resolved from options and config.
 struct Setup {
@@ -551,8 +503,9 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             std::string why = "challenge bounced";
             if (rep && !rep->recipients.empty())
                 why += ": " + rep->recipients.front().status + " " + rep->recipients.front().diagnostic;
-            // A delay warning or a success report is filed, but the held message stays as it is.
-            bool failed = !rep || !rep->is_notice || rep->permanent;
+            // Only a permanent failure ends the hold; a delay warning, a success report or anything else
+            // sent there is filed and the held message stays as it is.
+            bool failed = rep && rep->is_notice && rep->permanent;
             if (failed) {
                 auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
                 if (!moved) return moved.error();
