@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <istream>
 #include <optional>
 #include <utility>
 
@@ -371,7 +372,9 @@ void walk(const Header& h, string_view body, std::size_t depth, Parts& out) {
     const std::string* ctv = h.get("content-type");
     ContentType ct = parse_content_type(ctv ? string_view(*ctv) : string_view());
     if (ct.type == "multipart") {
-        if (ct.subtype == "report" && lower(ct.param("report-type")) == "delivery-status") out.report_type_dsn = true;
+        std::string rt = lower(ct.param("report-type"));
+        if (ct.subtype == "report" && (rt == "delivery-status" || rt == "global-delivery-status"))
+            out.report_type_dsn = true;
         std::string boundary = ct.param("boundary");
         if (boundary.empty() || boundary.size() > 200 || depth + 1 >= limits::dsn_depth) return;
         for (string_view part : split_multipart(body, boundary, limits::dsn_parts)) {
@@ -630,12 +633,18 @@ struct Collect {
     }
 };
 
-DsnRecipient text_recipient(std::string address, string_view diag, bool permanent_default) {
+// Whether a failure is permanent: as the notice decided, when its wording
+// does, else by the diagnostic's code, else permanent.
+bool permanence(std::optional<bool> decided, string_view diag) {
+    return decided ? *decided : class_of(diag).value_or(true);
+}
+
+DsnRecipient text_recipient(std::string address, string_view diag, std::optional<bool> decided) {
     DsnRecipient rc;
     rc.address = std::move(address);
     rc.diagnostic = one_line(diag);
     rc.status = failure_status(rc.diagnostic);
-    rc.permanent = class_of(rc.diagnostic).value_or(permanent_default);
+    rc.permanent = permanence(decided, rc.diagnostic);
     return rc;
 }
 
@@ -687,7 +696,7 @@ void finish_group(RcptGroup& g, Collect& c, ReportResult& rr) {
     }
     rc.diagnostic = std::string(after_type(g.diagnostic));
     rc.status = !status.empty() ? status : failure_status(rc.diagnostic);
-    rc.permanent = failed || (!delayed && class_of(rc.status).value_or(true));
+    rc.permanent = failed;
     c.add(std::move(rc));
     g = RcptGroup{};
 }
@@ -801,6 +810,7 @@ std::string text_family(string_view t, const Header& top) {
         return "sendmail-text";
     if (has(t, "Delivery has failed to these recipients or groups") ||
         has(t, "Delivery has been delayed to these recipients or groups") ||
+        has(t, "Delivery is delayed to these recipients or groups") ||
         has(t, "Diagnostic information for administrators") ||
         has(t, "did not reach some or all of the intended recipients") ||
         has(t, "The following recipient(s) cannot be reached") || has(t, "Remote Server returned '"))
@@ -813,20 +823,24 @@ std::string text_family(string_view t, const Header& top) {
     return {};
 }
 
-// Wording of the notice as a whole: permanent (true) unless it reads as a delay.
-bool permanent_by_wording(string_view subject, string_view t) {
-    for (string_view w : {"delay", "warning", "still being retried", "deferred", "delivery incomplete"})
+// What the wording of a text notice decides for all it lists: a delay
+// (false), a final failure even where a reply code is 4xx, because the mail
+// system gave up (true), or nothing.
+std::optional<bool> wording_decides(string_view subject, string_view t) {
+    for (string_view w : {"delay", "warning", "still being retried", "delivery incomplete"})
         if (has(subject, w)) return false;
-    for (string_view w : {"permanent error", "failed permanently", "permanent fatal error", "I've given up",
-                          "I'm not going to try again", "permanent failure", "could not be delivered to one or more"})
-        if (has(t, w)) return true;
-    for (string_view w : {"THIS IS A WARNING", "will retry", "will be retried", "still being retried",
-                          "not yet been delivered", "has been delayed", "is delayed", "temporary problem",
-                          "temporary failure", "temporarily", "Delivery incomplete", "will keep trying",
-                          "will continue to try", "Delivery attempts will continue", "Gmail will retry",
-                          "transient non-fatal"})
+    for (string_view w : {"THIS IS A WARNING", "not yet been delivered", "has been delayed", "is delayed to these",
+                          "hasn't been delivered yet", "will be retried",
+                          "will retry", "still being retried", "will keep trying", "Delivery attempts will continue",
+                          "temporary problem delivering", "Delivery incomplete", "is delayed for more than",
+                          "delivery status notification only", "transient non-fatal errors"})
         if (has(t, w)) return false;
-    return true;
+    for (string_view w : {"permanent error", "failed permanently", "permanent fatal errors", "I've given up",
+                          "I'm not going to try again", "could not be delivered to one or more",
+                          "Delivery has failed to these recipients", "did not reach some or all",
+                          "unable to deliver your message"})
+        if (has(t, w)) return true;
+    return std::nullopt;
 }
 
 // Whoever sent the notice looks like a mail system, or its subject like a bounce.
@@ -860,7 +874,7 @@ bool is_system_address(string_view a) {
 
 // qmail's QSBMF, Yahoo's copy of it, and Postfix's wording: "<addr>:" starts
 // a paragraph, and the lines after it (to a blank line) say why.
-void parse_paragraphs(const std::vector<string_view>& lines, bool dflt, Collect& c) {
+void parse_paragraphs(const std::vector<string_view>& lines, std::optional<bool> dflt, Collect& c) {
     for (std::size_t i = 0; i < lines.size(); ++i) {
         string_view t = trim(lines[i]);
         if (t.size() < 4 || t.front() != '<') continue;
@@ -879,7 +893,7 @@ void parse_paragraphs(const std::vector<string_view>& lines, bool dflt, Collect&
         std::size_t j = i + 1;
         for (; j < lines.size(); ++j) {
             string_view u = trim(lines[j]);
-            if (u.empty() || (u.front() == '<' && u.find('>') != npos && u.find(':') != npos)) break;
+            if (u.empty() || (indent_of(lines[j]) == 0 && u.front() == '<' && u.find('>') != npos)) break;
             if (diag.size() < 4 * limits::dsn_diagnostic) diag.append(" ").append(u);
         }
         c.add(text_recipient(*addr, diag, dflt));
@@ -889,7 +903,7 @@ void parse_paragraphs(const std::vector<string_view>& lines, bool dflt, Collect&
 
 // Exim: "  addr" (two spaces) names a failed address, deeper lines say why;
 // X-Failed-Recipients lists them all.
-void parse_exim(const std::vector<string_view>& lines, const Header& top, bool dflt, Collect& c) {
+void parse_exim(const std::vector<string_view>& lines, const Header& top, std::optional<bool> dflt, Collect& c) {
     std::optional<std::string> cur;
     std::string diag;
     auto flush = [&] {
@@ -930,7 +944,7 @@ void parse_exim(const std::vector<string_view>& lines, const Header& top, bool d
 // Sendmail: the address lists after "----- The following addresses had ...
 // errors -----", their "(reason: ...)" lines, and the transcript's
 // "addr... why" lines.
-void parse_sendmail(const std::vector<string_view>& lines, bool dflt, Collect& c) {
+void parse_sendmail(const std::vector<string_view>& lines, std::optional<bool> dflt, Collect& c) {
     enum { none, perm, temp, transcript } mode = none;
     DsnRecipient* cur = nullptr;
     for (string_view line : lines) {
@@ -944,21 +958,23 @@ void parse_sendmail(const std::vector<string_view>& lines, bool dflt, Collect& c
             if (istarts(t, "(reason:")) {
                 string_view why = trim(t.substr(8));
                 if (!why.empty() && why.back() == ')') why.remove_suffix(1);
-                if (cur && cur->diagnostic.empty()) {
+                if (cur && cur->diagnostic.empty()) {  // the section already said how bad
                     cur->diagnostic = one_line(why);
                     cur->status = failure_status(cur->diagnostic);
-                    if (auto k = class_of(cur->diagnostic)) cur->permanent = *k;
                 }
                 continue;
             }
             if (t.front() == '(' || indent_of(line) > 0) continue;
             string_view first = t.substr(0, std::min(t.find(' '), t.size()));
             if (auto a = normal_address(first)) {
-                c.add(text_recipient(*a, "", mode == perm));
+                c.add(text_recipient(*a, "", std::optional<bool>(mode == perm)));
                 cur = c.find(*a);
             }
         } else if (mode == transcript) {
             std::size_t dots = t.find("... ");
+            if (dots == npos || dots == 0) continue;
+            if (istarts(t, "<<< ")) t.remove_prefix(4);  // the server's reply as the transcript quotes it
+            dots = t.find("... ");
             if (dots == npos || dots == 0) continue;
             string_view who = t.substr(0, dots);
             std::size_t sp = who.find_last_of(' ');
@@ -968,7 +984,7 @@ void parse_sendmail(const std::vector<string_view>& lines, bool dflt, Collect& c
             bool deferred = has(t, "Deferred");
             DsnRecipient* rc = c.find(*a);
             if (!rc) {
-                c.add(text_recipient(*a, t, deferred ? false : dflt));
+                c.add(text_recipient(*a, t, deferred ? std::optional<bool>(false) : dflt));
             } else if (rc->diagnostic.empty()) {
                 rc->diagnostic = one_line(t);
                 rc->status = failure_status(rc->diagnostic);
@@ -979,14 +995,14 @@ void parse_sendmail(const std::vector<string_view>& lines, bool dflt, Collect& c
 
 // Exchange and Office 365: lines naming an address, followed by "Remote
 // Server returned '...'", "#550 5.1.1 ... ##" or "<host #5.1.1 smtp;...>".
-void parse_exchange(const std::vector<string_view>& lines, bool dflt, Collect& c) {
+void parse_exchange(const std::vector<string_view>& lines, std::optional<bool> dflt, Collect& c) {
     DsnRecipient* cur = nullptr;
     bool technical = false;  // cur's diagnostic came from the server, not the prose
     auto set = [&](string_view diag) {
         if (!cur) return;
         cur->diagnostic = one_line(diag);
         cur->status = failure_status(cur->diagnostic);
-        cur->permanent = class_of(cur->diagnostic).value_or(dflt);
+        cur->permanent = permanence(dflt, cur->diagnostic);
         technical = true;
     };
     for (string_view line : lines) {
@@ -996,21 +1012,33 @@ void parse_exchange(const std::vector<string_view>& lines, bool dflt, Collect& c
             if (c.r.reporting_mta.empty()) c.r.reporting_mta = host_name(t.substr(18));
             continue;
         }
-        if (std::size_t p = ifind(t, "Remote Server returned"); p != npos) {
-            string_view why = t.substr(p + 22);
-            std::size_t q1 = why.find('\''), q2 = why.rfind('\'');
-            if (q1 != npos && q2 > q1) why = why.substr(q1 + 1, q2 - q1 - 1);
-            set(why);
+        if (std::size_t p = ifind(t, " returned '"); p != npos) {  // "Remote Server returned '550 ...'"
+            string_view why = t.substr(p + 11);
+            std::size_t q = why.rfind('\'');
+            if (q != npos && q > 0) why = why.substr(0, q);
+            if (!technical) set(why);
             continue;
         }
-        if (t.front() == '#' && t.size() > 3) {
+        if (t.front() == '#' && t.size() > 3) {  // "#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##"
             string_view why = t;
             while (!why.empty() && why.front() == '#') why.remove_prefix(1);
             while (!why.empty() && (why.back() == '#' || why.back() == ' ')) why.remove_suffix(1);
-            if (class_of(why)) { set(why); continue; }
+            if (class_of(why)) {
+                set(why);
+                continue;
+            }
         }
-        if (t.front() == '<' && t.back() == '>' && t.find(" #") != npos) {
-            set(t.substr(t.find(" #") + 2, t.size() - t.find(" #") - 3));
+        if (t.front() == '<' && t.back() == '>' && t.find(" #") != npos) {  // "<host #5.2.2 smtp;552 ...>"
+            string_view code = t.substr(t.find(" #") + 2);
+            code.remove_suffix(1);
+            if (std::size_t smtp = ifind(code, "smtp;"); smtp != npos) {
+                set(code.substr(smtp + 5));
+            } else if (cur) {  // only a status: keep the prose as the diagnostic
+                cur->status = failure_status(code);
+                cur->permanent = permanence(dflt, code);
+                if (cur->diagnostic.empty()) cur->diagnostic = one_line(code);
+                technical = true;
+            }
             continue;
         }
         if (is_header_like(t)) continue;
@@ -1038,14 +1066,14 @@ void parse_exchange(const std::vector<string_view>& lines, bool dflt, Collect& c
 // Gmail: "wasn't delivered to ADDR because", "failed permanently:" or "has
 // been delayed:" before the address, and the remote server's answer after
 // "The response from the remote server was:".
-void parse_gmail(const std::vector<string_view>& lines, bool dflt, Collect& c) {
+void parse_gmail(const std::vector<string_view>& lines, std::optional<bool> dflt, Collect& c) {
     DsnRecipient* cur = nullptr;
     auto next_nonblank = [&](std::size_t i) -> std::size_t {
         for (std::size_t j = i + 1; j < lines.size(); ++j)
             if (!trim(lines[j]).empty()) return j;
         return lines.size();
     };
-    auto add = [&](string_view where, bool perm) {
+    auto add = [&](string_view where, std::optional<bool> perm) {
         if (auto a = find_address(where)) {
             c.add(text_recipient(*a, "", perm));
             cur = c.find(*a);
@@ -1058,18 +1086,20 @@ void parse_gmail(const std::vector<string_view>& lines, bool dflt, Collect& c) {
         if (p != npos || p2 != npos) {
             add(p != npos ? t.substr(p + 20) : t.substr(p2 + 22), dflt);
         } else if (std::size_t q = ifind(t, "problem delivering your message to "); q != npos) {
-            add(t.substr(q + 35), false);
+            add(t.substr(q + 35), std::optional<bool>(false));
         } else if (has(t, "recipient failed permanently:") || has(t, "recipient has been delayed:")) {
             std::size_t j = next_nonblank(i);
-            if (j < lines.size()) add(lines[j], !has(t, "delayed"));
+            if (j < lines.size()) add(lines[j], std::optional<bool>(!has(t, "delayed")));
         } else if (has(t, "response from the remote server was:") || has(t, "The response was:") ||
+                   has(t, "The error that the other server returned was:") ||
                    has(t, "Technical details of permanent failure:") ||
                    has(t, "Technical details of temporary failure:")) {
             std::size_t j = next_nonblank(i);
             if (j < lines.size() && cur) {
                 cur->diagnostic = one_line(trim(lines[j]));
                 cur->status = failure_status(cur->diagnostic);
-                if (auto k = class_of(cur->diagnostic)) cur->permanent = *k;
+                if (!dflt)
+                    if (auto k = class_of(cur->diagnostic)) cur->permanent = *k;
             }
         }
     }
@@ -1077,7 +1107,7 @@ void parse_gmail(const std::vector<string_view>& lines, bool dflt, Collect& c) {
 
 // Anything else from a mail system: a line with an address and a failure
 // code or phrase, or an address alone followed by one.
-void parse_generic(const std::vector<string_view>& lines, const Header& top, bool dflt, Collect& c) {
+void parse_generic(const std::vector<string_view>& lines, const Header& top, std::optional<bool> dflt, Collect& c) {
     std::vector<std::string> own;
     for (const char* name : {"from", "to", "sender", "reply-to"})
         if (auto v = top.get(name))
@@ -1207,37 +1237,41 @@ DsnReport parse(string_view msg) {
     // Machine-readable reports first.
     ReportResult rr;
     for (const auto& rep : parts.reports) parse_report(rep, c, rr);
-    const bool wording_perm = permanent_by_wording(subject, notification);
+    const std::optional<bool> wording = wording_decides(subject, notification);
     if (!r.recipients.empty()) {
         r.is_notice = true;
         r.format = "rfc3464";
+        // Reports without Diagnostic-Code (Exim's local failures, OpenSMTPD): the text may say why.
+        // Bounded: each look-up scans the whole text.
+        std::size_t lookups = 0;
         for (auto& rc : r.recipients)
-            if (rc.diagnostic.empty() && !rc.address.empty()) rc.diagnostic = diagnostic_from_text(lines, rc.address);
+            if (rc.diagnostic.empty() && !rc.address.empty() && lookups++ < 100)
+                rc.diagnostic = diagnostic_from_text(lines, rc.address);
     } else if (rr.successes && !rr.failures) {
         r.format = "rfc3464";  // a success notice: not a non-delivery notice
     } else {
         std::string family = text_family(notification, top);
         const bool envelope = bounce_envelope(top) || parts.report_type_dsn;
         if (family == "qmail") {
-            parse_paragraphs(lines, wording_perm, c);
+            parse_paragraphs(lines, wording, c);
             r.reporting_mta = host_after(notification, "qmail-send program at ");
         } else if (family == "yahoo") {
-            parse_paragraphs(lines, wording_perm, c);
+            parse_paragraphs(lines, wording, c);
         } else if (family == "exim") {
-            parse_exim(lines, top, wording_perm, c);
+            parse_exim(lines, top, wording, c);
             r.reporting_mta = host_after(notification, "on the queue on ");
         } else if (family == "postfix-text") {
-            parse_paragraphs(lines, wording_perm, c);
+            parse_paragraphs(lines, wording, c);
             r.reporting_mta = host_after(notification, "program at host ");
             if (r.reporting_mta.empty()) r.reporting_mta = host_after(notification, "mail system at host ");
         } else if (family == "sendmail-text") {
-            parse_sendmail(lines, wording_perm, c);
+            parse_sendmail(lines, wording, c);
         } else if (family == "exchange") {
-            parse_exchange(lines, wording_perm, c);
+            parse_exchange(lines, wording, c);
         } else if (family == "gmail") {
-            parse_gmail(lines, wording_perm, c);
+            parse_gmail(lines, wording, c);
         } else if (envelope) {
-            parse_generic(lines, top, wording_perm, c);
+            parse_generic(lines, top, wording, c);
             if (!r.recipients.empty()) family = "generic";
         }
         if (!family.empty() && (envelope || !r.recipients.empty())) {
@@ -1255,7 +1289,7 @@ DsnReport parse(string_view msg) {
     if (r.is_notice) {
         bool any_temp = false;
         for (const auto& rc : r.recipients) any_temp = any_temp || !rc.permanent;
-        r.permanent = r.recipients.empty() ? wording_perm : !any_temp;
+        r.permanent = r.recipients.empty() ? wording.value_or(true) : !any_temp;
     }
 
     // The original message: the returned part, else a header block after the
@@ -1288,6 +1322,21 @@ DsnReport parse(string_view msg) {
 }
 
 } // namespace
+
+Result<DsnReport> parse_dsn(std::istream& in, std::size_t max_size) {
+    std::string head(limits::dsn_scan_size, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    std::size_t total = head.size();
+    char skip[64 * 1024];
+    while (in && total <= max_size) {
+        in.read(skip, sizeof skip);
+        total += static_cast<std::size_t>(in.gcount());
+    }
+    if (in.bad()) return Error{ErrorKind::tempfail, "reading the message failed"};
+    if (total > max_size) return Error{ErrorKind::data, "message larger than " + std::to_string(max_size) + " octets"};
+    return parse_dsn(head);
+}
 
 Result<DsnReport> parse_dsn(std::string_view message) {
     if (message.size() > limits::message_size)

@@ -19,8 +19,17 @@
 //   delivered/relayed/expanded recipients (a success notice) is not a
 //   non-delivery notice: is_notice is false.
 // - permanent: Action "failed" is permanent even with a 4.x.x Status (the
-//   MTA gave up, e.g. 4.4.7 expired); "delayed" is temporary. Without an
-//   Action, the Status or SMTP reply class decides, then the wording.
+//   MTA gave up, e.g. 4.4.7 expired); "delayed" is temporary; without an
+//   Action the Status class decides. In text notices the wording decides
+//   when it is clear ("This is a permanent error; I've given up", "THIS IS A
+//   WARNING ONLY", Sendmail's "permanent fatal" and "transient non-fatal"
+//   sections), else the recipient's status or SMTP reply class, else
+//   permanent.
+// - is_notice for text forms needs the family's wording plus either a
+//   sender that looks like a mail system (MAILER-DAEMON, postmaster, <>), a
+//   bounce-like Subject, or a recipient found; the generic fallback runs only
+//   for such senders or subjects and needs a recipient with a failure code
+//   or phrase.
 // - A recipient's address is normalised as by normalize_address(); an
 //   address that does not parse is kept as written (one line, at most
 //   limits::address_length octets) or left empty.
@@ -38,6 +47,7 @@
 #include "libmail/limits.hpp"
 
 #include <cstddef>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,7 +82,7 @@ struct DsnRecipient {
 /// What a non-delivery notice says.
 struct DsnReport {
     bool is_notice = false;           ///< it looks like a non-delivery/delay notice at all
-    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "generic"; "" when not a notice
+    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "generic"; "" when nothing was recognised (a success-only report keeps "rfc3464")
     std::string reporting_mta;        ///< when given
     std::vector<DsnRecipient> recipients;
     bool permanent = true;            ///< true when every failure reported is permanent; false when any is only a delay
@@ -83,5 +93,8 @@ struct DsnReport {
 /// Parses a whole message (header and body as bytes); examines at most limits::dsn_scan_size octets.
 /// Never throws; the only error is a message larger than limits::message_size (kind data).
 Result<DsnReport> parse_dsn(std::string_view message);
+/// The same for a message read from in: only the first limits::dsn_scan_size octets are kept, the rest is read
+/// and counted; more than max_size octets in all is an Error (kind data), a failed read one of kind tempfail.
+Result<DsnReport> parse_dsn(std::istream& in, std::size_t max_size = limits::message_size);
 
 } // namespace mail
