@@ -135,14 +135,10 @@ Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
     auto pp = resolve_postage_policy(ctx, std::nullopt, {}, std::nullopt, std::nullopt);
     if (!pp) return pp.error();
     s.postage = std::move(*pp);
-    std::optional<std::string> tag_cli;
-    if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
-    auto tag = resolve_bool(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    auto tag = resolve_switch(ctx, opt.tag, "tag", true);
     if (!tag) return tag.error();
     s.tag = *tag;
-    std::optional<std::string> trust_cli;
-    if (opt.trust_upstream) trust_cli = "yes";
-    auto trust = resolve_bool(st.get(trust_cli, nullptr, "trust-upstream", "no"), opt.trust_upstream);
+    auto trust = resolve_switch(ctx, opt.trust_upstream ? std::optional<bool>(true) : std::nullopt, "trust-upstream", false);
     if (!trust) return trust.error();
     s.trust_upstream = *trust;
     Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));

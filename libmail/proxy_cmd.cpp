@@ -143,9 +143,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         return bad(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP or postage");
     }
 
-    std::optional<std::string> tag_cli;
-    if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
-    auto tag = resolve_bool(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    auto tag = resolve_switch(ctx, opt.tag, "tag", true);
     if (!tag) return tag.error();
     p.tag = *tag;
     for (Category c : {Category::stamped, Category::questionable, Category::whitelist, Category::unknown,
@@ -164,9 +162,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!postage) return postage.error();
     p.postage = std::move(*postage);
 
-    std::optional<std::string> batv_cli;
-    if (opt.batv) batv_cli = *opt.batv ? "yes" : "no";
-    auto batv = resolve_bool(st.get(batv_cli, nullptr, "batv", "no"), opt.batv.has_value());
+    auto batv = resolve_switch(ctx, opt.batv, "batv", false);
     if (!batv) return batv.error();
     p.batv = *batv;
 

@@ -58,15 +58,11 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
         return Error{opt.unknown ? ErrorKind::usage : ErrorKind::config, unknown.origin + ": unknown must be mark or reject"};
     p.reject_unknown = unknown.value == "reject";
 
-    std::optional<std::string> tag_cli;
-    if (opt.tag) tag_cli = *opt.tag ? "yes" : "no";
-    auto tag = resolve_bool(st.get(tag_cli, nullptr, "tag", "yes"), opt.tag.has_value());
+    auto tag = resolve_switch(ctx, opt.tag, "tag", true);
     if (!tag) return tag.error();
     p.tag = *tag;
 
-    std::optional<std::string> trust_cli;
-    if (opt.trust_upstream) trust_cli = "yes";
-    auto trust = resolve_bool(st.get(trust_cli, nullptr, "trust-upstream", "no"), opt.trust_upstream);
+    auto trust = resolve_switch(ctx, opt.trust_upstream ? std::optional<bool>(true) : std::nullopt, "trust-upstream", false);
     if (!trust) return trust.error();
     p.trust_upstream = *trust;
 
@@ -186,6 +182,12 @@ Result<bool> resolve_bool(const Setting& s, bool from_cli) {
     if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
     if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
     return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
+}
+
+Result<bool> resolve_switch(const Context& ctx, const std::optional<bool>& cli, std::string_view key, bool fallback) {
+    std::optional<std::string> text;
+    if (cli) text = *cli ? "yes" : "no";
+    return resolve_bool(ctx.settings().get(text, nullptr, key, fallback ? "yes" : "no"), cli.has_value());
 }
 
 Result<char> resolve_delimiter(const Context& ctx) {

@@ -27,6 +27,8 @@ struct VerifyOptions {
 
 /// A yes/no setting (yes, true, on, 1 / no, false, off, 0); kind usage from the command line, else config.
 Result<bool> resolve_bool(const Setting& s, bool from_cli);
+/// A yes/no setting: the command line's --KEY/--no-KEY (cli), else config key, else fallback.
+Result<bool> resolve_switch(const Context& ctx, const std::optional<bool>& cli, std::string_view key, bool fallback);
 /// The token-address delimiter (config `delimiter`: + - = _ or ., default +).
 Result<char> resolve_delimiter(const Context& ctx);
 /// The postage checks' settings: min-bits, authority-key files, the online authority and its timeout.
