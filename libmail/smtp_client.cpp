@@ -14,49 +14,6 @@ constexpr std::size_t reply_line_max = 4096;
 constexpr std::size_t reply_lines_max = 100;
 } // namespace
 
-Result<void> write_stuffed(std::string_view data, bool& at_bol, bool& after_cr,
-                           const std::function<Result<void>(std::string_view)>& write) {
-    std::string out;
-    out.reserve(data.size() + data.size() / 64 + 8);
-    std::size_t i = 0;
-    while (i < data.size()) {
-        char c = data[i];
-        if (after_cr) {
-            after_cr = false;
-            out += "\r\n";
-            at_bol = true;
-            if (c == '\n') {
-                ++i;
-                continue;
-            }
-        }
-        if (c == '\r') {
-            after_cr = true;
-            ++i;
-            continue;
-        }
-        if (c == '\n') {
-            out += "\r\n";
-            at_bol = true;
-            ++i;
-            continue;
-        }
-        if (at_bol && c == '.') out += '.';
-        at_bol = false;
-        // The rest of the line goes at once.
-        std::size_t j = i;
-        while (j < data.size() && data[j] != '\r' && data[j] != '\n') ++j;
-        out.append(data.substr(i, j - i));
-        i = j;
-    }
-    return write(out);
-}
-
-std::string_view stuffed_terminator(bool at_bol, bool after_cr) {
-    if (after_cr) return "\r\n.\r\n";
-    return at_bol ? std::string_view(".\r\n") : std::string_view("\r\n.\r\n");
-}
-
 SmtpClient::SmtpClient(std::unique_ptr<Conn> c, std::chrono::milliseconds timeout)
     : conn_(std::move(c)), timeout_(timeout) {}
 
@@ -136,8 +93,8 @@ Result<std::unique_ptr<SmtpClient>> SmtpClient::open(const HostPort& hp, const s
     return c;
 }
 
-Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector<std::string>& rcpts,
-                                    const MessageSource& message) {
+Result<SendResult> SmtpClient::envelope(const std::string& sender, const std::vector<std::string>& rcpts,
+                                        const std::string& final, int final_code) {
     SendResult res;
     auto fail = [&](std::string stage, SmtpReply r) {
         res.accepted = false;
@@ -147,11 +104,14 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
     };
     std::string mail = "MAIL FROM:<" + sender + ">";
     if (has_extension("8BITMIME")) mail += " BODY=8BITMIME";
+    std::string final_stage = final.substr(0, final.find(' '));  // "data", "source": where it failed
+    for (char& c : final_stage)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     if (has_extension("PIPELINING")) {
-        // RFC 2920: the envelope and DATA in one write, the replies read in order.
+        // RFC 2920: the envelope (and DATA) in one write, the replies read in order.
         std::string batch = mail + "\r\n";
         for (const auto& r : rcpts) batch += "RCPT TO:<" + r + ">\r\n";
-        batch += "DATA\r\n";
+        if (!final.empty()) batch += final + "\r\n";
         if (auto w = conn_->write(batch, deadline()); !w) return w.error();
         auto m = read_reply();
         if (!m) return m.error();
@@ -166,14 +126,18 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
                 stage = "rcpt";
             }
         }
-        auto d = read_reply();
-        if (!d) return d.error();
-        if (!refused && d->code != 354) {
-            refused = *d;
-            stage = "data";
+        SmtpReply d;
+        if (!final.empty()) {
+            auto dr = read_reply();
+            if (!dr) return dr.error();
+            d = *dr;
+            if (!refused && d.code != final_code) {
+                refused = d;
+                stage = final_stage;
+            }
         }
         if (refused) {
-            if (d->code == 354) {
+            if (!final.empty() && d.code == 354) {
                 // The server waits for a message some recipients must not get: drop the connection so it
                 // discards the transaction (an empty message would be delivered otherwise).
                 dead_ = true;
@@ -182,6 +146,7 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
             }
             return fail(stage, *refused);
         }
+        res.reply = d;
     } else {
         auto m = command(mail);
         if (!m) return m.error();
@@ -197,36 +162,88 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
                 return fail("rcpt", *rr);
             }
         }
-        auto d = command("DATA");
-        if (!d) return d.error();
-        if (d->code != 354) {
-            (void)command("RSET");
-            return fail("data", *d);
+        if (!final.empty()) {
+            auto d = command(final);
+            if (!d) return d.error();
+            if (d->code != final_code) {
+                (void)command("RSET");
+                return fail(final_stage, *d);
+            }
+            res.reply = *d;
         }
     }
-    bool at_bol = true, after_cr = false;
-    std::string out;
-    auto flush = [&]() -> Result<void> {
-        if (out.empty()) return {};
-        auto w = conn_->write(out, deadline());
-        out.clear();
-        return w;
-    };
-    auto sink = [&](std::string_view piece) -> Result<void> {
-        out.append(piece);
-        if (out.size() >= 64 * 1024) return flush();
-        return {};
-    };
-    auto writer = [&](std::string_view data) { return write_stuffed(data, at_bol, after_cr, sink); };
-    if (auto w = message(writer); !w) return w.error();
-    out.append(stuffed_terminator(at_bol, after_cr));
-    if (auto w = flush(); !w) return w.error();
+    res.accepted = true;
+    return res;
+}
+
+Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector<std::string>& rcpts,
+                                    const MessageSource& message) {
+    auto e = envelope(sender, rcpts, "DATA", 354);
+    if (!e) return e.error();
+    if (!e->accepted) return *e;
+    SendResult res;
+    auto w = write_message_stuffed(message, [&](std::string_view piece) { return conn_->write(piece, deadline()); });
+    if (!w) return w.error();
     auto end = read_reply();
     if (!end) return end.error();
-    if (end->code != 250) return fail("end", *end);
-    res.accepted = true;
     res.reply = *end;
+    if (end->code != 250) {
+        res.stage = "end";
+        return res;
+    }
+    res.accepted = true;
     return res;
+}
+
+Result<SendResult> SmtpClient::send_source(const std::string& sender, const std::vector<std::string>& rcpts,
+                                           const std::string& id) {
+    // SOURCE is not pipelined after the RCPTs: it ends the transaction at once, so it goes only when every
+    // recipient was accepted.
+    auto e = envelope(sender, rcpts, "", 0);
+    if (!e) return e.error();
+    if (!e->accepted) return *e;
+    auto s = command("SOURCE " + id);
+    if (!s) return s.error();
+    SendResult res;
+    res.reply = *s;
+    if (s->code != 250) {
+        res.stage = "source";
+        (void)command("RSET");
+        return res;
+    }
+    res.accepted = true;
+    return res;
+}
+
+Result<void> SmtpClient::read_message(BareNewline mode, std::size_t max,
+                                      const std::function<Result<void>(std::string_view)>& sink) {
+    DotDecoder dec(mode, max);
+    std::string out;
+    std::optional<Error> failed;  // the sink's error: the data is still read to its end
+    for (;;) {
+        std::size_t used = dec.feed(buf_, out);
+        buf_.erase(0, used);
+        if (!out.empty() && !failed && !dec.too_big()) {
+            if (auto w = sink(out); !w) failed = w.error();
+        }
+        out.clear();
+        if (dec.done()) break;
+        char tmp[65536];
+        auto n = conn_->read(tmp, sizeof tmp, deadline());
+        if (!n) {
+            dead_ = true;
+            return Error{ErrorKind::tempfail, n.error().text == "timeout" ? "timed out" : n.error().text};
+        }
+        if (*n == 0) {
+            dead_ = true;
+            return Error{ErrorKind::tempfail, "connection closed in the message"};
+        }
+        buf_.assign(tmp, *n);
+    }
+    if (failed) return *failed;
+    if (dec.too_big()) return Error{ErrorKind::data, "message over " + std::to_string(max) + " octets"};
+    if (dec.bare() && mode == BareNewline::reject) return Error{ErrorKind::data, "bare CR or LF in the message"};
+    return {};
 }
 
 void SmtpClient::quit() {

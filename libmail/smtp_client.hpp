@@ -5,6 +5,7 @@
 #pragma once
 #include "libmail/error.hpp"
 #include "libmail/net.hpp"
+#include "libmail/smtp_data.hpp"
 #include "libmail/smtp_server.hpp"
 
 #include <chrono>
@@ -25,9 +26,6 @@ struct SendResult {
     std::string stage;      ///< where it failed: connect, greeting, ehlo, mail, rcpt, data, end; "" when accepted
 };
 
-/// Produces the message: calls write for each piece, in order.
-using MessageSource = std::function<Result<void>(const std::function<Result<void>(std::string_view)>& write)>;
-
 /// A client session with one server.
 class SmtpClient {
 public:
@@ -40,6 +38,14 @@ public:
     /// the message, the final reply. A lost connection or timeout is kind tempfail.
     Result<SendResult> send(const std::string& sender, const std::vector<std::string>& rcpts,
                             const MessageSource& message);
+    /// One transaction that gives a SOURCE notice instead of the data (msourced): MAIL and every RCPT as for
+    /// send (all must be accepted), then "SOURCE id"; accepted when that is answered 250.
+    Result<SendResult> send_source(const std::string& sender, const std::vector<std::string>& rcpts,
+                                   const std::string& id);
+    /// Reads dot-stuffed message data up to <CRLF>.<CRLF> (a GET reply), unstuffed, into sink. Kind data
+    /// when it is over max octets or has a bare CR or LF in reject mode (the rest is still read, so the
+    /// connection stays usable); kind tempfail when the connection fails.
+    Result<void> read_message(BareNewline mode, std::size_t max, const std::function<Result<void>(std::string_view)>& sink);
     /// True when the connection cannot carry another transaction (it must be closed).
     bool dead() const { return dead_; }
     /// Says QUIT (best effort).
@@ -57,18 +63,15 @@ public:
 
 private:
     SmtpClient(std::unique_ptr<Conn> c, std::chrono::milliseconds timeout);
+    /// MAIL and the RCPTs, pipelined when offered, then final (when not empty) in the same batch: the
+    /// first refusal, or accepted with the reply to final.
+    Result<SendResult> envelope(const std::string& sender, const std::vector<std::string>& rcpts,
+                                const std::string& final, int final_code);
     std::unique_ptr<Conn> conn_;
     std::chrono::milliseconds timeout_;
     std::string buf_;
     std::vector<std::string> ext_;
     bool dead_ = false;
 };
-
-/// Writes data dot-stuffed with CRLF line ends through write, keeping state across calls in at_bol and
-/// after_cr; finish_stuffed ends the message ("CRLF.CRLF", adding the line end a last line lacks).
-Result<void> write_stuffed(std::string_view data, bool& at_bol, bool& after_cr,
-                           const std::function<Result<void>(std::string_view)>& write);
-/// The terminator for a message written with write_stuffed.
-std::string_view stuffed_terminator(bool at_bol, bool after_cr);
 
 } // namespace mail

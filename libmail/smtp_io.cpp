@@ -1,6 +1,8 @@
 // SMTP session I/O: see smtp_io.hpp.
 #include "libmail/smtp_io.hpp"
 
+#include "libmail/smtp_data.hpp"
+
 #include "libmail/smtp_server.hpp"
 
 #include <openssl/err.h>
@@ -274,6 +276,20 @@ void run_smtp_session(Conn& conn, SmtpServer& server, const SessionTimes& times,
         std::string out = server.take_output();
         if (!out.empty()) {
             if (!conn.write(out, std::min(session_end, Clock::now() + times.command_timeout))) return;
+            last_reply = Clock::now();
+        }
+        // An extension reply with data (GET): the data follows its reply, then the commands held back.
+        while (server.body_pending() && !server.closed()) {
+            auto body = server.take_body();
+            auto w = write_message_stuffed(body, [&](std::string_view piece) {
+                return conn.write(piece, std::min(session_end, Clock::now() + times.command_timeout));
+            });
+            // After the positive reply nothing else can be said: a failure ends the connection without
+            // the terminator, so the peer knows the data is incomplete.
+            if (!w) return;
+            server.body_sent();
+            out = server.take_output();
+            if (!out.empty() && !conn.write(out, std::min(session_end, Clock::now() + times.command_timeout))) return;
             last_reply = Clock::now();
         }
         if (server.starttls_pending()) {

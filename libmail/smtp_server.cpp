@@ -93,10 +93,18 @@ void SmtpServer::reset_transaction() {
 
 void SmtpServer::feed(std::string_view bytes) {
     while (!bytes.empty() && !closed_ && !tls_pending_) {
+        if (body_) {
+            // An extension's data goes out first: what follows its command waits.
+            held_.append(bytes);
+            return;
+        }
         if (state_ == State::data) {
-            std::size_t used = 0;
-            data_bytes(bytes, used);
+            // In slices, so a large feed is handed on in chunks, never held whole.
+            std::size_t used = data_->feed(bytes.substr(0, chunk_size), chunk_);
             bytes.remove_prefix(used);
+            if (data_->too_big()) chunk_.clear();
+            if (data_->done()) finish_data();
+            else if (chunk_.size() >= chunk_size) flush_chunk();
             continue;
         }
         // Command mode: whole lines only.
@@ -208,6 +216,7 @@ std::vector<std::string> SmtpServer::ehlo_lines() const {
     v.push_back("ENHANCEDSTATUSCODES");
     if (cfg_.tls_available && !tls_) v.push_back("STARTTLS");
     if (cfg_.auth_available && (tls_ || cfg_.auth_without_tls) && !authenticated_) v.push_back("AUTH PLAIN LOGIN");
+    for (auto& k : h_.ehlo_keywords()) v.push_back(clean(k));
     return v;
 }
 
@@ -345,10 +354,8 @@ void SmtpServer::command(const SmtpCommand& cmd) {
         }
         reply(r);
         state_ = State::data;
-        ds_ = Data::bol;
+        data_.emplace(cfg_.bare_newline, cfg_.max_message_size);
         chunk_.clear();
-        data_size_ = 0;
-        bare_ = too_big_ = false;
         return;
     }
     case SmtpVerb::rset:
@@ -371,10 +378,45 @@ void SmtpServer::command(const SmtpCommand& cmd) {
         reply(214, "2.0.0 see RFC 5321; commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT STARTTLS AUTH");
         return;
     case SmtpVerb::unknown:
+        extension(cmd);
+        return;
+    }
+}
+
+void SmtpServer::extension(const SmtpCommand& cmd) {
+    SmtpSessionState st;
+    st.greeted = greeted_;
+    st.esmtp = esmtp_;
+    st.tls = tls_;
+    st.in_transaction = has_mail_;
+    st.rcpts = rcpts_;
+    auto r = h_.on_extension(cmd, st);
+    if (!r) {
         h_.on_protocol_error("unknown command");
         error_counted(500, "5.5.2 command not recognised");
         return;
     }
+    reply(r->reply);
+    if (!r->reply.positive()) return;
+    if (r->ends_transaction && has_mail_) {
+        ++messages_;
+        has_mail_ = false;
+        rcpts_ = 0;
+    }
+    if (r->body) body_ = std::move(r->body);
+}
+
+MessageSource SmtpServer::take_body() {
+    MessageSource b;
+    b.swap(body_);
+    return b;
+}
+
+void SmtpServer::body_sent() {
+    body_ = nullptr;
+    std::string held;
+    held.swap(held_);
+    feed(held);
 }
 
 void SmtpServer::auth_start(const SmtpCommand& cmd) {
@@ -459,99 +501,18 @@ void SmtpServer::auth_done(bool ok) {
     }
 }
 
-void SmtpServer::emit(std::string_view s) {
-    if (too_big_) return;
-    data_size_ += s.size();
-    if (data_size_ > cfg_.max_message_size) {
-        too_big_ = true;
-        chunk_.clear();
-        return;
-    }
-    chunk_.append(s);
-    if (chunk_.size() >= chunk_size) flush_chunk();
-}
-
 void SmtpServer::flush_chunk() {
-    if (!chunk_.empty() && !too_big_) h_.on_data_chunk(chunk_);
+    if (!chunk_.empty() && !data_->too_big()) h_.on_data_chunk(chunk_);
     chunk_.clear();
-}
-
-void SmtpServer::data_bytes(std::string_view bytes, std::size_t& used) {
-    auto bare = [&]() {
-        bare_ = true;
-        if (cfg_.bare_newline == BareNewline::normalise) emit("\r\n");
-    };
-    std::size_t i = 0;
-    for (; i < bytes.size(); ++i) {
-        char c = bytes[i];
-        switch (ds_) {
-        case Data::bol:
-        case Data::mid: {
-            if (ds_ == Data::bol && c == '.') {
-                ds_ = Data::dot;
-                break;
-            }
-            if (c == '\r') {
-                ds_ = Data::cr;
-                break;
-            }
-            if (c == '\n') {
-                bare();  // a bare LF: not a line end for framing
-                ds_ = Data::mid;
-                break;
-            }
-            // Copy the run of ordinary octets at once.
-            std::size_t j = i;
-            while (j < bytes.size() && bytes[j] != '\r' && bytes[j] != '\n') ++j;
-            emit(bytes.substr(i, j - i));
-            i = j - 1;
-            ds_ = Data::mid;
-            break;
-        }
-        case Data::cr:
-            if (c == '\n') {
-                emit("\r\n");
-                ds_ = Data::bol;
-                break;
-            }
-            bare();  // a bare CR
-            ds_ = Data::mid;
-            --i;  // look at c again in the middle of a line
-            break;
-        case Data::dot:
-            if (c == '\r') {
-                ds_ = Data::dot_cr;
-                break;
-            }
-            // A leading dot is removed (RFC 5321 §4.5.2); c is looked at again.
-            ds_ = Data::mid;
-            if (c == '\n') {
-                bare();
-                break;
-            }
-            --i;
-            break;
-        case Data::dot_cr:
-            if (c == '\n') {
-                used = i + 1;
-                finish_data();
-                return;
-            }
-            bare();  // ".<CR>" then something else
-            ds_ = Data::mid;
-            --i;
-            break;
-        }
-    }
-    used = i;
 }
 
 void SmtpServer::finish_data() {
     flush_chunk();
     state_ = State::command;
     std::string why;
-    if (too_big_) why = "too big";
-    else if (bare_ && cfg_.bare_newline == BareNewline::reject) why = "bare CR or LF";
+    if (data_->too_big()) why = "too big";
+    else if (data_->bare() && cfg_.bare_newline == BareNewline::reject) why = "bare CR or LF";
+    data_.reset();
     SmtpReply r = h_.on_data_end(why);
     if (r.positive()) ++messages_;
     reply(r);

@@ -14,8 +14,10 @@
 // - Input pipelined after STARTTLS is discarded (RFC 3207 §4.2; CVE-2011-0411).
 #pragma once
 #include "libmail/smtp_command.hpp"
+#include "libmail/smtp_data.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,9 +37,6 @@ struct SmtpReply {
     bool positive() const { return code < 400; }
 };
 
-/// What to do with a bare CR or LF in message data.
-enum class BareNewline { reject, normalise };
-
 /// Limits and features of one server session.
 struct SmtpServerConfig {
     std::string hostname = "localhost";
@@ -51,6 +50,22 @@ struct SmtpServerConfig {
     bool auth_available = false;   ///< offer AUTH PLAIN LOGIN once TLS is on
     bool auth_without_tls = false; ///< offer AUTH on a plaintext session too (not for the Internet)
     bool require_auth = false;     ///< MAIL needs a successful AUTH first (submission)
+};
+
+/// Where a session stands, for a handler's extension commands.
+struct SmtpSessionState {
+    bool greeted = false;         ///< HELO or EHLO done
+    bool esmtp = false;           ///< it was EHLO
+    bool tls = false;
+    bool in_transaction = false;  ///< MAIL was accepted
+    std::size_t rcpts = 0;        ///< recipients accepted in the transaction
+};
+
+/// The answer to an extension command.
+struct SmtpExtensionReply {
+    SmtpReply reply;
+    bool ends_transaction = false;  ///< a positive reply ends the transaction, as the end of DATA does (SOURCE)
+    MessageSource body;             ///< after a positive reply: data sent dot-stuffed and ended by CRLF.CRLF (GET)
 };
 
 /// The policy and sink behind a session. Replies the handler returns are sent as they are.
@@ -76,6 +91,15 @@ public:
     virtual bool on_auth(std::string_view mechanism, std::string_view user, std::string_view password) = 0;
     /// A protocol event worth a log line (bad command, too many errors, pre-greeting talk...).
     virtual void on_protocol_error(std::string_view what) = 0;
+    /// EHLO keywords of the handler's extensions (e.g. "SOURCE").
+    virtual std::vector<std::string> ehlo_keywords() { return {}; }
+    /// A command the server does not know itself (cmd.word upper-cased, cmd.arg); nothing for
+    /// "500 command not recognised". An ending reply is counted as a message when positive.
+    virtual std::optional<SmtpExtensionReply> on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) {
+        (void)cmd;
+        (void)s;
+        return std::nullopt;
+    }
 };
 
 /// One SMTP session, driven by bytes.
@@ -97,6 +121,13 @@ public:
     bool closed() const { return closed_; }
     /// True when "220 Ready to start TLS" was queued: flush, handshake, then call tls_started() (or close).
     bool starttls_pending() const { return tls_pending_; }
+    /// True when an extension's reply carries data (GET): flush the output, send take_body() dot-stuffed and
+    /// terminated, then call body_sent(). Input after that command waits until then.
+    bool body_pending() const { return static_cast<bool>(body_); }
+    /// The pending data.
+    MessageSource take_body();
+    /// The data went out: the input held back is processed.
+    void body_sent();
     /// The handshake succeeded: the session starts over (a new EHLO is needed).
     void tls_started();
     /// A deadline passed: queues 421 and closes.
@@ -116,14 +147,12 @@ public:
 
 private:
     enum class State { command, data, auth_plain, auth_login_user, auth_login_pass, closed };
-    enum class Data { bol, mid, cr, dot, dot_cr };
 
     void reply(const SmtpReply& r);
     void reply(int code, std::string text);
     void line(std::string_view l);
     void command(const SmtpCommand& cmd);
-    void data_bytes(std::string_view bytes, std::size_t& used);
-    void emit(std::string_view s);
+    void extension(const SmtpCommand& cmd);
     void flush_chunk();
     void finish_data();
     void error_counted(int code, std::string text);
@@ -153,11 +182,11 @@ private:
     std::string auth_user_;
     std::string login_user_;
     // DATA framing
-    Data ds_ = Data::bol;
+    std::optional<DotDecoder> data_;
     std::string chunk_;
-    std::size_t data_size_ = 0;
-    bool bare_ = false;
-    bool too_big_ = false;
+    // An extension reply's data waiting to be sent, and the input held back meanwhile.
+    MessageSource body_;
+    std::string held_;
 };
 
 } // namespace mail
