@@ -1,0 +1,67 @@
+// Finding the hosts that receive mail for a domain: DNS MX responses parsed
+// by hand (the packet is untrusted), per-domain overrides, and the system
+// resolver behind one call.
+#pragma once
+#include "libmail/error.hpp"
+#include "libmail/net.hpp"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mail {
+
+/// One MX record.
+struct MxRecord {
+    int preference = 0;
+    std::string host;  ///< without the trailing dot, lower-case; "." for the root (null MX)
+};
+
+/// Parses a DNS response (RFC 1035 §4.1) to an MX query for domain: the MX records in its answer section,
+/// sorted by preference (equal preferences keep their order). Kind data when the packet is malformed
+/// (truncated, bad name compression or pointer loops, counts beyond the packet), never reads past it.
+/// CNAME records in the answer are skipped. Pure, for tests and the fuzzer.
+Result<std::vector<MxRecord>> parse_mx_response(std::string_view packet);
+
+/// What mail_hosts needs from a response: the header's rcode and TC flag, the answer count, the MX records.
+struct MxResponse {
+    int rcode = 0;           ///< RFC 1035 §4.1.1 RCODE: 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, ...
+    bool truncated = false;  ///< TC flag
+    int answers = 0;         ///< ANCOUNT (all types)
+    std::vector<MxRecord> records;  ///< as parse_mx_response returns them
+};
+
+/// Parses a DNS response like parse_mx_response, keeping the header fields too; kind data when malformed.
+Result<MxResponse> parse_mx_message(std::string_view packet);
+
+/// Per-domain overrides (--mx-map DOMAIN=HOST:PORT): lower-case domain → where its mail goes.
+using MxMap = std::map<std::string, HostPort>;
+
+/// Parses "DOMAIN=HOST:PORT" into map (domain lower-cased, one trailing dot dropped; a later entry for
+/// the same domain replaces an earlier one); kind usage when malformed.
+Result<void> add_mx_map_entry(MxMap& map, std::string_view text);
+
+/// The domain in the form used for lookups and as MxMap key: lower-case, without a trailing dot.
+/// Kind data when it is not a host name (empty, bad label, over 253 octets, characters outside
+/// letters, digits, '-' and '_').
+Result<std::string> normalize_mail_domain(std::string_view domain);
+
+/// The hosts to try for domain (already normalized) given a parsed response, each with port:
+/// the MX hosts in order; the domain itself when NOERROR with no MX records (RFC 5321 §5.1);
+/// kind rejected for NXDOMAIN or a null MX (RFC 7505); kind tempfail for any other rcode. Pure.
+Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const MxResponse& response,
+                                                  const std::string& port);
+
+/// The hosts to try for mail to domain, in order. The map's entry when there is one; else the domain's MX
+/// records from the system resolver (res_nquery with its own res_state, so it is thread-safe, with the
+/// given timeout for the whole lookup: set retrans/retry from it), each host with port; a domain with no
+/// MX records (NOERROR, no answer) is its own host (RFC 5321 §5.1 implicit MX). Kind rejected when the
+/// domain does not exist (NXDOMAIN: "no such domain") or publishes a null MX (RFC 7505: a single MX with
+/// host "." → "null MX: accepts no mail"); kind tempfail when the lookup fails otherwise (timeout,
+/// SERVFAIL, no resolver); kind data for a domain that is not a host name.
+Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
+                                         std::chrono::milliseconds timeout);
+
+} // namespace mail
