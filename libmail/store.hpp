@@ -144,6 +144,40 @@ struct HeldFilter {
     std::vector<std::string> states;  ///< empty = any
 };
 
+/// An outgoing message held for GET by msourced: one row per recipient domain of a message.
+struct SourceOut {
+    std::string id;                  ///< 32 lower-case hex digits: the GET key, unique
+    std::string domain;              ///< the recipient domain this row notifies
+    std::string sender;              ///< envelope sender
+    std::vector<std::string> rcpts;  ///< the recipients in domain
+    std::string path;                ///< the file with the message's bytes
+    std::int64_t size = 0;
+    std::int64_t created = 0;
+    std::int64_t expires = 0;        ///< served until then
+    std::int64_t gets = 0;           ///< GETs served so far
+    std::int64_t max_gets = 0;       ///< GETs allowed
+    std::string state;               ///< queued (notice not given yet), notified (SOURCE accepted),
+                                     ///< sent (given by DATA), failed (refused for good)
+    std::int64_t tries = 0;          ///< notice attempts so far
+    std::int64_t next_try = 0;       ///< not tried again before this
+    std::string note;                ///< the last reply or error
+};
+
+/// A SOURCE notice msourced accepted: a partial message whose body is fetched from the sender's MX.
+struct SourceIn {
+    std::string id;                  ///< 32 lower-case hex digits
+    std::string domain;              ///< the sender's domain: where the body is fetched from
+    std::string sender;
+    std::vector<std::string> rcpts;
+    std::string client;              ///< the address of the client that gave the notice
+    std::string helo;
+    std::int64_t received = 0;
+    std::int64_t expires = 0;
+    std::int64_t tries = 0;          ///< fetch attempts so far
+    std::int64_t next_try = 0;
+    std::string note;                ///< the last reply or error
+};
+
 /// How to open a store.
 struct StoreOptions {
     int busy_timeout_ms = 10000;
@@ -238,6 +272,44 @@ public:
     virtual Result<void> held_set_challenged(std::string_view id, std::int64_t when) = 0;
     /// Deletes row id; true when it existed.
     virtual Result<bool> held_remove(std::string_view id) = 0;
+
+    /// Records an outgoing row; false when its id exists.
+    virtual Result<bool> source_out_add(const SourceOut& o) = 0;
+    /// Every outgoing row, oldest (created, then rowid) first.
+    virtual Result<std::vector<SourceOut>> source_out_list() = 0;
+    /// Takes an outgoing row in state queued whose next_try <= now for a notice attempt: sets its next_try to
+    /// until and returns true; false when it is not due (another process took it). Atomic across processes.
+    virtual Result<bool> source_out_claim(std::string_view id, std::int64_t now, std::int64_t until) = 0;
+    /// Sets state, tries, next_try and note of row id.
+    virtual Result<void> source_out_update(std::string_view id, std::string_view state, std::int64_t tries,
+                                           std::int64_t next_try, std::string_view note) = 0;
+    /// Serves a GET: when row id exists in state notified, now < expires and gets < max_gets, counts one more
+    /// GET and returns the row (with gets already incremented); nothing otherwise. Atomic across processes:
+    /// max_gets concurrent calls at most get a row.
+    virtual Result<std::optional<SourceOut>> source_out_get(std::string_view id, std::int64_t now) = 0;
+    /// Deletes row id; true when it existed.
+    virtual Result<bool> source_out_remove(std::string_view id) = 0;
+    /// How many outgoing rows use the file path (the rows of one message share it).
+    virtual Result<std::int64_t> source_out_path_uses(std::string_view path) = 0;
+
+    /// Records a partial message; false when (domain, id) exists already.
+    virtual Result<bool> source_in_add(const SourceIn& p) = 0;
+    /// Every partial row, ordered by domain, then received, then rowid.
+    virtual Result<std::vector<SourceIn>> source_in_list() = 0;
+    /// Takes partial row (domain, id) whose next_try <= now for a fetch: sets its next_try to until and
+    /// returns true; false when it is not due or gone. Atomic across processes (two fetchers: one gets true).
+    virtual Result<bool> source_in_claim(std::string_view domain, std::string_view id, std::int64_t now,
+                                         std::int64_t until) = 0;
+    /// Sets tries, next_try and note of partial row (domain, id).
+    virtual Result<void> source_in_retry(std::string_view domain, std::string_view id, std::int64_t tries,
+                                         std::int64_t next_try, std::string_view note) = 0;
+    /// Deletes partial row (domain, id); true when it existed.
+    virtual Result<bool> source_in_remove(std::string_view domain, std::string_view id) = 0;
+
+    /// Counts one event for key (a client address) in fixed windows of window seconds (the window is
+    /// now / window): true when the events in the current window, this one included, are at most limit.
+    /// Rows of past windows are deleted on the way. Atomic across processes.
+    virtual Result<bool> rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) = 0;
 };
 
 /// For a process whose threads each use their own store objects (msmtp-proxy): SQLite without its

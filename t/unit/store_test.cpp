@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 using namespace mail;
 
 TEST_CASE("store: a new personal store is 0600, WAL, at the current schema version") {
@@ -331,10 +334,13 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
         REQUIRE(s.ok());
         CHECK(*(*s)->domain_add("example.org", 1));
     }
-    // Turn it back into a version 2 store: the users table (2 -> 3) and the held queue (3 -> 4) go.
+    // Turn it back into a version 2 store: the users table (2 -> 3), the held queue (3 -> 4) and the
+    // SOURCE/GET tables (4 -> 5) go.
     sqlite3* db;
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "DROP TABLE users; DROP TABLE held; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE users; DROP TABLE held; DROP TABLE source_out; DROP TABLE source_in;"
+                             " DROP TABLE source_rate; PRAGMA user_version=2",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});  // read-only opens never migrate
@@ -345,7 +351,7 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
     }
     auto s = open_store(p);
     REQUIRE(s.ok());
-    CHECK(store_schema_version() == 4);
+    CHECK(store_schema_version() == 5);
     CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
     CHECK(*(*s)->user_add(User{"frank", "h", 5, 5}));
     CHECK((*(*s)->user_get("frank"))->hash == "h");
@@ -414,4 +420,347 @@ TEST_CASE("store: held messages: add once, find by each key, filter, atomic tran
     CHECK((*st.held_find(HeldKey::id, g.id))->challenged == 400);
     CHECK(*st.held_remove(h.id));
     CHECK_FALSE(*st.held_remove(h.id));
+}
+
+namespace {
+
+SourceOut outgoing(std::string id, std::int64_t created) {
+    SourceOut o;
+    o.id = std::move(id);
+    o.domain = "them.example";
+    o.sender = "ann@ours.example";
+    o.rcpts = {"bob@them.example", "carol@them.example"};
+    o.path = "/spool/out/m1";
+    o.size = 1234;
+    o.created = created;
+    o.expires = 5000;
+    o.max_gets = 2;
+    o.state = "notified";
+    return o;
+}
+
+SourceIn partial(std::string domain, std::string id, std::int64_t received) {
+    SourceIn p;
+    p.id = std::move(id);
+    p.domain = std::move(domain);
+    p.sender = "dan@" + p.domain;
+    p.rcpts = {"erin@ours.example"};
+    p.client = "192.0.2.7";
+    p.helo = "mx." + p.domain;
+    p.received = received;
+    p.expires = received + 3600;
+    return p;
+}
+
+} // namespace
+
+TEST_CASE("store: outgoing SOURCE rows keep every field, once per id, oldest first", "[store][source]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    CHECK(st.source_out_list()->empty());
+    SourceOut a = outgoing("0123456789abcdef0123456789abcdef", 200);
+    a.gets = 1;
+    a.max_gets = 3;
+    a.state = "queued";
+    a.tries = 2;
+    a.next_try = 250;
+    a.note = "421 try later";
+    SourceOut b = outgoing("fedcba9876543210fedcba9876543210", 100);
+    b.domain = "other.example";
+    b.rcpts = {"x@other.example"};
+    SourceOut c = outgoing("00000000000000000000000000000000", 200);  // same created as a: rowid breaks the tie
+    c.rcpts = {};
+    CHECK(*st.source_out_add(a));
+    CHECK(*st.source_out_add(b));
+    CHECK(*st.source_out_add(c));
+    SourceOut dup = b;
+    dup.domain = "changed.example";
+    CHECK_FALSE(*st.source_out_add(dup));  // the id exists: left alone
+
+    auto all = st.source_out_list();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 3);
+    CHECK((*all)[0].id == b.id);
+    CHECK((*all)[0].domain == "other.example");
+    CHECK((*all)[1].id == a.id);
+    CHECK((*all)[2].id == c.id);
+    CHECK((*all)[2].rcpts.empty());
+    const SourceOut& r = (*all)[1];
+    CHECK(r.domain == a.domain);
+    CHECK(r.sender == a.sender);
+    CHECK(r.rcpts == a.rcpts);
+    CHECK(r.path == a.path);
+    CHECK(r.size == 1234);
+    CHECK(r.created == 200);
+    CHECK(r.expires == 5000);
+    CHECK(r.gets == 1);
+    CHECK(r.max_gets == 3);
+    CHECK(r.state == "queued");
+    CHECK(r.tries == 2);
+    CHECK(r.next_try == 250);
+    CHECK(r.note == "421 try later");
+
+    // The rows of one message share its file.
+    CHECK(*st.source_out_path_uses("/spool/out/m1") == 3);
+    CHECK(*st.source_out_path_uses("/spool/out/none") == 0);
+    CHECK(*st.source_out_remove(b.id));
+    CHECK_FALSE(*st.source_out_remove(b.id));
+    CHECK(*st.source_out_path_uses("/spool/out/m1") == 2);
+    CHECK(st.source_out_list()->size() == 2);
+
+    REQUIRE(st.source_out_update(a.id, "failed", 3, 0, "550 no such user").ok());
+    REQUIRE(st.source_out_update("ffffffffffffffffffffffffffffffff", "sent", 1, 0, "").ok());  // no row: nothing
+    all = st.source_out_list();
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].state == "failed");
+    CHECK((*all)[0].tries == 3);
+    CHECK((*all)[0].next_try == 0);
+    CHECK((*all)[0].note == "550 no such user");
+    CHECK((*all)[0].gets == 1);  // not touched by an update
+}
+
+TEST_CASE("store: an outgoing row is claimed for a notice only when queued and due, once", "[store][source]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
+    o.state = "queued";
+    o.next_try = 500;
+    REQUIRE(*st.source_out_add(o));
+    CHECK_FALSE(*st.source_out_claim(o.id, 499, 600));  // not due yet
+    CHECK(*st.source_out_claim(o.id, 500, 600));
+    CHECK(st.source_out_list()->front().next_try == 600);
+    CHECK_FALSE(*st.source_out_claim(o.id, 500, 700));  // taken: another process would get false
+    CHECK(*st.source_out_claim(o.id, 650, 700));        // due again when the claim runs out
+    REQUIRE(st.source_out_update(o.id, "notified", 1, 0, "250 ok"));
+    CHECK_FALSE(*st.source_out_claim(o.id, 10000, 10100));  // no longer queued
+    CHECK(*st.source_out_remove(o.id));
+    CHECK_FALSE(*st.source_out_claim(o.id, 10000, 10100));  // gone
+}
+
+TEST_CASE("store: GET serves a notified row before expiry, max_gets times, counting each", "[store][source]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
+    o.state = "queued";
+    o.expires = 1000;
+    o.max_gets = 3;
+    REQUIRE(*st.source_out_add(o));
+    CHECK_FALSE(st.source_out_get(o.id, 200)->has_value());  // queued: no notice given, no GET served
+    CHECK_FALSE(st.source_out_get("ffffffffffffffffffffffffffffffff", 200)->has_value());
+    REQUIRE(st.source_out_update(o.id, "notified", 1, 0, "250 ok"));
+    CHECK_FALSE(st.source_out_get(o.id, 1000)->has_value());  // expired: served until expires, not at it
+    CHECK(st.source_out_list()->front().gets == 0);            // refusals count nothing
+    for (int i = 1; i <= 3; ++i) {
+        auto g = st.source_out_get(o.id, 999);
+        REQUIRE(g.ok());
+        REQUIRE(g->has_value());
+        CHECK((*g)->gets == i);
+        CHECK((*g)->id == o.id);
+        CHECK((*g)->path == o.path);
+        CHECK((*g)->rcpts == o.rcpts);
+        CHECK((*g)->state == "notified");
+    }
+    CHECK_FALSE(st.source_out_get(o.id, 999)->has_value());  // max_gets reached
+    CHECK(st.source_out_list()->front().gets == 3);
+
+    SourceOut x = outgoing("fedcba9876543210fedcba9876543210", 100);
+    x.state = "sent";
+    REQUIRE(*st.source_out_add(x));
+    CHECK_FALSE(st.source_out_get(x.id, 200)->has_value());  // given by DATA: no GET
+}
+
+TEST_CASE("store: of concurrent GETs from two store objects exactly max_gets are served", "[store][source]") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
+    o.max_gets = 3;
+    o.expires = 1000;
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        REQUIRE(*(*s)->source_out_add(o));
+    }
+    // One store object per thread, as two msourced processes would have: separate connections to one file.
+    // Each is opened with SQLITE_OPEN_FULLMUTEX, so store_multithread_init is not needed for this.
+    auto s1 = open_store(p);
+    auto s2 = open_store(p);
+    REQUIRE(s1.ok());
+    REQUIRE(s2.ok());
+    std::atomic<int> served{0}, failed{0};
+    auto run = [&](Store& st) {
+        for (int i = 0; i < 10; ++i) {
+            auto g = st.source_out_get(o.id, 500);
+            if (!g)
+                ++failed;
+            else if (g->has_value())
+                ++served;
+        }
+    };
+    std::thread t1(run, std::ref(**s1));
+    std::thread t2(run, std::ref(**s2));
+    t1.join();
+    t2.join();
+    CHECK(failed == 0);
+    CHECK(served == 3);
+    CHECK((*s1)->source_out_list()->front().gets == 3);
+}
+
+TEST_CASE("store: partial SOURCE rows keep every field, once per (domain, id), and are claimed once", "[store][source]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    CHECK(st.source_in_list()->empty());
+    SourceIn a = partial("b.example", "0123456789abcdef0123456789abcdef", 300);
+    a.rcpts = {"erin@ours.example", "fay@ours.example"};
+    a.tries = 1;
+    a.next_try = 400;
+    a.note = "connection refused";
+    SourceIn b = partial("b.example", "11111111111111111111111111111111", 200);
+    SourceIn c = partial("a.example", "22222222222222222222222222222222", 900);
+    SourceIn e = partial("a.example", "0123456789abcdef0123456789abcdef", 900);  // same id, other domain
+    CHECK(*st.source_in_add(a));
+    CHECK(*st.source_in_add(b));
+    CHECK(*st.source_in_add(c));
+    CHECK(*st.source_in_add(e));
+    SourceIn dup = a;
+    dup.sender = "other@b.example";
+    CHECK_FALSE(*st.source_in_add(dup));
+
+    auto all = st.source_in_list();
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 4);
+    CHECK((*all)[0].id == c.id);  // a.example, received 900, added first
+    CHECK((*all)[1].id == e.id);
+    CHECK((*all)[1].domain == "a.example");
+    CHECK((*all)[2].id == b.id);  // b.example, received 200
+    CHECK((*all)[3].id == a.id);  // b.example, received 300
+    const SourceIn& r = (*all)[3];
+    CHECK(r.domain == "b.example");
+    CHECK(r.sender == "dan@b.example");
+    CHECK(r.rcpts == a.rcpts);
+    CHECK(r.client == "192.0.2.7");
+    CHECK(r.helo == "mx.b.example");
+    CHECK(r.received == 300);
+    CHECK(r.expires == 3900);
+    CHECK(r.tries == 1);
+    CHECK(r.next_try == 400);
+    CHECK(r.note == "connection refused");
+
+    CHECK_FALSE(*st.source_in_claim("b.example", a.id, 399, 500));  // not due
+    CHECK(*st.source_in_claim("b.example", a.id, 400, 500));
+    CHECK_FALSE(*st.source_in_claim("b.example", a.id, 400, 500));  // a second fetcher gets false
+    CHECK(*st.source_in_claim("a.example", a.id, 400, 500));        // the same id of another domain is its own row
+    REQUIRE(st.source_in_retry("b.example", a.id, 2, 800, "451 busy").ok());
+    all = st.source_in_list();
+    CHECK((*all)[3].tries == 2);
+    CHECK((*all)[3].next_try == 800);
+    CHECK((*all)[3].note == "451 busy");
+    CHECK((*all)[1].tries == 0);  // the other domain's row is untouched
+    CHECK_FALSE(*st.source_in_claim("b.example", a.id, 799, 900));
+    CHECK(*st.source_in_claim("b.example", a.id, 800, 900));
+
+    CHECK(*st.source_in_remove("b.example", a.id));
+    CHECK_FALSE(*st.source_in_remove("b.example", a.id));
+    CHECK_FALSE(*st.source_in_claim("b.example", a.id, 10000, 10100));  // gone
+    CHECK(st.source_in_list()->size() == 3);
+}
+
+TEST_CASE("store: rate_hit allows limit events per fixed window, then starts again", "[store][source]") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    auto s = open_store(p);
+    REQUIRE(s.ok());
+    Store& st = **s;
+    // Window 100: times 1000..1099 are one window.
+    CHECK(*st.rate_hit("192.0.2.1", 1000, 100, 3));
+    CHECK(*st.rate_hit("192.0.2.1", 1050, 100, 3));
+    CHECK(*st.rate_hit("192.0.2.2", 1050, 100, 3));  // another key counts apart
+    CHECK(*st.rate_hit("192.0.2.1", 1099, 100, 3));
+    CHECK_FALSE(*st.rate_hit("192.0.2.1", 1099, 100, 3));  // the fourth in the window
+    CHECK_FALSE(*st.rate_hit("192.0.2.1", 1099, 100, 3));
+    CHECK(*st.rate_hit("192.0.2.1", 1099, 50, 3));  // another window length counts apart
+    CHECK(*st.rate_hit("192.0.2.1", 1100, 100, 3));  // the next window
+    CHECK(*st.rate_hit("192.0.2.1", 1150, 100, 3));
+    CHECK(*st.rate_hit("192.0.2.1", 1199, 100, 3));
+    CHECK_FALSE(*st.rate_hit("192.0.2.1", 1199, 100, 3));
+    CHECK_FALSE(*st.rate_hit("192.0.2.3", 1200, 100, 0));  // limit 0 allows nothing
+    CHECK_FALSE(st.rate_hit("192.0.2.1", 1200, 0, 3).ok());
+
+    // Rows of past windows, of every key, are gone once a later hit passes their end.
+    CHECK(*st.rate_hit("192.0.2.9", 5000, 100, 3));
+    sqlite3* db;
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* q;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM source_rate", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) == 1);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+TEST_CASE("store: a version 4 store is migrated to version 5, keeping its data", "[store][source]") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    Held h;
+    h.id = "0123456789abcdef";
+    h.state = "pending";
+    h.sender = "ann@x.example";
+    h.rcpts = {"bob@ours.example"};
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        CHECK(*(*s)->domain_add("example.org", 1));
+        CHECK(*(*s)->user_add(User{"gina", "h", 1, 1}));
+        CHECK(*(*s)->held_add(h));
+    }
+    // Turn it back into a version 4 store: the SOURCE/GET tables (4 -> 5) go.
+    sqlite3* db;
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE source_out; DROP TABLE source_in; DROP TABLE source_rate;"
+                             " PRAGMA user_version=4",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    {
+        auto ro = open_store(p, StoreOptions{1000, true});
+        REQUIRE_FALSE(ro.ok());
+        CHECK(ro.error().text.find("schema version 4, expected 5") != std::string::npos);
+    }
+    auto s = open_store(p);
+    REQUIRE(s.ok());
+    CHECK(store_schema_version() == 5);
+    CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
+    CHECK((*(*s)->user_get("gina"))->hash == "h");
+    auto g = (*s)->held_find(HeldKey::id, h.id);
+    REQUIRE(g->has_value());
+    CHECK((*g)->rcpts == h.rcpts);
+    CHECK(*(*s)->source_out_add(outgoing("0123456789abcdef0123456789abcdef", 1)));
+    CHECK(*(*s)->source_in_add(partial("a.example", "0123456789abcdef0123456789abcdef", 1)));
+    CHECK(*(*s)->rate_hit("192.0.2.1", 1, 60, 1));
+    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* q;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) == 5);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+TEST_CASE("store: the SOURCE state column takes only the four states", "[store][source]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 1);
+    o.state = "bogus";
+    CHECK_FALSE((*s)->source_out_add(o).ok());
+    o.state = "queued";
+    REQUIRE(*(*s)->source_out_add(o));
+    CHECK_FALSE((*s)->source_out_update(o.id, "done", 1, 0, "").ok());
+    CHECK((*s)->source_out_list()->front().state == "queued");
 }
