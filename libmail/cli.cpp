@@ -112,4 +112,21 @@ int report(std::string_view program, std::string_view context, const Error& e) {
     return exit_code(e.kind);
 }
 
+Result<std::unique_ptr<Store>> StorePool::take() {
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (!free_.empty()) {
+            auto s = std::move(free_.back());
+            free_.pop_back();
+            return s;
+        }
+    }
+    return ctx_.open_store();
+}
+
+void StorePool::give(std::unique_ptr<Store> s) {
+    std::lock_guard<std::mutex> g(m_);
+    if (free_.size() < 32) free_.push_back(std::move(s));
+}
+
 } // namespace mail

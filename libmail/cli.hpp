@@ -9,9 +9,11 @@
 
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -67,6 +69,22 @@ private:
     std::string db_path_;
     int busy_ms_;
     std::unique_ptr<Logger> logger_;
+};
+
+/// Store connections kept for the session threads of one process: opening one per session costs more
+/// than the session's lookups.
+class StorePool {
+public:
+    explicit StorePool(const Context& ctx) : ctx_(ctx) {}
+    /// A kept connection, or a new one.
+    Result<std::unique_ptr<Store>> take();
+    /// Keeps s for the next taker (up to 32).
+    void give(std::unique_ptr<Store> s);
+
+private:
+    const Context& ctx_;
+    std::mutex m_;
+    std::vector<std::unique_ptr<Store>> free_;
 };
 
 /// Resolves config, store path and logger for program; config errors are kind config/noinput.

@@ -25,56 +25,6 @@ namespace mail {
 
 namespace {
 
-// Each session thread takes a store connection and gives it back: opening one per session costs more than
-// the session's lookups.
-class StorePool {
-public:
-    explicit StorePool(const Context& ctx) : ctx_(ctx) {}
-    Result<std::unique_ptr<Store>> take() {
-        {
-            std::lock_guard<std::mutex> g(m_);
-            if (!free_.empty()) {
-                auto s = std::move(free_.back());
-                free_.pop_back();
-                return s;
-            }
-        }
-        return ctx_.open_store();
-    }
-    void give(std::unique_ptr<Store> s) {
-        std::lock_guard<std::mutex> g(m_);
-        if (free_.size() < 32) free_.push_back(std::move(s));
-    }
-
-private:
-    const Context& ctx_;
-    std::mutex m_;
-    std::vector<std::unique_ptr<Store>> free_;
-};
-
-Error bad(bool cli, const Setting& s, const std::string& what) {
-    return Error{cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": " + what};
-}
-
-Result<std::int64_t> number(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
-                            std::int64_t dflt, std::int64_t lo, std::int64_t hi) {
-    Setting s = ctx.settings().get(cli, nullptr, key, std::to_string(dflt));
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v);
-    if (ec != std::errc() || p != s.value.data() + s.value.size() || v < lo || v > hi)
-        return bad(cli.has_value(), s, std::string(key) + " must be " + std::to_string(lo) + " to " + std::to_string(hi));
-    return v;
-}
-
-Result<std::chrono::milliseconds> seconds(const Context& ctx, const std::optional<std::string>& cli,
-                                          std::string_view key, std::int64_t dflt, bool zero_ok = false) {
-    auto d = ctx.settings().duration(cli, nullptr, key, dflt);
-    if (!d) return d.error();
-    if (*d < 0 || (*d == 0 && !zero_ok) || *d > 7 * 86400)
-        return Error{cli ? ErrorKind::usage : ErrorKind::config, std::string(key) + ": out of range"};
-    return std::chrono::milliseconds(*d * 1000);
-}
-
 // A forward map: "recipient-or-@domain forward-address" lines; "*" is the default; # comments.
 Result<std::map<std::string, std::string>> read_forward_map(const std::string& path, std::string& dflt) {
     std::ifstream f(path);
@@ -136,11 +86,11 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
             p.forward_map = std::move(*m);
         } else {
             auto a = parse_path(target);
-            if (!a || a->empty() || a->domain.empty()) return bad(opt.unknown.has_value(), unknown, "forward=ADDR: '" + target + "' is not an address");
+            if (!a || a->empty() || a->domain.empty()) return setting_error(opt.unknown.has_value(), unknown, "forward=ADDR: '" + target + "' is not an address");
             p.forward_to = normalize_address(*a);
         }
     } else {
-        return bad(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP or postage");
+        return setting_error(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP or postage");
     }
 
     auto tag = resolve_switch(ctx, opt.tag, "tag", true);
@@ -177,13 +127,13 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (stamp.value == "hashcash") p.stamp = StampKind::hashcash;
     else if (stamp.value == "timed") p.stamp = StampKind::timed;
     else if (stamp.value == "paid") p.stamp = StampKind::paid;
-    else if (stamp.value != "none") return bad(opt.stamp.has_value(), stamp, "stamp must be none, hashcash, timed or paid");
+    else if (stamp.value != "none") return setting_error(opt.stamp.has_value(), stamp, "stamp must be none, hashcash, timed or paid");
     if (auto b = st.find(opt.stamp_bits, nullptr, "stamp-bits")) p.stamp_bits = b->value;
 
     int targets = 0;
     if (auto r = st.find(opt.relay, nullptr, "relay")) {
         auto hp = parse_host_port(r->value);
-        if (!hp) return bad(opt.relay.has_value(), *r, hp.error().text);
+        if (!hp) return setting_error(opt.relay.has_value(), *r, hp.error().text);
         p.incoming.kind = DeliveryTarget::Kind::relay;
         p.incoming.relay = *hp;
         ++targets;
@@ -203,40 +153,40 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
                                                : "where does mail go? give --relay HOST:PORT, --maildir DIR or --pickup DIR"};
     if (auto s = st.find(opt.smarthost, nullptr, "smarthost")) {
         auto hp = parse_host_port(s->value);
-        if (!hp) return bad(opt.smarthost.has_value(), *s, hp.error().text);
+        if (!hp) return setting_error(opt.smarthost.has_value(), *s, hp.error().text);
         p.smarthost = *hp;
     }
 
-    auto rt = seconds(ctx, opt.relay_timeout, "relay-timeout", limits::smtp_relay_timeout);
+    auto rt = resolve_seconds(ctx, opt.relay_timeout, "relay-timeout", limits::smtp_relay_timeout);
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
 
     p.smtp.hostname = p.hostname;
-    auto rc = number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
+    auto rc = resolve_number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
     if (!rc) return rc.error();
     p.smtp.max_recipients = static_cast<std::size_t>(*rc);
     Setting size = st.get(opt.max_message_size, nullptr, "max-message-size", std::to_string(limits::message_size));
     auto n = parse_size(size.value);
-    if (!n || *n <= 0) return bad(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
+    if (!n || *n <= 0) return setting_error(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
     p.smtp.max_message_size = static_cast<std::size_t>(*n);
-    auto ll = number(ctx, opt.line_length, "line-length", limits::smtp_line_length, 512, 65536);
+    auto ll = resolve_number(ctx, opt.line_length, "line-length", limits::smtp_line_length, 512, 65536);
     if (!ll) return ll.error();
     p.smtp.line_length = static_cast<std::size_t>(*ll);
     Setting bn = st.get(opt.bare_newline, nullptr, "bare-newline", "reject");
     if (bn.value == "reject") p.smtp.bare_newline = BareNewline::reject;
     else if (bn.value == "normalise" || bn.value == "normalize") p.smtp.bare_newline = BareNewline::normalise;
-    else return bad(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
+    else return setting_error(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
 
-    auto ct = seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
+    auto ct = resolve_seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
     if (!ct) return ct.error();
     p.times.command_timeout = *ct;
-    auto sl = seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
+    auto sl = resolve_seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
     if (!sl) return sl.error();
     p.times.session_time = *sl;
-    auto gd = seconds(ctx, opt.greet_delay, "greet-delay", 0, true);
+    auto gd = resolve_seconds(ctx, opt.greet_delay, "greet-delay", 0, true);
     if (!gd) return gd.error();
     p.times.greet_delay = *gd;
-    auto mr = number(ctx, opt.min_data_rate, "min-data-rate", limits::smtp_min_data_rate, 0, 1 << 30);
+    auto mr = resolve_number(ctx, opt.min_data_rate, "min-data-rate", limits::smtp_min_data_rate, 0, 1 << 30);
     if (!mr) return mr.error();
     p.times.min_data_rate = static_cast<std::size_t>(*mr);
     return p;
@@ -326,10 +276,7 @@ int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::o
 } // namespace
 
 bool proxy_inetd_mode(const ProxyOptions& opt) {
-    if (!opt.command.empty() || !opt.listen.empty() || !opt.submission_listen.empty()) return false;
-    const char* fds = std::getenv("LISTEN_FDS");
-    const char* pid = std::getenv("LISTEN_PID");
-    return !(fds && pid && std::atol(pid) == static_cast<long>(::getpid()));
+    return opt.command.empty() && opt.listen.empty() && opt.submission_listen.empty() && !sockets_passed();
 }
 
 int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& in, std::ostream& out,
@@ -406,7 +353,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         socks.push_back(ServeSocket{*fd, "submission", true});
     }
     if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
-    auto max = number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
+    auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
     if (!max) return report(ctx.program, max.error());
 
     std::atomic<bool> stop{false}, hup{false};

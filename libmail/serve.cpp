@@ -212,4 +212,10 @@ void install_stop_signals(std::atomic<bool>& stop, std::atomic<bool>& hup) {
     std::signal(SIGPIPE, SIG_IGN);
 }
 
+bool sockets_passed() {
+    const char* fds = std::getenv("LISTEN_FDS");
+    const char* pid = std::getenv("LISTEN_PID");
+    return fds && pid && std::atol(pid) == static_cast<long>(::getpid());
+}
+
 } // namespace mail

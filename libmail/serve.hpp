@@ -24,6 +24,8 @@ struct ServeSocket {
 
 /// The sockets systemd passed (LISTEN_PID must be this process); empty when none. Clears the variables.
 std::vector<ServeSocket> activated_sockets();
+/// True when systemd passed this process sockets (LISTEN_FDS with LISTEN_PID naming it).
+bool sockets_passed();
 
 /// One accepted (or passed) connection: read and write descriptors, the peer's address, the socket it came on.
 /// The function owns the descriptors.

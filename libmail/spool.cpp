@@ -155,4 +155,36 @@ int ChunkWriter::sync() {
     return status ? 0 : -1;
 }
 
+void HeadSpool::write(std::string_view data, std::size_t max_header) {
+    size_ += data.size();
+    if (too_big_) return;
+    if (!done_) {
+        std::size_t from = head_.size() >= 3 ? head_.size() - 3 : 0;
+        head_.append(data);
+        std::size_t end = std::string::npos;
+        if (head_.rfind("\r\n", 0) == 0) end = 2;  // no header fields at all
+        else if (auto e = head_.find("\r\n\r\n", from); e != std::string::npos) end = e + 4;
+        if (end == std::string::npos) {
+            if (head_.size() > max_header) too_big_ = true;
+            return;
+        }
+        done_ = true;
+        if (end == head_.size()) return;
+        std::string rest = head_.substr(end);
+        head_.resize(end);
+        data = rest;
+        if (auto w = body_.write(data); !w && !failure_) failure_ = w.error();
+        return;
+    }
+    if (auto w = body_.write(data); !w && !failure_) failure_ = w.error();
+}
+
+void HeadSpool::clear() {
+    head_.clear();
+    done_ = too_big_ = false;
+    body_.clear();
+    size_ = 0;
+    failure_.reset();
+}
+
 } // namespace mail

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <iosfwd>
 #include <streambuf>
 #include <string>
@@ -81,6 +82,34 @@ private:
     void drain();
     std::function<Result<void>(std::string_view)> fn_;
     std::string buf_;
+};
+
+/// A message arriving in pieces (SMTP DATA, a GET reply): the header section up to and including its blank
+/// line kept in memory (bounded), the rest in a Spool.
+class HeadSpool {
+public:
+    /// Takes the next piece (CRLF line ends). A header section longer than max_header is not kept whole:
+    /// head_too_big() says so and nothing more is kept.
+    void write(std::string_view data, std::size_t max_header);
+    /// Forgets everything.
+    void clear();
+    /// The header section, with its blank line once it was seen.
+    const std::string& head() const { return head_; }
+    /// What came after the header section.
+    const Spool& body() const { return body_; }
+    /// True when the header section passed the limit.
+    bool head_too_big() const { return too_big_; }
+    /// Octets taken so far.
+    std::size_t size() const { return size_; }
+    /// The first failure to keep the body (a full disk), if any.
+    const std::optional<Error>& failure() const { return failure_; }
+
+private:
+    std::string head_;
+    bool done_ = false, too_big_ = false;
+    Spool body_;
+    std::size_t size_ = 0;
+    std::optional<Error> failure_;
 };
 
 } // namespace mail

@@ -1,6 +1,8 @@
 // mverify: see mverify(1).
 #include "libmail/verify_cmd.hpp"
 
+#include <charconv>
+
 #include "libmail/clock.hpp"
 #include "libmail/duration.hpp"
 #include "libmail/message.hpp"
@@ -182,6 +184,29 @@ Result<bool> resolve_bool(const Setting& s, bool from_cli) {
     if (s.value == "yes" || s.value == "true" || s.value == "on" || s.value == "1") return true;
     if (s.value == "no" || s.value == "false" || s.value == "off" || s.value == "0") return false;
     return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": want yes or no"};
+}
+
+Error setting_error(bool from_cli, const Setting& s, const std::string& what) {
+    return Error{from_cli ? ErrorKind::usage : ErrorKind::config, s.origin + ": " + what};
+}
+
+Result<std::int64_t> resolve_number(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
+                                    std::int64_t dflt, std::int64_t lo, std::int64_t hi) {
+    Setting s = ctx.settings().get(cli, nullptr, key, std::to_string(dflt));
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(s.value.data(), s.value.data() + s.value.size(), v);
+    if (ec != std::errc() || p != s.value.data() + s.value.size() || v < lo || v > hi)
+        return setting_error(cli.has_value(), s, std::string(key) + " must be " + std::to_string(lo) + " to " + std::to_string(hi));
+    return v;
+}
+
+Result<std::chrono::milliseconds> resolve_seconds(const Context& ctx, const std::optional<std::string>& cli,
+                                                  std::string_view key, std::int64_t dflt, bool zero_ok) {
+    auto d = ctx.settings().duration(cli, nullptr, key, dflt);
+    if (!d) return d.error();
+    if (*d < 0 || (*d == 0 && !zero_ok) || *d > 7 * 86400)
+        return Error{cli ? ErrorKind::usage : ErrorKind::config, std::string(key) + ": out of range"};
+    return std::chrono::milliseconds(*d * 1000);
 }
 
 Result<bool> resolve_switch(const Context& ctx, const std::optional<bool>& cli, std::string_view key, bool fallback) {

@@ -3,6 +3,8 @@
 #include "libmail/cli.hpp"
 #include "libmail/verify.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -25,6 +27,14 @@ struct VerifyOptions {
     std::optional<bool> tag;
 };
 
+/// A bad setting: kind usage when it came from the command line, else config, with where it came from.
+Error setting_error(bool from_cli, const Setting& s, const std::string& what);
+/// A whole-number setting (cli, else config key, else dflt) within lo..hi.
+Result<std::int64_t> resolve_number(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
+                                    std::int64_t dflt, std::int64_t lo, std::int64_t hi);
+/// A duration setting ("90", "5m", "2h") of at most a week, in milliseconds; 0 only when zero_ok.
+Result<std::chrono::milliseconds> resolve_seconds(const Context& ctx, const std::optional<std::string>& cli,
+                                                  std::string_view key, std::int64_t dflt, bool zero_ok = false);
 /// A yes/no setting (yes, true, on, 1 / no, false, off, 0); kind usage from the command line, else config.
 Result<bool> resolve_bool(const Setting& s, bool from_cli);
 /// A yes/no setting: the command line's --KEY/--no-KEY (cli), else config key, else fallback.

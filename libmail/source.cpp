@@ -1,0 +1,687 @@
+// The SOURCE/GET extension: see source.hpp and msourced(8).
+#include "libmail/source.hpp"
+
+#include "libmail/address.hpp"
+#include "libmail/cli.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/limits.hpp"
+#include "libmail/message.hpp"
+#include "libmail/postage.hpp"
+#include "libmail/smtp_client.hpp"
+#include "libmail/store.hpp"
+#include "libmail/verify.hpp"
+#include "libmail/whitelist.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+// A claimed row is not taken by another pass for this long (a pass that died leaves it to the next).
+constexpr std::int64_t claim_lease = 600;
+
+std::string ip_of(const std::string& peer) {
+    std::string ip = peer.substr(0, peer.rfind(':'));
+    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    return ip;
+}
+
+std::string lower(std::string s) {
+    for (char& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return s;
+}
+
+std::string host_port_text(const HostPort& hp) {
+    return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
+}
+
+std::string reply_text(const SmtpReply& r) {
+    std::string t = std::to_string(r.code);
+    if (!r.lines.empty()) t += " " + r.lines.back();
+    return t;
+}
+
+std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
+    std::int64_t d = std::max<std::int64_t>(p.retry, 1);
+    for (std::int64_t i = 1; i < tries && d < p.retry_max; ++i) d *= 2;
+    return std::min(d, std::max(p.retry_max, p.retry));
+}
+
+// The held file's bytes, in pieces.
+MessageSource file_source(const std::string& path) {
+    return [path](const std::function<Result<void>(std::string_view)>& write) -> Result<void> {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                Error e{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
+                ::close(fd);
+                return e;
+            }
+            if (n == 0) break;
+            if (auto w = write(std::string_view(buf, static_cast<std::size_t>(n))); !w) {
+                ::close(fd);
+                return w;
+            }
+        }
+        ::close(fd);
+        return {};
+    };
+}
+
+// The header section of a received message with forged verdict fields removed and fields added on top
+// (given bottom first), ready for OutMessage.
+Result<std::string> edited_head(const std::string& head, std::string_view authserv_id,
+                                const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::istringstream hs(head);
+    MessageReader msg(hs);
+    if (auto h = msg.read_header(); !h) return Error{ErrorKind::data, "malformed header section"};
+    strip_verdicts(msg, authserv_id);
+    for (const auto& [k, v] : fields) msg.prepend(k, v);
+    std::ostringstream hdr;
+    if (auto w = msg.write_header(hdr); !w) return w.error();
+    // A header that ran into a non-field line: a blank line first, then what follows as the body's start.
+    if (msg.separator().empty()) hdr << "\r\n";
+    if (auto w = msg.copy_body(hdr); !w) return w.error();
+    return hdr.str();
+}
+
+std::string received_field(const std::string& from, const std::string& ip, const std::string& by,
+                           const std::string& with, const std::vector<std::string>& rcpts) {
+    std::string r = "from " + from + " (" + (ip.empty() ? "unknown" : ip) + ") by " + by + " (msourced) with " + with;
+    if (rcpts.size() == 1) r += " for <" + rcpts.front() + ">";
+    return r + "; " + rfc5322_date(now());
+}
+
+std::string domain_of(const std::string& addr) {
+    auto at = addr.rfind('@');
+    return at == std::string::npos ? "" : lower(addr.substr(at + 1));
+}
+
+// Connects to the first host for domain that answers; kind rejected when the domain takes no mail.
+Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
+                                                                        bool need_source) {
+    auto hosts = mail_hosts(domain, p.mx_map, p.mx_port, p.timeout);
+    if (!hosts) return hosts.error();
+    std::string why = "no host";
+    for (const auto& hp : *hosts) {
+        auto c = SmtpClient::open(hp, p.hostname, p.timeout);
+        if (!c) {
+            why = host_port_text(hp) + ": " + c.error().text;
+            continue;
+        }
+        if (need_source && !(*c)->has_extension(source_keyword)) {
+            why = host_port_text(hp) + ": does not offer SOURCE";
+            (*c)->quit();
+            continue;
+        }
+        return std::make_pair(std::move(*c), hp);
+    }
+    return Error{ErrorKind::tempfail, why};
+}
+
+// Gives the notices of rows (all for one domain) to that domain's MX.
+void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
+                   std::vector<SourceOut>& rows, SourcePass& pass) {
+    std::int64_t t = now();
+    auto defer = [&](SourceOut& o, const std::string& why, bool permanent) {
+        if (permanent) {
+            (void)store.source_out_update(o.id, "failed", o.tries + 1, 0, why);
+            ++pass.refused;
+        } else {
+            (void)store.source_out_update(o.id, "queued", o.tries + 1, t + backoff(p, o.tries + 1), why);
+            ++pass.deferred;
+        }
+        ctx.logger().info("notice", {{"id", o.id}, {"domain", domain}, {"sender", o.sender},
+                                     {"result", permanent ? "failed" : "deferred"}, {"error", why}});
+    };
+    auto conn = connect_domain(p, domain, false);
+    if (!conn) {
+        for (auto& o : rows) defer(o, conn.error().text, conn.error().kind == ErrorKind::rejected);
+        return;
+    }
+    auto& [client, hp] = *conn;
+    const bool source = client->has_extension(source_keyword);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        SourceOut& o = rows[i];
+        if (client->dead()) {
+            defer(o, "connection lost", false);
+            continue;
+        }
+        auto r = source ? client->send_source(o.sender, o.rcpts, o.id) : client->send(o.sender, o.rcpts, file_source(o.path));
+        if (!r) {
+            defer(o, host_port_text(hp) + ": " + r.error().text, false);
+            for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost", false);
+            return;
+        }
+        if (!r->accepted) {
+            defer(o, host_port_text(hp) + ": " + r->stage + ": " + reply_text(r->reply), r->reply.code >= 500);
+            continue;
+        }
+        const char* state = source ? "notified" : "sent";
+        (void)store.source_out_update(o.id, state, o.tries + 1, 0, host_port_text(hp) + ": " + reply_text(r->reply));
+        ++(source ? pass.notified : pass.sent);
+        ctx.logger().info("notice", {{"id", o.id}, {"domain", domain}, {"sender", o.sender},
+                                     {"rcpts", static_cast<long>(o.rcpts.size())}, {"mx", host_port_text(hp)},
+                                     {"result", state}, {"reply", reply_text(r->reply)}});
+    }
+    client->quit();
+}
+
+// The notices that are due (or only those in ids), grouped by domain.
+Result<void> give_notices(const SourcePolicy& p, Context& ctx, Store& store, const std::vector<std::string>* ids,
+                          SourcePass& pass) {
+    auto rows = store.source_out_list();
+    if (!rows) return rows.error();
+    std::int64_t t = now();
+    std::map<std::string, std::vector<SourceOut>> by_domain;
+    for (auto& o : *rows) {
+        if (o.state != "queued" || o.next_try > t || o.expires <= t) continue;
+        if (ids && std::find(ids->begin(), ids->end(), o.id) == ids->end()) continue;
+        auto c = store.source_out_claim(o.id, t, t + claim_lease);
+        if (!c) return c.error();
+        if (*c) by_domain[o.domain].push_back(std::move(o));
+    }
+    for (auto& [domain, list] : by_domain) notify_domain(p, ctx, store, domain, list, pass);
+    return {};
+}
+
+// Delivers a fetched or received message.
+Result<DeliveryResult> hand_on(const SourcePolicy& p, std::unique_ptr<Delivery>& d, const std::string& sender,
+                               const std::vector<std::string>& rcpts, const HeadSpool& msg,
+                               const std::vector<std::pair<std::string, std::string>>& fields) {
+    if (!p.deliver) return Error{ErrorKind::config, "no delivery target"};
+    if (msg.failure()) return *msg.failure();
+    if (msg.head_too_big()) return Error{ErrorKind::data, "header section too big"};
+    auto head = edited_head(msg.head(), p.hostname, fields);
+    if (!head) return head.error();
+    if (!d) d = make_delivery(*p.deliver, p.hostname, p.timeout, p.relay_pool);
+    OutMessage m;
+    m.sender = sender;
+    m.rcpts = rcpts;
+    m.header = std::move(*head);
+    m.body = &msg.body();
+    return d->deliver(m);
+}
+
+// Fetches the partial messages in rows (all from one domain) from that domain's MX.
+void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
+                  std::vector<SourceIn>& rows, SourcePass& pass, std::unique_ptr<Delivery>& delivery) {
+    std::int64_t t = now();
+    auto defer = [&](SourceIn& s, const std::string& why) {
+        (void)store.source_in_retry(s.domain, s.id, s.tries + 1, t + backoff(p, s.tries + 1), why);
+        ++pass.deferred;
+        ctx.logger().info("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender}, {"result", "deferred"},
+                                    {"error", why}});
+    };
+    auto drop = [&](SourceIn& s, const std::string& why) {
+        (void)store.source_in_remove(s.domain, s.id);
+        ++pass.refused;
+        ctx.logger().notice("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender}, {"client", s.client},
+                                      {"result", "refused"}, {"error", why}});
+    };
+    auto conn = connect_domain(p, domain, true);
+    if (!conn) {
+        for (auto& s : rows) {
+            if (conn.error().kind == ErrorKind::rejected) drop(s, conn.error().text);
+            else defer(s, conn.error().text);
+        }
+        return;
+    }
+    auto& [client, hp] = *conn;
+    const std::string mx = host_port_text(hp);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        SourceIn& s = rows[i];
+        auto lost = [&](const std::string& why) {
+            defer(s, why);
+            for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost");
+        };
+        auto r = client->command("GET " + s.id);
+        if (!r) return lost(mx + ": " + r.error().text);
+        if (r->code != 250) {
+            if (r->code >= 500) drop(s, mx + ": GET: " + reply_text(*r));
+            else defer(s, mx + ": GET: " + reply_text(*r));
+            continue;
+        }
+        HeadSpool msg;
+        auto got = client->read_message(p.smtp.bare_newline, p.max_message_size, [&](std::string_view piece) -> Result<void> {
+            msg.write(piece, limits::header_size);
+            return {};
+        });
+        if (!got) {
+            if (got.error().kind == ErrorKind::tempfail) return lost(mx + ": " + got.error().text);
+            drop(s, mx + ": " + got.error().text);
+            continue;
+        }
+        std::vector<std::pair<std::string, std::string>> fields{
+            {"X-Mailstamp-Source", "verified; domain=" + domain + "; mx=" + mx + "; id=" + s.id},
+            {"Received", received_field(hp.host, mx, p.hostname, "SOURCE/GET id " + s.id, s.rcpts)},
+        };
+        auto d = hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
+        if (!d || !d->accepted) {
+            std::string why = d ? "delivery: " + reply_text(d->reply) : "delivery: " + d.error().text;
+            if (delivery) {
+                delivery->close();
+                delivery.reset();
+            }
+            if (d && d->reply.code >= 500) drop(s, why);
+            else defer(s, why);
+            continue;
+        }
+        (void)store.source_in_remove(s.domain, s.id);
+        ++pass.fetched;
+        ctx.logger().info("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender},
+                                    {"rcpts", static_cast<long>(s.rcpts.size())}, {"mx", mx}, {"result", "delivered"},
+                                    {"size", static_cast<long>(msg.size())}, {"where", d->where}});
+    }
+    client->quit();
+}
+
+Result<void> remove_file_if_unused(Store& store, const std::string& path) {
+    auto uses = store.source_out_path_uses(path);
+    if (!uses) return uses.error();
+    if (*uses == 0 && ::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
+    return {};
+}
+
+} // namespace
+
+std::string make_source_id() {
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+    return hex_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
+}
+
+bool valid_source_id(std::string_view id) {
+    if (id.size() != 32) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    });
+}
+
+// ---- the session ----
+
+SourceSession::SourceSession(const SourcePolicy& policy, Context& ctx, Store& store, std::string client_address)
+    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)), ip_(ip_of(client_)) {}
+
+SourceSession::~SourceSession() {
+    if (delivery_) delivery_->close();
+}
+
+SmtpReply SourceSession::on_helo(std::string_view domain, bool) {
+    helo_ = std::string(domain);
+    return {250, p_.hostname};
+}
+
+void SourceSession::on_reset() {
+    have_sender_ = false;
+    sender_.clear();
+    rcpts_.clear();
+    data_.clear();
+}
+
+SmtpReply SourceSession::on_mail(const std::string& sender, const SmtpCommand&) {
+    on_reset();
+    if (!p_.deliver) return {550, "5.7.1 this server takes no mail; it only serves GET"};
+    auto a = parse_path(sender);
+    if (!a) return {553, "5.1.7 malformed sender address"};
+    sender_ = a->empty() ? "" : normalize_address(*a);
+    have_sender_ = true;
+    return {250, "2.1.0 sender ok"};
+}
+
+SmtpReply SourceSession::on_rcpt(const std::string& rcpt, const SmtpCommand&) {
+    auto a = parse_path(rcpt);
+    if (!a || a->empty() || a->domain.empty()) return {553, "5.1.3 malformed recipient address"};
+    // Routing forms are never taken: no relaying through us by any spelling.
+    if (a->local.find_first_of("%!@\"") != std::string::npos || a->domain.front() == '[')
+        return {554, "5.7.1 relay access denied"};
+    if (!domains_) {
+        auto d = store_.domain_list();
+        if (!d) {
+            ctx_.logger().err("store", {{"client", client_}, {"error", d.error().text}});
+            return {451, "4.3.0 temporary failure, try again later"};
+        }
+        domains_ = std::move(*d);
+    }
+    std::string dom = normalize_domain(a->domain);
+    if (std::find(domains_->begin(), domains_->end(), dom) == domains_->end()) {
+        ctx_.logger().info("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
+                                      {"rcpt", normalize_address(*a)}, {"reason", "relay denied"}});
+        return {554, "5.7.1 relay access denied"};
+    }
+    std::string addr = normalize_address(*a);
+    if (std::find(rcpts_.begin(), rcpts_.end(), addr) == rcpts_.end()) rcpts_.push_back(addr);
+    return {250, "2.1.5 recipient ok"};
+}
+
+SmtpReply SourceSession::on_data() {
+    data_.clear();
+    return {354, "go ahead, end with <CRLF>.<CRLF> (or use SOURCE)"};
+}
+
+void SourceSession::on_data_chunk(std::string_view data) { data_.write(data, limits::header_size); }
+
+SmtpReply SourceSession::on_data_end(std::string_view why) {
+    if (!why.empty()) {
+        on_reset();
+        return {554, "5.6.0 message refused: " + std::string(why)};
+    }
+    std::vector<std::pair<std::string, std::string>> fields{
+        {"X-Mailstamp-Source", "unverified; received by DATA from " + (ip_.empty() ? std::string("unknown") : ip_)},
+        {"Received", received_field(helo_, ip_, p_.hostname, "ESMTP", rcpts_)},
+    };
+    auto d = hand_on(p_, delivery_, sender_, rcpts_, data_, fields);
+    std::size_t size = data_.size();
+    std::vector<std::string> rcpts = rcpts_;
+    std::string sender = sender_;
+    on_reset();
+    if (!d || !d->accepted) {
+        if (delivery_) {
+            delivery_->close();
+            delivery_.reset();
+        }
+        std::string why2 = d ? reply_text(d->reply) : d.error().text;
+        ctx_.logger().warning("deliver", {{"client", client_}, {"sender", sender}, {"result", "deferred"}, {"error", why2}});
+        if (d && d->reply.code >= 500) return {554, "5.6.0 refused downstream"};
+        if (!d && d.error().kind == ErrorKind::data) return {554, "5.6.0 " + d.error().text};
+        return {451, "4.3.0 could not deliver now, try again later"};
+    }
+    ctx_.logger().info("deliver", {{"client", client_}, {"helo", helo_}, {"sender", sender},
+                                   {"rcpts", static_cast<long>(rcpts.size())}, {"class", "unverified"},
+                                   {"size", static_cast<long>(size)}, {"where", d->where}});
+    return {250, "2.0.0 message accepted"};
+}
+
+bool SourceSession::on_auth(std::string_view, std::string_view, std::string_view) { return false; }
+
+void SourceSession::on_protocol_error(std::string_view what) {
+    ctx_.logger().info("protocol", {{"client", client_}, {"error", what}});
+}
+
+std::vector<std::string> SourceSession::ehlo_keywords() { return {std::string(source_keyword)}; }
+
+std::optional<SmtpExtensionReply> SourceSession::on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) {
+    if (cmd.word == "SOURCE") return source(cmd, s);
+    if (cmd.word == "GET") return get(cmd, s);
+    return std::nullopt;
+}
+
+Result<bool> SourceSession::rate_ok(std::string_view what) {
+    return store_.rate_hit(std::string(what) + " " + ip_, now(), p_.rate_window, p_.get_limit);
+}
+
+SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessionState& s) {
+    if (!s.in_transaction) return {SmtpReply(503, "5.5.1 need MAIL before SOURCE"), false, {}};
+    if (s.rcpts == 0) return {SmtpReply(554, "5.5.1 no valid recipients"), false, {}};
+    if (!valid_source_id(cmd.arg)) return {SmtpReply(501, "5.5.4 Syntax: SOURCE <32 hex digits>"), false, {}};
+    if (sender_.empty()) return {SmtpReply(550, "5.7.1 SOURCE needs a sender domain to fetch from; use DATA"), false, {}};
+    auto ok = rate_ok("source");
+    if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
+    if (!*ok) return {SmtpReply(450, "4.7.1 too many notices, try again later"), false, {}};
+    std::int64_t t = now();
+    SourceIn in;
+    in.id = lower(cmd.arg);
+    in.domain = domain_of(sender_);
+    in.sender = sender_;
+    in.rcpts = rcpts_;
+    in.client = client_;
+    in.helo = helo_;
+    in.received = t;
+    in.expires = t + p_.partial_time;
+    in.next_try = t;
+    auto added = store_.source_in_add(in);
+    if (!added) {
+        ctx_.logger().err("store", {{"client", client_}, {"error", added.error().text}});
+        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
+    }
+    ctx_.logger().info("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"id", in.id},
+                                  {"rcpts", static_cast<long>(rcpts_.size())}, {"new", *added}});
+    on_reset();
+    if (p_.wake) p_.wake();
+    return {SmtpReply(250, "2.6.0 " + in.id + " noted; the message will be fetched from the MX of " + in.domain), true, {}};
+}
+
+SmtpExtensionReply SourceSession::get(const SmtpCommand& cmd, const SmtpSessionState& s) {
+    if (!s.greeted) return {SmtpReply(503, "5.5.1 send HELO or EHLO first"), false, {}};
+    if (s.in_transaction) return {SmtpReply(503, "5.5.1 GET is not allowed in a transaction"), false, {}};
+    if (cmd.arg.empty()) return {SmtpReply(501, "5.5.4 Syntax: GET <id>"), false, {}};
+    auto ok = rate_ok("get");
+    if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
+    if (!*ok) {
+        ctx_.logger().notice("get", {{"client", client_}, {"result", "rate limited"}});
+        return {SmtpReply(450, "4.7.1 too many GET commands, try again later"), false, {}};
+    }
+    // Unknown, malformed, expired and exhausted ids get the same answer: nothing tells them apart.
+    const SmtpReply none(550, "5.7.1 no message by that id");
+    if (!valid_source_id(cmd.arg)) return {none, false, {}};
+    auto row = store_.source_out_get(lower(cmd.arg), now());
+    if (!row) {
+        ctx_.logger().err("store", {{"client", client_}, {"error", row.error().text}});
+        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
+    }
+    if (!*row) {
+        ctx_.logger().info("get", {{"client", client_}, {"result", "refused"}});
+        return {none, false, {}};
+    }
+    if (::access((*row)->path.c_str(), R_OK) != 0) {
+        ctx_.logger().err("get", {{"client", client_}, {"id", (*row)->id}, {"error", (*row)->path + ": " + std::strerror(errno)}});
+        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
+    }
+    ctx_.logger().info("get", {{"client", client_}, {"helo", helo_}, {"id", (*row)->id}, {"domain", (*row)->domain},
+                               {"result", "served"}, {"gets", (*row)->gets}, {"size", (*row)->size}});
+    return {SmtpReply(250, "2.6.0 message follows, " + std::to_string((*row)->size) + " octets, ended by <CRLF>.<CRLF>"),
+            false, file_source((*row)->path)};
+}
+
+// ---- sending, passes, expiry, queue ----
+
+Result<SourcePass> source_send(const SourcePolicy& p, Context& ctx, Store& store, const std::string& sender,
+                               const std::vector<std::string>& rcpts, std::istream& in) {
+    if (rcpts.empty()) return Error{ErrorKind::usage, "no recipients"};
+    std::map<std::string, std::vector<std::string>> by_domain;
+    for (const auto& r : rcpts) {
+        auto a = parse_path(r);
+        if (!a || a->empty() || a->domain.empty()) return Error{ErrorKind::usage, "'" + r + "' is not an address"};
+        by_domain[normalize_domain(a->domain)].push_back(normalize_address(*a));
+    }
+    std::string from;
+    if (!sender.empty()) {
+        auto a = parse_path(sender);
+        if (!a || a->empty() || a->domain.empty()) return Error{ErrorKind::usage, "'" + sender + "' is not an address"};
+        from = normalize_address(*a);
+    }
+    if (::mkdir(p.hold_dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return Error{ErrorKind::tempfail, p.hold_dir + ": " + std::strerror(errno)};
+    const std::string name = make_source_id();
+    const std::string path = p.hold_dir + "/" + name;
+    std::size_t size = 0;
+    auto w = write_atomically(p.hold_dir + "/." + name + ".tmp", path, p.hold_dir,
+                              [&](const std::function<Result<void>(std::string_view)>& write) -> Result<void> {
+                                  char buf[65536];
+                                  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+                                      size += static_cast<std::size_t>(in.gcount());
+                                      if (size > p.max_message_size)
+                                          return Error{ErrorKind::data, "message over " + std::to_string(p.max_message_size) + " octets"};
+                                      if (auto r = write(std::string_view(buf, static_cast<std::size_t>(in.gcount()))); !r) return r;
+                                  }
+                                  if (in.bad()) return Error{ErrorKind::tempfail, "reading the message failed"};
+                                  return {};
+                              });
+    if (!w) return w.error();
+    std::int64_t t = now();
+    std::vector<std::string> ids;
+    auto tx = store.transaction([&]() -> Result<void> {
+        for (const auto& [domain, list] : by_domain) {
+            SourceOut o;
+            o.id = make_source_id();
+            o.domain = domain;
+            o.sender = from;
+            o.rcpts = list;
+            o.path = path;
+            o.size = static_cast<std::int64_t>(size);
+            o.created = t;
+            o.expires = t + p.hold_time;
+            o.max_gets = p.max_gets;
+            o.state = "queued";
+            o.next_try = t;
+            auto a = store.source_out_add(o);
+            if (!a) return a.error();
+            ids.push_back(o.id);
+        }
+        return {};
+    });
+    if (!tx) {
+        ::unlink(path.c_str());
+        return tx.error();
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        ctx.logger().info("hold", {{"id", ids[i]}, {"sender", from}, {"size", static_cast<long>(size)}});
+    SourcePass pass;
+    if (auto g = give_notices(p, ctx, store, &ids, pass); !g) return g.error();
+    return pass;
+}
+
+Result<SourcePass> source_pass(const SourcePolicy& p, Context& ctx, Store& store) {
+    SourcePass pass;
+    if (auto g = give_notices(p, ctx, store, nullptr, pass); !g) return g.error();
+    auto rows = store.source_in_list();
+    if (!rows) return rows.error();
+    std::int64_t t = now();
+    std::map<std::string, std::vector<SourceIn>> by_domain;
+    for (auto& s : *rows) {
+        if (s.next_try > t || s.expires <= t) continue;
+        auto c = store.source_in_claim(s.domain, s.id, t, t + claim_lease);
+        if (!c) return c.error();
+        if (*c) by_domain[s.domain].push_back(std::move(s));
+    }
+    std::unique_ptr<Delivery> delivery;
+    for (auto& [domain, list] : by_domain) fetch_domain(p, ctx, store, domain, list, pass, delivery);
+    if (delivery) delivery->close();
+    return pass;
+}
+
+Result<SourceExpiry> source_expire(const SourcePolicy& p, Context& ctx, Store& store) {
+    SourceExpiry ex;
+    std::int64_t t = now();
+    auto out = store.source_out_list();
+    if (!out) return out.error();
+    for (const auto& o : *out) {
+        if (o.expires > t) continue;
+        auto r = store.source_out_remove(o.id);
+        if (!r) return r.error();
+        if (!*r) continue;
+        ++ex.held;
+        if (auto u = remove_file_if_unused(store, o.path); !u) return u.error();
+        ctx.logger().info("expire", {{"id", o.id}, {"direction", "out"}, {"state", o.state}, {"gets", o.gets}});
+    }
+    auto in = store.source_in_list();
+    if (!in) return in.error();
+    std::unique_ptr<Delivery> delivery;
+    for (const auto& s : *in) {
+        if (s.expires > t) continue;
+        if (p.expired_notify && p.deliver) {
+            // The body never came: what is known is the envelope. It goes to the recipients marked unverified.
+            std::string text =
+                "From: Mail Delivery Subsystem <MAILER-DAEMON@" + p.hostname + ">\r\n"
+                "To: " + (s.rcpts.size() == 1 ? "<" + s.rcpts.front() + ">" : std::string("undisclosed-recipients:;")) + "\r\n"
+                "Subject: [unverified] a message from " + (s.sender.empty() ? "<>" : s.sender) + " could not be fetched\r\n"
+                "Date: " + rfc5322_date(t) + "\r\n"
+                "Auto-Submitted: auto-generated\r\n"
+                "MIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+                "A message from <" + s.sender + "> was announced by " + s.client + " (HELO " + s.helo + ") on " +
+                rfc5322_date(s.received) + "\r\nwith SOURCE " + s.id + ", but its body could not be fetched from the MX of " +
+                s.domain + "\r\nbefore the notice expired. Last error: " + (s.note.empty() ? "none" : s.note) +
+                "\r\n\r\nNothing of its content is known. It may have been forged.\r\n";
+            HeadSpool msg;
+            msg.write(text, limits::header_size);
+            std::vector<std::pair<std::string, std::string>> fields{
+                {"X-Mailstamp-Source", "unverified; expired; domain=" + s.domain + "; id=" + s.id}};
+            auto d = hand_on(p, delivery, "", s.rcpts, msg, fields);
+            if (!d || !d->accepted) {
+                // Kept for the next expire run: the recipients are owed the notice.
+                ctx.logger().warning("expire", {{"id", s.id}, {"direction", "in"}, {"result", "deferred"},
+                                                {"error", d ? reply_text(d->reply) : d.error().text}});
+                if (delivery) {
+                    delivery->close();
+                    delivery.reset();
+                }
+                continue;
+            }
+            ++ex.notices;
+        }
+        auto r = store.source_in_remove(s.domain, s.id);
+        if (!r) return r.error();
+        if (!*r) continue;
+        ++ex.partial;
+        ctx.logger().info("expire", {{"id", s.id}, {"direction", "in"}, {"domain", s.domain}, {"sender", s.sender},
+                                     {"result", p.expired_notify ? "notice" : "dropped"}});
+    }
+    if (delivery) delivery->close();
+    return ex;
+}
+
+Result<void> source_queue(Store& store, bool json, std::ostream& out) {
+    auto o = store.source_out_list();
+    if (!o) return o.error();
+    auto in = store.source_in_list();
+    if (!in) return in.error();
+    auto list = [](const std::vector<std::string>& v) {
+        std::string s = "[";
+        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + json_string(v[i]);
+        return s + "]";
+    };
+    if (json) {
+        out << "[";
+        bool first = true;
+        for (const auto& r : *o) {
+            out << (first ? "" : ",") << "{\"direction\":\"out\",\"id\":" << json_string(r.id)
+                << ",\"domain\":" << json_string(r.domain) << ",\"state\":" << json_string(r.state)
+                << ",\"sender\":" << json_string(r.sender) << ",\"rcpts\":" << list(r.rcpts) << ",\"size\":" << r.size
+                << ",\"gets\":" << r.gets << ",\"max_gets\":" << r.max_gets << ",\"tries\":" << r.tries
+                << ",\"created\":" << json_string(format_time(r.created)) << ",\"expires\":" << json_string(format_time(r.expires))
+                << ",\"next_try\":" << json_string(r.next_try ? format_time(r.next_try) : "")
+                << ",\"note\":" << json_string(r.note) << "}";
+            first = false;
+        }
+        for (const auto& r : *in) {
+            out << (first ? "" : ",") << "{\"direction\":\"in\",\"id\":" << json_string(r.id)
+                << ",\"domain\":" << json_string(r.domain) << ",\"state\":\"partial\",\"sender\":" << json_string(r.sender)
+                << ",\"rcpts\":" << list(r.rcpts) << ",\"client\":" << json_string(r.client)
+                << ",\"helo\":" << json_string(r.helo) << ",\"tries\":" << r.tries
+                << ",\"received\":" << json_string(format_time(r.received)) << ",\"expires\":" << json_string(format_time(r.expires))
+                << ",\"next_try\":" << json_string(format_time(r.next_try)) << ",\"note\":" << json_string(r.note) << "}";
+            first = false;
+        }
+        out << "]\n";
+        return {};
+    }
+    for (const auto& r : *o)
+        out << "out\t" << r.id << '\t' << r.state << '\t' << r.domain << '\t' << r.gets << '/' << r.max_gets << '\t'
+            << format_time(r.expires) << '\t' << (r.sender.empty() ? "<>" : r.sender) << '\t' << r.rcpts.size()
+            << (r.note.empty() ? "" : "\t" + r.note) << '\n';
+    for (const auto& r : *in)
+        out << "in\t" << r.id << "\tpartial\t" << r.domain << '\t' << r.tries << '\t' << format_time(r.expires) << '\t'
+            << (r.sender.empty() ? "<>" : r.sender) << '\t' << r.rcpts.size() << (r.note.empty() ? "" : "\t" + r.note) << '\n';
+    return {};
+}
+
+} // namespace mail

@@ -1,0 +1,327 @@
+// msourced: see msourced(8).
+#include "libmail/source_cmd.hpp"
+
+#include "libmail/address.hpp"
+#include "libmail/clock.hpp"
+#include "libmail/duration.hpp"
+#include "libmail/limits.hpp"
+#include "libmail/net.hpp"
+#include "libmail/serve.hpp"
+#include "libmail/source.hpp"
+#include "libmail/verify_cmd.hpp"
+
+#include <openssl/ssl.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+std::string dirname_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Result<std::int64_t> duration_setting(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
+                                      std::int64_t dflt, std::int64_t lo, std::int64_t hi) {
+    auto d = ctx.settings().duration(cli, nullptr, key, dflt);
+    if (!d) return d.error();
+    if (*d < lo || *d > hi)
+        return Error{cli ? ErrorKind::usage : ErrorKind::config,
+                     std::string(key) + ": want " + std::to_string(lo) + " to " + std::to_string(hi) + " seconds"};
+    return *d;
+}
+
+Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
+    const Settings& st = ctx.settings();
+    SourcePolicy p;
+    p.hostname = st.get(opt.hostname, nullptr, "hostname", host_name()).value;
+    if (!is_valid_domain(p.hostname))
+        return Error{opt.hostname ? ErrorKind::usage : ErrorKind::config, "hostname '" + p.hostname + "' is not a host name"};
+    std::vector<std::string> maps = opt.mx_map;
+    if (maps.empty()) maps = st.config().get_all(ctx.program, "mx-map");
+    for (const auto& m : maps)
+        if (auto r = add_mx_map_entry(p.mx_map, m); !r) return Error{ErrorKind::usage, "--mx-map " + m + ": " + r.error().text};
+    p.mx_port = st.get(opt.mx_port, nullptr, "mx-port", "25").value;
+    auto tmo = resolve_seconds(ctx, opt.timeout, "timeout", 60);
+    if (!tmo) return tmo.error();
+    p.timeout = *tmo;
+
+    int targets = 0;
+    if (auto d = st.find(opt.deliver, nullptr, "deliver")) {
+        DeliveryTarget t;
+        const std::string& v = d->value;
+        if (v.rfind("maildir:", 0) == 0 && v.size() > 8) {
+            t.kind = DeliveryTarget::Kind::maildir;
+            t.dir = v.substr(8);
+        } else if (v.rfind("pickup:", 0) == 0 && v.size() > 7) {
+            t.kind = DeliveryTarget::Kind::pickup;
+            t.dir = v.substr(7);
+        } else {
+            return setting_error(opt.deliver.has_value(), *d, "deliver: want maildir:PATH or pickup:PATH");
+        }
+        p.deliver = t;
+        ++targets;
+    }
+    if (auto r = st.find(opt.relay, nullptr, "relay")) {
+        auto hp = parse_host_port(r->value);
+        if (!hp) return setting_error(opt.relay.has_value(), *r, hp.error().text);
+        DeliveryTarget t;
+        t.kind = DeliveryTarget::Kind::relay;
+        t.relay = *hp;
+        p.deliver = t;
+        ++targets;
+    }
+    if (targets > 1) return Error{ErrorKind::usage, "give only one of --deliver and --relay"};
+
+    p.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", dirname_of(ctx.db_path()) + "/source").value;
+    auto ht = duration_setting(ctx, opt.hold_time, "hold-time", 7 * 86400, 1, 365 * 86400);
+    if (!ht) return ht.error();
+    p.hold_time = *ht;
+    auto pt = duration_setting(ctx, opt.partial_time, "partial-time", 5 * 86400, 1, 365 * 86400);
+    if (!pt) return pt.error();
+    p.partial_time = *pt;
+    auto mg = resolve_number(ctx, opt.max_gets, "max-gets", 5, 1, 1000);
+    if (!mg) return mg.error();
+    p.max_gets = *mg;
+    auto gl = resolve_number(ctx, opt.get_limit, "get-limit", 600, 1, 1000000);
+    if (!gl) return gl.error();
+    p.get_limit = *gl;
+    auto rw = duration_setting(ctx, opt.rate_window, "rate-window", 60, 1, 86400);
+    if (!rw) return rw.error();
+    p.rate_window = *rw;
+    auto rt = duration_setting(ctx, opt.retry, "retry", 300, 1, 86400);
+    if (!rt) return rt.error();
+    p.retry = *rt;
+    auto rm = duration_setting(ctx, opt.retry_max, "retry-max", 4 * 3600, 1, 7 * 86400);
+    if (!rm) return rm.error();
+    p.retry_max = *rm;
+    Setting oe = st.get(opt.on_expiry, nullptr, "on-expiry", "drop");
+    if (oe.value == "notify") p.expired_notify = true;
+    else if (oe.value != "drop") return setting_error(opt.on_expiry.has_value(), oe, "on-expiry must be drop or notify");
+
+    p.smtp.hostname = p.hostname;
+    auto rc = resolve_number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
+    if (!rc) return rc.error();
+    p.smtp.max_recipients = static_cast<std::size_t>(*rc);
+    Setting size = st.get(opt.max_message_size, nullptr, "max-message-size", std::to_string(limits::message_size));
+    auto n = parse_size(size.value);
+    if (!n || *n <= 0) return setting_error(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
+    p.smtp.max_message_size = p.max_message_size = static_cast<std::size_t>(*n);
+    Setting bn = st.get(opt.bare_newline, nullptr, "bare-newline", "reject");
+    if (bn.value == "reject") p.smtp.bare_newline = BareNewline::reject;
+    else if (bn.value == "normalise" || bn.value == "normalize") p.smtp.bare_newline = BareNewline::normalise;
+    else return setting_error(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
+    auto ct = resolve_seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
+    if (!ct) return ct.error();
+    p.times.command_timeout = *ct;
+    auto sl = resolve_seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
+    if (!sl) return sl.error();
+    p.times.session_time = *sl;
+    return p;
+}
+
+void session(Conn& conn, const std::string& peer, const SourcePolicy& policy, Context& ctx, StorePool& pool,
+             SSL_CTX* tls, const std::atomic<bool>* stop) {
+    auto store = pool.take();
+    if (!store) {
+        ctx.logger().err("store", {{"client", peer}, {"error", store.error().text}});
+        (void)conn.write("421 4.3.0 " + policy.hostname + " service temporarily unavailable\r\n",
+                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
+        return;
+    }
+    {
+        SourceSession ss(policy, ctx, **store, peer);
+        SmtpServerConfig cfg = policy.smtp;
+        cfg.tls_available = tls != nullptr;
+        SmtpServer server(cfg, ss);
+        ctx.logger().debug("connect", {{"client", peer}});
+        run_smtp_session(conn, server, policy.times, tls, stop);
+        ctx.logger().debug("disconnect", {{"client", peer}, {"messages", static_cast<long>(server.messages())}});
+    }
+    pool.give(std::move(*store));
+}
+
+int print_pass(Context& ctx, const Result<SourcePass>& r) {
+    if (!r) return report(ctx.program, r.error());
+    ctx.logger().info("pass", {{"notified", static_cast<long>(r->notified)}, {"sent", static_cast<long>(r->sent)},
+                               {"fetched", static_cast<long>(r->fetched)}, {"refused", static_cast<long>(r->refused)},
+                               {"deferred", static_cast<long>(r->deferred)}});
+    return ex_ok;
+}
+
+// The fetch thread of a daemon: a pass (and expiry) every interval, sooner after a SOURCE notice.
+class Fetcher {
+public:
+    Fetcher(const SourcePolicy& p, Context& ctx, std::chrono::seconds interval, const std::atomic<bool>& stop)
+        : p_(p), ctx_(ctx), interval_(interval), stop_(stop), t_([this] { run(); }) {}
+    ~Fetcher() {
+        {
+            std::lock_guard<std::mutex> g(m_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        t_.join();
+    }
+    void wake() {
+        {
+            std::lock_guard<std::mutex> g(m_);
+            woken_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    void run() {
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> l(m_);
+                // Woken: a short pause first, so notices given together are fetched in one connection.
+                cv_.wait_for(l, interval_, [this] { return done_ || woken_ || stop_.load(); });
+                if (done_ || stop_.load()) return;
+                if (woken_) cv_.wait_for(l, std::chrono::milliseconds(200), [this] { return done_; });
+                woken_ = false;
+                if (done_) return;
+            }
+            auto store = ctx_.open_store();
+            if (!store) {
+                ctx_.logger().err("store", {{"error", store.error().text}});
+                continue;
+            }
+            try {
+                auto r = source_pass(p_, ctx_, **store);
+                if (!r) ctx_.logger().err("pass", {{"error", r.error().text}});
+                if (auto e = source_expire(p_, ctx_, **store); !e) ctx_.logger().err("expire", {{"error", e.error().text}});
+            } catch (const std::exception& e) {
+                ctx_.logger().err("pass", {{"error", e.what()}});
+            }
+        }
+    }
+    const SourcePolicy& p_;
+    Context& ctx_;
+    std::chrono::seconds interval_;
+    const std::atomic<bool>& stop_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false, woken_ = false;
+    std::thread t_;  // last: starts once the rest is ready
+};
+
+} // namespace
+
+bool source_inetd_mode(const SourceOptions& opt) {
+    return opt.command.empty() && opt.listen.empty() && !sockets_passed();
+}
+
+int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream& in, std::ostream& out, std::ostream&) {
+    auto fail = [&](const Error& e) {
+        if (!inetd) return report(ctx.program, e);
+        ctx.logger().err("config", {{"error", e.text}});
+        std::string msg = "421 4.3.0 service not available (configuration)\r\n";
+        (void)!::write(1, msg.data(), msg.size());
+        return exit_code(e.kind);
+    };
+    auto pol = policy_of(ctx, opt);
+    if (!pol) return fail(pol.error());
+    SourcePolicy& p = *pol;
+
+    if (!opt.command.empty()) {
+        auto store = ctx.open_store();
+        if (!store) return report(ctx.program, store.error());
+        if (opt.command == "send") {
+            auto r = source_send(p, ctx, **store, opt.from, opt.rcpts, in);
+            if (!r) return report(ctx.program, r.error());
+            return print_pass(ctx, r);
+        }
+        if (opt.command == "fetch") return print_pass(ctx, source_pass(p, ctx, **store));
+        if (opt.command == "queue") {
+            if (auto q = source_queue(**store, opt.json, out); !q) return report(ctx.program, q.error());
+            return ex_ok;
+        }
+        if (opt.command == "expire") {
+            auto e = source_expire(p, ctx, **store);
+            if (!e) return report(ctx.program, e.error());
+            ctx.logger().info("expired", {{"held", static_cast<long>(e->held)}, {"partial", static_cast<long>(e->partial)},
+                                          {"notices", static_cast<long>(e->notices)}});
+            return ex_ok;
+        }
+        return report(ctx.program, Error{ErrorKind::usage, "unknown command " + opt.command});
+    }
+
+    SSL_CTX* tls = nullptr;
+    auto cert = ctx.settings().find(opt.tls_cert, nullptr, "tls-cert");
+    auto key = ctx.settings().find(opt.tls_key, nullptr, "tls-key");
+    if (cert || key) {
+        if (!cert || !key) return fail(Error{ErrorKind::usage, "--tls-cert and --tls-key go together"});
+        OPENSSL_init_ssl(0, nullptr);
+        auto c = make_server_tls(cert->value, key->value);
+        if (!c) return fail(c.error());
+        tls = *c;
+    }
+    store_multithread_init();
+    StorePool pool(ctx);
+    std::string user = ctx.settings().get(opt.user, nullptr, "user", "").value;
+
+    if (inetd) {
+        if (auto d = drop_privileges(user); !d) return fail(d.error());
+        std::signal(SIGPIPE, SIG_IGN);
+        std::string peer = peer_address(0);
+        if (peer == "?") peer = "stdin";
+        Conn conn(0, 1, false);
+        try {
+            session(conn, peer, p, ctx, pool, tls, nullptr);
+        } catch (const std::exception& e) {
+            ctx.logger().err("session", {{"client", peer}, {"error", e.what()}});
+        }
+        if (tls) SSL_CTX_free(tls);
+        return ex_ok;
+    }
+
+    std::vector<ServeSocket> socks = activated_sockets();
+    for (const auto& l : opt.listen) {
+        auto hp = parse_host_port(l);
+        if (!hp) return report(ctx.program, "--listen", hp.error());
+        auto fd = listen_tcp(*hp, 256);
+        if (!fd) return report(ctx.program, "--listen " + l, fd.error());
+        socks.push_back(ServeSocket{*fd, l, true});
+    }
+    if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
+    auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
+    if (!max) return report(ctx.program, max.error());
+    auto fi = duration_setting(ctx, opt.fetch_interval, "fetch-interval", 60, 0, 86400);
+    if (!fi) return report(ctx.program, fi.error());
+    if (p.deliver && p.deliver->kind == DeliveryTarget::Kind::relay) p.relay_pool = std::make_shared<SmtpClientPool>();
+
+    std::atomic<bool> stop{false}, hup{false};
+    install_stop_signals(stop, hup);
+    std::unique_ptr<Fetcher> fetcher;
+    if (*fi > 0) {
+        fetcher = std::make_unique<Fetcher>(p, ctx, std::chrono::seconds(*fi), stop);
+        p.wake = [f = fetcher.get()] { f->wake(); };
+    }
+    for (const auto& s : socks)
+        ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
+                                       {"fetch_interval", static_cast<long>(*fi)}});
+    std::string host = p.hostname;
+    serve(
+        socks, static_cast<std::size_t>(*max),
+        [&](int rfd, int wfd, const std::string& peer, const ServeSocket&) {
+            Conn conn(rfd, wfd, true);
+            session(conn, peer, p, ctx, pool, tls, &stop);
+            if (hup.exchange(false)) ctx.logger().reopen();
+        },
+        [&](const ServeSocket&) { return "421 4.3.2 " + host + " too many connections, try again later\r\n"; }, stop);
+    p.wake = nullptr;
+    fetcher.reset();
+    ctx.logger().notice("stop", {});
+    if (tls) SSL_CTX_free(tls);
+    return ex_ok;
+}
+
+} // namespace mail
