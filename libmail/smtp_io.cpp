@@ -13,6 +13,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -71,6 +73,10 @@ Result<SSL_CTX*> make_client_tls() {
 Conn::Conn(int rfd, int wfd, bool own) : rfd_(rfd), wfd_(wfd), own_(own) {
     set_nonblocking(rfd_);
     if (wfd_ != rfd_) set_nonblocking(wfd_);
+    // No Nagle: a reply followed by data in a second write (GET) would otherwise wait for the peer's delayed
+    // ACK of the first, some 40 ms a message. Every write here is a whole reply or a large piece already.
+    int one = 1;
+    (void)::setsockopt(wfd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on pipes
 }
 
 Conn::~Conn() {

@@ -93,7 +93,7 @@ void SmtpServer::reset_transaction() {
 
 void SmtpServer::feed(std::string_view bytes) {
     while (!bytes.empty() && !closed_ && !tls_pending_) {
-        if (body_) {
+        if (body_ || body_out_) {
             // An extension's data goes out first: what follows its command waits.
             held_.append(bytes);
             return;
@@ -409,11 +409,13 @@ void SmtpServer::extension(const SmtpCommand& cmd) {
 MessageSource SmtpServer::take_body() {
     MessageSource b;
     b.swap(body_);
+    body_out_ = true;  // input still waits, until body_sent()
     return b;
 }
 
 void SmtpServer::body_sent() {
     body_ = nullptr;
+    body_out_ = false;
     std::string held;
     held.swap(held_);
     feed(held);

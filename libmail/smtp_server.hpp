@@ -186,6 +186,7 @@ private:
     std::string chunk_;
     // An extension reply's data waiting to be sent, and the input held back meanwhile.
     MessageSource body_;
+    bool body_out_ = false;  ///< taken and being sent: input still waits until body_sent()
     std::string held_;
 };
 

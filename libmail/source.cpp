@@ -123,7 +123,8 @@ Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const So
     for (const auto& hp : *hosts) {
         auto c = SmtpClient::open(hp, p.hostname, p.timeout);
         if (!c) {
-            why = host_port_text(hp) + ": " + c.error().text;
+            const std::string where = host_port_text(hp);
+            why = c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text;
             continue;
         }
         if (need_source && !(*c)->has_extension(source_keyword)) {
@@ -340,9 +341,11 @@ void SourceSession::on_reset() {
 SmtpReply SourceSession::on_mail(const std::string& sender, const SmtpCommand&) {
     on_reset();
     if (!p_.deliver) return {550, "5.7.1 this server takes no mail; it only serves GET"};
-    auto a = parse_path(sender);
-    if (!a) return {553, "5.1.7 malformed sender address"};
-    sender_ = a->empty() ? "" : normalize_address(*a);
+    if (!sender.empty()) {
+        auto a = parse_path(sender);
+        if (!a) return {553, "5.1.7 malformed sender address"};
+        sender_ = a->empty() ? "" : normalize_address(*a);
+    }
     have_sender_ = true;
     return {250, "2.1.0 sender ok"};
 }
@@ -575,6 +578,16 @@ Result<SourcePass> source_pass(const SourcePolicy& p, Context& ctx, Store& store
     std::unique_ptr<Delivery> delivery;
     for (auto& [domain, list] : by_domain) fetch_domain(p, ctx, store, domain, list, pass, delivery);
     if (delivery) delivery->close();
+    // When the daemon's next pass is due: the earliest retry of what is still waiting.
+    auto due = [&](std::int64_t at) {
+        if (at > 0 && (pass.next_due == 0 || at < pass.next_due)) pass.next_due = at;
+    };
+    if (auto o = store.source_out_list())
+        for (const auto& r : *o)
+            if (r.state == "queued" && r.expires > t) due(std::max(r.next_try, t));
+    if (auto i = store.source_in_list())
+        for (const auto& r : *i)
+            if (r.expires > t) due(std::max(r.next_try, t));
     return pass;
 }
 

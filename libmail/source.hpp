@@ -109,6 +109,7 @@ struct SourcePass {
     std::size_t fetched = 0;   ///< partial messages fetched and delivered
     std::size_t refused = 0;   ///< refused for good (a notice or a GET answered 5xx)
     std::size_t deferred = 0;  ///< to be tried again
+    std::int64_t next_due = 0; ///< the earliest time a row left waiting is due again (0: none waits)
 };
 
 /// Holds the message from in for rcpts (one id per recipient domain) and gives each domain's MX its notice

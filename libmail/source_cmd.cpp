@@ -183,7 +183,9 @@ private:
             {
                 std::unique_lock<std::mutex> l(m_);
                 // Woken: a short pause first, so notices given together are fetched in one connection.
-                cv_.wait_for(l, interval_, [this] { return done_ || woken_ || stop_.load(); });
+                auto wait = interval_;
+                if (next_due_ > 0) wait = std::min(wait, std::chrono::seconds(std::max<std::int64_t>(next_due_ - now(), 1)));
+                cv_.wait_for(l, wait, [this] { return done_ || woken_ || stop_.load(); });
                 if (done_ || stop_.load()) return;
                 if (woken_) cv_.wait_for(l, std::chrono::milliseconds(200), [this] { return done_; });
                 woken_ = false;
@@ -197,6 +199,7 @@ private:
             try {
                 auto r = source_pass(p_, ctx_, **store);
                 if (!r) ctx_.logger().err("pass", {{"error", r.error().text}});
+                next_due_ = r ? r->next_due : 0;
                 if (auto e = source_expire(p_, ctx_, **store); !e) ctx_.logger().err("expire", {{"error", e.error().text}});
             } catch (const std::exception& e) {
                 ctx_.logger().err("pass", {{"error", e.what()}});
@@ -210,6 +213,7 @@ private:
     std::mutex m_;
     std::condition_variable cv_;
     bool done_ = false, woken_ = false;
+    std::int64_t next_due_ = 0;  ///< from the last pass: wake then, if before the interval is up
     std::thread t_;  // last: starts once the rest is ready
 };
 

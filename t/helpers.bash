@@ -15,3 +15,28 @@ common_setup() {
   export MAILSTAMP_DB="$BATS_TEST_TMPDIR/store.db"
   FIX="$MAILSTAMP_SRC/t/fixtures"
 }
+
+# A free port below the ephemeral range, so that no client's source port takes it before the server binds.
+free_port() {
+  /usr/bin/python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break'
+}
+wait_port() {
+  local i
+  for i in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listening on $1" >&2
+  [ -z "${WAIT_LOG:-}" ] || cat "$WAIT_LOG" >&2 2>/dev/null
+  return 1
+}

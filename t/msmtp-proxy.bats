@@ -16,6 +16,7 @@ setup() {
   SINKU=()
   [ "$(id -u)" -ne 0 ] || SINKU=(-u root)
   PIDS=()
+  WAIT_LOG="$M/proxy.err"
   mwhitelist domain add ours.example >/dev/null
   mwhitelist add friend@good.example >/dev/null
 }
@@ -24,31 +25,6 @@ teardown() {
   local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-
-# A free port below the ephemeral range, so that no client's source port takes it before the server binds.
-free_port() {
-  $PY -c '
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    print(p)
-    break'
-}
-wait_port() {
-  local i
-  for i in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listening on $1" >&2
-  cat "$M/proxy.err" >&2 2>/dev/null
-  return 1
 }
 
 # start_sink [smtp-sink options]: the MTA behind the proxy; every message lands in $M/sink/.

@@ -226,6 +226,45 @@ def cmd_idle(port, n, ready_file, hold):
     time.sleep(float(hold))
 
 
+def cmd_chat(port, *lines):
+    """Says each line in turn after the greeting and prints every reply line. After a 250 to GET, the data
+    that follows is read up to CRLF.CRLF and printed as it came (dot-stuffed), between DATA< and >DATA."""
+    s = connect(port)
+    buf = b""
+
+    def more():
+        nonlocal buf
+        chunk = s.recv(65536)
+        if not chunk:
+            raise EOFError
+        buf += chunk
+
+    def reply():
+        nonlocal buf
+        while True:
+            while b"\r\n" not in buf:
+                more()
+            line, buf = buf.split(b"\r\n", 1)
+            text = line.decode("latin-1")
+            print(text)
+            if len(text) < 4 or text[3] != "-":
+                return text
+
+    try:
+        reply()
+        for cmd in lines:
+            s.sendall(cmd.encode("latin-1") + b"\r\n")
+            last = reply()
+            if cmd.upper().startswith("GET ") and last.startswith("250"):
+                while not (buf.startswith(b".\r\n") or b"\r\n.\r\n" in buf):
+                    more()
+                end = 3 if buf.startswith(b".\r\n") else buf.index(b"\r\n.\r\n") + 5
+                sys.stdout.write("DATA<" + buf[:end].decode("latin-1") + ">DATA\n")
+                buf = buf[end:]
+    except EOFError:
+        print("(connection closed)")
+
+
 def main():
     cmds = {
         "send": cmd_send,
@@ -236,6 +275,7 @@ def main():
         "early": cmd_early,
         "partial": cmd_partial,
         "idle": cmd_idle,
+        "chat": cmd_chat,
     }
     if len(sys.argv) < 3 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
