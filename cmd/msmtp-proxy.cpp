@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
     mail::ProxyOptions opt;
     CLI::App app{"msmtp-proxy - SMTP front end: whitelists, token addresses and postage at RCPT time", "msmtp-proxy"};
     mail::add_common_options(app, common);
-    app.add_option("--listen", opt.listen, "ADDR:PORT or [IPv6]:PORT to listen on (repeatable); none: inetd mode");
+    mail::add_smtp_daemon_options(app, opt);
     app.add_option("--submission-listen", opt.submission_listen, "ADDR:PORT for submission: AUTH required (repeatable)");
     app.add_flag("--submission", opt.submission, "every session is a submission session (AUTH required)");
     app.add_option("--relay", opt.relay, "HOST:PORT of the real MTA that takes accepted mail");
@@ -19,26 +19,13 @@ int main(int argc, char** argv) {
     app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
     app.add_option("--unknown", opt.unknown, "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage");
-    app.add_option("--hostname", opt.hostname, "the name in the greeting and Received fields (default: the host name)");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
-    app.add_option("--tls-cert", opt.tls_cert, "PEM certificate chain for STARTTLS");
-    app.add_option("--tls-key", opt.tls_key, "PEM private key for STARTTLS");
     app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
     app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
     mail::add_switch(app, "batv", opt.batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones",
                      "no BATV (the default)");
     app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
-    app.add_option("--max-sessions", opt.max_sessions, "concurrent sessions (default 100)");
-    app.add_option("--max-recipients", opt.max_recipients, "recipients per message (default 100)");
-    app.add_option("--max-message-size", opt.max_message_size, "largest message, e.g. 32M (default 64M)");
-    app.add_option("--line-length", opt.line_length, "longest command line (default 2048)");
-    app.add_option("--command-timeout", opt.command_timeout, "wait this long for a command (default 5m)");
-    app.add_option("--session-time", opt.session_time, "longest session (default 1h)");
-    app.add_option("--min-data-rate", opt.min_data_rate, "octets a second a client must keep up in DATA (default 256)");
-    app.add_option("--greet-delay", opt.greet_delay, "pause before the greeting; clients talking meanwhile are refused");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
-    app.add_option("--bare-newline", opt.bare_newline, "bare CR or LF in DATA: reject (default) or normalise");
-    app.add_option("--user", opt.user, "switch to this user after binding");
     app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage mode (default 20)");
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
     app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");

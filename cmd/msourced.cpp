@@ -11,12 +11,11 @@ int main(int argc, char** argv) {
     mail::SourceOptions opt;
     CLI::App app{"msourced - SOURCE/GET reverse delivery: mail fetched back from the sender domain's MX", "msourced"};
     mail::add_common_options(app, common);
-    app.add_option("--listen", opt.listen, "ADDR:PORT or [IPv6]:PORT to listen on (repeatable); none: inetd mode");
+    mail::add_smtp_daemon_options(app, opt);
     app.add_option("--mx-map", opt.mx_map, "DOMAIN=HOST:PORT: where DOMAIN's mail goes, instead of its MX records (repeatable)");
     app.add_option("--deliver", opt.deliver, "where received mail goes: maildir:PATH or pickup:PATH");
     app.add_option("--relay", opt.relay, "HOST:PORT of the MTA that takes received mail");
     app.add_option("--fetch-interval", opt.fetch_interval, "seconds between fetch passes while serving (default 60; 0: none)");
-    app.add_option("--hostname", opt.hostname, "the name in the greeting, EHLO and Received fields (default: the host name)");
     app.add_option("--hold-dir", opt.hold_dir, "where held outgoing messages are kept (default: beside the store, source/)");
     app.add_option("--hold-time", opt.hold_time, "how long a held message is served to GET (default 7d)");
     app.add_option("--partial-time", opt.partial_time, "how long a partial message is fetched for (default 5d)");
@@ -28,15 +27,6 @@ int main(int argc, char** argv) {
     app.add_option("--on-expiry", opt.on_expiry, "a partial message never fetched: drop (default) or notify (a notice marked unverified)");
     app.add_option("--timeout", opt.timeout, "DNS, connecting and each reply of a peer (default 60s)");
     app.add_option("--mx-port", opt.mx_port, "the port of hosts found in DNS (default 25)");
-    app.add_option("--max-sessions", opt.max_sessions, "concurrent sessions (default 100)");
-    app.add_option("--max-recipients", opt.max_recipients, "recipients per message (default 100)");
-    app.add_option("--max-message-size", opt.max_message_size, "largest message, e.g. 32M (default 64M)");
-    app.add_option("--command-timeout", opt.command_timeout, "wait this long for a command (default 5m)");
-    app.add_option("--session-time", opt.session_time, "longest session (default 1h)");
-    app.add_option("--bare-newline", opt.bare_newline, "bare CR or LF in DATA or a GET reply: reject (default) or normalise");
-    app.add_option("--user", opt.user, "switch to this user after binding");
-    app.add_option("--tls-cert", opt.tls_cert, "PEM certificate chain for STARTTLS");
-    app.add_option("--tls-key", opt.tls_key, "PEM private key for STARTTLS");
 
     auto* send = app.add_subcommand("send", "hold the message on stdin and notify each recipient domain's MX");
     send->add_option("--from", opt.from, "the envelope sender")->required();

@@ -197,24 +197,7 @@ std::string prefix_of(const Spool& raw, std::size_t max) {
 }
 
 Result<void> read_file_into(const std::string& path, Spool& sp) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            ::close(fd);
-            return Error{ErrorKind::tempfail, path + ": read: " + std::strerror(errno)};
-        }
-        if (n == 0) break;
-        if (auto w = sp.write(std::string_view(buf, static_cast<std::size_t>(n))); !w) {
-            ::close(fd);
-            return w;
-        }
-    }
-    ::close(fd);
-    return {};
+    return read_file(path, [&](std::string_view piece) { return sp.write(piece); });
 }
 
 // Octets of the header section MessageReader took (mbox line, fields, blank line): the body starts there.

@@ -293,4 +293,26 @@ std::unique_ptr<Delivery> raw_maildir_delivery(std::string dir) {
 std::unique_ptr<Delivery> sendmail_delivery(std::string path) { return std::make_unique<SendmailDelivery>(std::move(path)); }
 std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), false); }
 
+Result<void> read_file(const std::string& path, const std::function<Result<void>(std::string_view)>& fn) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            Error e{ErrorKind::tempfail, path + ": read: " + std::strerror(errno)};
+            ::close(fd);
+            return e;
+        }
+        if (n == 0) break;
+        if (auto w = fn(std::string_view(buf, static_cast<std::size_t>(n))); !w) {
+            ::close(fd);
+            return w;
+        }
+    }
+    ::close(fd);
+    return {};
+}
+
 } // namespace mail

@@ -85,6 +85,10 @@ std::unique_ptr<Delivery> pickup_delivery(std::string dir);
 Result<void> write_atomically(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
                               const std::function<Result<void>(const std::function<Result<void>(std::string_view)>&)>& source);
 
+/// Calls fn with the bytes of the file at path, in order, in pieces of up to 64 KiB; stops at fn's first
+/// error. A file that cannot be opened or read is kind tempfail.
+Result<void> read_file(const std::string& path, const std::function<Result<void>(std::string_view)>& fn);
+
 /// A unique file name for this process and moment: TIME.PID_TID_COUNTER.HOST.
 std::string unique_name();
 

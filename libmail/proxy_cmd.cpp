@@ -66,8 +66,9 @@ Result<std::map<std::string, std::string>> read_forward_map(const std::string& p
 Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     const Settings& st = ctx.settings();
     ProxyPolicy p;
-    p.hostname = st.get(opt.hostname, nullptr, "hostname", host_name()).value;
-    if (!is_valid_domain(p.hostname)) return Error{opt.hostname ? ErrorKind::usage : ErrorKind::config, "hostname '" + p.hostname + "' is not a host name"};
+    auto host = resolve_hostname(ctx, opt);
+    if (!host) return host.error();
+    p.hostname = *host;
     auto id = resolve_authserv_id(ctx, opt.authserv_id, p.hostname);
     if (!id) return id.error();
     p.authserv_id = *id;
@@ -161,34 +162,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
 
-    p.smtp.hostname = p.hostname;
-    auto rc = resolve_number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
-    if (!rc) return rc.error();
-    p.smtp.max_recipients = static_cast<std::size_t>(*rc);
-    Setting size = st.get(opt.max_message_size, nullptr, "max-message-size", std::to_string(limits::message_size));
-    auto n = parse_size(size.value);
-    if (!n || *n <= 0) return setting_error(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
-    p.smtp.max_message_size = static_cast<std::size_t>(*n);
-    auto ll = resolve_number(ctx, opt.line_length, "line-length", limits::smtp_line_length, 512, 65536);
-    if (!ll) return ll.error();
-    p.smtp.line_length = static_cast<std::size_t>(*ll);
-    Setting bn = st.get(opt.bare_newline, nullptr, "bare-newline", "reject");
-    if (bn.value == "reject") p.smtp.bare_newline = BareNewline::reject;
-    else if (bn.value == "normalise" || bn.value == "normalize") p.smtp.bare_newline = BareNewline::normalise;
-    else return setting_error(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
-
-    auto ct = resolve_seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
-    if (!ct) return ct.error();
-    p.times.command_timeout = *ct;
-    auto sl = resolve_seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
-    if (!sl) return sl.error();
-    p.times.session_time = *sl;
-    auto gd = resolve_seconds(ctx, opt.greet_delay, "greet-delay", 0, true);
-    if (!gd) return gd.error();
-    p.times.greet_delay = *gd;
-    auto mr = resolve_number(ctx, opt.min_data_rate, "min-data-rate", limits::smtp_min_data_rate, 0, 1 << 30);
-    if (!mr) return mr.error();
-    p.times.min_data_rate = static_cast<std::size_t>(*mr);
+    if (auto l = resolve_smtp_limits(ctx, opt, p.hostname, p.smtp, p.times); !l) return l.error();
     return p;
 }
 
@@ -283,14 +257,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
               std::ostream& err) {
     if (!opt.command.empty()) return user_command(ctx, opt, in, out, err);
 
-    // In inetd mode stdout is the client: a failure is said in SMTP, and nothing goes to stderr.
-    auto fail = [&](const Error& e) {
-        if (!inetd) return report(ctx.program, e);
-        ctx.logger().err("config", {{"error", e.text}});
-        std::string msg = "421 4.3.0 service not available (configuration)\r\n";
-        (void)!::write(1, msg.data(), msg.size());
-        return exit_code(e.kind);
-    };
+    auto fail = [&](const Error& e) { return daemon_failure(ctx, inetd, e); };
     auto pol = policy_of(ctx, opt);
     if (!pol) return fail(pol.error());
     pol->hits = std::make_shared<HitBatch>();
@@ -303,48 +270,28 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     ProxyPolicy submission = *pol;
     submission.submission = true;
 
-    SSL_CTX* tls = nullptr;
-    auto cert = ctx.settings().find(opt.tls_cert, nullptr, "tls-cert");
-    auto key = ctx.settings().find(opt.tls_key, nullptr, "tls-key");
-    if (cert || key) {
-        if (!cert || !key) return fail(Error{ErrorKind::usage, "--tls-cert and --tls-key go together"});
-        OPENSSL_init_ssl(0, nullptr);
-        auto c = make_server_tls(cert->value, key->value);
-        if (!c) return fail(c.error());
-        tls = *c;
-    }
+    auto tlsr = resolve_server_tls(ctx, opt);
+    if (!tlsr) return fail(tlsr.error());
+    SSL_CTX* tls = *tlsr;
     if (!tls && (opt.submission || !opt.submission_listen.empty()))
         return fail(Error{ErrorKind::usage, "submission needs TLS for AUTH: give --tls-cert and --tls-key"});
 
     store_multithread_init();  // each session thread has a store object of its own
     StorePool pool(ctx);
-    std::string user = ctx.settings().get(opt.user, nullptr, "user", "").value;
+    std::string user = resolve_user(ctx, opt);
 
     if (inetd) {
-        if (auto d = drop_privileges(user); !d) return fail(d.error());
-        std::signal(SIGPIPE, SIG_IGN);
-        std::string peer = peer_address(0);
-        if (peer == "?") peer = "stdin";
-        Conn conn(0, 1, false);
-        try {
+        int rc = inetd_session(ctx, user, [&](Conn& conn, const std::string& peer) {
             session(conn, peer, incoming, ctx, pool, tls, nullptr);
-        } catch (const std::exception& e) {
-            // The client saw no 250 for anything not delivered; it retries. stderr is its socket: log only.
-            ctx.logger().err("session", {{"client", peer}, {"error", e.what()}});
-        }
+        });
         if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
         if (tls) SSL_CTX_free(tls);
-        return ex_ok;
+        return rc;
     }
 
-    std::vector<ServeSocket> socks = activated_sockets();
-    for (const auto& l : opt.listen) {
-        auto hp = parse_host_port(l);
-        if (!hp) return report(ctx.program, "--listen", hp.error());
-        auto fd = listen_tcp(*hp, 256);
-        if (!fd) return report(ctx.program, "--listen " + l, fd.error());
-        socks.push_back(ServeSocket{*fd, l, true});
-    }
+    auto sockets = daemon_sockets(opt.listen, "");
+    if (!sockets) return report(ctx.program, sockets.error());
+    std::vector<ServeSocket> socks = std::move(*sockets);
     for (const auto& l : opt.submission_listen) {
         auto hp = parse_host_port(l);
         if (!hp) return report(ctx.program, "--submission-listen", hp.error());

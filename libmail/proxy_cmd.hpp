@@ -3,6 +3,7 @@
 // and serve; and the `user` commands that keep SMTP AUTH users in the store.
 #pragma once
 #include "libmail/cli.hpp"
+#include "libmail/daemon_cmd.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -12,21 +13,16 @@
 namespace mail {
 
 /// msmtp-proxy's options, filled by CLI11; unset ones come from the config file.
-struct ProxyOptions {
-    std::vector<std::string> listen;             ///< ADDR:PORT, incoming (port 25)
+struct ProxyOptions : SmtpDaemonOptions {
     std::vector<std::string> submission_listen;  ///< ADDR:PORT, submission (AUTH required)
     bool submission = false;                     ///< every session is a submission session
     std::optional<std::string> relay, maildir, pickup, smarthost;
     std::optional<std::string> unknown;
-    std::optional<std::string> hostname, authserv_id;
-    std::optional<std::string> tls_cert, tls_key;
+    std::optional<std::string> authserv_id;
     std::optional<std::string> stamp, stamp_bits;
     std::optional<bool> batv;
     std::vector<std::string> home_domains;
-    std::optional<std::string> max_sessions, max_recipients, max_message_size, line_length;
-    std::optional<std::string> command_timeout, session_time, min_data_rate, greet_delay, relay_timeout;
-    std::optional<std::string> bare_newline;
-    std::optional<std::string> user;
+    std::optional<std::string> relay_timeout;
     std::optional<std::string> min_bits;
     std::vector<std::string> authority_keys;
     std::optional<std::string> authority;

@@ -62,27 +62,7 @@ std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
 
 // The held file's bytes, in pieces.
 MessageSource file_source(const std::string& path) {
-    return [path](const std::function<Result<void>(std::string_view)>& write) -> Result<void> {
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                Error e{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
-                ::close(fd);
-                return e;
-            }
-            if (n == 0) break;
-            if (auto w = write(std::string_view(buf, static_cast<std::size_t>(n))); !w) {
-                ::close(fd);
-                return w;
-            }
-        }
-        ::close(fd);
-        return {};
-    };
+    return [path](const std::function<Result<void>(std::string_view)>& write) { return read_file(path, write); };
 }
 
 // The header section of a received message with forged verdict fields removed and fields added on top

@@ -41,9 +41,9 @@ Result<std::int64_t> duration_setting(const Context& ctx, const std::optional<st
 Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
     const Settings& st = ctx.settings();
     SourcePolicy p;
-    p.hostname = st.get(opt.hostname, nullptr, "hostname", host_name()).value;
-    if (!is_valid_domain(p.hostname))
-        return Error{opt.hostname ? ErrorKind::usage : ErrorKind::config, "hostname '" + p.hostname + "' is not a host name"};
+    auto host = resolve_hostname(ctx, opt);
+    if (!host) return host.error();
+    p.hostname = *host;
     std::vector<std::string> maps = opt.mx_map;
     if (maps.empty()) maps = st.config().get_all(ctx.program, "mx-map");
     for (const auto& m : maps)
@@ -106,24 +106,8 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
     if (oe.value == "notify") p.expired_notify = true;
     else if (oe.value != "drop") return setting_error(opt.on_expiry.has_value(), oe, "on-expiry must be drop or notify");
 
-    p.smtp.hostname = p.hostname;
-    auto rc = resolve_number(ctx, opt.max_recipients, "max-recipients", limits::smtp_recipients, 1, limits::recipients);
-    if (!rc) return rc.error();
-    p.smtp.max_recipients = static_cast<std::size_t>(*rc);
-    Setting size = st.get(opt.max_message_size, nullptr, "max-message-size", std::to_string(limits::message_size));
-    auto n = parse_size(size.value);
-    if (!n || *n <= 0) return setting_error(opt.max_message_size.has_value(), size, "max-message-size: want a size such as 32M");
-    p.smtp.max_message_size = p.max_message_size = static_cast<std::size_t>(*n);
-    Setting bn = st.get(opt.bare_newline, nullptr, "bare-newline", "reject");
-    if (bn.value == "reject") p.smtp.bare_newline = BareNewline::reject;
-    else if (bn.value == "normalise" || bn.value == "normalize") p.smtp.bare_newline = BareNewline::normalise;
-    else return setting_error(opt.bare_newline.has_value(), bn, "bare-newline must be reject or normalise");
-    auto ct = resolve_seconds(ctx, opt.command_timeout, "command-timeout", limits::smtp_command_timeout);
-    if (!ct) return ct.error();
-    p.times.command_timeout = *ct;
-    auto sl = resolve_seconds(ctx, opt.session_time, "session-time", limits::smtp_session_time);
-    if (!sl) return sl.error();
-    p.times.session_time = *sl;
+    if (auto l = resolve_smtp_limits(ctx, opt, p.hostname, p.smtp, p.times); !l) return l.error();
+    p.max_message_size = p.smtp.max_message_size;
     return p;
 }
 
@@ -224,13 +208,7 @@ bool source_inetd_mode(const SourceOptions& opt) {
 }
 
 int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream& in, std::ostream& out, std::ostream&) {
-    auto fail = [&](const Error& e) {
-        if (!inetd) return report(ctx.program, e);
-        ctx.logger().err("config", {{"error", e.text}});
-        std::string msg = "421 4.3.0 service not available (configuration)\r\n";
-        (void)!::write(1, msg.data(), msg.size());
-        return exit_code(e.kind);
-    };
+    auto fail = [&](const Error& e) { return daemon_failure(ctx, inetd, e); };
     auto pol = policy_of(ctx, opt);
     if (!pol) return fail(pol.error());
     SourcePolicy& p = *pol;
@@ -258,43 +236,23 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
         return report(ctx.program, Error{ErrorKind::usage, "unknown command " + opt.command});
     }
 
-    SSL_CTX* tls = nullptr;
-    auto cert = ctx.settings().find(opt.tls_cert, nullptr, "tls-cert");
-    auto key = ctx.settings().find(opt.tls_key, nullptr, "tls-key");
-    if (cert || key) {
-        if (!cert || !key) return fail(Error{ErrorKind::usage, "--tls-cert and --tls-key go together"});
-        OPENSSL_init_ssl(0, nullptr);
-        auto c = make_server_tls(cert->value, key->value);
-        if (!c) return fail(c.error());
-        tls = *c;
-    }
+    auto tlsr = resolve_server_tls(ctx, opt);
+    if (!tlsr) return fail(tlsr.error());
+    SSL_CTX* tls = *tlsr;
     store_multithread_init();
     StorePool pool(ctx);
-    std::string user = ctx.settings().get(opt.user, nullptr, "user", "").value;
+    std::string user = resolve_user(ctx, opt);
 
     if (inetd) {
-        if (auto d = drop_privileges(user); !d) return fail(d.error());
-        std::signal(SIGPIPE, SIG_IGN);
-        std::string peer = peer_address(0);
-        if (peer == "?") peer = "stdin";
-        Conn conn(0, 1, false);
-        try {
+        int rc = inetd_session(ctx, user, [&](Conn& conn, const std::string& peer) {
             session(conn, peer, p, ctx, pool, tls, nullptr);
-        } catch (const std::exception& e) {
-            ctx.logger().err("session", {{"client", peer}, {"error", e.what()}});
-        }
+        });
         if (tls) SSL_CTX_free(tls);
-        return ex_ok;
+        return rc;
     }
 
-    std::vector<ServeSocket> socks = activated_sockets();
-    for (const auto& l : opt.listen) {
-        auto hp = parse_host_port(l);
-        if (!hp) return report(ctx.program, "--listen", hp.error());
-        auto fd = listen_tcp(*hp, 256);
-        if (!fd) return report(ctx.program, "--listen " + l, fd.error());
-        socks.push_back(ServeSocket{*fd, l, true});
-    }
+    auto socks = daemon_sockets(opt.listen, "");
+    if (!socks) return report(ctx.program, socks.error());
     if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
     auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
     if (!max) return report(ctx.program, max.error());
@@ -309,12 +267,12 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
         fetcher = std::make_unique<Fetcher>(p, ctx, std::chrono::seconds(*fi), stop);
         p.wake = [f = fetcher.get()] { f->wake(); };
     }
-    for (const auto& s : socks)
+    for (const auto& s : *socks)
         ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
                                        {"fetch_interval", static_cast<long>(*fi)}});
     std::string host = p.hostname;
     serve(
-        socks, static_cast<std::size_t>(*max),
+        *socks, static_cast<std::size_t>(*max),
         [&](int rfd, int wfd, const std::string& peer, const ServeSocket&) {
             Conn conn(rfd, wfd, true);
             session(conn, peer, p, ctx, pool, tls, &stop);

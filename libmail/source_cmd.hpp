@@ -3,6 +3,7 @@
 // every --fetch-interval, or run one command: send, fetch, queue, expire.
 #pragma once
 #include "libmail/cli.hpp"
+#include "libmail/daemon_cmd.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -12,13 +13,10 @@
 namespace mail {
 
 /// msourced's options, filled by CLI11; unset ones come from the config file.
-struct SourceOptions {
-    std::vector<std::string> listen;
+struct SourceOptions : SmtpDaemonOptions {
     std::vector<std::string> mx_map;
-    std::optional<std::string> deliver, relay, fetch_interval, hostname, hold_dir, hold_time, partial_time;
+    std::optional<std::string> deliver, relay, fetch_interval, hold_dir, hold_time, partial_time;
     std::optional<std::string> max_gets, get_limit, rate_window, retry, retry_max, on_expiry, timeout, mx_port;
-    std::optional<std::string> max_sessions, max_recipients, max_message_size, command_timeout, session_time;
-    std::optional<std::string> bare_newline, user, tls_cert, tls_key;
     std::string command;  ///< "" (serve), send, fetch, queue, expire
     std::string from;
     std::vector<std::string> rcpts;
