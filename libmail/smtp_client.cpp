@@ -215,7 +215,7 @@ Result<SendResult> SmtpClient::send_source(const std::string& sender, const std:
     return res;
 }
 
-Result<void> SmtpClient::read_message(BareNewline mode, std::size_t max,
+Result<void> SmtpClient::read_message(BareNewline mode, std::size_t max, Deadline until,
                                       const std::function<Result<void>(std::string_view)>& sink) {
     DotDecoder dec(mode, max);
     std::string out;
@@ -229,10 +229,11 @@ Result<void> SmtpClient::read_message(BareNewline mode, std::size_t max,
         out.clear();
         if (dec.done()) break;
         char tmp[65536];
-        auto n = conn_->read(tmp, sizeof tmp, deadline());
+        auto n = conn_->read(tmp, sizeof tmp, std::min(deadline(), until));
         if (!n) {
             dead_ = true;
-            return Error{ErrorKind::tempfail, n.error().text == "timeout" ? "timed out" : n.error().text};
+            if (n.error().text != "timeout") return Error{ErrorKind::tempfail, n.error().text};
+            return Error{ErrorKind::tempfail, Clock::now() >= until ? "the data took too long" : "timed out"};
         }
         if (*n == 0) {
             dead_ = true;

@@ -44,8 +44,10 @@ public:
                                    const std::string& id);
     /// Reads dot-stuffed message data up to <CRLF>.<CRLF> (a GET reply), unstuffed, into sink. Kind data
     /// when it is over max octets or has a bare CR or LF in reject mode (the rest is still read, so the
-    /// connection stays usable); kind tempfail when the connection fails.
-    Result<void> read_message(BareNewline mode, std::size_t max, const std::function<Result<void>(std::string_view)>& sink);
+    /// connection stays usable); kind tempfail when the connection fails or the data has not ended by until
+    /// (the connection is then dead: a peer dripping octets cannot hold the reader).
+    Result<void> read_message(BareNewline mode, std::size_t max, Deadline until,
+                              const std::function<Result<void>(std::string_view)>& sink);
     /// True when the connection cannot carry another transaction (it must be closed).
     bool dead() const { return dead_; }
     /// Says QUIT (best effort).

@@ -396,8 +396,13 @@ void SmtpServer::extension(const SmtpCommand& cmd) {
         error_counted(500, "5.5.2 command not recognised");
         return;
     }
+    if (!r->reply.positive()) {
+        // Refusals count like any bad command: a client probing ids is closed after max_errors.
+        if (r->reply.code >= 500) error_counted(r->reply.code, r->reply.lines.empty() ? "" : r->reply.lines.back());
+        else reply(r->reply);
+        return;
+    }
     reply(r->reply);
-    if (!r->reply.positive()) return;
     if (r->ends_transaction && has_mail_) {
         ++messages_;
         has_mail_ = false;

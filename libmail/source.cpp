@@ -29,8 +29,30 @@ namespace mail {
 
 namespace {
 
-// A claimed row is not taken by another pass for this long (a pass that died leaves it to the next).
-constexpr std::int64_t claim_lease = 600;
+// A claimed row is not taken by another pass for this long (a pass that died leaves it to the next). A pass
+// works on a domain's rows for at most half of it, then gives the rest back: no row is ever worked on by two.
+constexpr std::int64_t claim_lease = 1800;
+// The longest a GET reply's data may take, beyond the per-read timeout: a peer dripping octets is cut off.
+constexpr std::int64_t get_data_time = 600;
+
+// An id in a log line: enough to follow it, not enough to GET with (ids are capabilities).
+std::string id_tag(const std::string& id) { return id.size() > 8 ? id.substr(0, 8) + "..." : id; }
+
+// The rate-limit key of a client address: IPv6 clients by their /64, which one host can fill at will.
+std::string rate_key(const std::string& ip) {
+    if (ip.find(':') == std::string::npos) return ip;
+    std::string out;
+    int groups = 0;
+    std::size_t i = 0;
+    while (i < ip.size() && groups < 4) {
+        std::size_t c = ip.find(':', i);
+        if (c == std::string::npos || c == i) break;  // "::" early: the rest is zeros
+        out += ip.substr(i, c - i) + ":";
+        ++groups;
+        i = c + 1;
+    }
+    return out + "/64";
+}
 
 std::string ip_of(const std::string& peer) {
     std::string ip = peer.substr(0, peer.rfind(':'));
@@ -48,9 +70,13 @@ std::string host_port_text(const HostPort& hp) {
     return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
 }
 
+// A peer's reply as kept in notes and logs: its last line, controls replaced, bounded.
 std::string reply_text(const SmtpReply& r) {
     std::string t = std::to_string(r.code);
     if (!r.lines.empty()) t += " " + r.lines.back();
+    for (char& c : t)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    if (t.size() > 300) t.resize(300);
     return t;
 }
 
@@ -98,6 +124,7 @@ std::string domain_of(const std::string& addr) {
 Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
                                                                         bool need_source) {
     auto hosts = mail_hosts(domain, p.mx_map, p.mx_port, p.timeout);
+    if (!hosts && hosts.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + hosts.error().text};
     if (!hosts) return hosts.error();
     std::string why = "no host";
     for (const auto& hp : *hosts) {
@@ -117,11 +144,27 @@ Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const So
     return Error{ErrorKind::tempfail, why};
 }
 
+// True when the pass should stop: the daemon is shutting down.
+bool stopping(const SourcePolicy& p) { return p.stop && p.stop->load(); }
+
+// Claims the due rows of one domain just before they are worked on: of two passes, each row goes to one.
+template <class Row, class Claim>
+Result<std::vector<Row>> claim_rows(std::vector<Row>& due, std::int64_t t, const Claim& claim) {
+    std::vector<Row> mine;
+    for (auto& r : due) {
+        auto c = claim(r, t, t + claim_lease);
+        if (!c) return c.error();
+        if (*c) mine.push_back(std::move(r));
+    }
+    return mine;
+}
+
 // Gives the notices of rows (all for one domain) to that domain's MX.
 void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
                    std::vector<SourceOut>& rows, SourcePass& pass) {
-    std::int64_t t = now();
+    const std::int64_t claimed = now();
     auto defer = [&](SourceOut& o, const std::string& why, bool permanent) {
+        std::int64_t t = now();
         if (permanent) {
             (void)store.source_out_update(o.id, "failed", o.tries + 1, 0, why);
             ++pass.refused;
@@ -129,8 +172,13 @@ void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std:
             (void)store.source_out_update(o.id, "queued", o.tries + 1, t + backoff(p, o.tries + 1), why);
             ++pass.deferred;
         }
-        ctx.logger().info("notice", {{"id", o.id}, {"domain", domain}, {"sender", o.sender},
+        ctx.logger().info("notice", {{"id", id_tag(o.id)}, {"domain", domain}, {"sender", o.sender},
                                      {"result", permanent ? "failed" : "deferred"}, {"error", why}});
+    };
+    // Rows not reached (stopping, or the lease half gone) go back as they were, due at once.
+    auto give_back = [&](std::size_t from) {
+        for (std::size_t j = from; j < rows.size(); ++j)
+            (void)store.source_out_update(rows[j].id, "queued", rows[j].tries, now(), rows[j].note);
     };
     auto conn = connect_domain(p, domain, false);
     if (!conn) {
@@ -138,34 +186,37 @@ void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std:
         return;
     }
     auto& [client, hp] = *conn;
+    const std::string mx = host_port_text(hp);
     const bool source = client->has_extension(source_keyword);
     for (std::size_t i = 0; i < rows.size(); ++i) {
         SourceOut& o = rows[i];
+        if (stopping(p) || now() - claimed > claim_lease / 2) return give_back(i);
         if (client->dead()) {
             defer(o, "connection lost", false);
             continue;
         }
         auto r = source ? client->send_source(o.sender, o.rcpts, o.id) : client->send(o.sender, o.rcpts, file_source(o.path));
         if (!r) {
-            defer(o, host_port_text(hp) + ": " + r.error().text, false);
+            defer(o, mx + ": " + r.error().text, false);
             for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost", false);
             return;
         }
         if (!r->accepted) {
-            defer(o, host_port_text(hp) + ": " + r->stage + ": " + reply_text(r->reply), r->reply.code >= 500);
+            defer(o, mx + ": " + r->stage + ": " + reply_text(r->reply), r->reply.code >= 500);
             continue;
         }
         const char* state = source ? "notified" : "sent";
-        (void)store.source_out_update(o.id, state, o.tries + 1, 0, host_port_text(hp) + ": " + reply_text(r->reply));
+        // The note keeps the code only: a peer's text may quote the id, and notes are shown and logged.
+        (void)store.source_out_update(o.id, state, o.tries + 1, 0, mx + ": " + std::to_string(r->reply.code));
         ++(source ? pass.notified : pass.sent);
-        ctx.logger().info("notice", {{"id", o.id}, {"domain", domain}, {"sender", o.sender},
-                                     {"rcpts", static_cast<long>(o.rcpts.size())}, {"mx", host_port_text(hp)},
-                                     {"result", state}, {"reply", reply_text(r->reply)}});
+        ctx.logger().info("notice", {{"id", id_tag(o.id)}, {"domain", domain}, {"sender", o.sender},
+                                     {"rcpts", static_cast<long>(o.rcpts.size())}, {"mx", mx}, {"result", state},
+                                     {"reply", std::to_string(r->reply.code)}});
     }
     client->quit();
 }
 
-// The notices that are due (or only those in ids), grouped by domain.
+// The notices that are due (or only those in ids), domain by domain.
 Result<void> give_notices(const SourcePolicy& p, Context& ctx, Store& store, const std::vector<std::string>* ids,
                           SourcePass& pass) {
     auto rows = store.source_out_list();
@@ -175,11 +226,16 @@ Result<void> give_notices(const SourcePolicy& p, Context& ctx, Store& store, con
     for (auto& o : *rows) {
         if (o.state != "queued" || o.next_try > t || o.expires <= t) continue;
         if (ids && std::find(ids->begin(), ids->end(), o.id) == ids->end()) continue;
-        auto c = store.source_out_claim(o.id, t, t + claim_lease);
-        if (!c) return c.error();
-        if (*c) by_domain[o.domain].push_back(std::move(o));
+        by_domain[o.domain].push_back(std::move(o));
     }
-    for (auto& [domain, list] : by_domain) notify_domain(p, ctx, store, domain, list, pass);
+    for (auto& [domain, due] : by_domain) {
+        if (stopping(p)) break;
+        auto mine = claim_rows(due, now(), [&](const SourceOut& o, std::int64_t at, std::int64_t until) {
+            return store.source_out_claim(o.id, at, until);
+        });
+        if (!mine) return mine.error();
+        if (!mine->empty()) notify_domain(p, ctx, store, domain, *mine, pass);
+    }
     return {};
 }
 
@@ -201,22 +257,112 @@ Result<DeliveryResult> hand_on(const SourcePolicy& p, std::unique_ptr<Delivery>&
     return d->deliver(m);
 }
 
+// Where a fetched message waits when its delivery failed after the GET: the next try needs no GET (each
+// one spends one of the sender's max-gets). Empty when the domain cannot be part of a file name.
+std::string fetched_path(const SourcePolicy& p, const SourceIn& s) {
+    if (!is_valid_domain(s.domain)) return "";
+    return p.hold_dir + "/fetched-" + s.id + "." + s.domain;
+}
+
+// The copy: one line naming the MX it came from, then the message as fetched.
+Result<void> keep_fetched(const SourcePolicy& p, const SourceIn& s, const HeadSpool& msg, const std::string& mx) {
+    std::string path = fetched_path(p, s);
+    if (path.empty()) return Error{ErrorKind::tempfail, "no file name for " + s.domain};
+    if (::mkdir(p.hold_dir.c_str(), 0700) != 0 && errno != EEXIST)
+        return Error{ErrorKind::tempfail, p.hold_dir + ": " + std::strerror(errno)};
+    return write_atomically(p.hold_dir + "/.fetched-" + s.id + ".tmp", path, p.hold_dir,
+                            [&](const std::function<Result<void>(std::string_view)>& write) -> Result<void> {
+                                if (auto w = write("mx=" + mx + "\n"); !w) return w;
+                                if (auto w = write(msg.head()); !w) return w;
+                                return msg.body().each(write);
+                            });
+}
+
 // Fetches the partial messages in rows (all from one domain) from that domain's MX.
 void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
                   std::vector<SourceIn>& rows, SourcePass& pass, std::unique_ptr<Delivery>& delivery) {
-    std::int64_t t = now();
+    const std::int64_t claimed = now();
     auto defer = [&](SourceIn& s, const std::string& why) {
-        (void)store.source_in_retry(s.domain, s.id, s.tries + 1, t + backoff(p, s.tries + 1), why);
+        (void)store.source_in_retry(s.domain, s.id, s.tries + 1, now() + backoff(p, s.tries + 1), why);
         ++pass.deferred;
-        ctx.logger().info("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender}, {"result", "deferred"},
-                                    {"error", why}});
+        ctx.logger().info("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
+                                    {"result", "deferred"}, {"error", why}});
     };
     auto drop = [&](SourceIn& s, const std::string& why) {
         (void)store.source_in_remove(s.domain, s.id);
+        if (auto f = fetched_path(p, s); !f.empty()) ::unlink(f.c_str());
         ++pass.refused;
-        ctx.logger().notice("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender}, {"client", s.client},
-                                      {"result", "refused"}, {"error", why}});
+        ctx.logger().notice("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
+                                      {"client", s.client}, {"result", "refused"}, {"error", why}});
     };
+    auto give_back = [&](std::size_t from) {
+        for (std::size_t j = from; j < rows.size(); ++j)
+            (void)store.source_in_retry(rows[j].domain, rows[j].id, rows[j].tries, now(), rows[j].note);
+    };
+    // Delivers msg for s; true when s is finished with (delivered, or dropped for good).
+    auto deliver = [&](SourceIn& s, const HeadSpool& msg, const std::string& mx, bool from_copy) {
+        std::vector<std::pair<std::string, std::string>> fields{
+            {"X-Mailstamp-Source", "verified; domain=" + domain + "; mx=" + mx + "; id=" + s.id},
+            {"Received", received_field(mx.substr(0, mx.rfind(':')), mx, p.hostname, "SOURCE/GET id " + s.id, s.rcpts)},
+        };
+        auto d = hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
+        if (!d || !d->accepted) {
+            std::string why = d ? "delivery: " + reply_text(d->reply) : "delivery: " + d.error().text;
+            if (delivery) {
+                delivery->close();
+                delivery.reset();
+            }
+            if ((d && d->reply.code >= 500) || (!d && d.error().kind == ErrorKind::data)) {
+                drop(s, why);
+                return;
+            }
+            if (!from_copy) {
+                if (auto k = keep_fetched(p, s, msg, mx); !k) why += "; the fetched copy was not kept: " + k.error().text;
+            }
+            defer(s, why);
+            return;
+        }
+        (void)store.source_in_remove(s.domain, s.id);
+        if (auto f = fetched_path(p, s); !f.empty()) ::unlink(f.c_str());
+        ++pass.fetched;
+        ctx.logger().info("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
+                                    {"rcpts", static_cast<long>(s.rcpts.size())}, {"mx", mx}, {"result", "delivered"},
+                                    {"size", static_cast<long>(msg.size())}, {"where", d->where}});
+    };
+
+    // Messages fetched before whose delivery failed: from their copies, no connection needed.
+    std::vector<SourceIn> need;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        SourceIn& s = rows[i];
+        std::string f = fetched_path(p, s);
+        if (f.empty() || ::access(f.c_str(), R_OK) != 0) {
+            need.push_back(s);
+            continue;
+        }
+        HeadSpool msg;
+        std::string first;
+        bool in_body = false;
+        if (auto r = read_file(f, [&](std::string_view piece) -> Result<void> {
+                if (!in_body) {
+                    auto nl = piece.find('\n');
+                    first.append(piece.substr(0, nl));
+                    if (first.size() > 600) return Error{ErrorKind::data, f + ": not a fetched copy"};
+                    if (nl == std::string_view::npos) return {};
+                    in_body = true;
+                    piece.remove_prefix(nl + 1);
+                }
+                msg.write(piece, limits::header_size);
+                return {};
+            });
+            !r || first.rfind("mx=", 0) != 0) {
+            defer(s, r ? f + ": not a fetched copy" : r.error().text);
+            continue;
+        }
+        deliver(s, msg, first.substr(3), true);
+    }
+    if (need.empty()) return;
+    rows = std::move(need);
+
     auto conn = connect_domain(p, domain, true);
     if (!conn) {
         for (auto& s : rows) {
@@ -229,6 +375,7 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
     const std::string mx = host_port_text(hp);
     for (std::size_t i = 0; i < rows.size(); ++i) {
         SourceIn& s = rows[i];
+        if (stopping(p) || now() - claimed > claim_lease / 2) return give_back(i);
         auto lost = [&](const std::string& why) {
             defer(s, why);
             for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost");
@@ -241,7 +388,8 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
             continue;
         }
         HeadSpool msg;
-        auto got = client->read_message(p.smtp.bare_newline, p.max_message_size, [&](std::string_view piece) -> Result<void> {
+        auto until = std::chrono::steady_clock::now() + p.timeout + std::chrono::seconds(get_data_time);
+        auto got = client->read_message(p.smtp.bare_newline, p.max_message_size, until, [&](std::string_view piece) -> Result<void> {
             msg.write(piece, limits::header_size);
             return {};
         });
@@ -250,26 +398,7 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
             drop(s, mx + ": " + got.error().text);
             continue;
         }
-        std::vector<std::pair<std::string, std::string>> fields{
-            {"X-Mailstamp-Source", "verified; domain=" + domain + "; mx=" + mx + "; id=" + s.id},
-            {"Received", received_field(hp.host, mx, p.hostname, "SOURCE/GET id " + s.id, s.rcpts)},
-        };
-        auto d = hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
-        if (!d || !d->accepted) {
-            std::string why = d ? "delivery: " + reply_text(d->reply) : "delivery: " + d.error().text;
-            if (delivery) {
-                delivery->close();
-                delivery.reset();
-            }
-            if (d && d->reply.code >= 500) drop(s, why);
-            else defer(s, why);
-            continue;
-        }
-        (void)store.source_in_remove(s.domain, s.id);
-        ++pass.fetched;
-        ctx.logger().info("fetch", {{"id", s.id}, {"domain", domain}, {"sender", s.sender},
-                                    {"rcpts", static_cast<long>(s.rcpts.size())}, {"mx", mx}, {"result", "delivered"},
-                                    {"size", static_cast<long>(msg.size())}, {"where", d->where}});
+        deliver(s, msg, mx, false);
     }
     client->quit();
 }
@@ -408,7 +537,7 @@ std::optional<SmtpExtensionReply> SourceSession::on_extension(const SmtpCommand&
 }
 
 Result<bool> SourceSession::rate_ok(std::string_view what) {
-    return store_.rate_hit(std::string(what) + " " + ip_, now(), p_.rate_window, p_.get_limit);
+    return store_.rate_hit(std::string(what) + " " + rate_key(ip_), now(), p_.rate_window, p_.get_limit);
 }
 
 SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessionState& s) {
@@ -416,6 +545,8 @@ SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessi
     if (s.rcpts == 0) return {SmtpReply(554, "5.5.1 no valid recipients"), false, {}};
     if (!valid_source_id(cmd.arg)) return {SmtpReply(501, "5.5.4 Syntax: SOURCE <32 hex digits>"), false, {}};
     if (sender_.empty()) return {SmtpReply(550, "5.7.1 SOURCE needs a sender domain to fetch from; use DATA"), false, {}};
+    if (!normalize_mail_domain(domain_of(sender_)))
+        return {SmtpReply(550, "5.7.1 the sender's domain has no MX to fetch from; use DATA"), false, {}};
     auto ok = rate_ok("source");
     if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     if (!*ok) return {SmtpReply(450, "4.7.1 too many notices, try again later"), false, {}};
@@ -435,7 +566,7 @@ SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessi
         ctx_.logger().err("store", {{"client", client_}, {"error", added.error().text}});
         return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     }
-    ctx_.logger().info("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"id", in.id},
+    ctx_.logger().info("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"id", id_tag(in.id)},
                                   {"rcpts", static_cast<long>(rcpts_.size())}, {"new", *added}});
     on_reset();
     if (p_.wake) p_.wake();
@@ -465,10 +596,10 @@ SmtpExtensionReply SourceSession::get(const SmtpCommand& cmd, const SmtpSessionS
         return {none, false, {}};
     }
     if (::access((*row)->path.c_str(), R_OK) != 0) {
-        ctx_.logger().err("get", {{"client", client_}, {"id", (*row)->id}, {"error", (*row)->path + ": " + std::strerror(errno)}});
+        ctx_.logger().err("get", {{"client", client_}, {"id", id_tag((*row)->id)}, {"error", (*row)->path + ": " + std::strerror(errno)}});
         return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     }
-    ctx_.logger().info("get", {{"client", client_}, {"helo", helo_}, {"id", (*row)->id}, {"domain", (*row)->domain},
+    ctx_.logger().info("get", {{"client", client_}, {"helo", helo_}, {"id", id_tag((*row)->id)}, {"domain", (*row)->domain},
                                {"result", "served"}, {"gets", (*row)->gets}, {"size", (*row)->size}});
     return {SmtpReply(250, "2.6.0 message follows, " + std::to_string((*row)->size) + " octets, ended by <CRLF>.<CRLF>"),
             false, file_source((*row)->path)};
@@ -536,9 +667,12 @@ Result<SourcePass> source_send(const SourcePolicy& p, Context& ctx, Store& store
         return tx.error();
     }
     for (std::size_t i = 0; i < ids.size(); ++i)
-        ctx.logger().info("hold", {{"id", ids[i]}, {"sender", from}, {"size", static_cast<long>(size)}});
+        ctx.logger().info("hold", {{"id", id_tag(ids[i])}, {"sender", from}, {"size", static_cast<long>(size)}});
+    // Held and recorded: from here on the message is ours to deliver, whatever the notices do now (a
+    // failure here is retried by later passes; exiting 75 would make the MTA hold it a second time).
     SourcePass pass;
-    if (auto g = give_notices(p, ctx, store, &ids, pass); !g) return g.error();
+    if (auto g = give_notices(p, ctx, store, &ids, pass); !g)
+        ctx.logger().warning("notice", {{"result", "deferred"}, {"error", g.error().text}});
     return pass;
 }
 
@@ -549,14 +683,17 @@ Result<SourcePass> source_pass(const SourcePolicy& p, Context& ctx, Store& store
     if (!rows) return rows.error();
     std::int64_t t = now();
     std::map<std::string, std::vector<SourceIn>> by_domain;
-    for (auto& s : *rows) {
-        if (s.next_try > t || s.expires <= t) continue;
-        auto c = store.source_in_claim(s.domain, s.id, t, t + claim_lease);
-        if (!c) return c.error();
-        if (*c) by_domain[s.domain].push_back(std::move(s));
-    }
+    for (auto& s : *rows)
+        if (s.next_try <= t && s.expires > t) by_domain[s.domain].push_back(std::move(s));
     std::unique_ptr<Delivery> delivery;
-    for (auto& [domain, list] : by_domain) fetch_domain(p, ctx, store, domain, list, pass, delivery);
+    for (auto& [domain, due] : by_domain) {
+        if (stopping(p)) break;
+        auto mine = claim_rows(due, now(), [&](const SourceIn& s, std::int64_t at, std::int64_t until) {
+            return store.source_in_claim(s.domain, s.id, at, until);
+        });
+        if (!mine) return mine.error();
+        if (!mine->empty()) fetch_domain(p, ctx, store, domain, *mine, pass, delivery);
+    }
     if (delivery) delivery->close();
     // When the daemon's next pass is due: the earliest retry of what is still waiting.
     auto due = [&](std::int64_t at) {
@@ -583,7 +720,7 @@ Result<SourceExpiry> source_expire(const SourcePolicy& p, Context& ctx, Store& s
         if (!*r) continue;
         ++ex.held;
         if (auto u = remove_file_if_unused(store, o.path); !u) return u.error();
-        ctx.logger().info("expire", {{"id", o.id}, {"direction", "out"}, {"state", o.state}, {"gets", o.gets}});
+        ctx.logger().info("expire", {{"id", id_tag(o.id)}, {"direction", "out"}, {"state", o.state}, {"gets", o.gets}});
     }
     auto in = store.source_in_list();
     if (!in) return in.error();
@@ -609,23 +746,28 @@ Result<SourceExpiry> source_expire(const SourcePolicy& p, Context& ctx, Store& s
             std::vector<std::pair<std::string, std::string>> fields{
                 {"X-Mailstamp-Source", "unverified; expired; domain=" + s.domain + "; id=" + s.id}};
             auto d = hand_on(p, delivery, "", s.rcpts, msg, fields);
-            if (!d || !d->accepted) {
+            const bool refused = (d && !d->accepted && d->reply.code >= 500) || (!d && d.error().kind == ErrorKind::data);
+            if (refused) {
+                ctx.logger().warning("expire", {{"id", id_tag(s.id)}, {"direction", "in"}, {"result", "notice refused"},
+                                                {"error", d ? reply_text(d->reply) : d.error().text}});
+            } else if (!d || !d->accepted) {
                 // Kept for the next expire run: the recipients are owed the notice.
-                ctx.logger().warning("expire", {{"id", s.id}, {"direction", "in"}, {"result", "deferred"},
+                ctx.logger().warning("expire", {{"id", id_tag(s.id)}, {"direction", "in"}, {"result", "deferred"},
                                                 {"error", d ? reply_text(d->reply) : d.error().text}});
                 if (delivery) {
                     delivery->close();
                     delivery.reset();
                 }
                 continue;
+            } else {
+                ++ex.notices;
             }
-            ++ex.notices;
         }
         auto r = store.source_in_remove(s.domain, s.id);
         if (!r) return r.error();
         if (!*r) continue;
         ++ex.partial;
-        ctx.logger().info("expire", {{"id", s.id}, {"direction", "in"}, {"domain", s.domain}, {"sender", s.sender},
+        ctx.logger().info("expire", {{"id", id_tag(s.id)}, {"direction", "in"}, {"domain", s.domain}, {"sender", s.sender},
                                      {"result", p.expired_notify ? "notice" : "dropped"}});
     }
     if (delivery) delivery->close();

@@ -20,6 +20,7 @@
 #include "libmail/smtp_server.hpp"
 #include "libmail/spool.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,7 @@ struct SourcePolicy {
     SessionTimes times;
     std::shared_ptr<SmtpClientPool> relay_pool;      ///< kept connections to --relay
     std::function<void()> wake;                      ///< called after a SOURCE notice is recorded (the fetch thread)
+    const std::atomic<bool>* stop = nullptr;         ///< set: passes give their remaining rows back and return
 };
 
 /// The handler behind one msourced session: takes SOURCE notices and plain DATA for the protected domains,

@@ -262,6 +262,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
 
     std::atomic<bool> stop{false}, hup{false};
     install_stop_signals(stop, hup);
+    p.stop = &stop;
     std::unique_ptr<Fetcher> fetcher;
     if (*fi > 0) {
         fetcher = std::make_unique<Fetcher>(p, ctx, std::chrono::seconds(*fi), stop);

@@ -1015,7 +1015,7 @@ public:
         // The count and the read are one write transaction, so no GET past max_gets slips in between.
         auto r = write([&]() -> Result<void> {
             auto u = prep("UPDATE source_out SET gets=gets+1"
-                          " WHERE id=?1 AND state='notified' AND ?2<expires AND gets<max_gets");
+                          " WHERE id=?1 AND state IN ('queued','notified') AND ?2<expires AND gets<max_gets");
             if (!u) return u.error();
             bind(*u, 1, id);
             bind(*u, 2, now);

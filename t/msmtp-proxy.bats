@@ -193,7 +193,7 @@ mkcert() {
   run $PY "$TOOL" send "$PORT" stranger@bad.example bob@ours.example "$M/stamped.eml"
   assert_output "sent "
   wait_sink 1
-  sink_all | grep -q '^X-Mailstamp-Class: G (Stamped: hashcash: 1[6-9] bits for bob@ours.example)'
+  sink_all | grep -qE '^X-Mailstamp-Class: G \(Stamped: hashcash: (1[6-9]|[2-9][0-9]) bits for bob@ours.example\)'
   sink_all | grep -q 'x-mailstamp-hashcash=pass'
   printf 'From: stranger@bad.example\r\nSubject: free\r\n\r\nI did not pay.\r\n' >"$M/free.eml"
   run $PY "$TOOL" send "$PORT" stranger@bad.example bob@ours.example "$M/free.eml"

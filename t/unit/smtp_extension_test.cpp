@@ -163,15 +163,19 @@ TEST_CASE("extension: an unknown verb the handler does not take gets 500 and cou
     CHECK(t.s.closed());
 }
 
-TEST_CASE("extension: the handler's reply is sent as it is; a refusal is not a counted error", "[smtp_extension]") {
+TEST_CASE("extension: the handler's reply is sent as it is; a 5xx refusal counts as an error", "[smtp_extension]") {
     SmtpServerConfig cfg;
-    cfg.max_errors = 2;
+    cfg.max_errors = 3;
     Session t(cfg);
     t.h.ext = GetEnd{};
     t.say("EHLO c.example\r\n");
-    for (int i = 0; i < 5; ++i) CHECK(t.say("XNO\r\n") == "550 5.7.1 no\r\n");
+    // A client probing for ids is closed like one sending bad commands.
+    CHECK(t.say("XNO\r\n") == "550 5.7.1 no\r\n");
+    CHECK(t.say("XNO\r\n") == "550 5.7.1 no\r\n");
     CHECK_FALSE(t.s.closed());
-    CHECK(t.h.errors.empty());
+    std::string last = t.say("XNO\r\n");
+    CHECK(last.rfind("550 5.7.1 no\r\n421 4.7.0 ", 0) == 0);
+    CHECK(t.s.closed());
 }
 
 TEST_CASE("extension: the handler sees where the session stands", "[smtp_extension]") {
