@@ -199,6 +199,36 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
   [ "$(jq -r '.[0].state' <<<"$output")" = notified ]
 }
 
+@test "a fetched message whose delivery fails is kept and delivered later without a second GET" {
+  start a
+  SINK=$(free_port)
+  # B relays to an MTA that is down: the GET succeeds, the delivery does not.
+  host b --listen "127.0.0.1:$PB" --mx-map "a.example=127.0.0.1:$PA" --relay "127.0.0.1:$SINK" \
+    --fetch-interval 60 --retry 1 2>"$M/b/err" 3>&- &
+  PIDS+=($!)
+  wait_port "$PB"
+  run send_a
+  assert_success
+  for i in $(seq 100); do grep -q 'event=fetch .*result=deferred.*delivery' "$M/b/log" 2>/dev/null && break; sleep 0.05; done
+  run grep 'event=fetch .*result=deferred' "$M/b/log"
+  assert_output --partial "delivery"
+  [ "$(find "$M/b/source" -name 'fetched-*' | wc -l)" -eq 1 ]
+  mkdir -p "$M/sink"
+  smtp-sink "${SINKU[@]}" -d "$M/sink/%M." "127.0.0.1:$SINK" 100 >/dev/null 2>&1 3>&- &
+  PIDS+=($!)
+  wait_port "$SINK"
+  for i in $(seq 150); do [ "$(find "$M/sink" -type f | wc -l)" -ge 1 ] && break; sleep 0.1; done
+  f=$(find "$M/sink" -type f | head -1)
+  [ -n "$f" ]
+  grep -q '^X-Mailstamp-Source: verified; domain=a.example; mx=127.0.0.1:'"$PA" "$f"
+  grep -q 'last line without newline' "$f"
+  # One GET only, and the copy is gone.
+  [ "$(host a queue --json | jq -r '.[0].gets')" -eq 1 ]
+  [ "$(find "$M/b/source" -name 'fetched-*' | wc -l)" -eq 0 ]
+  run host b queue --json
+  assert_output "[]"
+}
+
 @test "a peer that does not offer the extension gets the message by DATA (smtp-sink, msmtp-proxy)" {
   SINK=$(free_port)
   mkdir -p "$M/sink"
