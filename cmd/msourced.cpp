@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     app.add_option("--mx-map", opt.mx_map, "DOMAIN=HOST:PORT: where DOMAIN's mail goes, instead of its MX records (repeatable)");
     app.add_option("--deliver", opt.deliver, "where received mail goes: maildir:PATH or pickup:PATH");
     app.add_option("--relay", opt.relay, "HOST:PORT of the MTA that takes received mail");
-    app.add_option("--fetch-interval", opt.fetch_interval, "seconds between fetch passes while serving (default 60; 0: none)");
+    app.add_option("--fetch-interval", opt.fetch_interval, "time between fetch passes while serving, e.g. 60 or 5m (default 60s; 0: none)");
     app.add_option("--hold-dir", opt.hold_dir, "where held outgoing messages are kept (default: beside the store, source/)");
     app.add_option("--hold-time", opt.hold_time, "how long a held message is served to GET (default 7d)");
     app.add_option("--partial-time", opt.partial_time, "how long a partial message is fetched for (default 5d)");

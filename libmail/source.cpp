@@ -195,7 +195,9 @@ void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std:
             defer(o, "connection lost", false);
             continue;
         }
-        auto r = source ? client->send_source(o.sender, o.rcpts, o.id) : client->send(o.sender, o.rcpts, file_source(o.path));
+        // A bounce (null sender) has no domain to be fetched back from: it goes by DATA.
+        const bool by_source = source && !o.sender.empty();
+        auto r = by_source ? client->send_source(o.sender, o.rcpts, o.id) : client->send(o.sender, o.rcpts, file_source(o.path));
         if (!r) {
             defer(o, mx + ": " + r.error().text, false);
             for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost", false);
@@ -205,10 +207,10 @@ void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std:
             defer(o, mx + ": " + r->stage + ": " + reply_text(r->reply), r->reply.code >= 500);
             continue;
         }
-        const char* state = source ? "notified" : "sent";
+        const char* state = by_source ? "notified" : "sent";
         // The note keeps the code only: a peer's text may quote the id, and notes are shown and logged.
         (void)store.source_out_update(o.id, state, o.tries + 1, 0, mx + ": " + std::to_string(r->reply.code));
-        ++(source ? pass.notified : pass.sent);
+        ++(by_source ? pass.notified : pass.sent);
         ctx.logger().info("notice", {{"id", id_tag(o.id)}, {"domain", domain}, {"sender", o.sender},
                                      {"rcpts", static_cast<long>(o.rcpts.size())}, {"mx", mx}, {"result", state},
                                      {"reply", std::to_string(r->reply.code)}});
@@ -767,8 +769,12 @@ Result<SourceExpiry> source_expire(const SourcePolicy& p, Context& ctx, Store& s
         if (!r) return r.error();
         if (!*r) continue;
         ++ex.partial;
+        // A copy fetched but never delivered goes with its row; the log says so.
+        const std::string copy = fetched_path(p, s);
+        const bool had_copy = !copy.empty() && ::unlink(copy.c_str()) == 0;
         ctx.logger().info("expire", {{"id", id_tag(s.id)}, {"direction", "in"}, {"domain", s.domain}, {"sender", s.sender},
-                                     {"result", p.expired_notify ? "notice" : "dropped"}});
+                                     {"result", p.expired_notify && p.deliver ? "notice" : "dropped"},
+                                     {"fetched_copy", had_copy ? "dropped" : "none"}});
     }
     if (delivery) delivery->close();
     return ex;

@@ -55,10 +55,10 @@ struct SourcePolicy {
     std::int64_t hold_time = 7 * 86400;              ///< a held message is served this long
     std::int64_t partial_time = 5 * 86400;           ///< a partial message is fetched for this long
     std::int64_t max_gets = 5;                       ///< GETs served per id
-    std::int64_t get_limit = 60;                     ///< GETs (and SOURCE notices) per client address per window
+    std::int64_t get_limit = 600;                    ///< GETs (and SOURCE notices) per client address per window
     std::int64_t rate_window = 60;                   ///< seconds
-    std::int64_t retry = 60;                         ///< the first retry after a failure; doubled each time
-    std::int64_t retry_max = 3600;
+    std::int64_t retry = 300;                        ///< the first retry after a failure; doubled each time
+    std::int64_t retry_max = 4 * 3600;
     bool expired_notify = false;                     ///< an expired partial message: deliver a notice (true) or drop it
     std::size_t max_message_size = 64u << 20;
     SmtpServerConfig smtp;

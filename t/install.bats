@@ -30,6 +30,33 @@ setup() { common_setup; }
   done
   [ -f "$prefix/share/mailstamp/inetd/msmtp-proxy.inetd.conf" ]
   [ -f "$prefix/share/mailstamp/inetd/msmtp-proxy.xinetd" ]
+  # msourced: its page, units (per connection, daemon, fetch timer), inetd
+  # lines, and fetch/expire as a cron.d file.
+  [ -x "$prefix/bin/msourced" ]
+  run "$prefix/bin/msourced" --version
+  assert_success
+  [ -f "$prefix/share/man/man8/msourced.8" ]
+  for u in msourced.socket msourced@.service msourced-daemon.socket msourced-daemon.service \
+           msourced-fetch.service msourced-fetch.timer; do
+    [ -f "$prefix/share/mailstamp/systemd/$u" ]
+    if [[ $u == *.service ]]; then grep -q '^ExecStart=/usr/local/bin/msourced ' "$prefix/share/mailstamp/systemd/$u"; fi
+  done
+  grep -q '^Accept=yes$' "$prefix/share/mailstamp/systemd/msourced.socket"
+  grep -q '^StandardInput=socket$' "$prefix/share/mailstamp/systemd/msourced@.service"
+  run grep -q '^Accept=yes' "$prefix/share/mailstamp/systemd/msourced-daemon.socket"
+  assert_failure
+  fs="$prefix/share/mailstamp/systemd/msourced-fetch.service"
+  grep -q '^Type=oneshot$' "$fs"
+  # fetch first, then expire: two ExecStart lines, in that order.
+  [ "$(grep '^ExecStart=' "$fs" | sed 's/.* //' | tr '\n' ' ')" = "fetch expire " ]
+  grep -q '^WantedBy=timers.target$' "$prefix/share/mailstamp/systemd/msourced-fetch.timer"
+  [ -f "$prefix/share/mailstamp/inetd/msourced.inetd.conf" ]
+  [ -f "$prefix/share/mailstamp/inetd/msourced.xinetd" ]
+  mc="$prefix/share/mailstamp/cron/msourced"
+  [ -f "$mc" ]
+  [ "$(grep -cE '^\*/5 +\* +\* +\* +\* +[a-z_][a-z0-9_-]* +/usr/local/bin/msourced .* fetch$' "$mc")" -eq 1 ]
+  [ "$(grep -cE '^[0-9]+ +\* +\* +\* +\* +[a-z_][a-z0-9_-]* +/usr/local/bin/msourced .* expire$' "$mc")" -eq 1 ]
+  [ "$(grep -cvE '^(#|$)' "$mc")" -eq 2 ]
   [ -f "$prefix/share/doc/mailstamp/contrib/postfix-msmtp-proxy.cf" ]
   [ -f "$prefix/share/doc/mailstamp/contrib/exim-msmtp-proxy.conf" ]
   [ -f "$prefix/share/mailstamp/mailstamp.conf.example" ]
@@ -59,6 +86,18 @@ setup() { common_setup; }
     sed 's|^ExecStart=/usr/local/bin/mchallenge|ExecStart=/bin/true|' "$s" >"$BATS_TEST_TMPDIR/units/mchallenge-expire.service"
     run systemd-analyze verify --man=no \
       "$BATS_TEST_TMPDIR/units/mchallenge-expire.timer" "$BATS_TEST_TMPDIR/units/mchallenge-expire.service"
+    assert_success
+    assert_output ""
+    # The msourced units parse too, with the same stand-in for the program.
+    mkdir -p "$BATS_TEST_TMPDIR/msourced-units"
+    for u in "$prefix"/share/mailstamp/systemd/msourced*; do
+      sed 's|^ExecStart=/usr/local/bin/msourced|ExecStart=/bin/true|' "$u" >"$BATS_TEST_TMPDIR/msourced-units/$(basename "$u")"
+    done
+    cp "$BATS_TEST_TMPDIR/msourced-units/msourced@.service" "$BATS_TEST_TMPDIR/msourced-units/msourced@0.service"
+    run systemd-analyze verify --man=no \
+      "$BATS_TEST_TMPDIR/msourced-units/msourced-fetch.timer" "$BATS_TEST_TMPDIR/msourced-units/msourced-fetch.service" \
+      "$BATS_TEST_TMPDIR/msourced-units/msourced-daemon.socket" "$BATS_TEST_TMPDIR/msourced-units/msourced-daemon.service" \
+      "$BATS_TEST_TMPDIR/msourced-units/msourced.socket" "$BATS_TEST_TMPDIR/msourced-units/msourced@0.service"
     assert_success
     assert_output ""
   fi
