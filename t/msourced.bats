@@ -50,8 +50,11 @@ start() {
   local h=$1 port other oport
   shift
   if [ "$h" = a ]; then port=$PA other=b oport=$PB; else port=$PB other=a oport=$PA; fi
-  host "$h" --listen "127.0.0.1:$port" --mx-map "$other.example=127.0.0.1:$oport" \
-    --deliver "maildir:$M/$h/Maildir" --fetch-interval "${FETCH:-60}" --retry 1 "$@" 2>"$M/$h/err" 3>&- &
+  # msourced itself in the background (not the host function: $! would be a subshell, and killing it
+  # would leave the daemon running).
+  msourced --db "$M/$h/store.db" --log "$M/$h/log" --hostname "mx.$h.example" --listen "127.0.0.1:$port" \
+    --mx-map "$other.example=127.0.0.1:$oport" --deliver "maildir:$M/$h/Maildir" --fetch-interval "${FETCH:-60}" \
+    --retry 1 "$@" 2>"$M/$h/err" 3>&- &
   PIDS+=($!)
   eval "PID_$h=$!"
   WAIT_LOG="$M/$h/err" wait_port "$port"
@@ -203,8 +206,8 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
   start a
   SINK=$(free_port)
   # B relays to an MTA that is down: the GET succeeds, the delivery does not.
-  host b --listen "127.0.0.1:$PB" --mx-map "a.example=127.0.0.1:$PA" --relay "127.0.0.1:$SINK" \
-    --fetch-interval 60 --retry 1 2>"$M/b/err" 3>&- &
+  msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen "127.0.0.1:$PB" \
+    --mx-map "a.example=127.0.0.1:$PA" --relay "127.0.0.1:$SINK" --fetch-interval 60 --retry 1 2>"$M/b/err" 3>&- &
   PIDS+=($!)
   wait_port "$PB"
   run send_a
