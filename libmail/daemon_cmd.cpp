@@ -106,6 +106,16 @@ int daemon_failure(Context& ctx, bool inetd, const Error& e) {
     return exit_code(e.kind);
 }
 
+std::unique_ptr<Store> session_store(Context& ctx, StorePool& pool, Conn& conn, const std::string& peer,
+                                     const std::string& hostname) {
+    auto store = pool.take();
+    if (store) return std::move(*store);
+    ctx.logger().err("store", {{"client", peer}, {"error", store.error().text}});
+    (void)conn.write("421 4.3.0 " + hostname + " service temporarily unavailable\r\n",
+                     std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    return nullptr;
+}
+
 int inetd_session(Context& ctx, const std::string& user, const std::function<void(Conn&, const std::string&)>& run) {
     if (auto d = drop_privileges(user); !d) return daemon_failure(ctx, true, d.error());
     std::signal(SIGPIPE, SIG_IGN);

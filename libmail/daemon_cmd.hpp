@@ -42,6 +42,11 @@ std::string resolve_user(const Context& ctx, const SmtpDaemonOptions& o);
 /// the client and a log line.
 int daemon_failure(Context& ctx, bool inetd, const Error& e);
 
+/// A store connection for one session from pool; none when the store cannot be opened, after logging that
+/// and telling the client 421 (it retries later).
+std::unique_ptr<Store> session_store(Context& ctx, StorePool& pool, Conn& conn, const std::string& peer,
+                                     const std::string& hostname);
+
 /// Runs one session on stdin/stdout as user: the peer's address is passed to run; an exception ends the
 /// session with a log line (nothing was answered 250 that is not delivered).
 int inetd_session(Context& ctx, const std::string& user, const std::function<void(Conn&, const std::string&)>& run);

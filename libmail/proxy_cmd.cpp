@@ -173,15 +173,10 @@ void log_session(Context& ctx, const std::string& event, const std::string& peer
 // One session over conn.
 void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Context& ctx, StorePool& pool,
              SSL_CTX* tls, const std::atomic<bool>* stop) {
-    auto store = pool.take();
-    if (!store) {
-        ctx.logger().err("store", {{"client", peer}, {"error", store.error().text}});
-        (void)conn.write("421 4.3.0 " + policy.hostname + " service temporarily unavailable\r\n",
-                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
-        return;
-    }
+    auto store = session_store(ctx, pool, conn, peer, policy.hostname);
+    if (!store) return;
     {
-        ProxySession ps(policy, ctx, **store, peer);
+        ProxySession ps(policy, ctx, *store, peer);
         SmtpServerConfig cfg = policy.smtp;
         cfg.tls_available = tls != nullptr;
         cfg.auth_available = tls != nullptr;
@@ -192,8 +187,8 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
         run_smtp_session(conn, server, policy.times, tls, stop);
         log_session(ctx, "disconnect", peer, server.messages());
     }
-    if (policy.hits) policy.hits->flush(**store, now());
-    pool.give(std::move(*store));
+    if (policy.hits) policy.hits->flush(*store, now());
+    pool.give(std::move(store));
 }
 
 int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {

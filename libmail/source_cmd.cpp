@@ -113,15 +113,10 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
 
 void session(Conn& conn, const std::string& peer, const SourcePolicy& policy, Context& ctx, StorePool& pool,
              SSL_CTX* tls, const std::atomic<bool>* stop) {
-    auto store = pool.take();
-    if (!store) {
-        ctx.logger().err("store", {{"client", peer}, {"error", store.error().text}});
-        (void)conn.write("421 4.3.0 " + policy.hostname + " service temporarily unavailable\r\n",
-                         std::chrono::steady_clock::now() + std::chrono::seconds(5));
-        return;
-    }
+    auto store = session_store(ctx, pool, conn, peer, policy.hostname);
+    if (!store) return;
     {
-        SourceSession ss(policy, ctx, **store, peer);
+        SourceSession ss(policy, ctx, *store, peer);
         SmtpServerConfig cfg = policy.smtp;
         cfg.tls_available = tls != nullptr;
         SmtpServer server(cfg, ss);
@@ -129,7 +124,7 @@ void session(Conn& conn, const std::string& peer, const SourcePolicy& policy, Co
         run_smtp_session(conn, server, policy.times, tls, stop);
         ctx.logger().debug("disconnect", {{"client", peer}, {"messages", static_cast<long>(server.messages())}});
     }
-    pool.give(std::move(*store));
+    pool.give(std::move(store));
 }
 
 int print_pass(Context& ctx, const Result<SourcePass>& r) {
