@@ -23,9 +23,9 @@
 # DATA + body against SOURCE + id. The ids are real held messages on A: they
 # are held beforehand (untimed) by `msourced send` with b.example mapped to
 # a third msourced, C, that only takes notices (--fetch-interval 0, never
-# fetches), so A's rows are "notified" as after a real notice (A serves GET
-# only for notified rows); C is stopped before the timing and the ids are
-# read back from each send's "event=hold" log line, checked against
+# fetches), so A's rows are "notified" as after a real notice (as a receiver
+# sees them); C is stopped before the timing and the ids are
+# matched from each send's "event=hold" log line (an 8-digit prefix) to
 # `msourced queue --json`. Both halves end in the same Maildir code, with the
 # same messages, so the ratio is the cost of the notice, the fetch thread's
 # wake-up and the GET round trip against sending the body inline.
@@ -189,18 +189,23 @@ find "$work/msg" "$work/warm" -name '*.eml' | sort |
     sh "$bin/msourced" "$work" "$port_c" "$env_from" "$env_to" {} || die "msourced send failed"
 hold_t1=$(date +%s.%N)
 alive c
-for kind in msg warm; do
-  for f in "$work/$kind"/*.eml; do
-    grep -q 'event=notice .*result=notified' "$f.hold" || die "$f: no notice to C: $(cat "$f.hold")"
-    printf '%s\t%s\n' "$f" "$(grep -o 'event=hold id=[0-9a-f]*' "$f.hold" | cut -d= -f3)"
-  done >"$work/$kind.source"
-  cut -f1 "$work/$kind.source" >"$work/$kind.data"
-done
 "$bin/msourced" --db "$work/a/store.db" --log none queue --json >"$work/queue.json"
 held=$(jq '[.[] | select(.direction == "out" and .state == "notified" and .gets == 0)] | length' "$work/queue.json")
 [ "$held" -eq $((n + warm)) ] || die "A holds $held notified messages, not $((n + warm))"
-cut -f2 "$work/msg.source" "$work/warm.source" | sort >"$work/ids.want"
 jq -r '.[] | select(.direction == "out") | .id' "$work/queue.json" | sort >"$work/ids.held"
+# The logs name an id by its first 8 hex digits only (ids are capabilities); the queue has them whole.
+for kind in msg warm; do
+  for f in "$work/$kind"/*.eml; do
+    grep -q 'event=notice .*result=notified' "$f.hold" || die "$f: no notice to C: $(cat "$f.hold")"
+    prefix=$(grep -o 'event=hold id=[0-9a-f]*' "$f.hold" | cut -d= -f3)
+    [ ${#prefix} -eq 8 ] || die "$f: no id in the send log"
+    id=$(grep "^$prefix" "$work/ids.held")
+    [ "$(wc -l <<<"$id")" -eq 1 ] && [ ${#id} -eq 32 ] || die "$f: id $prefix... is not one of A's queue"
+    printf '%s\t%s\n' "$f" "$id"
+  done >"$work/$kind.source"
+  cut -f1 "$work/$kind.source" >"$work/$kind.data"
+done
+cut -f2 "$work/msg.source" "$work/warm.source" | sort >"$work/ids.want"
 cmp -s "$work/ids.want" "$work/ids.held" || die "the ids in the send logs are not those of A's queue"
 kill "$pid_c"; wait "$pid_c" 2>/dev/null || true
 
