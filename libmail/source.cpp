@@ -1,4 +1,5 @@
-// The SOURCE/GET extension: see source.hpp and msourced(8).
+// msourced: sending, fetch passes, expiry and the queue (source.hpp, msourced(8)); the SMTP session is in
+// source_session.cpp.
 #include "libmail/source.hpp"
 
 #include "libmail/address.hpp"
@@ -8,6 +9,7 @@
 #include "libmail/message.hpp"
 #include "libmail/postage.hpp"
 #include "libmail/smtp_client.hpp"
+#include "libmail/source_util.hpp"
 #include "libmail/store.hpp"
 #include "libmail/verify.hpp"
 #include "libmail/whitelist.hpp"
@@ -27,6 +29,13 @@
 
 namespace mail {
 
+using source_detail::file_source;
+using source_detail::hand_on;
+using source_detail::host_port_text;
+using source_detail::id_tag;
+using source_detail::received_field;
+using source_detail::reply_text;
+
 namespace {
 
 // A claimed row is not taken by another pass for this long (a pass that died leaves it to the next). A pass
@@ -35,89 +44,10 @@ constexpr std::int64_t claim_lease = 1800;
 // The longest a GET reply's data may take, beyond the per-read timeout: a peer dripping octets is cut off.
 constexpr std::int64_t get_data_time = 600;
 
-// An id in a log line: enough to follow it, not enough to GET with (ids are capabilities).
-std::string id_tag(const std::string& id) { return id.size() > 8 ? id.substr(0, 8) + "..." : id; }
-
-// The rate-limit key of a client address: IPv6 clients by their /64, which one host can fill at will.
-std::string rate_key(const std::string& ip) {
-    if (ip.find(':') == std::string::npos) return ip;
-    std::string out;
-    int groups = 0;
-    std::size_t i = 0;
-    while (i < ip.size() && groups < 4) {
-        std::size_t c = ip.find(':', i);
-        if (c == std::string::npos || c == i) break;  // "::" early: the rest is zeros
-        out += ip.substr(i, c - i) + ":";
-        ++groups;
-        i = c + 1;
-    }
-    return out + "/64";
-}
-
-std::string ip_of(const std::string& peer) {
-    std::string ip = peer.substr(0, peer.rfind(':'));
-    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-    return ip;
-}
-
-std::string lower(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return s;
-}
-
-std::string host_port_text(const HostPort& hp) {
-    return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
-}
-
-// A peer's reply as kept in notes and logs: its last line, controls replaced, bounded.
-std::string reply_text(const SmtpReply& r) {
-    std::string t = std::to_string(r.code);
-    if (!r.lines.empty()) t += " " + r.lines.back();
-    for (char& c : t)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-    if (t.size() > 300) t.resize(300);
-    return t;
-}
-
 std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
     std::int64_t d = std::max<std::int64_t>(p.retry, 1);
     for (std::int64_t i = 1; i < tries && d < p.retry_max; ++i) d *= 2;
     return std::min(d, std::max(p.retry_max, p.retry));
-}
-
-// The held file's bytes, in pieces.
-MessageSource file_source(const std::string& path) {
-    return [path](const std::function<Result<void>(std::string_view)>& write) { return read_file(path, write); };
-}
-
-// The header section of a received message with forged verdict fields removed and fields added on top
-// (given bottom first), ready for OutMessage.
-Result<std::string> edited_head(const std::string& head, std::string_view authserv_id,
-                                const std::vector<std::pair<std::string, std::string>>& fields) {
-    std::istringstream hs(head);
-    MessageReader msg(hs);
-    if (auto h = msg.read_header(); !h) return Error{ErrorKind::data, "malformed header section"};
-    strip_verdicts(msg, authserv_id);
-    for (const auto& [k, v] : fields) msg.prepend(k, v);
-    std::ostringstream hdr;
-    if (auto w = msg.write_header(hdr); !w) return w.error();
-    // A header that ran into a non-field line: a blank line first, then what follows as the body's start.
-    if (msg.separator().empty()) hdr << "\r\n";
-    if (auto w = msg.copy_body(hdr); !w) return w.error();
-    return hdr.str();
-}
-
-std::string received_field(const std::string& from, const std::string& ip, const std::string& by,
-                           const std::string& with, const std::vector<std::string>& rcpts) {
-    std::string r = "from " + from + " (" + (ip.empty() ? "unknown" : ip) + ") by " + by + " (msourced) with " + with;
-    if (rcpts.size() == 1) r += " for <" + rcpts.front() + ">";
-    return r + "; " + rfc5322_date(now());
-}
-
-std::string domain_of(const std::string& addr) {
-    auto at = addr.rfind('@');
-    return at == std::string::npos ? "" : lower(addr.substr(at + 1));
 }
 
 // Connects to the first host for domain that answers; kind rejected when the domain takes no mail.
@@ -239,24 +169,6 @@ Result<void> give_notices(const SourcePolicy& p, Context& ctx, Store& store, con
         if (!mine->empty()) notify_domain(p, ctx, store, domain, *mine, pass);
     }
     return {};
-}
-
-// Delivers a fetched or received message.
-Result<DeliveryResult> hand_on(const SourcePolicy& p, std::unique_ptr<Delivery>& d, const std::string& sender,
-                               const std::vector<std::string>& rcpts, const HeadSpool& msg,
-                               const std::vector<std::pair<std::string, std::string>>& fields) {
-    if (!p.deliver) return Error{ErrorKind::config, "no delivery target"};
-    if (msg.failure()) return *msg.failure();
-    if (msg.head_too_big()) return Error{ErrorKind::data, "header section too big"};
-    auto head = edited_head(msg.head(), p.hostname, fields);
-    if (!head) return head.error();
-    if (!d) d = make_delivery(*p.deliver, p.hostname, p.timeout, p.relay_pool);
-    OutMessage m;
-    m.sender = sender;
-    m.rcpts = rcpts;
-    m.header = std::move(*head);
-    m.body = &msg.body();
-    return d->deliver(m);
 }
 
 // Where a fetched message waits when its delivery failed after the GET: the next try needs no GET (each
@@ -414,198 +326,6 @@ Result<void> remove_file_if_unused(Store& store, const std::string& path) {
 }
 
 } // namespace
-
-std::string make_source_id() {
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
-    return hex_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
-}
-
-bool valid_source_id(std::string_view id) {
-    if (id.size() != 32) return false;
-    return std::all_of(id.begin(), id.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    });
-}
-
-// ---- the session ----
-
-SourceSession::SourceSession(const SourcePolicy& policy, Context& ctx, Store& store, std::string client_address)
-    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)), ip_(ip_of(client_)) {}
-
-SourceSession::~SourceSession() {
-    if (delivery_) delivery_->close();
-}
-
-SmtpReply SourceSession::on_helo(std::string_view domain, bool) {
-    helo_ = std::string(domain);
-    return {250, p_.hostname};
-}
-
-void SourceSession::on_reset() {
-    have_sender_ = false;
-    sender_.clear();
-    rcpts_.clear();
-    data_.clear();
-}
-
-SmtpReply SourceSession::on_mail(const std::string& sender, const SmtpCommand&) {
-    on_reset();
-    if (!p_.deliver) return {550, "5.7.1 this server takes no mail; it only serves GET"};
-    if (!sender.empty()) {
-        auto a = parse_path(sender);
-        if (!a) return {553, "5.1.7 malformed sender address"};
-        sender_ = a->empty() ? "" : normalize_address(*a);
-    }
-    have_sender_ = true;
-    return {250, "2.1.0 sender ok"};
-}
-
-SmtpReply SourceSession::on_rcpt(const std::string& rcpt, const SmtpCommand&) {
-    auto a = parse_path(rcpt);
-    if (!a || a->empty() || a->domain.empty()) return {553, "5.1.3 malformed recipient address"};
-    // Routing forms are never taken: no relaying through us by any spelling.
-    if (a->local.find_first_of("%!@\"") != std::string::npos || a->domain.front() == '[')
-        return {554, "5.7.1 relay access denied"};
-    if (!domains_) {
-        auto d = store_.domain_list();
-        if (!d) {
-            ctx_.logger().err("store", {{"client", client_}, {"error", d.error().text}});
-            return {451, "4.3.0 temporary failure, try again later"};
-        }
-        domains_ = std::move(*d);
-    }
-    std::string dom = normalize_domain(a->domain);
-    if (std::find(domains_->begin(), domains_->end(), dom) == domains_->end()) {
-        ctx_.logger().info("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
-                                      {"rcpt", normalize_address(*a)}, {"reason", "relay denied"}});
-        return {554, "5.7.1 relay access denied"};
-    }
-    std::string addr = normalize_address(*a);
-    if (std::find(rcpts_.begin(), rcpts_.end(), addr) == rcpts_.end()) rcpts_.push_back(addr);
-    return {250, "2.1.5 recipient ok"};
-}
-
-SmtpReply SourceSession::on_data() {
-    data_.clear();
-    return {354, "go ahead, end with <CRLF>.<CRLF> (or use SOURCE)"};
-}
-
-void SourceSession::on_data_chunk(std::string_view data) { data_.write(data, limits::header_size); }
-
-SmtpReply SourceSession::on_data_end(std::string_view why) {
-    if (!why.empty()) {
-        on_reset();
-        return {554, "5.6.0 message refused: " + std::string(why)};
-    }
-    std::vector<std::pair<std::string, std::string>> fields{
-        {"X-Mailstamp-Source", "unverified; received by DATA from " + (ip_.empty() ? std::string("unknown") : ip_)},
-        {"Received", received_field(helo_, ip_, p_.hostname, "ESMTP", rcpts_)},
-    };
-    auto d = hand_on(p_, delivery_, sender_, rcpts_, data_, fields);
-    std::size_t size = data_.size();
-    std::vector<std::string> rcpts = rcpts_;
-    std::string sender = sender_;
-    on_reset();
-    if (!d || !d->accepted) {
-        if (delivery_) {
-            delivery_->close();
-            delivery_.reset();
-        }
-        std::string why2 = d ? reply_text(d->reply) : d.error().text;
-        ctx_.logger().warning("deliver", {{"client", client_}, {"sender", sender}, {"result", "deferred"}, {"error", why2}});
-        if (d && d->reply.code >= 500) return {554, "5.6.0 refused downstream"};
-        if (!d && d.error().kind == ErrorKind::data) return {554, "5.6.0 " + d.error().text};
-        return {451, "4.3.0 could not deliver now, try again later"};
-    }
-    ctx_.logger().info("deliver", {{"client", client_}, {"helo", helo_}, {"sender", sender},
-                                   {"rcpts", static_cast<long>(rcpts.size())}, {"class", "unverified"},
-                                   {"size", static_cast<long>(size)}, {"where", d->where}});
-    return {250, "2.0.0 message accepted"};
-}
-
-bool SourceSession::on_auth(std::string_view, std::string_view, std::string_view) { return false; }
-
-void SourceSession::on_protocol_error(std::string_view what) {
-    ctx_.logger().info("protocol", {{"client", client_}, {"error", what}});
-}
-
-std::vector<std::string> SourceSession::ehlo_keywords() { return {std::string(source_keyword)}; }
-
-std::optional<SmtpExtensionReply> SourceSession::on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) {
-    if (cmd.word == "SOURCE") return source(cmd, s);
-    if (cmd.word == "GET") return get(cmd, s);
-    return std::nullopt;
-}
-
-Result<bool> SourceSession::rate_ok(std::string_view what) {
-    return store_.rate_hit(std::string(what) + " " + rate_key(ip_), now(), p_.rate_window, p_.get_limit);
-}
-
-SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessionState& s) {
-    if (!s.in_transaction) return {SmtpReply(503, "5.5.1 need MAIL before SOURCE"), false, {}};
-    if (s.rcpts == 0) return {SmtpReply(554, "5.5.1 no valid recipients"), false, {}};
-    if (!valid_source_id(cmd.arg)) return {SmtpReply(501, "5.5.4 Syntax: SOURCE <32 hex digits>"), false, {}};
-    if (sender_.empty()) return {SmtpReply(550, "5.7.1 SOURCE needs a sender domain to fetch from; use DATA"), false, {}};
-    if (!normalize_mail_domain(domain_of(sender_)))
-        return {SmtpReply(550, "5.7.1 the sender's domain has no MX to fetch from; use DATA"), false, {}};
-    auto ok = rate_ok("source");
-    if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
-    if (!*ok) return {SmtpReply(450, "4.7.1 too many notices, try again later"), false, {}};
-    std::int64_t t = now();
-    SourceIn in;
-    in.id = lower(cmd.arg);
-    in.domain = domain_of(sender_);
-    in.sender = sender_;
-    in.rcpts = rcpts_;
-    in.client = client_;
-    in.helo = helo_;
-    in.received = t;
-    in.expires = t + p_.partial_time;
-    in.next_try = t;
-    auto added = store_.source_in_add(in);
-    if (!added) {
-        ctx_.logger().err("store", {{"client", client_}, {"error", added.error().text}});
-        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
-    }
-    ctx_.logger().info("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"id", id_tag(in.id)},
-                                  {"rcpts", static_cast<long>(rcpts_.size())}, {"new", *added}});
-    on_reset();
-    if (p_.wake) p_.wake();
-    return {SmtpReply(250, "2.6.0 " + in.id + " noted; the message will be fetched from the MX of " + in.domain), true, {}};
-}
-
-SmtpExtensionReply SourceSession::get(const SmtpCommand& cmd, const SmtpSessionState& s) {
-    if (!s.greeted) return {SmtpReply(503, "5.5.1 send HELO or EHLO first"), false, {}};
-    if (s.in_transaction) return {SmtpReply(503, "5.5.1 GET is not allowed in a transaction"), false, {}};
-    if (cmd.arg.empty()) return {SmtpReply(501, "5.5.4 Syntax: GET <id>"), false, {}};
-    auto ok = rate_ok("get");
-    if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
-    if (!*ok) {
-        ctx_.logger().notice("get", {{"client", client_}, {"result", "rate limited"}});
-        return {SmtpReply(450, "4.7.1 too many GET commands, try again later"), false, {}};
-    }
-    // Unknown, malformed, expired and exhausted ids get the same answer: nothing tells them apart.
-    const SmtpReply none(550, "5.7.1 no message by that id");
-    if (!valid_source_id(cmd.arg)) return {none, false, {}};
-    auto row = store_.source_out_get(lower(cmd.arg), now());
-    if (!row) {
-        ctx_.logger().err("store", {{"client", client_}, {"error", row.error().text}});
-        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
-    }
-    if (!*row) {
-        ctx_.logger().info("get", {{"client", client_}, {"result", "refused"}});
-        return {none, false, {}};
-    }
-    if (::access((*row)->path.c_str(), R_OK) != 0) {
-        ctx_.logger().err("get", {{"client", client_}, {"id", id_tag((*row)->id)}, {"error", (*row)->path + ": " + std::strerror(errno)}});
-        return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
-    }
-    ctx_.logger().info("get", {{"client", client_}, {"helo", helo_}, {"id", id_tag((*row)->id)}, {"domain", (*row)->domain},
-                               {"result", "served"}, {"gets", (*row)->gets}, {"size", (*row)->size}});
-    return {SmtpReply(250, "2.6.0 message follows, " + std::to_string((*row)->size) + " octets, ended by <CRLF>.<CRLF>"),
-            false, file_source((*row)->path)};
-}
 
 // ---- sending, passes, expiry, queue ----
 
