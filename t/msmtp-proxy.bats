@@ -9,56 +9,12 @@ load helpers
 
 setup() {
   common_setup
-  M="$BATS_TEST_TMPDIR"
-  export MAILSTAMP_CONFIG=/dev/null
-  PY=/usr/bin/python3
-  TOOL="$MAILSTAMP_SRC/t/smtptool.py"
-  SINKU=()
-  [ "$(id -u)" -ne 0 ] || SINKU=(-u root)
-  PIDS=()
-  WAIT_LOG="$M/proxy.err"
+  proxy_rig_setup
   mwhitelist domain add ours.example >/dev/null
   mwhitelist add friend@good.example >/dev/null
 }
 
-teardown() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-
-# start_sink [smtp-sink options]: the MTA behind the proxy; every message lands in $M/sink/.
-start_sink() {
-  SINK=$(free_port)
-  mkdir -p "$M/sink"
-  smtp-sink "${SINKU[@]}" -d "$M/sink/%M." "$@" "127.0.0.1:$SINK" 100 >/dev/null 2>&1 3>&- &
-  PIDS+=($!)
-  wait_port "$SINK"
-}
-
-# start_proxy [options]: msmtp-proxy on $PORT relaying to the sink, logging to $M/proxy.log.
-start_proxy() {
-  PORT=$(free_port)
-  msmtp-proxy --listen "127.0.0.1:$PORT" --hostname mx.ours.example --log "$M/proxy.log" "$@" >/dev/null 2>"$M/proxy.err" 3>&- &
-  PROXY_PID=$!
-  PIDS+=($PROXY_PID)
-  wait_port "$PORT"
-}
-
-sink_count() { find "$M/sink" -type f | wc -l; }
-# wait_sink N: until the sink holds N messages (then a moment more, to see that no more come).
-wait_sink() {
-  local i
-  for i in $(seq 100); do [ "$(sink_count)" -ge "$1" ] && break; sleep 0.05; done
-  sleep 0.2
-  [ "$(sink_count)" -eq "$1" ] || { echo "sink holds $(sink_count) messages, want $1" >&2; return 1; }
-}
-sink_all() { cat "$M"/sink/* 2>/dev/null; }
-
-swaks_to() { swaks --server "127.0.0.1:$PORT" --helo client.example --from "$1" --to "$2" "${@:3}" 2>&1; }
-
-# token_of OUTPUT: the token address a 550 reply handed out.
-token_of() { sed -n 's/.*this address: <\([^>]*\)>.*/\1/p' <<<"$1" | head -1; }
+teardown() { kill_rig; }
 
 mkcert() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.ours.example" \

@@ -351,7 +351,7 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
     }
     auto s = open_store(p);
     REQUIRE(s.ok());
-    CHECK(store_schema_version() == 5);
+    CHECK(store_schema_version() >= 5);
     CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
     CHECK(*(*s)->user_add(User{"frank", "h", 5, 5}));
     CHECK((*(*s)->user_get("frank"))->hash == "h");
@@ -709,7 +709,7 @@ TEST_CASE("store: rate_hit allows limit events per fixed window, then starts aga
     sqlite3_close(db);
 }
 
-TEST_CASE("store: a version 4 store is migrated to version 5, keeping its data", "[store][source]") {
+TEST_CASE("store: a version 4 store is migrated to the current version, keeping its data", "[store][source]") {
     TmpDir d;
     std::string p = d.file("s.db");
     Held h;
@@ -734,11 +734,11 @@ TEST_CASE("store: a version 4 store is migrated to version 5, keeping its data",
     {
         auto ro = open_store(p, StoreOptions{1000, true});
         REQUIRE_FALSE(ro.ok());
-        CHECK(ro.error().text.find("schema version 4, expected 5") != std::string::npos);
+        CHECK(ro.error().text.find("schema version 4, expected " + std::to_string(store_schema_version())) != std::string::npos);
     }
     auto s = open_store(p);
     REQUIRE(s.ok());
-    CHECK(store_schema_version() == 5);
+    CHECK(store_schema_version() >= 5);
     CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
     CHECK((*(*s)->user_get("gina"))->hash == "h");
     auto g = (*s)->held_find(HeldKey::id, h.id);
@@ -751,7 +751,7 @@ TEST_CASE("store: a version 4 store is migrated to version 5, keeping its data",
     sqlite3_stmt* q;
     REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
     REQUIRE(sqlite3_step(q) == SQLITE_ROW);
-    CHECK(sqlite3_column_int(q, 0) == 5);
+    CHECK(sqlite3_column_int(q, 0) == store_schema_version());
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
