@@ -3,6 +3,12 @@
 
 #include "libmail/clock.hpp"
 #include "libmail/message.hpp"
+#include "libmail/postage.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 namespace mail {
 
@@ -76,6 +82,39 @@ std::string render_template(std::string_view tmpl, const std::map<std::string, s
         out += tmpl[i];
     }
     return out;
+}
+
+struct DeliveryDigest::Impl {
+    EVP_MD_CTX* ctx = nullptr;
+    void put(std::string_view s) { EVP_DigestUpdate(ctx, s.data(), s.size()); }
+    // A length, then the octets: no two envelopes feed the same sequence.
+    void field(std::string_view s) {
+        put(std::to_string(s.size()));
+        put(std::string_view(":", 1));
+        put(s);
+    }
+};
+
+DeliveryDigest::DeliveryDigest(std::string_view sender, std::vector<std::string> rcpts) : impl_(new Impl) {
+    impl_->ctx = EVP_MD_CTX_new();
+    if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) std::abort();
+    std::sort(rcpts.begin(), rcpts.end());
+    rcpts.erase(std::unique(rcpts.begin(), rcpts.end()), rcpts.end());
+    impl_->field("mailstamp-delivery-v1");
+    impl_->field(sender);
+    impl_->field(std::to_string(rcpts.size()));
+    for (const auto& r : rcpts) impl_->field(r);
+}
+
+DeliveryDigest::~DeliveryDigest() { EVP_MD_CTX_free(impl_->ctx); }
+
+void DeliveryDigest::update(std::string_view piece) { impl_->put(piece); }
+
+std::string DeliveryDigest::finish() {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_DigestFinal_ex(impl_->ctx, d, &n);
+    return "sha256:" + hex_encode(std::string_view(reinterpret_cast<char*>(d), n));
 }
 
 std::string human_duration(std::int64_t s) {

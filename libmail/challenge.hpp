@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,25 @@ std::string compose_challenge(const ChallengeInfo& info, std::string_view tmpl, 
 
 /// The held message's id a challenge Message-ID names ("<challenge.ID@host>"), or "".
 std::string challenge_id_of(std::string_view message_id);
+
+/// What knows the same delivery again (an MTA retrying after a crash): SHA-256 over the envelope (the
+/// sender, the recipients sorted) and every octet of the message, fed in pieces so memory stays flat.
+/// Messages that differ in one octet, or in their envelope, never share a key.
+class DeliveryDigest {
+public:
+    DeliveryDigest(std::string_view sender, std::vector<std::string> rcpts);
+    ~DeliveryDigest();
+    DeliveryDigest(const DeliveryDigest&) = delete;
+    DeliveryDigest& operator=(const DeliveryDigest&) = delete;
+    /// Feeds the next octets of the message.
+    void update(std::string_view piece);
+    /// "sha256:" and 64 lower-case hex digits; the object is spent afterwards.
+    std::string finish();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// "14 days", "3 hours": a duration for people.
 std::string human_duration(std::int64_t seconds);

@@ -207,6 +207,18 @@ std::size_t header_octets(const MessageReader& msg) {
     return n;
 }
 
+// The key of this delivery (held_find's msg_key): the envelope and every octet of the message, streamed.
+Result<std::string> delivery_key(const Envelope& env, const Spool& raw) {
+    DeliveryDigest dd(env.sender.value_or(""), env.rcpts);
+    if (auto r = raw.each([&](std::string_view piece) -> Result<void> {
+            dd.update(piece);
+            return {};
+        });
+        !r)
+        return r.error();
+    return dd.finish();
+}
+
 std::string header_text(const MessageReader& msg) {
     std::string h;
     for (const auto& f : msg.fields()) h += f.raw;
@@ -237,6 +249,14 @@ public:
 
     Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& state,
                       const std::string& note, const std::string& parent, std::int64_t t) {
+        auto key = delivery_key(env, raw);
+        if (!key) return key.error();
+        return hold(msg, env, raw, *key, state, note, parent, t);
+    }
+
+    // Holds raw under the delivery key the caller computed.
+    Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& key,
+                      const std::string& state, const std::string& note, const std::string& parent, std::int64_t t) {
         Held h;
         h.id = random_id();
         if (h.id.empty()) return Error{ErrorKind::tempfail, "random source failed"};
@@ -245,7 +265,7 @@ public:
         h.rcpts = env.rcpts;
         h.subject = one_line(msg.get("Subject").value_or(""), 200);
         h.message_id = one_line(msg.get("Message-ID").value_or(""), 400);
-        h.msg_key = h.sender + "|" + h.message_id + "|" + std::to_string(raw.size());
+        h.msg_key = key;
         h.size = static_cast<std::int64_t>(raw.size());
         h.received = h.changed = t;
         h.expires = t + s_.hold_time;
@@ -553,16 +573,18 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         v.reason += "; not challenged: " + why;
         return deliver_marked(ctx, s, d, msg, raw, env, v, 'B');
     }
-    // The same message again (an MTA retrying after a crash): it is held once.
-    std::string key = sender + "|" + one_line(msg.get("Message-ID").value_or(""), 400) + "|" + std::to_string(raw.size());
-    auto existing = store.held_find(HeldKey::msg_key, key);
+    // The same delivery again (an MTA retrying after a crash): it is held once. Only the same envelope and the
+    // same octets are the same delivery; anything that merely looks alike is held on its own.
+    auto key = delivery_key(env, raw);
+    if (!key) return key.error();
+    auto existing = store.held_find(HeldKey::msg_key, *key);
     if (!existing) return existing.error();
     Held h;
     if (*existing && (*existing)->state != "ended") {
         h = **existing;
         if (h.state != "held") return ex_ok;
     } else {
-        auto held = q.hold(msg, env, raw, why.empty() ? "held" : "quiet", why, "", t);
+        auto held = q.hold(msg, env, raw, *key, why.empty() ? "held" : "quiet", why, "", t);
         if (!held) return held.error();
         h = *held;
         if (const char* crash = std::getenv("MAILSTAMP_TEST_CRASH"); crash && std::string(crash) == "after-hold")

@@ -121,7 +121,8 @@ struct Held {
     std::vector<std::string> rcpts;
     std::string subject;     ///< one line, for list and the challenge
     std::string message_id;
-    std::string msg_key;     ///< sender, Message-ID and size: the same message delivered again is held once
+    std::string msg_key;     ///< "sha256:HEX" of the envelope and the whole message (DeliveryDigest): the same
+                             ///< delivery again is held once; rows from before schema 6 hold sender|Message-ID|size
     std::string path;        ///< the file holding the message's bytes
     std::int64_t size = 0;
     std::int64_t received = 0;
@@ -260,7 +261,7 @@ public:
 
     /// Records a held message; false when its id exists.
     virtual Result<bool> held_add(const Held& h) = 0;
-    /// The held row whose key column equals value, if any.
+    /// The held row whose key column equals value, if any (for msg_key a live row before an ended one).
     virtual Result<std::optional<Held>> held_find(HeldKey key, std::string_view value) = 0;
     /// Calls fn for every row the filter takes, oldest first.
     virtual Result<void> held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) = 0;

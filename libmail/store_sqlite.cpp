@@ -808,7 +808,9 @@ public:
         static const std::string by_id = std::string("SELECT ") + held_cols + " FROM held WHERE id=?1";
         static const std::string by_confirm = std::string("SELECT ") + held_cols + " FROM held WHERE confirm=?1 LIMIT 1";
         static const std::string by_bounce = std::string("SELECT ") + held_cols + " FROM held WHERE bounce=?1 LIMIT 1";
-        static const std::string by_key = std::string("SELECT ") + held_cols + " FROM held WHERE msg_key=?1 LIMIT 1";
+        // A live row before an ended one: the retry of a message still held finds it.
+        static const std::string by_key = std::string("SELECT ") + held_cols +
+                                          " FROM held WHERE msg_key=?1 ORDER BY state='ended', received DESC LIMIT 1";
         const std::string& sql = key == HeldKey::id ? by_id : key == HeldKey::confirm ? by_confirm
                                : key == HeldKey::bounce ? by_bounce : by_key;
         auto s = prep(sql.c_str());

@@ -73,3 +73,34 @@ TEST_CASE("challenge: the message quotes the header, never the body, and names i
     CHECK(human_duration(7200) == "2 hours");
     CHECK(human_duration(61) == "61 seconds");
 }
+
+namespace {
+std::string digest_of(const std::string& sender, std::vector<std::string> rcpts, std::vector<std::string> pieces) {
+    DeliveryDigest d(sender, std::move(rcpts));
+    for (const auto& p : pieces) d.update(p);
+    return d.finish();
+}
+} // namespace
+
+TEST_CASE("challenge: the delivery digest knows the same delivery, and only that") {
+    const std::string m = "From: a@x.example\nSubject: invoice\n\nbody one\n";
+    std::string k = digest_of("a@x.example", {"bob@ours.example"}, {m});
+    CHECK(k.size() == 7 + 64);
+    CHECK(k.rfind("sha256:", 0) == 0);
+    // Fed in any pieces, the same octets give the same key.
+    CHECK(digest_of("a@x.example", {"bob@ours.example"}, {m.substr(0, 5), "", m.substr(5)}) == k);
+    // Look-alikes: one octet of the body, of the header; the same size and no Message-ID all the same.
+    CHECK(digest_of("a@x.example", {"bob@ours.example"}, {"From: a@x.example\nSubject: invoice\n\nbody two\n"}) != k);
+    CHECK(digest_of("a@x.example", {"bob@ours.example"}, {"From: a@x.example\nSubject: invoicf\n\nbody one\n"}) != k);
+    // The envelope: another sender, another recipient, one more recipient.
+    CHECK(digest_of("b@x.example", {"bob@ours.example"}, {m}) != k);
+    CHECK(digest_of("a@x.example", {"carol@ours.example"}, {m}) != k);
+    CHECK(digest_of("a@x.example", {"bob@ours.example", "carol@ours.example"}, {m}) != k);
+    CHECK(digest_of("", {"bob@ours.example"}, {m}) != k);
+    // The recipients' order is not the delivery's.
+    CHECK(digest_of("a@x.example", {"carol@ours.example", "bob@ours.example"}, {m}) ==
+          digest_of("a@x.example", {"bob@ours.example", "carol@ours.example"}, {m}));
+    // Where the envelope ends and the message begins is never ambiguous.
+    CHECK(digest_of("a@x.example", {"b"}, {"c"}) != digest_of("a@x.example", {"bc"}, {""}));
+    CHECK(digest_of("a", {}, {"b"}) != digest_of("ab", {}, {""}));
+}
