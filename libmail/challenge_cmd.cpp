@@ -411,9 +411,9 @@ private:
     std::string confirm_address_, bounce_address_;
 };
 
-// Delivers msg (header edited) with raw's body, tagged with category letter.
+// Delivers msg (header edited) with raw's body, which starts body_at octets in, tagged with category letter.
 Result<int> deliver_marked(Context& ctx, const Setup& s, Delivery& d, MessageReader& msg, const Spool& raw,
-                           const Envelope& env, const std::optional<Verdict>& v, char letter) {
+                           std::size_t body_at, const Envelope& env, const std::optional<Verdict>& v, char letter) {
     if (v) add_verdict_fields(msg, *v, s.authserv_id);
     if (letter == 'R')
         msg.prepend("X-Mailstamp-Class",
@@ -430,7 +430,7 @@ Result<int> deliver_marked(Context& ctx, const Setup& s, Delivery& d, MessageRea
     m.rcpts = env.rcpts;
     m.header = hdr.str();
     m.body = &raw;
-    m.body_offset = header_octets(msg);
+    m.body_offset = body_at;
     auto r = d.deliver(m);
     if (!r) return r.error();
     if (!r->accepted) return Error{ErrorKind::tempfail, "delivery refused: " + std::to_string(r->reply.code)};
@@ -448,6 +448,8 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     std::istream rs(&rb);
     MessageReader msg(rs, s.max_size);
     if (auto r = msg.read_header(); !r) return r.error();
+    // Where the body starts in raw, taken before any field is added, stripped or tagged.
+    const std::size_t body_at = header_octets(msg);
     std::int64_t t = now();
     Queue q(ctx, s, store);
 
@@ -492,7 +494,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             }
             // Too late: the held message is gone (or another confirmation took it).
             strip_verdicts(msg, s.authserv_id);
-            return deliver_marked(ctx, s, d, msg, raw, env, std::nullopt, 'R');
+            return deliver_marked(ctx, s, d, msg, raw, body_at, env, std::nullopt, 'R');
         }
         auto b = store.held_find(HeldKey::bounce, tok->payload);
         if (!b) return b.error();
@@ -543,7 +545,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             if (auto r = raw.each([&](std::string_view piece) -> Result<void> {
                     hash.update(piece);
                     return {};
-                }, header_octets(msg));
+                }, body_at);
                 !r)
                 return r.error();
             if (auto c = check_stamps(store, msg, env, hash.finish(), s.postage, t, v); !c) return c.error();
@@ -555,14 +557,14 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
     }
     if (v.category != Category::unknown)
-        return deliver_marked(ctx, s, d, msg, raw, env, upstream ? std::nullopt : std::optional<Verdict>(v),
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, upstream ? std::nullopt : std::optional<Verdict>(v),
                               category_letter(v.category));
 
     // Unknown: hold it, and ask the sender unless the rules say not to. Without a recipient there is nobody to
     // confirm for: it goes through tagged.
     if (env.rcpts.empty()) {
         v.reason += "; not challenged: no recipient known";
-        return deliver_marked(ctx, s, d, msg, raw, env, v, 'B');
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, v, 'B');
     }
     if (why.empty() && s.quota >= 0) {
         auto sent = store.volume_add("challenge:" + sender, 0, t, 86400);
@@ -571,7 +573,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     }
     if (!why.empty() && s.deliver_unchallenged) {
         v.reason += "; not challenged: " + why;
-        return deliver_marked(ctx, s, d, msg, raw, env, v, 'B');
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, v, 'B');
     }
     // The same delivery again (an MTA retrying after a crash): it is held once. Only the same envelope and the
     // same octets are the same delivery; anything that merely looks alike is held on its own.

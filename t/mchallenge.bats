@@ -68,6 +68,27 @@ held_ids() { mchallenge list | cut -f1; }
   [ "$(challenges)" -eq 0 ]
 }
 
+@test "mail delivered at once (W, G, B) keeps its whole body after the edited header" {
+  { printf 'Return-Path: <friend@good.example>\nX-Original-To: bob@ours.example\nFrom: friend@good.example\n'
+    printf 'X-Mailstamp-Class: G (forged) by mx.ours.example\nSubject: long\n\n'
+    seq 1 2000; } >"$M/w.eml"
+  run "${MC[@]}" <"$M/w.eml"
+  assert_success
+  f=$(ls "$MD"/new/*)
+  grep -q '^X-Mailstamp-Class: W' "$f"
+  ! grep -q 'forged' "$f"
+  # Everything after the first blank line is the body as it came.
+  diff <(sed '1,/^$/d' "$f") <(seq 1 2000)
+  rm "$f"
+  printf '[mchallenge]\nunchallenged = deliver\n' >"$M/conf"
+  mkmsg "$M/l.eml" g@x.example hi "List-Id: <l.x.example>"
+  run "${MC[@]}" --config "$M/conf" <"$M/l.eml"
+  assert_success
+  f=$(ls "$MD"/new/*)
+  grep -q '^Subject: \[B\] hi' "$f"
+  [ "$(sed '1,/^$/d' "$f")" = "the secret body text" ]
+}
+
 @test "unknown sender: held, challenged; the reply releases the message byte-identical plus one field and whitelists the sender" {
   mkmsg "$M/u.eml" ann@stranger.example "a question"
   run "${MC[@]}" <"$M/u.eml"
