@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     for (const char* c : {"release", "delete", "whitelist"}) {
         std::string help = std::string(c) == "release"  ? "deliver held messages now (IDs, or - for stdin)"
                            : std::string(c) == "delete" ? "drop held messages (IDs, or - for stdin)"
-                                                        : "whitelist the senders and release all their held mail";
+                                                        : "whitelist senders (IDs of their held mail, or addresses) and release all their held mail";
         app.add_subcommand(c, help)->add_option("ids", opt.ids)->required();
     }
     auto* expire = app.add_subcommand("expire", "expire old mail, purge deletable mail, retry challenges");

@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -393,6 +394,42 @@ public:
         return {};
     }
 
+    // Releases every live message held from sender for rcpt ("" = for any recipient): each row is taken by its own
+    // compare-and-set, so what a concurrent confirmation, whitelist or expiry takes first is theirs to deliver.
+    // One that cannot be delivered now stays as it was, and the others are still tried; then the first error.
+    Result<long> release_from(const std::string& sender, const std::string& rcpt, Delivery& d, const std::string& why,
+                              std::int64_t t) {
+        if (sender.empty()) return 0L;  // nobody to match ("" in a HeldFilter is any sender)
+        std::vector<Held> rows;
+        auto listed = store_.held_each(HeldFilter{INT64_MAX, sender, live_states}, [&](const Held& x) {
+            if (rcpt.empty() || std::find(x.rcpts.begin(), x.rcpts.end(), rcpt) != x.rcpts.end()) rows.push_back(x);
+        });
+        if (!listed) return listed.error();
+        long n = 0;
+        std::optional<Error> first;
+        for (const auto& x : rows) {
+            auto r = release(x, d, why, t);
+            if (r && *r) ++n;
+            if (!r) {
+                ctx_.logger().warning("release", {{"id", x.id}, {"sender", sender}, {"error", r.error().text}});
+                if (!first) first = r.error();
+            }
+        }
+        if (first) return *first;
+        return n;
+    }
+
+    // Whether sender is whitelisted now for one of rcpts (a read; no hit is counted).
+    Result<bool> whitelisted(const std::string& sender, const std::vector<std::string>& rcpts) {
+        if (sender.empty()) return false;
+        for (const auto& r : rcpts) {
+            auto m = wl_match(store_, sender, r);
+            if (!m) return m.error();
+            if (*m) return true;
+        }
+        return false;
+    }
+
     // Ends a row: its file goes; the row stays (state ended) until expiry so a late confirmation is known.
     Result<bool> end(const Held& h, const std::string& why, std::int64_t t) {
         auto moved = store_.held_transition(h.id, {"held", "pending", "quiet", "deletable", "match"}, "ended", t, why);
@@ -482,13 +519,18 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             }
             if (h.state != "ended" && h.state != "releasing" && h.state != "match") {
                 std::string who = env.sender.value_or("");
-                auto rel = q.release(h, d, "confirmed by " + (who.empty() ? std::string("<>") : who), t);
+                std::string why = "confirmed by " + (who.empty() ? std::string("<>") : who);
+                auto rel = q.release(h, d, why, t);
                 if (!rel) return rel.error();
                 if (*rel) {
                     // The message is out: a whitelist that cannot be written now is logged, not retried
                     // (the MTA's retry would find the message gone).
                     if (auto w = q.whitelist_sender(h.sender, t); !w)
                         ctx.logger().warning("whitelist", {{"sender", h.sender}, {"error", w.error().text}});
+                    // Then everything else held from that sender for the recipient the challenge spoke for
+                    // (after the whitelist: a message held meanwhile sees the whitelist, or is seen here).
+                    // One that cannot go out now stays held and is logged; `mchallenge expire` releases it.
+                    if (!h.rcpts.empty()) (void)q.release_from(h.sender, h.rcpts.front(), d, why, t);
                     return ex_ok;  // the confirmation has done its work
                 }
             }
@@ -589,6 +631,16 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         auto held = q.hold(msg, env, raw, *key, why.empty() ? "held" : "quiet", why, "", t);
         if (!held) return held.error();
         h = *held;
+        // A confirmation (or `mchallenge whitelist`) that ran since the whitelist check above released what it
+        // found held, perhaps before this row was written: if the sender is whitelisted now, this one goes too.
+        auto wl = q.whitelisted(h.sender, h.rcpts);
+        if (!wl) return wl.error();
+        if (*wl) {
+            // Held safely either way: one that cannot be delivered now is left to `mchallenge expire`.
+            if (auto r = q.release(h, d, "sender whitelisted", t); !r)
+                ctx.logger().warning("release", {{"id", h.id}, {"sender", h.sender}, {"error", r.error().text}});
+            return ex_ok;
+        }
         if (const char* crash = std::getenv("MAILSTAMP_TEST_CRASH"); crash && std::string(crash) == "after-hold")
             ::raise(SIGKILL);  // tests: a crash between hold and challenge
         if (!why.empty()) return ex_ok;
@@ -722,12 +774,33 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     if (auto r = store.held_each(HeldFilter{}, [&](const Held& h) { rows.push_back(h); }); !r) return r.error();
     long expired = 0, purged = 0, challenged = 0, released = 0, dropped = 0;
     std::unique_ptr<Delivery> d;
+    // The delivery target, made on first use; without one in the config, what needs it waits for a run that has one.
+    auto delivery = [&](const Held& h) -> Delivery* {
+        if (!d) {
+            auto dl = delivery_of(s);
+            if (!dl) {
+                ctx.logger().warning("expire", {{"id", h.id}, {"error", dl.error().text}});
+                return nullptr;
+            }
+            d = std::move(*dl);
+        }
+        return d.get();
+    };
     for (const auto& h : rows) {
         bool past = opt.after ? h.received <= t - hold : h.expires <= t;
-        if ((h.state == "held" || h.state == "pending" || h.state == "quiet") && past) {
+        bool waiting = h.state == "held" || h.state == "pending" || h.state == "quiet";
+        if (waiting && past) {
             auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
             if (!m) return m.error();
             if (*m) ++expired;
+        } else if (auto wl = waiting ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false); !wl || *wl) {
+            // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by
+            // hand): it is let in rather than left to expire.
+            if (!wl) return wl.error();
+            Delivery* dd = delivery(h);
+            if (!dd) continue;
+            auto r = q.release(h, *dd, "sender whitelisted", t, {h.state});
+            if (r && *r) ++released;
         } else if (h.state == "held" && h.challenged == 0) {
             // A challenge that could not go out (or a crash before it did): try again.
             std::string headers;
@@ -740,16 +813,9 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             if (q.send_challenge(h, headers, t)) ++challenged;
         } else if (h.state == "releasing" && h.changed < t - 600) {
             // A release interrupted after it took the message: deliver again rather than lose it.
-            if (!d) {
-                auto dl = delivery_of(s);
-                if (!dl) {
-                    // Without a delivery target in the config it waits for a run that has one.
-                    ctx.logger().warning("expire", {{"id", h.id}, {"error", dl.error().text}});
-                    continue;
-                }
-                d = std::move(*dl);
-            }
-            auto r = q.release(h, *d, h.note.empty() ? "released again" : h.note, t, {"releasing"});
+            Delivery* dd = delivery(h);
+            if (!dd) continue;
+            auto r = q.release(h, *dd, h.note.empty() ? "released again" : h.note, t, {"releasing"});
             if (r && *r) ++released;
         } else if (h.state == "ended" && h.expires + 7 * 86400 < t) {
             if (auto r = store.held_remove(h.id); r && *r) ++dropped;
@@ -784,6 +850,15 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     }
     int missing = 0;
     for (const auto& id : ids) {
+        if (opt.command == "whitelist" && id.find('@') != std::string::npos) {
+            // An address: whitelist it, and release everything held from it.
+            auto a = parse_path(id);
+            if (!a || a->empty()) return Error{ErrorKind::usage, one_line(id, 80) + ": not an address"};
+            std::string sender = normalize_address(*a);
+            if (auto w = q.whitelist_sender(sender, t); !w) return w.error();
+            if (auto r = q.release_from(sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
+            continue;
+        }
         auto h = store.held_find(HeldKey::id, id);
         if (!h) return h.error();
         if (!*h || (*h)->state == "ended") {
@@ -802,11 +877,7 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
                 continue;
             }
             if (auto w = q.whitelist_sender((*h)->sender, t); !w) return w.error();
-            std::vector<Held> rows;
-            HeldFilter f{INT64_MAX, (*h)->sender, {"held", "pending", "quiet", "deletable"}};
-            if (auto r = store.held_each(f, [&](const Held& x) { rows.push_back(x); }); !r) return r.error();
-            for (const auto& x : rows)
-                if (auto r = q.release(x, *d, "sender whitelisted by hand", t); !r) return r.error();
+            if (auto r = q.release_from((*h)->sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
         }
     }
     return missing ? ex_no : ex_ok;
