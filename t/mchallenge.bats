@@ -89,6 +89,27 @@ held_ids() { mchallenge list | cut -f1; }
   [ "$(sed '1,/^$/d' "$f")" = "the secret body text" ]
 }
 
+@test "signed postage is checked on the body as it came, after forged verdict fields are stripped" {
+  A=(--db "$M/authority.db")
+  S=(--db "$M/sender.db")
+  mstamp "${A[@]}" authority init >/dev/null
+  mstamp "${A[@]}" authority pubkey >"$M/authority.pub"
+  owner=$(mstamp "${S[@]}" book keygen)
+  mstamp "${A[@]}" authority issue --owner "$owner" --count 2 | mstamp "${S[@]}" book import - >/dev/null
+  mkmsg "$M/m.eml" payer@stranger.example "paid"
+  mstamp "${S[@]}" --paid --rcpt bob@ours.example <"$M/m.eml" >"$M/paid.eml" 2>/dev/null
+  # Verdict fields forged on the way: stripped before the check, which must still find the body where it is.
+  sed -i '1i X-Mailstamp-Class: W (forged) by mx.ours.example\nAuthentication-Results: mx.ours.example; x-mailstamp-postage=pass' "$M/paid.eml"
+  printf '[mchallenge]\nauthority-key = %s\n' "$M/authority.pub" >"$M/conf"
+  run "${MC[@]}" --config "$M/conf" <"$M/paid.eml"
+  assert_success
+  [ "$(challenges)" -eq 0 ]
+  f=$(ls "$MD"/new/*)
+  grep -q '^X-Mailstamp-Class: G' "$f"
+  ! grep -q forged "$f"
+  [ "$(sed '1,/^$/d' "$f")" = "the secret body text" ]
+}
+
 @test "unknown sender: held, challenged; the reply releases the message byte-identical plus one field and whitelists the sender" {
   mkmsg "$M/u.eml" ann@stranger.example "a question"
   run "${MC[@]}" <"$M/u.eml"
