@@ -10,6 +10,7 @@
 // it. Verifying needs only the authority's public key: the stamp carries its
 // book certificate. The text formats and test vectors are in mstamp(1).
 #pragma once
+#include "libmail/canon.hpp"
 #include "libmail/error.hpp"
 
 #include <cstdint>
@@ -20,30 +21,8 @@
 
 namespace mail {
 
-/// RFC 6376 §3.4.4 relaxed body canonicalisation fed in chunks, hashed with SHA-256.
-/// LF and CRLF both end a line (a bare LF counts as CRLF), so line-ending rewrites do not change the hash.
-class RelaxedBodyHash {
-public:
-    RelaxedBodyHash();
-    ~RelaxedBodyHash();
-    RelaxedBodyHash(const RelaxedBodyHash&) = delete;
-    RelaxedBodyHash& operator=(const RelaxedBodyHash&) = delete;
-    /// Feeds the next octets of the body.
-    void update(std::string_view chunk);
-    /// The 32-octet digest; the object is spent afterwards.
-    std::string finish();
-
-private:
-    struct Impl;
-    Impl* impl_;
-};
-
 /// The header fields a version 2 stamp signs, in the order they are hashed.
 inline constexpr std::string_view postage_signed_fields[] = {"From", "To", "Cc", "Subject", "Date", "Message-ID"};
-
-/// One raw header field (name, colon, value, folds, line end) under RFC 6376 §3.4.2 relaxed
-/// canonicalisation: "name:value" CRLF, name in lowercase, unfolded, whitespace runs one SP, none at the ends.
-std::string relaxed_header_field(std::string_view raw);
 
 /// SHA-256 (32 octets) of every field of raw_fields named in postage_signed_fields, relaxed:
 /// for each name in that order, each such field in header order. Absent fields add nothing.

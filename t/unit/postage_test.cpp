@@ -107,14 +107,7 @@ TEST_CASE("postage: a book certificate parses back and its signature binds every
     CHECK(fresh->id != b->id);
 }
 
-TEST_CASE("postage: relaxed header canonicalisation (RFC 6376 3.4.2)") {
-    // The RFC's example: "A: X" and "B : Y\t\r\n\tZ  " become "a:X" and "b:Y Z".
-    CHECK(relaxed_header_field("A: X\r\n") == "a:X\r\n");
-    CHECK(relaxed_header_field("B : Y\t\r\n\tZ  \r\n") == "b:Y Z\r\n");
-    CHECK(relaxed_header_field("SUBJECT:   lunch\n\ton    friday  \n") == "subject:lunch on friday\r\n");
-    CHECK(relaxed_header_field("Subject:\r\n") == "subject:\r\n");
-    CHECK(relaxed_header_field("Subject: a\rb\r\n") == "subject:a\rb\r\n");  // a lone CR is data
-
+TEST_CASE("postage: the header hash covers the signed fields, relaxed") {
     std::vector<std::string_view> h{"Received: x\r\n", "From: a@x\r\n", "Subject: s\r\n", "To: b@y\r\n"};
     std::string base = postage_header_hash(h);
     CHECK(base == sha256_of("from:a@x\r\nto:b@y\r\nsubject:s\r\n"));  // the signed names' order, not the header's
