@@ -100,7 +100,7 @@ std::string relaxed_header_field(std::string_view raw) {
         bool space = false, text = false;
         for (std::size_t i = 0; i < value.size(); ++i) {
             char c = value[i];
-            // Unfolding: a line end (CRLF, or a bare LF an MTA left) is not part of the value.
+            // XXX RFC 6376 §3.4.2: unfolding removes CRLF; a bare LF (an MTA rewrote line ends) goes too.
             if (c == '\n' || (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n')) continue;
             if (c == ' ' || c == '\t') {
                 space = text;  // leading whitespace goes; a run inside becomes one SP
