@@ -169,7 +169,16 @@ Result<int> authority(Context& ctx, const BookOptions& opt, std::ostream& out, s
         so.on_listen = [&err, &ctx](const std::string& a) {
             err << ctx.program << ": spend check listening on " << a << std::endl;
         };
-        if (auto r = serve_spend(s, so, err); !r) return r.error();
+        // Every authority key the store kept: books issued before a key change stay spendable.
+        auto secrets = s.secrets(authority_key_purpose);
+        if (!secrets) return secrets.error();
+        std::vector<KeyPair> keys;
+        for (const auto& sec : *secrets) {
+            auto pub = ed25519_public(sec.bytes);
+            if (!pub) return pub.error();
+            keys.push_back(KeyPair{sec.bytes, *pub});
+        }
+        if (auto r = serve_spend(s, keys, so, err); !r) return r.error();
         return ex_ok;
     }
     return Error{ErrorKind::usage, "authority: unknown command '" + opt.command + "'"};

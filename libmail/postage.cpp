@@ -4,10 +4,13 @@
 //   mailstamp-book-1 id=HEX32 owner=B64 count=N expires=UNIX authority=B64 sig=B64
 // signed by the authority over
 //   "mailstamp-book-1" 0x00 id(16) owner(32) count(8, big-endian) expires(8, big-endian) authority(32)
-// Mailstamp-Postage value (one line, fields in this order, "; " between them):
-//   v=1; b=BASE64(certificate); i=INDEX; r=RECIPIENT; d=UNIX; m=BASE64(Message-ID); h=BASE64(body hash); s=BASE64(sig)
+// Mailstamp-Postage value (one line, fields in this order, "; " between them), version 2:
+//   v=2; b=BASE64(certificate); i=INDEX; r=RECIPIENT; d=UNIX; m=BASE64(Message-ID); h=BASE64(body hash);
+//   f=BASE64(header hash); s=BASE64(sig)
 // signed by the book's owner over
-//   "mailstamp-postage-1" 0x00 id(16) index(8) date(8) len(4)|recipient len(4)|message-id hash(32)
+//   "mailstamp-postage-2" 0x00 id(16) index(8) date(8) len(4)|recipient len(4)|message-id body-hash(32) header-hash(32)
+// Version 1 (still read, never written) has no f= and signs
+//   "mailstamp-postage-1" 0x00 id(16) index(8) date(8) len(4)|recipient len(4)|message-id body-hash(32)
 #include "libmail/postage.hpp"
 
 #include <openssl/evp.h>
@@ -20,80 +23,38 @@
 
 namespace mail {
 
-// ---- relaxed body hash ----
+// ---- relaxed header hash ----
 
-struct RelaxedBodyHash::Impl {
-    EVP_MD_CTX* ctx = nullptr;
-    std::size_t empty_lines = 0;  // empty lines seen but not yet written: dropped if the body ends here
-    bool pending_space = false;   // whitespace seen inside the current line, not yet written
-    bool line_has_text = false;   // the current line has non-whitespace
-    bool cr = false;              // the previous octet was a CR not yet known to end a line
-    bool finished = false;
-    void put(const char* p, std::size_t n) { EVP_DigestUpdate(ctx, p, n); }
-    void text(char c) {
-        if (!line_has_text) {
-            for (; empty_lines > 0; --empty_lines) put("\r\n", 2);
-        }
-        if (pending_space) put(" ", 1);  // leading whitespace too becomes one SP
-        pending_space = false;
-        line_has_text = true;
-        put(&c, 1);
+namespace {
+bool name_is(std::string_view raw, std::string_view name) {
+    std::size_t colon = raw.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view n = raw.substr(0, colon);
+    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+    if (n.size() != name.size()) return false;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        char x = n[i], y = name[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+        if (x != y) return false;
     }
-    void end_line() {
-        if (line_has_text) {
-            put("\r\n", 2);
-        } else {
-            ++empty_lines;
-        }
-        line_has_text = false;
-        pending_space = false;
-    }
-    void octet(char c) {
-        if (cr) {
-            cr = false;
-            if (c == '\n') {
-                end_line();
-                return;
-            }
-            text('\r');  // a lone CR is data
-        }
-        if (c == '\r') {
-            cr = true;
-        } else if (c == '\n') {
-            end_line();
-        } else if (c == ' ' || c == '\t') {
-            pending_space = true;
-        } else {
-            text(c);
-        }
-    }
-};
-
-RelaxedBodyHash::RelaxedBodyHash() : impl_(new Impl) {
-    impl_->ctx = EVP_MD_CTX_new();
-    if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) std::abort();
+    return true;
 }
 
-RelaxedBodyHash::~RelaxedBodyHash() {
-    EVP_MD_CTX_free(impl_->ctx);
-    delete impl_;
-}
-
-void RelaxedBodyHash::update(std::string_view chunk) {
-    for (char c : chunk) impl_->octet(c);
-}
-
-std::string RelaxedBodyHash::finish() {
-    if (impl_->cr) {
-        impl_->cr = false;
-        impl_->text('\r');
-    }
-    // A last line without a line end still ends with CRLF (RFC 6376 §3.4.4).
-    if (impl_->line_has_text) impl_->end_line();
+std::string sha256(std::string_view data) {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    EVP_DigestFinal_ex(impl_->ctx, d, &n);
+    if (EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr) != 1) std::abort();
     return std::string(reinterpret_cast<char*>(d), n);
+}
+} // namespace
+
+std::string postage_header_hash(const std::vector<std::string_view>& raw_fields) {
+    std::string canon;
+    for (std::string_view name : postage_signed_fields)
+        for (std::string_view raw : raw_fields)
+            if (name_is(raw, name)) canon += relaxed_header_field(raw);
+    return sha256(canon);
 }
 
 // ---- Ed25519 ----
@@ -387,16 +348,16 @@ bool book_signature_ok(const BookCert& b) { return ed25519_verify(b.authority, b
 std::string PostageStamp::spend_key() const { return "book:" + book.id_hex() + ":" + std::to_string(index); }
 
 namespace {
-std::string stamp_signed_bytes(std::string_view book_id, std::int64_t index, std::string_view recipient,
-                               std::int64_t date, std::string_view message_id, std::string_view body_hash) {
-    std::string s = "mailstamp-postage-1";
+std::string stamp_signed_bytes(const PostageStamp& p) {
+    std::string s = p.version == 1 ? "mailstamp-postage-1" : "mailstamp-postage-2";
     s += '\0';
-    s += book_id;
-    be64(s, index);
-    be64(s, date);
-    lp(s, recipient);
-    lp(s, message_id);
-    s += body_hash;
+    s += p.book.id;
+    be64(s, p.index);
+    be64(s, p.date);
+    lp(s, p.recipient);
+    lp(s, p.message_id);
+    s += p.body_hash;
+    if (p.version != 1) s += p.header_hash;
     return s;
 }
 
@@ -422,33 +383,64 @@ bool plain_recipient(std::string_view r) {
 
 Result<std::string> make_postage(const BookCert& book, std::string_view owner_priv, std::int64_t index,
                                  std::string_view recipient, std::int64_t date, std::string_view message_id,
-                                 std::string_view body_hash) {
+                                 std::string_view body_hash, std::string_view header_hash) {
     if (index < 0 || index >= book.count) return Error{ErrorKind::software, "stamp index outside the book"};
     if (!plain_recipient(recipient)) return Error{ErrorKind::data, "recipient '" + std::string(recipient) + "' cannot be stamped"};
     if (body_hash.size() != 32) return Error{ErrorKind::software, "body hash must be 32 octets"};
+    if (header_hash.size() != 32) return Error{ErrorKind::software, "header hash must be 32 octets"};
     if (message_id.size() > 998) return Error{ErrorKind::data, "Message-ID too long to stamp"};
-    auto sig = ed25519_sign(owner_priv, stamp_signed_bytes(book.id, index, recipient, date, message_id, body_hash));
+    PostageStamp p;
+    p.version = postage_version;
+    p.book = book;
+    p.index = index;
+    p.recipient = std::string(recipient);
+    p.date = date;
+    p.message_id = std::string(message_id);
+    p.body_hash = std::string(body_hash);
+    p.header_hash = std::string(header_hash);
+    auto sig = ed25519_sign(owner_priv, stamp_signed_bytes(p));
     if (!sig) return sig.error();
-    return "v=1; b=" + base64_encode(book.text) + "; i=" + std::to_string(index) + "; r=" + std::string(recipient) +
-           "; d=" + std::to_string(date) + "; m=" + base64_encode(message_id) + "; h=" + base64_encode(body_hash) +
-           "; s=" + base64_encode(*sig);
+    p.sig = *sig;
+    return format_postage(p);
+}
+
+std::string format_postage(const PostageStamp& p) {
+    std::string out = "v=" + std::to_string(p.version == 1 ? 1 : 2) + "; b=" + base64_encode(p.book.text) +
+                      "; i=" + std::to_string(p.index) + "; r=" + p.recipient + "; d=" + std::to_string(p.date) +
+                      "; m=" + base64_encode(p.message_id) + "; h=" + base64_encode(p.body_hash);
+    if (p.version != 1) out += "; f=" + base64_encode(p.header_hash);
+    return out + "; s=" + base64_encode(p.sig);
 }
 
 std::optional<PostageStamp> parse_postage(std::string_view value) {
     if (value.size() > 8192) return std::nullopt;
-    static const char* const keys[] = {"v", "b", "i", "r", "d", "m", "h", "s"};
-    std::string_view val[8];
+    static const char* const keys1[] = {"v", "b", "i", "r", "d", "m", "h", "s"};
+    static const char* const keys2[] = {"v", "b", "i", "r", "d", "m", "h", "f", "s"};
+    std::string_view val[9];
     std::string_view rest = value;
-    for (int k = 0; k < 8; ++k) {
+    int version = 0, n = 9;
+    for (int k = 0; k < n; ++k) {
         std::size_t semi = rest.find(';');
         std::string_view item = trim(rest.substr(0, semi));
         rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
         std::size_t eq = item.find('=');
-        if (eq == std::string_view::npos || trim(item.substr(0, eq)) != keys[k]) return std::nullopt;
+        if (eq == std::string_view::npos) return std::nullopt;
         val[k] = trim(item.substr(eq + 1));
-        if (k < 7 && semi == std::string_view::npos) return std::nullopt;
+        if (k == 0) {
+            if (val[0] == "1") {
+                version = 1;
+                n = 8;
+            } else if (val[0] == "2") {
+                version = 2;
+            } else {
+                return std::nullopt;
+            }
+        }
+        if (trim(item.substr(0, eq)) != (version == 1 ? keys1 : keys2)[k]) return std::nullopt;
+        if (k < n - 1 && semi == std::string_view::npos) return std::nullopt;
     }
-    if (!trim(rest).empty() || val[0] != "1") return std::nullopt;
+    if (!trim(rest).empty()) return std::nullopt;
+    std::string_view sig_text = val[n - 1];
     auto cert = base64_decode(val[1]);
     if (!cert) return std::nullopt;
     auto book = parse_book(*cert);
@@ -456,17 +448,20 @@ std::optional<PostageStamp> parse_postage(std::string_view value) {
     auto date = number(val[4]);
     auto mid = base64_decode(val[5]);
     auto hash = base64_decode(val[6]);
-    auto sig = base64_decode(val[7]);
-    if (!book || !index || !date || !mid || !hash || hash->size() != 32 || !sig || sig->size() != 64 ||
-        !plain_recipient(val[3]))
+    std::optional<std::string> fields = version == 1 ? std::optional<std::string>("") : base64_decode(val[7]);
+    auto sig = base64_decode(sig_text);
+    if (!book || !index || !date || !mid || !hash || hash->size() != 32 || !fields ||
+        (version != 1 && fields->size() != 32) || !sig || sig->size() != 64 || !plain_recipient(val[3]))
         return std::nullopt;
     PostageStamp s;
+    s.version = version;
     s.book = *book;
     s.index = *index;
     s.recipient = std::string(val[3]);
     s.date = *date;
     s.message_id = *mid;
     s.body_hash = *hash;
+    s.header_hash = *fields;
     s.sig = *sig;
     return s;
 }
@@ -481,6 +476,7 @@ std::string_view to_string(PostageCheck c) {
     case PostageCheck::bad_index: return "index outside the book";
     case PostageCheck::wrong_recipient: return "wrong recipient";
     case PostageCheck::wrong_message: return "wrong message";
+    case PostageCheck::wrong_header: return "wrong header";
     case PostageCheck::bad_signature: return "bad signature";
     case PostageCheck::expired: return "expired";
     case PostageCheck::future: return "dated in the future";
@@ -488,8 +484,19 @@ std::string_view to_string(PostageCheck c) {
     return "malformed";
 }
 
+PostageCheck check_stamp_signatures(const PostageStamp& s, const std::vector<std::string>& trusted) {
+    bool known = false;
+    for (const auto& k : trusted) known = known || k == s.book.authority;
+    if (!known) return PostageCheck::untrusted;
+    if (!book_signature_ok(s.book)) return PostageCheck::bad_book;
+    if (s.index < 0 || s.index >= s.book.count) return PostageCheck::bad_index;
+    if (!ed25519_verify(s.book.owner, stamp_signed_bytes(s), s.sig)) return PostageCheck::bad_signature;
+    return PostageCheck::ok;
+}
+
 PostageCheck check_postage(const PostageStamp& s, std::string_view recipient, std::string_view message_id,
-                           std::string_view body_hash, const std::vector<std::string>& trusted, std::int64_t now) {
+                           std::string_view body_hash, std::string_view header_hash,
+                           const std::vector<std::string>& trusted, std::int64_t now) {
     bool known = false;
     for (const auto& k : trusted) known = known || k == s.book.authority;
     if (!known) return PostageCheck::untrusted;
@@ -498,10 +505,8 @@ PostageCheck check_postage(const PostageStamp& s, std::string_view recipient, st
     if (s.index < 0 || s.index >= s.book.count) return PostageCheck::bad_index;
     if (!ieq(s.recipient, recipient)) return PostageCheck::wrong_recipient;
     if (s.message_id != message_id || s.body_hash != body_hash) return PostageCheck::wrong_message;
-    if (!ed25519_verify(s.book.owner, stamp_signed_bytes(s.book.id, s.index, s.recipient, s.date, s.message_id,
-                                                         s.body_hash),
-                        s.sig))
-        return PostageCheck::bad_signature;
+    if (s.version != 1 && s.header_hash != header_hash) return PostageCheck::wrong_header;
+    if (!ed25519_verify(s.book.owner, stamp_signed_bytes(s), s.sig)) return PostageCheck::bad_signature;
     if (s.date < now - postage_validity - postage_grace) return PostageCheck::expired;
     if (s.date > now + postage_grace) return PostageCheck::future;
     return PostageCheck::ok;

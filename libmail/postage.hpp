@@ -3,11 +3,14 @@
 // An authority key signs stamp books (book id, owner public key, count,
 // expiry). The book's owner signs each stamp over (book id, index, recipient,
 // date, Message-ID, SHA-256 of the body under RFC 6376 relaxed body
-// canonicalisation), so a stamp lifted onto another message or recipient
-// fails, while an MTA rewriting CRLF/LF does not break it. Verifying needs
-// only the authority's public key: the stamp carries its book certificate.
-// The text formats and test vectors are in mstamp(1).
+// canonicalisation, and — from version 2 — SHA-256 of the From, To, Cc,
+// Subject, Date and Message-ID fields under RFC 6376 relaxed header
+// canonicalisation), so a stamp lifted onto another message, recipient or
+// subject fails, while an MTA rewriting CRLF/LF or refolding does not break
+// it. Verifying needs only the authority's public key: the stamp carries its
+// book certificate. The text formats and test vectors are in mstamp(1).
 #pragma once
+#include "libmail/canon.hpp"
 #include "libmail/error.hpp"
 
 #include <cstdint>
@@ -18,23 +21,12 @@
 
 namespace mail {
 
-/// RFC 6376 §3.4.4 relaxed body canonicalisation fed in chunks, hashed with SHA-256.
-/// LF and CRLF both end a line (a bare LF counts as CRLF), so line-ending rewrites do not change the hash.
-class RelaxedBodyHash {
-public:
-    RelaxedBodyHash();
-    ~RelaxedBodyHash();
-    RelaxedBodyHash(const RelaxedBodyHash&) = delete;
-    RelaxedBodyHash& operator=(const RelaxedBodyHash&) = delete;
-    /// Feeds the next octets of the body.
-    void update(std::string_view chunk);
-    /// The 32-octet digest; the object is spent afterwards.
-    std::string finish();
+/// The header fields a version 2 stamp signs, in the order they are hashed.
+inline constexpr std::string_view postage_signed_fields[] = {"From", "To", "Cc", "Subject", "Date", "Message-ID"};
 
-private:
-    struct Impl;
-    Impl* impl_;
-};
+/// SHA-256 (32 octets) of every field of raw_fields named in postage_signed_fields, relaxed:
+/// for each name in that order, each such field in header order. Absent fields add nothing.
+std::string postage_header_hash(const std::vector<std::string_view>& raw_fields);
 
 /// An Ed25519 key pair, raw 32-octet keys.
 struct KeyPair {
@@ -87,25 +79,33 @@ std::optional<BookCert> parse_book(std::string_view text);
 /// True when the certificate's signature verifies under its authority key.
 bool book_signature_ok(const BookCert& b);
 
+/// The stamp version mstamp writes; version 1 stamps (no header hash) are still read.
+inline constexpr int postage_version = 2;
+
 /// A postage stamp taken apart.
 struct PostageStamp {
+    int version = postage_version;
     BookCert book;
     std::int64_t index = 0;
     std::string recipient;   ///< normalised address
     std::int64_t date = 0;   ///< Unix seconds, when stamped
     std::string message_id;  ///< as in the Message-ID field, angle brackets included
     std::string body_hash;   ///< 32 octets
+    std::string header_hash; ///< 32 octets (version 2); empty in version 1
     std::string sig;         ///< owner's signature, 64 octets
     /// "book:<id hex>:<index>", the key of its spend record.
     std::string spend_key() const;
 };
 
-/// The Mailstamp-Postage field value for one recipient, signed with the owner's private key.
+/// The version 2 Mailstamp-Postage field value for one recipient, signed with the owner's private key;
+/// header_hash is postage_header_hash of the message's header as it will be sent.
 Result<std::string> make_postage(const BookCert& book, std::string_view owner_priv, std::int64_t index,
                                  std::string_view recipient, std::int64_t date, std::string_view message_id,
-                                 std::string_view body_hash);
-/// Parses a Mailstamp-Postage field value (unfolded); nothing when malformed.
+                                 std::string_view body_hash, std::string_view header_hash);
+/// Parses a Mailstamp-Postage field value (unfolded), version 1 or 2; nothing when malformed.
 std::optional<PostageStamp> parse_postage(std::string_view value);
+/// The stamp's field value in its one canonical spelling (one line, "; " between fields).
+std::string format_postage(const PostageStamp& s);
 
 /// How long a postage stamp stays good after its date, and the allowance for clock skew (as hashcash).
 inline constexpr std::int64_t postage_validity = 28 * 86400;
@@ -121,6 +121,7 @@ enum class PostageCheck {
     bad_index,       ///< index outside 0..count-1
     wrong_recipient, ///< not for this recipient
     wrong_message,   ///< Message-ID or body hash differ
+    wrong_header,    ///< a signed header field differs (version 2)
     bad_signature,   ///< the owner's signature does not verify
     expired,         ///< older than validity + grace
     future,          ///< dated after now + grace
@@ -128,8 +129,12 @@ enum class PostageCheck {
 /// The word for an outcome.
 std::string_view to_string(PostageCheck c);
 
-/// Checks s for recipient (normalised), the message's Message-ID and body hash, trusted authority keys, and now.
+/// Checks s for recipient (normalised), the message's Message-ID, body hash and header hash
+/// (postage_header_hash; ignored for version 1), trusted authority keys, and now.
 PostageCheck check_postage(const PostageStamp& s, std::string_view recipient, std::string_view message_id,
-                           std::string_view body_hash, const std::vector<std::string>& trusted, std::int64_t now);
+                           std::string_view body_hash, std::string_view header_hash,
+                           const std::vector<std::string>& trusted, std::int64_t now);
+/// What can be checked of s without its message: authority trusted, book signature, index, owner signature.
+PostageCheck check_stamp_signatures(const PostageStamp& s, const std::vector<std::string>& trusted);
 
 } // namespace mail

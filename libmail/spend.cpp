@@ -6,6 +6,7 @@
 #include "libmail/postage.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <atomic>
 #include <charconv>
@@ -21,80 +22,137 @@ namespace mail {
 
 namespace {
 
-constexpr std::size_t max_line = 1024;
-// A spend record is worth keeping at most this long; a client asking for more is trimmed.
+// A spend record is worth keeping at most this long; a stamp claiming more is trimmed.
 constexpr std::int64_t max_record_life = 400 * 86400;
+constexpr std::size_t min_nonce = 32, max_nonce = 128;
+constexpr std::size_t nonce_octets = 16;
 
-std::string sha256_hex(std::string_view s) {
+std::string sha256(std::string_view s) {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
-    return hex_encode(std::string_view(reinterpret_cast<char*>(d), n));
+    return std::string(reinterpret_cast<char*>(d), n);
 }
 
-bool token_ok(std::string_view t) {
-    if (t.empty() || t.size() > 256) return false;
-    for (char c : t)
-        if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f) return false;
+void lp(std::string& out, std::string_view s) {
+    std::uint32_t n = static_cast<std::uint32_t>(s.size());
+    for (int sh = 24; sh >= 0; sh -= 8) out += static_cast<char>((n >> sh) & 0xff);
+    out += s;
+}
+
+bool nonce_ok(std::string_view n) {
+    if (n.size() < min_nonce || n.size() > max_nonce) return false;
+    for (char c : n)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
     return true;
 }
 
-std::vector<std::string_view> words(std::string_view s) {
-    std::vector<std::string_view> out;
-    while (!s.empty()) {
-        std::size_t b = s.find_first_not_of(' ');
-        if (b == std::string_view::npos) break;
-        s.remove_prefix(b);
-        std::size_t e = s.find(' ');
-        out.push_back(s.substr(0, e));
-        s = e == std::string_view::npos ? std::string_view() : s.substr(e);
-    }
+// What makes the stamped message itself for the authority: the recipient and what the owner signed of it.
+std::string message_identity(const PostageStamp& s) {
+    std::string id;
+    lp(id, s.recipient);
+    lp(id, s.message_id);
+    id += s.body_hash;
+    id += s.header_hash;
+    return hex_encode(sha256(id));
+}
+
+// A peer's text for a log line or a diagnostic: short, no controls.
+std::string shown(std::string_view t) {
+    std::string out;
+    for (char c : t.substr(0, 80)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
     return out;
 }
 
 } // namespace
 
-std::string spend_answer(Store& store, std::string_view request, std::int64_t now) {
-    auto w = words(request);
-    if (w.size() != 4 || w[0] != "SPEND") return "500 want SPEND <stamp-key> <message-key> <expires>";
-    if (!token_ok(w[1]) || w[1].substr(0, 5) != "book:") return "500 bad stamp key";
-    if (!token_ok(w[2])) return "500 bad message key";
-    std::int64_t expires = 0;
-    auto [p, ec] = std::from_chars(w[3].data(), w[3].data() + w[3].size(), expires);
-    if (ec != std::errc() || p != w[3].data() + w[3].size()) return "500 bad expiry";
-    expires = std::min(expires, now + max_record_life);
-    auto r = store.spend(SpendRecord{std::string(w[1]), std::string(w[2]), now, expires});
-    if (!r) return "451 store unavailable";
-    switch (*r) {
-    case SpendState::fresh: return "250 fresh";
-    case SpendState::same_message: return "251 same";
-    case SpendState::other_message: break;
-    }
-    return "550 spent";
+std::string spend_answer_signed_bytes(std::string_view nonce, std::string_view stamp_text, std::string_view code) {
+    std::string s = "mailstamp-spend-1";
+    s += '\0';
+    lp(s, nonce);
+    s += sha256(stamp_text);
+    s += code;
+    return s;
 }
 
-Result<SpendState> remote_spend(std::string_view authority, const SpendRecord& r, int timeout_ms) {
+std::string spend_answer(Store& store, const std::vector<KeyPair>& keys, std::string_view request, std::int64_t now) {
+    constexpr std::string_view verb = "SPEND ";
+    if (request.substr(0, verb.size()) != verb) return "500 want SPEND <nonce> <stamp>";
+    request.remove_prefix(verb.size());
+    std::size_t sp = request.find(' ');
+    std::string_view nonce = request.substr(0, sp);
+    if (nonce.substr(0, 5) == "book:") return "530 a spend request must carry the stamp: SPEND <nonce> <stamp>";
+    if (!nonce_ok(nonce)) return "500 bad nonce";
+    if (sp == std::string_view::npos) return "500 want SPEND <nonce> <stamp>";
+    std::string_view text = request.substr(sp + 1);
+    auto s = parse_postage(text);
+    if (!s) return "500 malformed stamp";
+    const KeyPair* key = nullptr;
+    for (const auto& k : keys)
+        if (k.pub == s->book.authority) key = &k;
+    if (!key) return "554 not a book of this authority";
+    // Only what the owner signed can be spent: a stamp key alone is not enough.
+    if (PostageCheck c = check_stamp_signatures(*s, {key->pub}); c != PostageCheck::ok)
+        return "554 " + std::string(to_string(c));
+    std::int64_t expires = std::min(s->date + postage_validity + postage_grace, now + max_record_life);
+    if (expires < now) return "554 expired";
+    auto r = store.spend(SpendRecord{s->spend_key(), message_identity(*s), now, expires});
+    if (!r) return "451 store unavailable";
+    std::string answer;
+    switch (*r) {
+    case SpendState::fresh: answer = "250 fresh"; break;
+    case SpendState::same_message: answer = "251 same"; break;
+    case SpendState::other_message: answer = "550 spent"; break;
+    }
+    auto sig = ed25519_sign(key->priv, spend_answer_signed_bytes(nonce, text, answer.substr(0, 3)));
+    if (!sig) return "451 cannot sign";
+    return answer + " " + base64_encode(*sig);
+}
+
+Result<SpendState> parse_spend_answer(std::string_view answer, std::string_view nonce, std::string_view stamp_text,
+                                      std::string_view authority_pub) {
+    std::string_view code = answer.substr(0, 3);
+    SpendState state;
+    if (code == "250") {
+        state = SpendState::fresh;
+    } else if (code == "251") {
+        state = SpendState::same_message;
+    } else if (code == "550") {
+        state = SpendState::other_message;
+    } else {
+        return Error{ErrorKind::data, "unexpected answer: " + shown(answer)};
+    }
+    std::size_t sp = answer.rfind(' ');
+    auto sig = sp == std::string_view::npos || sp < 3 ? std::nullopt : base64_decode(answer.substr(sp + 1));
+    if (!sig || sig->size() != 64) return Error{ErrorKind::data, "unsigned answer: " + shown(answer)};
+    if (!ed25519_verify(authority_pub, spend_answer_signed_bytes(nonce, stamp_text, code), *sig))
+        return Error{ErrorKind::data, "answer not signed by the book's authority"};
+    return state;
+}
+
+Result<SpendState> remote_spend(std::string_view authority, const PostageStamp& stamp, int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string who = "authority " + std::string(authority);
     auto hp = parse_host_port(authority);
     if (!hp) return Error{ErrorKind::tempfail, who + ": " + hp.error().text};
+    unsigned char r[nonce_octets];
+    if (RAND_bytes(r, sizeof r) != 1) return Error{ErrorKind::tempfail, "random source failed"};
+    std::string nonce = hex_encode(std::string_view(reinterpret_cast<char*>(r), sizeof r));
+    std::string text = format_postage(stamp);
     auto fd = connect_tcp(*hp, deadline);
     if (!fd) return Error{ErrorKind::tempfail, who + ": " + fd.error().text};
-    std::string req = "SPEND " + r.stamp + " " + sha256_hex(r.message) + " " + std::to_string(r.expires) + "\r\n";
-    std::string buf, line;
-    auto w = write_all(*fd, req + "QUIT\r\n", deadline);
-    Result<std::string> answer = w ? read_line(*fd, buf, max_line, deadline) : Result<std::string>(w.error());
+    std::string buf;
+    auto w = write_all(*fd, "SPEND " + nonce + " " + text + "\r\nQUIT\r\n", deadline);
+    Result<std::string> answer = w ? read_line(*fd, buf, spend_max_line, deadline) : Result<std::string>(w.error());
     ::close(*fd);
     if (!answer) return Error{ErrorKind::tempfail, who + ": " + answer.error().text};
-    if (answer->rfind("250", 0) == 0) return SpendState::fresh;
-    if (answer->rfind("251", 0) == 0) return SpendState::same_message;
-    if (answer->rfind("550", 0) == 0) return SpendState::other_message;
-    std::string shown;
-    for (char c : answer->substr(0, 80)) shown += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
-    return Error{ErrorKind::tempfail, who + ": unexpected answer: " + shown};
+    auto state = parse_spend_answer(*answer, nonce, text, stamp.book.authority);
+    if (!state) return Error{state.error().kind, who + ": " + state.error().text};
+    return *state;
 }
 
-Result<void> serve_spend(Store& store, const SpendServerOptions& opt, std::ostream& log) {
+Result<void> serve_spend(Store& store, const std::vector<KeyPair>& keys, const SpendServerOptions& opt,
+                         std::ostream& log) {
     if (opt.listen.empty()) return Error{ErrorKind::usage, "serve: give --listen HOST:PORT"};
     std::vector<int> fds;
     auto close_all = [&] {
@@ -126,7 +184,7 @@ Result<void> serve_spend(Store& store, const SpendServerOptions& opt, std::ostre
         std::string buf;
         for (;;) {
             auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt.idle_timeout_ms);
-            auto line = read_line(fd, buf, max_line, deadline);
+            auto line = read_line(fd, buf, spend_max_line, deadline);
             std::string answer;
             bool quit = false;
             if (!line) {
@@ -139,7 +197,7 @@ Result<void> serve_spend(Store& store, const SpendServerOptions& opt, std::ostre
             } else {
                 {
                     std::lock_guard<std::mutex> g(store_mu);
-                    answer = spend_answer(store, *line, now());
+                    answer = spend_answer(store, keys, *line, now());
                 }
                 ++requests;
                 std::lock_guard<std::mutex> g(log_mu);

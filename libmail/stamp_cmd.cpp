@@ -219,6 +219,11 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
                         host_name() + ">";
                 msg.prepend("Message-ID", msgid);
             }
+            // The stamp signs Date: one added later by the submission MTA would break it, so add it now.
+            if (!msg.get("Date")) msg.prepend("Date", rfc5322_date(t));
+            std::vector<std::string_view> raw;
+            for (const auto& f : msg.fields()) raw.push_back(f.raw);
+            std::string header_hash = postage_header_hash(raw);
             auto books = s.book_list();
             if (!books) return books.error();
             std::map<std::string, BookCert> certs;
@@ -231,7 +236,7 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
                 auto key = owner_key_for(s, c->second.owner);
                 if (!key) return key.error();
                 if (!*key) return Error{ErrorKind::config, "no owner key for book " + bs.book};
-                auto v = make_postage(c->second, **key, bs.index, (*rcpts)[i], t, msgid, body_hash);
+                auto v = make_postage(c->second, **key, bs.index, (*rcpts)[i], t, msgid, body_hash, header_hash);
                 if (!v) return v.error();
                 fields.push_back("Mailstamp-Postage\n" + *v);
             }

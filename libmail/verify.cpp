@@ -243,7 +243,11 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
                           const std::string& key, const PostagePolicy& policy, std::int64_t now, Verdict& v,
                           std::vector<Error>& errors) {
     std::string msgid = msg.get("Message-ID").value_or("");
+    std::vector<std::string_view> raw;
+    for (const auto& f : msg.fields()) raw.push_back(f.raw);
+    std::string header_hash = postage_header_hash(raw);
     bool any = false, unreachable = false;
+    std::optional<std::string> old_version;  // a version 1 stamp that checked out: Questionable at best
     std::string why;
     for (const auto& f : msg.fields()) {
         if (!f.is("Mailstamp-Postage")) continue;
@@ -257,7 +261,7 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
             if (why.empty()) why = std::string(to_string(PostageCheck::wrong_recipient));
             continue;
         }
-        PostageCheck c = check_postage(*s, s->recipient, msgid, body_hash, policy.authority_keys, now);
+        PostageCheck c = check_postage(*s, s->recipient, msgid, body_hash, header_hash, policy.authority_keys, now);
         if (c != PostageCheck::ok) {
             why = std::string(to_string(c));
             continue;
@@ -274,10 +278,11 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
         }
         if (*local == SpendState::fresh) (void)store.spend_expire(now);
         if (policy.remote_spend) {
-            auto remote = policy.remote_spend(rec);
+            auto remote = policy.remote_spend(*s);
             if (!remote) {
                 unreachable = true;
-                why = "authority unreachable";
+                // An answer not signed for this request counts no more than no answer: Questionable.
+                why = remote.error().kind == ErrorKind::data ? "authority's answer not trusted" : "authority unreachable";
                 continue;
             }
             if (*remote == SpendState::other_message) {
@@ -285,12 +290,23 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
                 continue;
             }
         }
+        std::string which = "book " + s->book.id_hex().substr(0, 12) + " stamp " + std::to_string(s->index) +
+                            " for " + s->recipient;
+        if (s->version == 1) {
+            // Version 1 signs neither Subject nor From: its header may have been rewritten.
+            if (!old_version) old_version = "version 1 stamp: header fields not signed; " + which;
+            continue;
+        }
         v.postage = "pass";
-        v.postage_why = "book " + s->book.id_hex().substr(0, 12) + " stamp " + std::to_string(s->index) + " for " +
-                        s->recipient;
+        v.postage_why = which;
         return;
     }
     if (!any) return;
+    if (old_version && !unreachable) {
+        v.postage = "policy";
+        v.postage_why = *old_version;
+        return;
+    }
     v.postage = unreachable ? "temperror" : "fail";
     v.postage_why = why;
 }
@@ -311,6 +327,9 @@ Result<void> check_stamps(Store& store, const MessageReader& msg, const Envelope
     } else if (v.postage == "temperror") {
         v.category = Category::questionable;
         v.reason = "postage not checked: " + v.postage_why;
+    } else if (v.postage == "policy") {
+        v.category = Category::questionable;
+        v.reason = "postage not fully checked: " + v.postage_why;
     }
     return {};
 }

@@ -5,6 +5,7 @@
 // then Information for a non-delivery notice; Unknown otherwise.
 #pragma once
 #include "libmail/error.hpp"
+#include "libmail/postage.hpp"
 #include "libmail/store.hpp"
 
 #include <cstdint>
@@ -45,8 +46,9 @@ Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::
 struct PostagePolicy {
     int min_bits = 20;
     std::vector<std::string> authority_keys;  ///< trusted authority public keys (raw)
-    /// The online spend check, when an authority is configured: tempfail when unreachable.
-    std::function<Result<SpendState>(const SpendRecord&)> remote_spend;
+    /// The online spend check, when an authority is configured: an Error when unreachable (tempfail) or
+    /// when the answer is not signed by the book's authority for this request (data).
+    std::function<Result<SpendState>(const PostageStamp&)> remote_spend;
 };
 
 /// The verdict on one message.

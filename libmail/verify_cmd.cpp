@@ -252,7 +252,7 @@ Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::opti
         if (auto hp = parse_host_port(addr); !hp)
             return Error{authority ? ErrorKind::usage : ErrorKind::config, a->origin + ": " + hp.error().text};
         int ms = static_cast<int>(std::min<std::int64_t>(*timeout, 600) * 1000);
-        pp.remote_spend = [addr, ms](const SpendRecord& r) { return remote_spend(addr, r, ms); };
+        pp.remote_spend = [addr, ms](const PostageStamp& stamp) { return remote_spend(addr, stamp, ms); };
     }
 
     return pp;

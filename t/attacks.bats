@@ -230,9 +230,217 @@ a2_reply() {
 # 7. Signed postage covers only the Message-ID and the body
 # ---------------------------------------------------------------------------
 
+# a7_paid_setup: an authority, a sender store with a book of 10 stamps, and $M/paid.eml to bob stamped by it.
+a7_paid_setup() {
+  AUTH=(--db "$M/authority.db")
+  SEND=(--db "$M/sender.db")
+  mstamp "${AUTH[@]}" authority init >/dev/null
+  mstamp "${AUTH[@]}" authority pubkey >"$M/authority.pub"
+  mstamp "${AUTH[@]}" authority issue --owner "$(mstamp "${SEND[@]}" book keygen)" --count 10 |
+    mstamp "${SEND[@]}" book import - >/dev/null
+  printf 'From: Alice <alice@sender.example>\r\nTo: Bob <bob@ours.example>\r\nSubject: lunch on friday\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <a7.1@sender.example>\r\n\r\nsee you there\r\n' >"$M/m.eml"
+  mstamp "${SEND[@]}" --paid --rcpt bob@ours.example <"$M/m.eml" >"$M/paid.eml" 2>/dev/null
+}
+
+# a7_class FILE: the category letter mverify gives FILE for bob, in a fresh receiver store.
+a7_class() {
+  local db
+  db="$M/recv.$RANDOM$RANDOM.db"
+  mverify --db "$db" --rcpt bob@ours.example --authority-key "$M/authority.pub" <"$1" >"$1.out"
+  sed -n 's/^X-Mailstamp-Class: \(.\).*/\1/p' "$1.out"
+}
+
+@test "7. a Subject change on a stamped message is not [G]; nor a From, To, Cc or Date change" {
+  a7_paid_setup
+  [ "$(a7_class "$M/paid.eml")" = G ]
+  sed 's/^Subject: .*\r$/Subject: URGENT: wire money\r/' "$M/paid.eml" >"$M/subject.eml"
+  grep -q '^Subject: URGENT: wire money' "$M/subject.eml"
+  [ "$(a7_class "$M/subject.eml")" != G ]
+  grep -q 'x-mailstamp-postage=fail (wrong header)' "$M/subject.eml.out"
+  sed 's/^From: .*\r$/From: Bank <ceo@bank.example>\r/' "$M/paid.eml" >"$M/from.eml"
+  [ "$(a7_class "$M/from.eml")" != G ]
+  sed 's/^To: .*\r$/To: Bob <bob@ours.example>, Carol <carol@ours.example>\r/' "$M/paid.eml" >"$M/to.eml"
+  [ "$(a7_class "$M/to.eml")" != G ]
+  sed 's/^Date: .*\r$/Date: Fri, 04 Dec 2026 10:00:00 +0000\r/' "$M/paid.eml" >"$M/date.eml"
+  [ "$(a7_class "$M/date.eml")" != G ]
+  sed 's/^Subject: /Cc: Mallory <m@evil.example>\r\nSubject: /' "$M/paid.eml" >"$M/cc.eml"
+  [ "$(a7_class "$M/cc.eml")" != G ]
+  # a second Subject a reader's program might show instead
+  sed 's/^Subject: \(.*\)$/Subject: \1\nSubject: URGENT: wire money\r/' "$M/paid.eml" >"$M/two.eml"
+  [ "$(a7_class "$M/two.eml")" != G ]
+}
+
+@test "7. folding, whitespace, name case and line endings that relaxed canonicalisation allows stay [G]" {
+  a7_paid_setup
+  sed 's/^Subject: lunch on friday\r$/SUBJECT:   lunch\r\n\ton    friday  \r/' "$M/paid.eml" >"$M/folded.eml"
+  grep -q '^	on    friday' "$M/folded.eml"
+  [ "$(a7_class "$M/folded.eml")" = G ]
+  sed 's/^To: Bob <bob@ours.example>\r$/To :Bob\r\n  <bob@ours.example>\r/' "$M/paid.eml" >"$M/to.eml"
+  [ "$(a7_class "$M/to.eml")" = G ]
+  # an MTA rewriting CRLF to LF, and adding its own header fields
+  { printf 'Received: from mx by us; Fri, 04 Dec 2026 10:00:01 +0000\n'; sed 's/\r$//' "$M/paid.eml"; } >"$M/lf.eml"
+  [ "$(a7_class "$M/lf.eml")" = G ]
+}
+
+@test "7. a version 1 stamp (headers unsigned) is Questionable, never [G]; the version 2 vector is [G]" {
+  # the mstamp(1) version 1 test vector: fixed keys, stamp 3 of book 0707..., for bob, <m1@x>, body "Hello" CRLF
+  printf '# the mstamp(1) test authority\niojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=\n' >"$M/authority.pub"
+  { printf 'Mailstamp-Postage: %s\r\n' "$(cat "$FIX/postage/stamp.txt")"
+    printf 'From: x@stranger.example\r\nTo: bob@ours.example\r\nSubject: anything at all\r\nMessage-ID: <m1@x>\r\n\r\nHello\r\n'; } >"$M/v1.eml"
+  MAILSTAMP_TEST_NOW=1800000100 mverify --rcpt bob@ours.example --authority-key "$M/authority.pub" <"$M/v1.eml" >"$M/out.eml"
+  run sed -n 's/^X-Mailstamp-Class: \(.\).*/\1/p' "$M/out.eml"
+  assert_output Q
+  grep -q 'x-mailstamp-postage=policy (version 1 stamp: header fields not signed' "$M/out.eml"
+  # the version 2 test vector of mstamp(1), same keys: Stamped; its Subject rewritten: not
+  MAILSTAMP_TEST_NOW=1800000100 mverify --db "$M/r2.db" --rcpt bob@ours.example --authority-key "$M/authority.pub" \
+    <"$FIX/postage/stamped-2.eml" >"$M/out2.eml"
+  grep -q '^X-Mailstamp-Class: G' "$M/out2.eml"
+  sed 's/^Subject: .*\r$/Subject: URGENT: wire money\r/' "$FIX/postage/stamped-2.eml" |
+    MAILSTAMP_TEST_NOW=1800000100 mverify --db "$M/r3.db" --rcpt bob@ours.example --authority-key "$M/authority.pub" >"$M/out3.eml"
+  grep -q '^X-Mailstamp-Class: B' "$M/out3.eml"
+}
+
 # ---------------------------------------------------------------------------
 # 8. The spend check trusts everyone
 # ---------------------------------------------------------------------------
+
+# a8_setup: an authority serving spend checks on $AUTHORITY, a sender store with a book of 10 stamps,
+# and $M/paid.eml to bob stamped with its index 0.
+a8_setup() {
+  AUTH=(--db "$M/authority.db")
+  SEND=(--db "$M/sender.db")
+  mstamp "${AUTH[@]}" authority init >/dev/null
+  mstamp "${AUTH[@]}" authority pubkey >"$M/authority.pub"
+  mstamp "${AUTH[@]}" authority issue --owner "$(mstamp "${SEND[@]}" book keygen)" --count 10 |
+    mstamp "${SEND[@]}" book import - >/dev/null
+  a8_mkmsg "$M/m.eml" a8.1
+  cp "$M/sender.db" "$M/copy.db"
+  mstamp "${SEND[@]}" --paid --rcpt bob@ours.example <"$M/m.eml" >"$M/paid.eml" 2>/dev/null
+  mstamp "${AUTH[@]}" authority serve --listen 127.0.0.1:0 2>"$M/serve.log" 3>&- &
+  PIDS+=($!)
+  local i
+  for i in $(seq 100); do grep -q 'listening on' "$M/serve.log" && break; sleep 0.05; done
+  AUTHORITY=$(sed -n 's/.*listening on \(127.0.0.1:[0-9]*\).*/\1/p' "$M/serve.log")
+  [ -n "$AUTHORITY" ]
+}
+
+# a8_mkmsg FILE ID: a message to bob with Message-ID <ID@sender.example>.
+a8_mkmsg() {
+  printf 'From: alice@sender.example\r\nTo: bob@ours.example\r\nSubject: paid mail %s\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <%s@sender.example>\r\n\r\nbody of %s\r\n' \
+    "$2" "$2" "$2" >"$1"
+}
+
+# a8_verify FILE AUTHORITY: the category letter mverify gives FILE for bob, in a fresh receiver store.
+a8_verify() {
+  local db
+  db="$M/recv.$RANDOM$RANDOM.db"
+  mverify --db "$db" --rcpt bob@ours.example --authority-key "$M/authority.pub" --authority "$2" \
+    --authority-timeout 5s <"$1" >"$1.out"
+  sed -n 's/^X-Mailstamp-Class: \(.\).*/\1/p' "$1.out"
+}
+
+# a8_talk HOST:PORT LINE...: sends each line on one connection, prints one answer line per line.
+a8_talk() {
+  "$PY" - "$@" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+c = socket.create_connection((host, int(port)), timeout=10)
+f = c.makefile("rwb")
+for line in sys.argv[2:]:
+    f.write(line.encode() + b"\r\n"); f.flush()
+    print(f.readline().decode().rstrip("\r\n"))
+PY
+}
+
+# a8_fake MODE FILE [UPSTREAM]: a fake authority on loopback, its address in FAKE. MODE plain answers
+# "250 fresh" to everything; record relays each request to UPSTREAM and saves the answer in FILE;
+# replay answers every request with the line saved in FILE.
+a8_fake() {
+  rm -f "$M/fake.addr"
+  "$PY" - "$@" >"$M/fake.addr" 2>"$M/fake.err" 3>&- <<'PY' &
+import socket, sys
+mode, path = sys.argv[1], sys.argv[2]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print("127.0.0.1:%d" % s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    f = c.makefile("rwb")
+    for line in f:
+        if line.strip() == b"QUIT":
+            f.write(b"221 bye\r\n"); f.flush(); break
+        if mode == "plain":
+            answer = b"250 fresh\r\n"
+        elif mode == "replay":
+            answer = open(path, "rb").read()
+        else:
+            host, port = sys.argv[3].rsplit(":", 1)
+            u = socket.create_connection((host, int(port)), timeout=10)
+            u.sendall(line)
+            answer = u.makefile("rb").readline()
+            u.close()
+            open(path, "wb").write(answer)
+        f.write(answer); f.flush()
+    c.close()
+PY
+  PIDS+=($!)
+  local i
+  for i in $(seq 100); do [ -s "$M/fake.addr" ] && break; sleep 0.05; done
+  FAKE=$(cat "$M/fake.addr")
+  [ -n "$FAKE" ]
+}
+
+@test "8. an unauthenticated spend request for an unseen index is refused, and the owner's next stamp still verifies" {
+  a8_setup
+  # the attacker saw one stamp: its book id, and the stamp itself
+  stamp=$(sed -n 's/^Mailstamp-Postage: \(.*\)\r$/\1/p' "$M/paid.eml")
+  id=$(printf '%s' "$stamp" | sed 's/.*b=\([^;]*\);.*/\1/' | base64 -d | sed 's/.* id=\([0-9a-f]*\) .*/\1/')
+  [ ${#id} -eq 32 ]
+  # the old request form: a stamp key anyone can write
+  run a8_talk "$AUTHORITY" "SPEND book:$id:1 deadbeef 1900000000" "SPEND book:$id:2 deadbeef 1900000000"
+  refute_output --partial '250'
+  refute_output --partial '251'
+  assert_output --partial '530 '
+  # the stamp it saw, its index changed: the owner's signature no longer covers it
+  forged=$(printf '%s' "$stamp" | sed 's/; i=0;/; i=1;/')
+  run a8_talk "$AUTHORITY" "SPEND 0123456789abcdef0123456789abcdef $forged"
+  assert_output '554 bad signature'
+  # the owner's next stamp (index 1) still verifies, online
+  a8_mkmsg "$M/m2.eml" a8.2
+  mstamp "${SEND[@]}" --paid --rcpt bob@ours.example <"$M/m2.eml" >"$M/paid2.eml" 2>/dev/null
+  grep -q '^Mailstamp-Postage: .*; i=1;' "$M/paid2.eml"
+  [ "$(a8_verify "$M/paid2.eml" "$AUTHORITY")" = G ]
+  grep -q 'x-mailstamp-postage=pass' "$M/paid2.eml.out"
+}
+
+@test "8. a fake authority answering a plaintext 250 gives Questionable, not Stamped" {
+  a8_setup
+  a8_fake plain "$M/none"
+  [ "$(a8_verify "$M/paid.eml" "$FAKE")" = Q ]
+  grep -q "x-mailstamp-postage=temperror (authority's answer not trusted)" "$M/paid.eml.out"
+  # the real authority signs its answer
+  [ "$(a8_verify "$M/paid.eml" "$AUTHORITY")" = G ]
+}
+
+@test "8. a signed answer replayed for another request is not Stamped" {
+  a8_setup
+  # the authority's real answer for the first receiver, recorded on the way
+  a8_fake record "$M/answer" "$AUTHORITY"
+  [ "$(a8_verify "$M/paid.eml" "$FAKE")" = G ]
+  grep -q '^250' "$M/answer"
+  kill "${PIDS[-1]}"
+  # a copy of the sender's store spends index 0 again, on another message
+  a8_mkmsg "$M/m2.eml" a8.2
+  mstamp --db "$M/copy.db" --paid --rcpt bob@ours.example <"$M/m2.eml" >"$M/double.eml" 2>/dev/null
+  grep -q '^Mailstamp-Postage: .*; i=0;' "$M/double.eml"
+  # the recorded answer replayed to another receiver, whose request has another nonce and another stamp
+  a8_fake replay "$M/answer"
+  [ "$(a8_verify "$M/double.eml" "$FAKE")" = Q ]
+  grep -q "x-mailstamp-postage=temperror (authority's answer not trusted)" "$M/double.eml.out"
+  # and the real authority knows it for a double spend
+  [ "$(a8_verify "$M/double.eml" "$AUTHORITY")" = B ]
+}
 
 # ---------------------------------------------------------------------------
 # 9. Tokens in 550 replies are free for anyone

@@ -136,7 +136,7 @@ book_setup() {
   run mstamp book balance
   assert_output 10
   mstamp --paid <"$BATS_TEST_TMPDIR/out.eml" >"$BATS_TEST_TMPDIR/p.eml" 2>"$BATS_TEST_TMPDIR/err"
-  [ "$(grep -c '^Mailstamp-Postage: v=1; ' "$BATS_TEST_TMPDIR/p.eml")" -eq 4 ]
+  [ "$(grep -c '^Mailstamp-Postage: v=2; ' "$BATS_TEST_TMPDIR/p.eml")" -eq 4 ]
   grep -q '^Message-ID: <' "$BATS_TEST_TMPDIR/p.eml"
   grep -q 'only 6 stamps left' "$BATS_TEST_TMPDIR/err"
   run mstamp book balance
@@ -204,9 +204,13 @@ book_setup() {
   grep -q '^X-Mailstamp-Class: G' "$BATS_TEST_TMPDIR/v.eml"
 }
 
-@test "authority serve answers the spend-check protocol on loopback" {
-  mstamp --db "$BATS_TEST_TMPDIR/authority.db" authority init >/dev/null
-  mstamp --db "$BATS_TEST_TMPDIR/authority.db" authority serve --listen 127.0.0.1:0 --max-requests 3 \
+@test "authority serve answers the spend-check protocol on loopback, signed, and only for real stamps" {
+  book_setup 10
+  printf 'From: a@b.example\r\nTo: ann@a.example\r\nSubject: s\r\nMessage-ID: <1@b.example>\r\n\r\nbody\r\n' |
+    mstamp --paid >"$BATS_TEST_TMPDIR/p.eml" 2>/dev/null
+  stamp=$(sed -n 's/^Mailstamp-Postage: \(.*\)\r$/\1/p' "$BATS_TEST_TMPDIR/p.eml")
+  [ -n "$stamp" ]
+  mstamp "${A[@]}" authority serve --listen 127.0.0.1:0 --max-requests 4 \
     2>"$BATS_TEST_TMPDIR/serve.log" &
   pid=$!
   for _ in $(seq 50); do grep -q 'listening on' "$BATS_TEST_TMPDIR/serve.log" && break; sleep 0.1; done
@@ -218,9 +222,10 @@ book_setup() {
     head -n 1 <&3 | tr -d '\r'
     exec 3<&-
   }
-  [ "$(ask 'SPEND book:00ff:1 aaaa 1900000000')" = "250 fresh" ]
-  [ "$(ask 'SPEND book:00ff:1 aaaa 1900000000')" = "251 same" ]
-  [ "$(ask 'SPEND book:00ff:1 bbbb 1900000000')" = "550 spent" ]
+  [[ "$(ask "SPEND 00112233445566778899aabbccddeeff $stamp")" =~ ^250\ fresh\ [A-Za-z0-9+/]{86}==$ ]]
+  [[ "$(ask "SPEND ffeeddccbbaa99887766554433221100 $stamp")" =~ ^251\ same\  ]]
+  [[ "$(ask 'SPEND book:00ff:1 aaaa 1900000000')" =~ ^530\  ]]
+  [ "$(ask "SPEND 00112233445566778899aabbccddeeff ${stamp/; i=0;/; i=1;}")" = "554 bad signature" ]
   timeout 10 tail --pid="$pid" -f /dev/null
   grep -q 'event=spend peer=127.0.0.1' "$BATS_TEST_TMPDIR/serve.log"
 }

@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (auto s = mail::parse_postage(in)) {
         check(s->book.text.size() <= 1024 && s->body_hash.size() == 32 && s->sig.size() == 64);
-        (void)mail::check_postage(*s, s->recipient, s->message_id, s->body_hash, {s->book.authority}, s->date);
+        (void)mail::check_postage(*s, s->recipient, s->message_id, s->body_hash, s->header_hash, {s->book.authority}, s->date);
+        check(mail::parse_postage(mail::format_postage(*s)).has_value());
         (void)s->spend_key();
     }
     if (auto d = mail::base64_decode(in)) check(mail::base64_encode(*d) == in);

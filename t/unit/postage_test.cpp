@@ -1,7 +1,12 @@
+#include "libmail/message.hpp"
 #include "libmail/postage.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 using namespace mail;
 
@@ -21,6 +26,10 @@ std::string sha256_of(std::string_view s) {
     unsigned n = 0;
     EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
     return std::string(reinterpret_cast<char*>(d), n);
+}
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 KeyPair fixed_key(char c) {
     KeyPair k;
@@ -98,65 +107,148 @@ TEST_CASE("postage: a book certificate parses back and its signature binds every
     CHECK(fresh->id != b->id);
 }
 
+TEST_CASE("postage: the header hash covers the signed fields, relaxed") {
+    std::vector<std::string_view> h{"Received: x\r\n", "From: a@x\r\n", "Subject: s\r\n", "To: b@y\r\n"};
+    std::string base = postage_header_hash(h);
+    CHECK(base == sha256_of("from:a@x\r\nto:b@y\r\nsubject:s\r\n"));  // the signed names' order, not the header's
+    // Unsigned fields, folding, case and line endings make no difference.
+    CHECK(postage_header_hash({"to :\tb@y\n", "X-Spam: yes\n", "subject: s \n", "FROM: a@x"}) == base);
+    // A changed, added or repeated signed field does.
+    CHECK(postage_header_hash({"From: a@x\r\n", "Subject: S\r\n", "To: b@y\r\n"}) != base);
+    CHECK(postage_header_hash({"From: a@x\r\n", "Subject: s\r\n", "To: b@y\r\n", "Cc: c@z\r\n"}) != base);
+    CHECK(postage_header_hash({"From: a@x\r\n", "Subject: s\r\n", "Subject: t\r\n", "To: b@y\r\n"}) != base);
+    CHECK(postage_header_hash({"From: a@x\r\n", "Subject: s\r\n", "To: b@y\r\n", "Date: d\r\n"}) != base);
+    CHECK(postage_header_hash({"From: a@x\r\n", "Subject: s\r\n", "To: b@y\r\n", "Message-ID: <1@x>\r\n"}) != base);
+}
+
+TEST_CASE("postage: the version 1 test vector still parses and verifies") {
+    KeyPair auth = fixed_key(1);
+    // t/fixtures/postage/stamp.txt: stamp 3 of the mstamp(1) book for bob@ours.example, <m1@x>, body "Hello" CRLF.
+    std::string v1 = slurp(MAILSTAMP_FIXTURES "/postage/stamp.txt");
+    while (!v1.empty() && (v1.back() == '\n' || v1.back() == '\r')) v1.pop_back();
+    CHECK(v1.substr(v1.find("; i=")) ==
+          "; i=3; r=bob@ours.example; d=1800000000; m=PG0xQHg+; h=Ba3gj8+xBPQLJTahTfzW6RbWQ/XPgESxkCi2B66PSQg=;"
+          " s=9TINm1PyDLdYdbUSmAGPYa5SD8VYwlLE5rUzKahNViTNyceKpQFeah82vTISfM//TZFMIewGksbidS7QJmSEDA==");
+    auto s = parse_postage(v1);
+    REQUIRE(s);
+    CHECK(s->version == 1);
+    CHECK(s->header_hash.empty());
+    CHECK(format_postage(*s) == v1);
+    std::string h = hash_of("Hello\r\n");
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, "any header", {auth.pub}, 1800000000) == PostageCheck::ok);
+    CHECK(check_stamp_signatures(*s, {auth.pub}) == PostageCheck::ok);
+    PostageStamp t = *s;
+    t.index = 4;
+    CHECK(check_stamp_signatures(t, {auth.pub}) == PostageCheck::bad_signature);
+    // Claimed as version 2, its signature no longer verifies.
+    t = *s;
+    t.version = 2;
+    t.header_hash = std::string(32, '\0');
+    CHECK(check_stamp_signatures(t, {auth.pub}) == PostageCheck::bad_signature);
+}
+
 TEST_CASE("postage: a stamp passes for its recipient and message, and nowhere else") {
     KeyPair auth = fixed_key(1), owner = fixed_key(2), other = fixed_key(3);
     auto book = issue_book_with_id(auth, owner.pub, 10, 1900000000, std::string(16, '\x07'));
     REQUIRE(book.ok());
     std::string h = hash_of("Hello\r\n");
+    std::string hh = postage_header_hash({"Subject: hi\r\n", "Message-ID: <m1@x>\r\n"});
     std::int64_t now = 1800000000;
-    auto v = make_postage(*book, owner.priv, 3, "Bob@Ours.example", now, "<m1@x>", h);
+    auto v = make_postage(*book, owner.priv, 3, "Bob@Ours.example", now, "<m1@x>", h, hh);
     REQUIRE(v.ok());
     auto s = parse_postage(*v);
     REQUIRE(s);
-    {
-        // The stamp of the mstamp(1) test vector: index 3, bob@ours.example, <m1@x>, body "Hello\r\n".
-        auto vec = make_postage(*book, owner.priv, 3, "bob@ours.example", 1800000000, "<m1@x>", h);
-        REQUIRE(vec.ok());
-        CHECK(hex_encode(h) == "05ade08fcfb104f40b2536a14dfcd6e916d643f5cf8044b19028b607ae8f4908");
-        CHECK(vec->substr(vec->find("; i=")) ==
-              "; i=3; r=bob@ours.example; d=1800000000; m=PG0xQHg+; h=Ba3gj8+xBPQLJTahTfzW6RbWQ/XPgESxkCi2B66PSQg=;"
-              " s=9TINm1PyDLdYdbUSmAGPYa5SD8VYwlLE5rUzKahNViTNyceKpQFeah82vTISfM//TZFMIewGksbidS7QJmSEDA==");
-        CHECK(*base64_decode(vec->substr(7, vec->find(';', 7) - 7)) == book->text);
-    }
+    CHECK(s->version == 2);
+    CHECK(format_postage(*s) == *v);
     CHECK(s->spend_key() == "book:07070707070707070707070707070707:3");
     std::vector<std::string> trusted{auth.pub};
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::ok);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", hash_of("Hello\n"), trusted, now) == PostageCheck::ok);
-    CHECK(check_postage(*s, "carol@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::wrong_recipient);
-    CHECK(check_postage(*s, "bob@ours.example", "<m2@x>", h, trusted, now) == PostageCheck::wrong_message);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", hash_of("Hullo\n"), trusted, now) ==
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::ok);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", hash_of("Hello\n"), hh, trusted, now) == PostageCheck::ok);
+    CHECK(check_postage(*s, "carol@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::wrong_recipient);
+    CHECK(check_postage(*s, "bob@ours.example", "<m2@x>", h, hh, trusted, now) == PostageCheck::wrong_message);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", hash_of("Hullo\n"), hh, trusted, now) ==
           PostageCheck::wrong_message);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, {other.pub}, now) == PostageCheck::untrusted);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, trusted, now + 31 * 86400) == PostageCheck::expired);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, trusted, now - 3 * 86400) == PostageCheck::future);
-    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, trusted, 1900000001) == PostageCheck::book_expired);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, {other.pub}, now) == PostageCheck::untrusted);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, trusted, now + 31 * 86400) == PostageCheck::expired);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, trusted, now - 3 * 86400) == PostageCheck::future);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, trusted, 1900000001) == PostageCheck::book_expired);
+
+    // Another header: a rewritten Subject, an added Cc.
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h,
+                        postage_header_hash({"Subject: URGENT\r\n", "Message-ID: <m1@x>\r\n"}), trusted,
+                        now) == PostageCheck::wrong_header);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, postage_header_hash({"subject:  hi \n", "message-id:<m1@x>"}),
+                        trusted, now) == PostageCheck::ok);
 
     // Tampering with the signed fields of the header.
     PostageStamp t = *s;
     t.index = 4;
-    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::bad_signature);
+    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::bad_signature);
     t = *s;
     t.index = 10;
-    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::bad_index);
+    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::bad_index);
     t = *s;
     t.date += 1;
-    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::bad_signature);
+    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::bad_signature);
+    // The header hash in the stamp replaced along with the header.
+    t = *s;
+    t.header_hash = postage_header_hash({"Subject: URGENT\r\n", "Message-ID: <m1@x>\r\n"});
+    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, t.header_hash, trusted, now) == PostageCheck::bad_signature);
     // A book forged by the owner, claiming the trusted authority.
     t = *s;
     t.book.count = 1000;
-    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, trusted, now) == PostageCheck::bad_book);
+    CHECK(check_postage(t, "bob@ours.example", "<m1@x>", h, hh, trusted, now) == PostageCheck::bad_book);
     // A stamp signed with someone else's key.
-    auto stolen = make_postage(*book, other.priv, 3, "bob@ours.example", now, "<m1@x>", h);
-    CHECK(check_postage(*parse_postage(*stolen), "bob@ours.example", "<m1@x>", h, trusted, now) ==
+    auto stolen = make_postage(*book, other.priv, 3, "bob@ours.example", now, "<m1@x>", h, hh);
+    CHECK(check_postage(*parse_postage(*stolen), "bob@ours.example", "<m1@x>", h, hh, trusted, now) ==
           PostageCheck::bad_signature);
 
     // Folding whitespace around separators is tolerated; junk is not.
     std::string folded = *v;
     folded.replace(folded.find("; i="), 4, " ;\t i = ");
     CHECK(parse_postage(folded));
-    CHECK_FALSE(parse_postage("v=2" + v->substr(3)));
+    CHECK_FALSE(parse_postage("v=3" + v->substr(3)));
+    CHECK_FALSE(parse_postage("v=1" + v->substr(3)));  // a version 2 stamp has f=
     CHECK_FALSE(parse_postage(*v + "; x=1"));
     CHECK_FALSE(parse_postage(v->substr(0, v->size() - 4)));
-    CHECK_FALSE(make_postage(*book, owner.priv, 10, "bob@ours.example", now, "<m1@x>", h).ok());
-    CHECK_FALSE(make_postage(*book, owner.priv, 1, "bob; x@y", now, "<m1@x>", h).ok());
+    CHECK_FALSE(make_postage(*book, owner.priv, 10, "bob@ours.example", now, "<m1@x>", h, hh).ok());
+    CHECK_FALSE(make_postage(*book, owner.priv, 1, "bob; x@y", now, "<m1@x>", h, hh).ok());
+}
+
+TEST_CASE("postage: the version 2 test vector of mstamp(1)") {
+    // Fixed keys and inputs give fixed stamp text: Ed25519 signatures are deterministic (RFC 8032).
+    KeyPair auth = fixed_key(1), owner = fixed_key(2);
+    auto book = issue_book_with_id(auth, owner.pub, 100, 1900000000, std::string(16, '\x07'));
+    REQUIRE(book.ok());
+    CHECK(book->text + "\n" == slurp(MAILSTAMP_FIXTURES "/postage/book.txt"));
+    std::istringstream in(slurp(MAILSTAMP_FIXTURES "/postage/message.eml"));
+    MessageReader msg(in);
+    REQUIRE(msg.read_header().ok());
+    std::vector<std::string_view> raw;
+    for (const auto& f : msg.fields()) raw.push_back(f.raw);
+    std::string hh = postage_header_hash(raw);
+    char buf[4096];
+    RelaxedBodyHash bh;
+    for (;;) {
+        auto n = msg.read_body(buf, sizeof buf);
+        REQUIRE(n.ok());
+        if (*n == 0) break;
+        bh.update(std::string_view(buf, *n));
+    }
+    std::string h = bh.finish();
+    CHECK(hex_encode(h) == "05ade08fcfb104f40b2536a14dfcd6e916d643f5cf8044b19028b607ae8f4908");
+    CHECK(hex_encode(hh) == "09bec5cbacf76cc2ca55e93c7d8f94f4c7e675fd990660f11cd853878d0ca011");
+    auto v = make_postage(*book, owner.priv, 3, "bob@ours.example", 1800000000, *msg.get("Message-ID"), h, hh);
+    REQUIRE(v.ok());
+    std::string want = slurp(MAILSTAMP_FIXTURES "/postage/stamp-2.txt");
+    while (!want.empty() && want.back() == '\n') want.pop_back();
+    CHECK(*v == want);
+    // As printed in mstamp(1), and checked against an independent Ed25519 implementation.
+    CHECK(v->substr(v->find("; i=")) ==
+          "; i=3; r=bob@ours.example; d=1800000000; m=PG0xQHg+; h=Ba3gj8+xBPQLJTahTfzW6RbWQ/XPgESxkCi2B66PSQg=;"
+          " f=Cb7Fy6z3bMLKVek8fY+U9Mfmdf2ZBmDxHNhTh40MoBE=;"
+          " s=ZTftlC6iJcxkMA/Dwb2E8pKNH2hJRG8unvq0C5VozQI2tEqXvReaKRUAY8iF2uLxNAdvOfrh0g22KjgTB+bJCQ==");
+    auto s = parse_postage(*v);
+    REQUIRE(s);
+    CHECK(check_postage(*s, "bob@ours.example", "<m1@x>", h, hh, {auth.pub}, 1800000000) == PostageCheck::ok);
 }
