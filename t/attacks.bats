@@ -142,6 +142,23 @@ PY
   assert_line "ehlo 250"
 }
 
+@test "10. msourced has the same per-address limit" {
+  mkdir -p "$M/Maildir"
+  PORT=$(free_port)
+  msourced --listen "127.0.0.1:$PORT" --hostname mx.b.example --log "$M/msourced.log" \
+    --deliver "maildir:$M/Maildir" --fetch-interval 0 --max-per-client 2 2>"$M/msourced.err" 3>&- &
+  PIDS+=($!)
+  WAIT_LOG="$M/msourced.err" wait_port "$PORT"
+  a10_hold 127.0.0.3 2
+  run cat "$M/hold.out"
+  assert_output "220 2"
+  run a10_hello 127.0.0.3
+  assert_line --regexp '^greeting 421 4\.7\.0 mx\.b\.example too many sessions from your address, try again later$'
+  grep -E 'level=warning event=busy reason=per-client ip=127\.0\.0\.3 limit=2$' "$M/msourced.log"
+  run a10_hello 127.0.0.2
+  assert_line --regexp '^greeting 220 '
+}
+
 # ---------------------------------------------------------------------------
 # 11. AUTH brute force, unthrottled and costly
 # ---------------------------------------------------------------------------
