@@ -233,6 +233,27 @@ PY
   assert_output "$(printf '127.0.0.1\n127.0.0.1\n127.0.0.1\n127.0.0.1\n127.0.0.1\n127.0.0.3\n127.0.0.3')"
 }
 
+@test "11. inetd mode: the lockout holds across the processes of one session each" {
+  a11_mkcert
+  printf 'sesame\n' | msmtp-proxy user add alice
+  start_sink
+  PORT=$(free_port)
+  systemd-socket-activate -l "127.0.0.1:$PORT" --inetd -a \
+    "$MAILSTAMP_BIN/msmtp-proxy" --db "$MAILSTAMP_DB" --config /dev/null --relay "127.0.0.1:$SINK" \
+    --hostname mx.ours.example --log "$M/proxy.log" --tls-cert "$M/cert.pem" --tls-key "$M/key.pem" \
+    --auth-failures 2 >/dev/null 2>"$M/activate.err" 3>&- &
+  PIDS+=($!)
+  wait_port "$PORT"
+  run a11_auth 127.0.0.1 alice wrong1
+  assert_output "auth 535 5.7.8 authentication credentials invalid"
+  run a11_auth 127.0.0.1 alice wrong2
+  assert_output "auth 535 5.7.8 authentication credentials invalid"
+  run a11_auth 127.0.0.1 alice sesame
+  assert_output "auth 454 4.7.0 too many failed logins from your address, try again later"
+  run a11_auth 127.0.0.2 alice sesame
+  assert_output "auth 235 2.7.0 authentication successful"
+}
+
 @test "11. 60 parallel brute-force sessions leave the proxy's peak memory bounded" {
   a11_mkcert
   printf 'sesame\n' | msmtp-proxy user add alice
