@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
     app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
     app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
+    app.add_option("--auth-failures", opt.auth_failures,
+                   "failed AUTH attempts from one address that lock it out for the window (default 10; 0: no limit)");
+    app.add_option("--auth-window", opt.auth_window, "the window failed AUTH attempts are counted in (default 15m)");
+    app.add_option("--max-auth-hashes", opt.max_auth_hashes, "password hashes run at once, 16 MiB each (default 4)");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
     auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");

@@ -22,6 +22,8 @@ void add_smtp_daemon_options(CLI::App& app, SmtpDaemonOptions& o) {
     app.add_option("--tls-key", o.tls_key, "PEM private key for STARTTLS");
     app.add_option("--user", o.user, "switch to this user after binding");
     app.add_option("--max-sessions", o.max_sessions, "concurrent sessions (default 100)");
+    app.add_option("--max-per-client", o.max_per_client,
+                   "concurrent sessions from one address, an IPv6 /64 counting as one (default 10; 0: no limit)");
     app.add_option("--max-recipients", o.max_recipients, "recipients per message (default 100)");
     app.add_option("--max-message-size", o.max_message_size, "largest message, e.g. 32M (default 64M)");
     app.add_option("--line-length", o.line_length, "longest command line (default 2048)");
@@ -92,6 +94,29 @@ Result<std::vector<ServeSocket>> daemon_sockets(const std::vector<std::string>& 
         socks.push_back(ServeSocket{*fd, name.empty() ? l : name, true});
     }
     return socks;
+}
+
+Result<ServeLimits> resolve_serve_limits(const Context& ctx, const SmtpDaemonOptions& o) {
+    auto max = resolve_number(ctx, o.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
+    if (!max) return max.error();
+    auto per = resolve_number(ctx, o.max_per_client, "max-per-client", limits::smtp_sessions_per_client, 0, 100000);
+    if (!per) return per.error();
+    return ServeLimits{static_cast<std::size_t>(*max), static_cast<std::size_t>(*per)};
+}
+
+BusyFn busy_reply(Context& ctx, const std::string& hostname, const ServeLimits& limits) {
+    return [&ctx, hostname, limits](const ServeSocket&, Busy why, const std::string& peer) -> std::string {
+        if (why == Busy::per_client) {
+            // ip= right after the event: a fixed place for fail2ban-style watchers (msmtp-proxy(8)).
+            ctx.logger().warning("busy", {{"reason", "per-client"}, {"ip", client_ip(peer)},
+                                          {"limit", static_cast<long>(limits.per_client)}});
+            return "421 4.7.0 " + hostname + " too many sessions from your address, try again later\r\n";
+        }
+        ctx.logger().warning("busy", {{"reason", "total"}, {"ip", client_ip(peer)},
+                                      {"sessions", static_cast<long>(active_sessions())},
+                                      {"limit", static_cast<long>(limits.sessions)}});
+        return "421 4.3.2 " + hostname + " too many connections, try again later\r\n";
+    };
 }
 
 std::string resolve_user(const Context& ctx, const SmtpDaemonOptions& o) {

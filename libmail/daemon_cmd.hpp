@@ -18,7 +18,7 @@ namespace mail {
 /// The options every SMTP daemon has, filled by CLI11; unset ones come from the config file.
 struct SmtpDaemonOptions {
     std::vector<std::string> listen;  ///< ADDR:PORT; none (and no sockets from systemd): inetd mode
-    std::optional<std::string> hostname, user, tls_cert, tls_key, max_sessions;
+    std::optional<std::string> hostname, user, tls_cert, tls_key, max_sessions, max_per_client;
     std::optional<std::string> max_recipients, max_message_size, line_length, bare_newline;
     std::optional<std::string> command_timeout, session_time, min_data_rate, greet_delay;
 };
@@ -35,6 +35,10 @@ Result<void> resolve_smtp_limits(const Context& ctx, const SmtpDaemonOptions& o,
 Result<SSL_CTX*> resolve_server_tls(const Context& ctx, const SmtpDaemonOptions& o);
 /// systemd's sockets, then one listening socket per address of listen (named name).
 Result<std::vector<ServeSocket>> daemon_sockets(const std::vector<std::string>& listen, const std::string& name);
+/// The bounds on concurrent sessions: max-sessions (default 100) and max-per-client (default 10, 0: none).
+Result<ServeLimits> resolve_serve_limits(const Context& ctx, const SmtpDaemonOptions& o);
+/// What serve() answers when a bound is reached (a 421 naming hostname), with a warning in the log.
+BusyFn busy_reply(Context& ctx, const std::string& hostname, const ServeLimits& limits);
 /// The user to become after binding ("" = stay).
 std::string resolve_user(const Context& ctx, const SmtpDaemonOptions& o);
 

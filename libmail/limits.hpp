@@ -41,6 +41,19 @@ inline constexpr std::size_t smtp_line_length = 2048;
 inline constexpr std::size_t smtp_recipients = 100;
 /// Concurrent SMTP sessions of one server.
 inline constexpr std::size_t smtp_sessions = 100;
+/// Concurrent SMTP sessions from one client address (an IPv4 address, an IPv6 /64) of one server.
+inline constexpr std::size_t smtp_sessions_per_client = 10;
+/// Failed SMTP AUTH attempts from one client address in auth_window seconds that lock the address out
+/// until the window ends.
+inline constexpr long auth_failures = 10;
+/// Seconds of the window failed AUTH attempts are counted in (and so the longest lockout).
+inline constexpr long auth_window = 900;
+/// Failed AUTH attempts in a window answered at once; each later one waits 1, 2, 4... seconds.
+inline constexpr long auth_free_failures = 3;
+/// The longest wait before answering a failed AUTH attempt, in seconds.
+inline constexpr long auth_max_delay = 8;
+/// Password hashes (scrypt, 16 MiB each at the default cost) one process runs at once; the rest wait.
+inline constexpr std::size_t auth_hashes = 4;
 /// Seconds from a reply to the next command, and between octets of DATA (RFC 5321 §4.5.3.2.7).
 inline constexpr int smtp_command_timeout = 300;
 /// Seconds a whole SMTP session may last.

@@ -1,13 +1,19 @@
 // Password hashes: see password.hpp for the format.
 #include "libmail/password.hpp"
 
+#include "libmail/limits.hpp"
 #include "libmail/postage.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <optional>
 
 namespace mail {
@@ -26,12 +32,54 @@ struct Params {
     int p = 0;
 };
 
+// How many hashes may run at once, and how many do: each takes 16 MiB or more, and sixty clients
+// guessing together would otherwise take a gigabyte.
+struct HashGate {
+    HashGate() {
+#ifdef __GLIBC__
+        // scrypt's blocks (16 MiB at the default cost) are then mapped for each hash and unmapped after it.
+        // Left to itself glibc raises its mmap threshold at the first such free and keeps the next blocks in
+        // the arena of every thread that hashed: a brute-force run left 300 MB resident behind the gate.
+        mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+    }
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t limit = limits::auth_hashes;
+    std::size_t running = 0;
+};
+
+HashGate& gate() {
+    static HashGate g;
+    return g;
+}
+
+// One running hash, while it lives.
+class HashSlot {
+public:
+    HashSlot() {
+        HashGate& g = gate();
+        std::unique_lock<std::mutex> lk(g.m);
+        g.cv.wait(lk, [&] { return g.limit == 0 || g.running < g.limit; });
+        ++g.running;
+    }
+    ~HashSlot() {
+        HashGate& g = gate();
+        std::lock_guard<std::mutex> lk(g.m);
+        --g.running;
+        g.cv.notify_one();
+    }
+    HashSlot(const HashSlot&) = delete;
+    HashSlot& operator=(const HashSlot&) = delete;
+};
+
 // Scrypt into out; false when OpenSSL refuses (bad parameters, no memory).
 bool scrypt(std::string_view password, std::string_view salt, const Params& k, unsigned char* out, std::size_t n) {
     std::uint64_t cost = std::uint64_t{1} << k.ln;
     // What OpenSSL allocates (B and V of RFC 7914 §5), plus slack; its default
     // limit of 32 MiB would refuse the larger parameters the format allows.
     std::uint64_t maxmem = 128 * std::uint64_t(k.r) * (cost + 2 + std::uint64_t(k.p)) + (1u << 20);
+    HashSlot slot;
     return EVP_PBE_scrypt(password.data(), password.size(), reinterpret_cast<const unsigned char*>(salt.data()),
                           salt.size(), cost, std::uint64_t(k.r), std::uint64_t(k.p), maxmem, out, n) == 1;
 }
@@ -72,6 +120,13 @@ std::optional<Params> parse_params(std::string_view s) {
 }
 
 } // namespace
+
+void set_password_hash_limit(std::size_t n) {
+    HashGate& g = gate();
+    std::lock_guard<std::mutex> lk(g.m);
+    g.limit = n;
+    g.cv.notify_all();
+}
 
 Result<std::string> hash_password(std::string_view password, int log2_n) {
     if (log2_n < 10 || log2_n > 20) return Error{ErrorKind::usage, "scrypt cost ln=" + std::to_string(log2_n) +

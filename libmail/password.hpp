@@ -11,6 +11,7 @@
 #pragma once
 #include "libmail/error.hpp"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -24,5 +25,10 @@ Result<std::string> hash_password(std::string_view password, int log2_n = passwo
 
 /// True when password matches hash (the parameters are read from hash, bounded: ln 10..20, r 1..16, p 1..4); compared in constant time (CRYPTO_memcmp); false for a malformed hash.
 bool verify_password(std::string_view password, std::string_view hash);
+
+/// At most n password hashes (hash_password, verify_password) run at once in this process, the others wait
+/// their turn: memory stays flat however many clients try passwords together. 0: no bound; default
+/// limits::auth_hashes.
+void set_password_hash_limit(std::size_t n);
 
 } // namespace mail

@@ -8,6 +8,7 @@
 #include "libmail/message.hpp"
 #include "libmail/password.hpp"
 #include "libmail/postage.hpp"
+#include "libmail/serve.hpp"
 #include "libmail/store.hpp"
 #include "libmail/token.hpp"
 #include "libmail/whitelist.hpp"
@@ -19,6 +20,7 @@
 #include <ostream>
 #include <sstream>
 #include <streambuf>
+#include <thread>
 
 namespace mail {
 
@@ -124,6 +126,21 @@ SmtpReply ProxySession::on_helo(std::string_view domain, bool esmtp) {
     return SmtpReply(250, "OK");
 }
 
+std::optional<SmtpReply> ProxySession::on_auth_begin() {
+    std::string key = auth_key(client_);
+    if (p_.auth.failures <= 0 || key.empty()) return std::nullopt;
+    std::int64_t t = now();
+    auto n = store_.rate_count(key, t, p_.auth.window, 0);
+    if (!n) {
+        ctx_.logger().err("store", {{"client", client_}, {"error", n.error().text}});
+        return SmtpReply(454, "4.3.0 temporary authentication failure, try again later");
+    }
+    if (!auth_locked(p_.auth, *n)) return std::nullopt;
+    // Refused before any credentials: a good password is refused too, and nothing is hashed.
+    ctx_.logger().warning("auth_locked", {{"ip", client_ip(client_)}, {"until", format_time(auth_window_end(p_.auth, t))}});
+    return SmtpReply(454, "4.7.0 too many failed logins from your address, try again later");
+}
+
 bool ProxySession::on_auth(std::string_view mechanism, std::string_view user, std::string_view password) {
     bool ok = false;
     if (!user.empty() && user.size() <= 256) {
@@ -138,12 +155,33 @@ bool ProxySession::on_auth(std::string_view mechanism, std::string_view user, st
             (void)verify_password(password, dummy);
         }
     }
-    // fail2ban matches "event=auth result=fail client=ADDR"; the password is never logged.
+    // The password is never logged; fail2ban watches the auth_fail line (auth_failed), not this one.
     ctx_.logger().log(ok ? Level::info : Level::warning, "auth",
                       {{"result", ok ? "ok" : "fail"}, {"client", client_}, {"mechanism", mechanism},
                        {"user", user}, {"password", redact(password)}});
     if (ok) user_ = std::string(user);
+    else auth_failed();
     return ok;
+}
+
+void ProxySession::auth_failed() {
+    std::string key = auth_key(client_);
+    if (p_.auth.failures <= 0 || key.empty()) return;
+    std::int64_t t = now();
+    auto n = store_.rate_count(key, t, p_.auth.window, 1);
+    if (!n) {
+        ctx_.logger().err("store", {{"client", client_}, {"error", n.error().text}});
+        return;
+    }
+    std::int64_t delay = auth_delay(p_.auth, *n);
+    // A fixed line for fail2ban (msmtp-proxy(8)): the event and ip= first, nothing from the client.
+    ctx_.logger().warning("auth_fail", {{"ip", client_ip(client_)}, {"failures", *n}, {"delay", delay},
+                                        {"limit", p_.auth.failures}});
+    if (*n == p_.auth.failures)
+        ctx_.logger().warning("auth_lockout", {{"ip", client_ip(client_)}, {"failures", *n},
+                                               {"until", format_time(auth_window_end(p_.auth, t))}});
+    // The answer waits; the session's slot is the guesser's own (sessions per address are bounded).
+    if (delay > 0) std::this_thread::sleep_for(std::chrono::seconds(delay));
 }
 
 Result<std::vector<std::string>> ProxySession::protected_domains() {

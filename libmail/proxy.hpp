@@ -8,6 +8,7 @@
 // the verdict fields of mverify, and is answered 250 only once it is
 // downstream or on disk.
 #pragma once
+#include "libmail/auth_limit.hpp"
 #include "libmail/deliver.hpp"
 #include "libmail/smtp_io.hpp"
 #include "libmail/smtp_server.hpp"
@@ -72,6 +73,7 @@ struct ProxyPolicy {
     int batv_days = 7;
     std::vector<std::string> home_domains;           ///< senders authenticated users may use; empty: the protected domains
     bool submission = false;                         ///< AUTH required for everything (the submission listener)
+    AuthLimits auth;                                 ///< failed AUTH attempts per client address: delay, lockout
     std::optional<StampKind> stamp;                  ///< postage on outgoing mail; nothing: none
     std::optional<std::string> stamp_bits;
     DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup
@@ -105,6 +107,7 @@ public:
     void on_data_chunk(std::string_view data) override;
     SmtpReply on_data_end(std::string_view why) override;
     void on_reset() override;
+    std::optional<SmtpReply> on_auth_begin() override;
     bool on_auth(std::string_view mechanism, std::string_view user, std::string_view password) override;
     void on_protocol_error(std::string_view what) override;
 
@@ -120,6 +123,7 @@ private:
         bool outgoing = false;
     };
 
+    void auth_failed();
     SmtpReply refuse_rcpt(int code, std::string text, const std::string& rcpt, std::string_view why,
                           std::string_view token = "");
     Result<std::string> token_for(const std::string& rcpt);

@@ -162,6 +162,13 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
 
+    auto af = resolve_number(ctx, opt.auth_failures, "auth-failures", limits::auth_failures, 0, 1000000);
+    if (!af) return af.error();
+    p.auth.failures = *af;
+    auto aw = resolve_seconds(ctx, opt.auth_window, "auth-window", limits::auth_window);
+    if (!aw) return aw.error();
+    p.auth.window = std::max<std::int64_t>(1, aw->count() / 1000);
+
     if (auto l = resolve_smtp_limits(ctx, opt, p.hostname, p.smtp, p.times); !l) return l.error();
     return p;
 }
@@ -271,6 +278,10 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     if (!tls && (opt.submission || !opt.submission_listen.empty()))
         return fail(Error{ErrorKind::usage, "submission needs TLS for AUTH: give --tls-cert and --tls-key"});
 
+    auto hashes = resolve_number(ctx, opt.max_auth_hashes, "max-auth-hashes", limits::auth_hashes, 1, 1000);
+    if (!hashes) return fail(hashes.error());
+    set_password_hash_limit(static_cast<std::size_t>(*hashes));
+
     store_multithread_init();  // each session thread has a store object of its own
     StorePool pool(ctx);
     std::string user = resolve_user(ctx, opt);
@@ -295,8 +306,8 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         socks.push_back(ServeSocket{*fd, "submission", true});
     }
     if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
-    auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
-    if (!max) return report(ctx.program, max.error());
+    auto lim = resolve_serve_limits(ctx, opt);
+    if (!lim) return report(ctx.program, lim.error());
 
     std::atomic<bool> stop{false}, hup{false};
     install_stop_signals(stop, hup);
@@ -305,17 +316,13 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
                                        {"role", s.name == "submission" ? "submission" : "incoming"}});
     std::string host = pol->hostname;
     serve(
-        socks, static_cast<std::size_t>(*max),
+        socks, *lim,
         [&](int rfd, int wfd, const std::string& peer, const ServeSocket& via) {
             Conn conn(rfd, wfd, true);
             session(conn, peer, via.name == "submission" ? submission : incoming, ctx, pool, tls, &stop);
             if (hup.exchange(false)) ctx.logger().reopen();
         },
-        [&](const ServeSocket&) {
-            ctx.logger().warning("busy", {{"sessions", static_cast<long>(active_sessions())}});
-            return "421 4.3.2 " + host + " too many connections, try again later\r\n";
-        },
-        stop);
+        busy_reply(ctx, host, *lim), stop);
     if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
     ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
     if (tls) SSL_CTX_free(tls);

@@ -28,6 +28,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> authority;
     std::optional<bool> tag;
     std::optional<std::string> token_ttl;
+    std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
     // user subcommands
     std::string command;      ///< "" (serve), or user add|passwd|remove|list
     std::string user_name;

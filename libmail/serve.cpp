@@ -3,6 +3,8 @@
 
 #include "libmail/net.hpp"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -15,6 +17,7 @@
 #include <sys/socket.h>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -78,7 +81,44 @@ std::vector<ServeSocket> activated_sockets() {
 
 std::size_t active_sessions() { return g_active.load(); }
 
-void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, const SessionFn& session,
+std::string client_ip(std::string_view peer) {
+    std::string host;
+    if (!peer.empty() && peer.front() == '[') {
+        auto close = peer.find(']');
+        if (close == std::string_view::npos) return "";
+        host = std::string(peer.substr(1, close - 1));
+    } else {
+        auto colon = peer.rfind(':');
+        host = std::string(peer.substr(0, colon));
+        if (host.find(':') != std::string::npos) host = std::string(peer);  // a bare IPv6 address, no port
+    }
+    in_addr a4{};
+    if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return host;
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return "";
+    char text[INET6_ADDRSTRLEN] = "";
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        std::memcpy(&a4, &a6.s6_addr[12], 4);
+        ::inet_ntop(AF_INET, &a4, text, sizeof text);
+    } else {
+        ::inet_ntop(AF_INET6, &a6, text, sizeof text);
+    }
+    return text;
+}
+
+std::string client_key(std::string_view peer) {
+    std::string ip = client_ip(peer);
+    if (ip.find(':') == std::string::npos) return ip;
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return "";
+    // One site gets a /64 and its hosts pick addresses in it at will: count the /64, not the address.
+    std::memset(&a6.s6_addr[8], 0, 8);
+    char text[INET6_ADDRSTRLEN] = "";
+    ::inet_ntop(AF_INET6, &a6, text, sizeof text);
+    return std::string(text) + "/64";
+}
+
+void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, const SessionFn& session,
            const BusyFn& busy, const std::atomic<bool>& stop, int grace_seconds) {
     // Threads are kept for the next connection (a thread per connection cost a fifth of a short session):
     // an accepted connection goes to an idle worker, or to a new one.
@@ -86,6 +126,7 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
         int fd;
         std::string peer;
         ServeSocket via;
+        std::string key;  ///< client_key(peer): what the session counts under in per_client
     };
     std::mutex m;
     std::condition_variable cv;
@@ -93,6 +134,13 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
     std::size_t idle = 0, live = 0;
     bool done = false;
     std::condition_variable gone;
+    // Sessions running per client key (under m): one address must not take every slot.
+    std::map<std::string, std::size_t> per_client;
+    auto release = [&](const std::string& key) {  // under m
+        if (key.empty()) return;
+        auto it = per_client.find(key);
+        if (it != per_client.end() && --it->second == 0) per_client.erase(it);
+    };
     // A worker left idle for a while ends, unless only a few are left: a burst of a thousand sessions does
     // not keep a thousand stacks for ever.
     auto worker = [&]() {
@@ -111,23 +159,33 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
             } catch (...) {
                 // A session's failure ends that session only; its client retries.
             }
-            --g_active;
             lk.lock();
+            release(j.key);
+            --g_active;
         }
         --live;
         gone.notify_all();
     };
+    auto refuse = [&](int fd, const ServeSocket& via, Busy why, const std::string& peer) {
+        std::string msg = busy(via, why, peer);
+        (void)::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::close(fd);
+    };
     auto spawn = [&](int fd, const ServeSocket& via) {
         std::string peer = peer_address(fd);
-        if (g_active.load() >= max_sessions) {
-            std::string msg = busy(via);
-            (void)::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::close(fd);
-            return;
+        if (g_active.load() >= limits.sessions) return refuse(fd, via, Busy::total, peer);
+        std::string key = client_key(peer);
+        std::unique_lock<std::mutex> g(m);
+        if (!key.empty() && limits.per_client > 0) {
+            std::size_t& n = per_client[key];
+            if (n >= limits.per_client) {
+                g.unlock();
+                return refuse(fd, via, Busy::per_client, peer);
+            }
+            ++n;
         }
         ++g_active;
-        std::lock_guard<std::mutex> g(m);
-        jobs.push_back(Job{fd, peer, via});
+        jobs.push_back(Job{fd, peer, via, key});
         if (idle < jobs.size()) {
             try {
                 std::thread(worker).detach();
@@ -135,11 +193,10 @@ void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, co
             } catch (const std::system_error&) {
                 if (idle == 0) {  // no thread to be had: refuse like a full server
                     jobs.pop_back();
+                    release(key);
                     --g_active;
-                    std::string msg = busy(via);
-                    (void)::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-                    ::close(fd);
-                    return;
+                    g.unlock();
+                    return refuse(fd, via, Busy::total, peer);
                 }
             }
         }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mail {
@@ -31,14 +32,31 @@ bool sockets_passed();
 /// The function owns the descriptors.
 using SessionFn = std::function<void(int rfd, int wfd, const std::string& peer, const ServeSocket& via)>;
 
-/// What to do when max_sessions are running: write the refusal to the new connection (then it is closed).
-using BusyFn = std::function<std::string(const ServeSocket& via)>;
+/// The bounds on concurrent sessions of serve().
+struct ServeLimits {
+    std::size_t sessions = 100;    ///< in all
+    std::size_t per_client = 10;   ///< from one client address (client_key); 0: no bound
+};
+
+/// Which bound a refused connection hit.
+enum class Busy { total, per_client };
+
+/// What to do when a bound is reached: write the refusal to the new connection (then it is closed). peer is
+/// the connection's address (HOST:PORT).
+using BusyFn = std::function<std::string(const ServeSocket& via, Busy why, const std::string& peer)>;
 
 /// Accepts on every listening socket and runs each connection in its own thread (connected sockets run at
-/// once), at most max_sessions at a time; returns when stop becomes true and the sessions have ended (or
-/// after grace seconds more).
-void serve(const std::vector<ServeSocket>& sockets, std::size_t max_sessions, const SessionFn& session,
+/// once), at most limits.sessions at a time and limits.per_client from one client address; returns when
+/// stop becomes true and the sessions have ended (or after grace seconds more).
+void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, const SessionFn& session,
            const BusyFn& busy, const std::atomic<bool>& stop, int grace_seconds = 30);
+
+/// The address of a peer written HOST:PORT or [IPv6]:PORT (peer_address), without the port or brackets;
+/// an IPv4-mapped IPv6 address as its IPv4 address; "" when the peer is no IP address ("local", "?", "stdin").
+std::string client_ip(std::string_view peer);
+/// What sessions and AUTH failures of a peer are counted under: its IPv4 address ("192.0.2.1"), or the /64
+/// of its IPv6 address ("2001:db8:1:2::/64", one site's hosts all count as one); "" when no IP address.
+std::string client_key(std::string_view peer);
 
 /// Sessions running now in serve().
 std::size_t active_sessions();

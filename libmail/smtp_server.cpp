@@ -444,6 +444,10 @@ void SmtpServer::auth_start(const SmtpCommand& cmd) {
         error_counted(503, "5.5.1 AUTH not allowed during a transaction");
         return;
     }
+    if (auto no = h_.on_auth_begin()) {
+        error_counted(no->code, no->lines.empty() ? std::string() : no->lines.front());
+        return;
+    }
     std::string mech = cmd.arg.substr(0, cmd.arg.find(' '));
     for (char& c : mech)
         if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);

@@ -87,6 +87,9 @@ public:
     virtual SmtpReply on_data_end(std::string_view why) = 0;
     /// RSET, a new MAIL after a finished transaction, HELO/EHLO or STARTTLS: forget the transaction.
     virtual void on_reset() = 0;
+    /// AUTH is asked for (before any credentials): a reply refuses it (a client locked out after failures),
+    /// nothing lets it go on.
+    virtual std::optional<SmtpReply> on_auth_begin() { return std::nullopt; }
     /// AUTH with these credentials; true when they are good. Called at most once per attempt.
     virtual bool on_auth(std::string_view mechanism, std::string_view user, std::string_view password) = 0;
     /// A protocol event worth a log line (bad command, too many errors, pre-greeting talk...).

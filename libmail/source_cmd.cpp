@@ -249,8 +249,8 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     auto socks = daemon_sockets(opt.listen, "");
     if (!socks) return report(ctx.program, socks.error());
     if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
-    auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
-    if (!max) return report(ctx.program, max.error());
+    auto lim = resolve_serve_limits(ctx, opt);
+    if (!lim) return report(ctx.program, lim.error());
     auto fi = duration_setting(ctx, opt.fetch_interval, "fetch-interval", 60, 0, 86400);
     if (!fi) return report(ctx.program, fi.error());
     if (p.deliver && p.deliver->kind == DeliveryTarget::Kind::relay) p.relay_pool = std::make_shared<SmtpClientPool>();
@@ -268,13 +268,13 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
                                        {"fetch_interval", static_cast<long>(*fi)}});
     std::string host = p.hostname;
     serve(
-        *socks, static_cast<std::size_t>(*max),
+        *socks, *lim,
         [&](int rfd, int wfd, const std::string& peer, const ServeSocket&) {
             Conn conn(rfd, wfd, true);
             session(conn, peer, p, ctx, pool, tls, &stop);
             if (hup.exchange(false)) ctx.logger().reopen();
         },
-        [&](const ServeSocket&) { return "421 4.3.2 " + host + " too many connections, try again later\r\n"; }, stop);
+        busy_reply(ctx, host, *lim), stop);
     p.wake = nullptr;
     fetcher.reset();
     ctx.logger().notice("stop", {});

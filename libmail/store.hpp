@@ -311,6 +311,10 @@ public:
     /// now / window): true when the events in the current window, this one included, are at most limit.
     /// Rows of past windows are deleted on the way. Atomic across processes.
     virtual Result<bool> rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) = 0;
+    /// The events counted for key in the current window of window seconds (the windows of rate_hit), after
+    /// adding add (0: only look; no row is written then). Atomic across processes.
+    virtual Result<std::int64_t> rate_count(std::string_view key, std::int64_t now, std::int64_t window,
+                                            std::int64_t add) = 0;
 };
 
 /// For a process whose threads each use their own store objects (msmtp-proxy): SQLite without its

@@ -1202,6 +1202,47 @@ public:
         return n <= limit;
     }
 
+    Result<std::int64_t> rate_count(std::string_view key, std::int64_t now, std::int64_t window,
+                                     std::int64_t add) override {
+        if (window <= 0) return Error{ErrorKind::software, "rate window must be positive"};
+        std::int64_t ends = (now / window + 1) * window;
+        std::int64_t n = 0;
+        auto read = [&]() -> Result<void> {
+            auto q = prep("SELECT n FROM source_rate WHERE key=?1 AND span=?2 AND ends=?3");
+            if (!q) return q.error();
+            bind(*q, 1, key);
+            bind(*q, 2, window);
+            bind(*q, 3, ends);
+            int rc = sqlite3_step(*q);
+            n = rc == SQLITE_ROW ? sqlite3_column_int64(*q, 0) : 0;
+            sqlite3_reset(*q);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read rate");
+            return {};
+        };
+        if (add <= 0) {
+            if (auto r = read(); !r) return r.error();
+            return n;
+        }
+        auto r = write([&]() -> Result<void> {
+            auto d = prep("DELETE FROM source_rate WHERE ends<=?1");
+            if (!d) return d.error();
+            bind(*d, 1, now);
+            if (auto x = step_done(*d, "prune rates"); !x) return x;
+            auto u = prep("INSERT INTO source_rate(key,span,ends,n) VALUES(?1,?2,?3,?4) ON CONFLICT(key,span)"
+                          " DO UPDATE SET n=CASE WHEN ends=excluded.ends THEN n+excluded.n ELSE excluded.n END,"
+                          " ends=excluded.ends");
+            if (!u) return u.error();
+            bind(*u, 1, key);
+            bind(*u, 2, window);
+            bind(*u, 3, ends);
+            bind(*u, 4, add);
+            if (auto x = step_done(*u, "count rate"); !x) return x;
+            return read();
+        });
+        if (!r) return r.error();
+        return n;
+    }
+
 private:
     sqlite3* db_;
     std::string path_;

@@ -1,8 +1,13 @@
 #include "libmail/password.hpp"
 
+#include "libmail/limits.hpp"
+
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace mail;
 
@@ -137,4 +142,20 @@ TEST_CASE("password: every malformed hash is false, not an error or a crash") {
         INFO(h);
         CHECK_FALSE(verify_password(pw, with("ln=10,r=8,p=1", salt_b64, h)));
     }
+}
+
+TEST_CASE("password: hashes queue behind the limit and all still verify") {
+    auto h = hash_password("guess me", 10);
+    REQUIRE(h.ok());
+    for (std::size_t limit : {std::size_t{1}, std::size_t{0}}) {
+        set_password_hash_limit(limit);
+        std::atomic<int> good{0}, bad{0};
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 8; ++i)
+            ts.emplace_back([&, i] { (verify_password(i % 2 ? "guess me" : "wrong", *h) ? good : bad)++; });
+        for (auto& t : ts) t.join();
+        CHECK(good == 4);
+        CHECK(bad == 4);
+    }
+    set_password_hash_limit(limits::auth_hashes);
 }

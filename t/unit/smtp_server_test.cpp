@@ -59,6 +59,12 @@ struct FakeHandler : SmtpHandler {
         calls.push_back("reset");
         ++resets;
     }
+    std::optional<SmtpReply> auth_begin;  // what on_auth_begin answers
+    std::size_t auth_begins = 0;
+    std::optional<SmtpReply> on_auth_begin() override {
+        ++auth_begins;
+        return auth_begin;
+    }
     bool on_auth(std::string_view mech, std::string_view u, std::string_view p) override {
         auths.emplace_back(mech, u, p);
         return u == user && p == password;
@@ -635,6 +641,21 @@ TEST_CASE("smtp server: AUTH PLAIN") {
         CHECK(codes(t.say("NOOP\r\n")) == std::vector<int>{250});  // back in command mode
         CHECK_FALSE(t.s.authenticated());
     }
+}
+
+TEST_CASE("smtp server: AUTH refused by the handler before any credentials (a client locked out)") {
+    AuthSession t;
+    t.h.auth_begin = SmtpReply(454, "4.7.0 too many failed logins from your address, try again later");
+    CHECK(t.say("AUTH PLAIN " + plain("", "alice", "secret") + "\r\n") ==
+          "454 4.7.0 too many failed logins from your address, try again later\r\n");
+    CHECK(codes(t.say("AUTH LOGIN\r\n")) == std::vector<int>{454});  // no 334: no password is read
+    CHECK(codes(t.say("AUTH PLAIN\r\n")) == std::vector<int>{454});
+    CHECK(t.h.auths.empty());
+    CHECK(t.h.auth_begins == 3);
+    CHECK_FALSE(t.s.authenticated());
+    CHECK(codes(t.say("NOOP\r\n")) == std::vector<int>{250});  // still in command mode
+    t.h.auth_begin.reset();
+    CHECK(codes(t.say("AUTH PLAIN " + plain("", "alice", "secret") + "\r\n")) == std::vector<int>{235});
 }
 
 TEST_CASE("smtp server: AUTH LOGIN") {

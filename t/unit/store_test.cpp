@@ -709,6 +709,25 @@ TEST_CASE("store: rate_hit allows limit events per fixed window, then starts aga
     sqlite3_close(db);
 }
 
+TEST_CASE("store: rate_count looks at and adds to the windows of rate_hit", "[store][auth]") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1000, 100, 0) == 0);  // looking writes nothing
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1000, 100, 1) == 1);
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1099, 100, 1) == 2);
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1099, 100, 0) == 2);
+    CHECK(*st.rate_count("auth:fail 192.0.2.2", 1099, 100, 0) == 0);  // another key counts apart
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1099, 50, 0) == 0);   // another window length too
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1100, 100, 0) == 0);  // the next window starts at 0
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1100, 100, 3) == 3);
+    // The same rows as rate_hit: a hit is one more, and a count sees it.
+    CHECK(*st.rate_hit("auth:fail 192.0.2.1", 1150, 100, 4));
+    CHECK(*st.rate_count("auth:fail 192.0.2.1", 1150, 100, 0) == 4);
+    CHECK_FALSE(st.rate_count("auth:fail 192.0.2.1", 1150, 0, 1).ok());
+}
+
 TEST_CASE("store: a version 4 store is migrated to the current version, keeping its data", "[store][source]") {
     TmpDir d;
     std::string p = d.file("s.db");
