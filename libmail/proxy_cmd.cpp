@@ -192,7 +192,7 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
 }
 
 int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"add"}));
     if (!store) return report(ctx.program, store.error());
     Store& s = **store;
     std::int64_t t = now();
@@ -272,7 +272,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         return fail(Error{ErrorKind::usage, "submission needs TLS for AUTH: give --tls-cert and --tls-key"});
 
     store_multithread_init();  // each session thread has a store object of its own
-    StorePool pool(ctx);
+    StorePool pool(ctx, StoreUse::create);
     std::string user = resolve_user(ctx, opt);
 
     if (inetd) {

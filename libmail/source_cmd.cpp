@@ -170,7 +170,7 @@ private:
                 woken_ = false;
                 if (done_) return;
             }
-            auto store = ctx_.open_store();
+            auto store = ctx_.open_store(StoreUse::create);
             if (!store) {
                 ctx_.logger().err("store", {{"error", store.error().text}});
                 continue;
@@ -209,7 +209,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     SourcePolicy& p = *pol;
 
     if (!opt.command.empty()) {
-        auto store = ctx.open_store();
+        auto store = ctx.open_store(store_use(opt.command, {"send"}));
         if (!store) return report(ctx.program, store.error());
         if (opt.command == "send") {
             auto r = source_send(p, ctx, **store, opt.from, opt.rcpts, in);
@@ -235,7 +235,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     if (!tlsr) return fail(tlsr.error());
     SSL_CTX* tls = *tlsr;
     store_multithread_init();
-    StorePool pool(ctx);
+    StorePool pool(ctx, StoreUse::create);
     std::string user = resolve_user(ctx, opt);
 
     if (inetd) {
