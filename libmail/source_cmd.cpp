@@ -93,6 +93,9 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
     auto gl = resolve_number(ctx, opt.get_limit, "get-limit", 600, 1, 1000000);
     if (!gl) return gl.error();
     p.get_limit = *gl;
+    auto fl = resolve_number(ctx, opt.fetch_limit, "fetch-limit", 120, 1, 1000000);
+    if (!fl) return fl.error();
+    p.fetch_limit = *fl;
     auto rw = duration_setting(ctx, opt.rate_window, "rate-window", 60, 1, 86400);
     if (!rw) return rw.error();
     p.rate_window = *rw;
