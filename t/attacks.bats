@@ -221,6 +221,21 @@ EOF
   [ "$(f12_count b)" -eq 0 ]
 }
 
+@test "12. a sender whose notice is refused (it is not the MX the receiver knows) gives the message by DATA" {
+  f12_hosts
+  # B believes a.example's MX is 127.0.0.2: A's notices from 127.0.0.1 are refused.
+  f12_start b "$PB" --mx-map "a.example=127.0.0.2:$PA"
+  run f12_host a --mx-map "b.example=127.0.0.1:$PB" send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
+  assert_success
+  [ "$(f12_count b)" -eq 1 ]
+  grep -q '^X-Mailstamp-Source: unverified; received by DATA from 127.0.0.1' "$M"/b/Maildir/new/*
+  grep -q '^Subject: reverse delivery' "$M"/b/Maildir/new/*
+  run f12_host a queue --json
+  [ "$(jq -r '.[0].state' <<<"$output")" = sent ]
+  run grep 'event=notice .*result=refused.*then=DATA' "$M/a/log"
+  assert_success
+}
+
 @test "12. fetches are rate-limited per sender domain (--fetch-limit per --rate-window)" {
   f12_hosts
   f12_start a "$PA" --mx-map "b.example=127.0.0.1:$PB"
