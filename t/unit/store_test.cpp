@@ -15,7 +15,9 @@ using namespace mail;
 TEST_CASE("store: a new personal store is 0600, WAL, at the current schema version") {
     TmpDir d;
     std::string p = d.file("sub/dir/store.db");
-    auto s = open_store(p);
+    StoreOptions o;
+    o.create = StoreCreate::dirs;  // as for the default per-user path
+    auto s = open_store(p, o);
     REQUIRE(s.ok());
     struct stat st;
     REQUIRE(::stat(p.c_str(), &st) == 0);
