@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     app.add_option("--partial-time", opt.partial_time, "how long a partial message is fetched for (default 5d)");
     app.add_option("--max-gets", opt.max_gets, "GETs served per id (default 5)");
     app.add_option("--get-limit", opt.get_limit, "GET and SOURCE commands per client address per window (default 600)");
-    app.add_option("--rate-window", opt.rate_window, "the window of --get-limit (default 60s)");
+    app.add_option("--fetch-limit", opt.fetch_limit, "GETs sent per sender domain per window (default 120)");
+    app.add_option("--rate-window", opt.rate_window, "the window of --get-limit and --fetch-limit (default 60s)");
     app.add_option("--retry", opt.retry, "first wait after a failed notice or fetch, doubled each time (default 5m)");
     app.add_option("--retry-max", opt.retry_max, "longest wait between tries (default 4h)");
     app.add_option("--on-expiry", opt.on_expiry, "a partial message never fetched: drop (default) or notify (a notice marked unverified)");

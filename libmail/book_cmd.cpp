@@ -80,7 +80,7 @@ Result<std::int64_t> parse_expiry(const std::optional<std::string>& s, std::int6
 }
 
 Result<int> book(Context& ctx, const BookOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"keygen", "import"}));
     if (!store) return store.error();
     Store& s = **store;
     std::int64_t t = now();
@@ -136,7 +136,7 @@ Result<int> book(Context& ctx, const BookOptions& opt, std::istream& in, std::os
 }
 
 Result<int> authority(Context& ctx, const BookOptions& opt, std::ostream& out, std::ostream& err) {
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"init"}));
     if (!store) return store.error();
     Store& s = **store;
     if (opt.command == "init") return make_key(ctx, s, authority_key_purpose, opt.force, out, "an authority");

@@ -69,9 +69,19 @@ std::optional<std::string> Context::setting(std::string_view key) const {
     return settings_.config().get(program, key);
 }
 
-Result<std::unique_ptr<Store>> Context::open_store() const {
+StoreUse store_use(std::string_view command, std::initializer_list<std::string_view> writes) {
+    for (auto w : writes)
+        if (command == w) return StoreUse::create;
+    return StoreUse::existing;
+}
+
+Result<std::unique_ptr<Store>> Context::open_store(StoreUse use) const {
     StoreOptions o;
     o.busy_timeout_ms = busy_ms_;
+    // A path someone wrote can be mistyped: only its last component is ever created. The default path is
+    // ours, and XDG_DATA_HOME's directories may not exist yet on a new account.
+    if (use == StoreUse::existing) o.create = StoreCreate::never;
+    else o.create = default_db ? StoreCreate::dirs : StoreCreate::file;
     return mail::open_store(db_path_, o);
 }
 
@@ -98,8 +108,11 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
                      level_text.origin + ": log level '" + level_text.value + "' is not err, warning, notice, info or debug"};
     lo.threshold = *level;
     auto ms = *busy * 1000;
-    return Context(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),
-                   std::make_unique<Logger>(lo));
+    bool default_db = !settings.find(opt.db, "MAILSTAMP_DB", "db");
+    Context ctx(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),
+                std::make_unique<Logger>(lo));
+    ctx.default_db = default_db;
+    return ctx;
 }
 
 int report(std::string_view program, const Error& e) {
@@ -121,7 +134,7 @@ Result<std::unique_ptr<Store>> StorePool::take() {
             return s;
         }
     }
-    return ctx_.open_store();
+    return ctx_.open_store(use_);
 }
 
 void StorePool::give(std::unique_ptr<Store> s) {

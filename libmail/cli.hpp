@@ -44,6 +44,16 @@ void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& tar
 /// Parses argv: -1 to go on; else the exit code (0 after --help or --version, 64 on a usage error).
 int parse_cli(CLI::App& app, int argc, char** argv);
 
+/// What a command does with the store, which decides whether a missing store is created (mailstamp-store(5)).
+enum class StoreUse {
+    existing,  ///< readers and filters (even those that write into it): a missing store is exit 75, nothing created
+    create,    ///< write commands and daemons: a missing store file is created, never its directory (but the
+               ///< default per-user path gets its own mailstamp/ directory)
+};
+
+/// StoreUse::create when command is one of writes, else StoreUse::existing.
+StoreUse store_use(std::string_view command, std::initializer_list<std::string_view> writes);
+
 /// A program's resolved settings, its store location and its logger.
 class Context {
 public:
@@ -57,8 +67,10 @@ public:
     const Settings& settings() const { return settings_; }
     /// Where the store is.
     const std::string& db_path() const { return db_path_; }
-    /// Opens the store with the configured busy timeout.
-    Result<std::unique_ptr<Store>> open_store() const;
+    /// Opens the store with the configured busy timeout; creates it only for StoreUse::create.
+    Result<std::unique_ptr<Store>> open_store(StoreUse use = StoreUse::existing) const;
+    /// True when the store path is the default one (no --db, MAILSTAMP_DB or config db).
+    bool default_db = false;
     /// Logs one info event.
     void log_event(std::string_view event, std::initializer_list<LogField> fields) noexcept;
     /// The logger.
@@ -75,7 +87,7 @@ private:
 /// than the session's lookups.
 class StorePool {
 public:
-    explicit StorePool(const Context& ctx) : ctx_(ctx) {}
+    explicit StorePool(const Context& ctx, StoreUse use = StoreUse::existing) : ctx_(ctx), use_(use) {}
     /// A kept connection, or a new one.
     Result<std::unique_ptr<Store>> take();
     /// Keeps s for the next taker (up to 32).
@@ -83,6 +95,7 @@ public:
 
 private:
     const Context& ctx_;
+    StoreUse use_;
     std::mutex m_;
     std::vector<std::unique_ptr<Store>> free_;
 };

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <resolv.h>
 
@@ -27,6 +29,11 @@ constexpr int max_pointer_hops = 127;
 constexpr std::size_t answer_buffer_size = 65536;
 
 constexpr unsigned type_mx = 15;
+constexpr unsigned type_a = 1;
+constexpr unsigned type_aaaa = 28;
+// The MX hosts of a domain whose addresses are looked up: a legitimate domain has a handful; a hostile one
+// must not make one SOURCE notice cost hundreds of queries.
+constexpr std::size_t max_mx_hosts = 10;
 constexpr unsigned class_in = 1;
 constexpr int rcode_nxdomain = 3;
 
@@ -159,6 +166,91 @@ Result<MxResponse> parse_mx_message(std::string_view p) {
     return r;
 }
 
+Result<AddressResponse> parse_address_message(std::string_view p) {
+    if (p.size() < dns_header_size) return malformed("shorter than a header");
+    if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
+    AddressResponse r;
+    r.truncated = (u8(p, 2) & 0x02) != 0;
+    r.rcode = static_cast<int>(u8(p, 3) & 0x0F);
+    const unsigned qdcount = u16(p, 4);
+    const unsigned ancount = u16(p, 6);
+    std::size_t pos = dns_header_size;
+    for (unsigned i = 0; i < qdcount; ++i) {
+        auto q = read_name(p, pos);
+        if (!q) return q.error();
+        pos = q->end;
+        if (p.size() - pos < 4) return malformed("question runs past the end");
+        pos += 4;
+    }
+    for (unsigned i = 0; i < ancount; ++i) {
+        auto owner = read_name(p, pos);
+        if (!owner) return owner.error();
+        pos = owner->end;
+        if (p.size() - pos < 10) return malformed("record runs past the end");
+        const unsigned type = u16(p, pos);
+        const unsigned cls = u16(p, pos + 2);
+        const std::size_t rdlength = u16(p, pos + 8);
+        pos += 10;
+        if (p.size() - pos < rdlength) return malformed("record data runs past the end");
+        if (cls == class_in && (type == type_a || type == type_aaaa)) {
+            const std::size_t want = type == type_a ? 4 : 16;
+            if (rdlength != want) return malformed("address record of the wrong length");
+            char text[INET6_ADDRSTRLEN] = {};
+            if (!::inet_ntop(type == type_a ? AF_INET : AF_INET6, p.data() + pos, text, sizeof text))
+                return malformed("unprintable address");
+            r.addresses.emplace_back(text);
+        }
+        pos += rdlength;
+    }
+    return r;
+}
+
+namespace {
+
+// 16 octets for any numeric address (IPv4 as ::ffff:a.b.c.d), or false.
+bool address_bytes(std::string_view ip, unsigned char out[16]) {
+    std::string s(ip);
+    if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+    if (auto pct = s.find('%'); pct != std::string::npos) s.resize(pct);  // a zone index
+    in_addr v4;
+    if (::inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+        std::memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        std::memcpy(out + 12, &v4, 4);
+        return true;
+    }
+    return ::inet_pton(AF_INET6, s.c_str(), out) == 1;
+}
+
+bool internal_v4(const unsigned char* a) {
+    const unsigned x = a[0], y = a[1];
+    return x == 0 || x == 10 || x == 127 || (x == 100 && (y & 0xc0) == 64) || (x == 169 && y == 254) ||
+           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) || x >= 224;  // 224/4 multicast, 240/4 and broadcast
+}
+
+} // namespace
+
+bool internal_address(std::string_view ip) {
+    unsigned char a[16];
+    if (!address_bytes(ip, a)) return true;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(a, mapped, 12) == 0 || std::memcmp(a, nat64, 12) == 0) return internal_v4(a + 12);
+    bool zero = true;
+    for (int i = 0; i < 15; ++i) zero = zero && a[i] == 0;
+    if (zero && (a[15] == 0 || a[15] == 1)) return true;                 // :: and ::1
+    if (a[0] == 0xff) return true;                                       // ff00::/8 multicast
+    if ((a[0] & 0xfe) == 0xfc) return true;                              // fc00::/7 unique local
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return true;              // fe80::/10 link-local
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return true;              // fec0::/10 site-local (deprecated)
+    return false;
+}
+
+bool same_address(std::string_view a, std::string_view b) {
+    unsigned char x[16], y[16];
+    return address_bytes(a, x) && address_bytes(b, y) && std::memcmp(x, y, 16) == 0;
+}
+
 Result<std::vector<MxRecord>> parse_mx_response(std::string_view packet) {
     auto r = parse_mx_message(packet);
     if (!r) return r.error();
@@ -221,15 +313,20 @@ Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const
     return hosts;
 }
 
-Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
-                                         std::chrono::milliseconds timeout) {
-    auto d = normalize_mail_domain(domain);
-    if (!d) return d.error();
-    if (auto it = map.find(*d); it != map.end()) return std::vector<HostPort>{it->second};
+namespace {
 
+using Clock = std::chrono::steady_clock;
+
+struct Answer {
+    int herr = 0;         // h_errno when the query failed
+    std::string packet;   // the response when it did not
+};
+
+// One query through the system resolver with its own res_state (thread-safe), within timeout.
+Result<Answer> query(const std::string& name, int type, std::chrono::milliseconds timeout) {
     struct __res_state st;
     std::memset(&st, 0, sizeof st);
-    if (res_ninit(&st) != 0) return Error{ErrorKind::tempfail, *d + ": MX lookup failed: no resolver"};
+    if (res_ninit(&st) != 0) return Error{ErrorKind::tempfail, name + ": lookup failed: no resolver"};
     // glibc waits retrans seconds for each server in the first round, and about 2·retrans in all for the
     // second: with n servers two rounds take (n + 2)·retrans, one round n·retrans. Whole seconds only.
     const long secs = std::max<long>(1, static_cast<long>(timeout.count() / 1000));
@@ -242,23 +339,119 @@ Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& m
         st.retrans = static_cast<int>(std::max<long>(1, secs / servers));
     }
     std::vector<unsigned char> buf(answer_buffer_size);
-    const int n = res_nquery(&st, d->c_str(), ns_c_in, ns_t_mx, buf.data(), static_cast<int>(buf.size()));
-    const int herr = st.res_h_errno;
+    const int n = res_nquery(&st, name.c_str(), ns_c_in, type, buf.data(), static_cast<int>(buf.size()));
+    Answer a;
+    a.herr = st.res_h_errno;
     res_nclose(&st);
-    if (n < 0) {
-        switch (herr) {
+    if (n < 0) return a;
+    if (static_cast<std::size_t>(n) > buf.size())
+        return Error{ErrorKind::tempfail, name + ": DNS lookup failed: response too large"};
+    a.herr = 0;
+    a.packet.assign(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
+    return a;
+}
+
+Error lookup_failed(const std::string& name, const char* what, int herr) {
+    switch (herr) {
+    case TRY_AGAIN: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: timeout or SERVFAIL"};
+    case NO_RECOVERY: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: refused or server error"};
+    }
+    return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed"};
+}
+
+std::chrono::milliseconds left(Clock::time_point until) {
+    return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
+}
+
+// The A and AAAA records of host; empty when it has none (or does not exist).
+Result<std::vector<std::string>> host_addresses(const std::string& host, Clock::time_point until) {
+    std::vector<std::string> out;
+    for (int type : {ns_t_a, ns_t_aaaa}) {
+        auto t = left(until);
+        if (t.count() <= 0) return Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"};
+        auto a = query(host, type, t);
+        if (!a) return a.error();
+        if (a->packet.empty()) {
+            if (a->herr == HOST_NOT_FOUND) return out;  // no such host: nothing to reach there
+            if (a->herr == NO_DATA) continue;
+            return lookup_failed(host, "address", a->herr);
+        }
+        auto r = parse_address_message(a->packet);
+        if (!r) return Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text};
+        if (r->rcode == rcode_nxdomain) return out;
+        if (r->rcode != 0 || r->truncated) return lookup_failed(host, "address", TRY_AGAIN);
+        for (auto& x : r->addresses) out.push_back(std::move(x));
+    }
+    return out;
+}
+
+} // namespace
+
+Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
+                                         std::chrono::milliseconds timeout) {
+    auto d = normalize_mail_domain(domain);
+    if (!d) return d.error();
+    if (auto it = map.find(*d); it != map.end()) return std::vector<HostPort>{it->second};
+    auto a = query(*d, ns_t_mx, timeout);
+    if (!a) return a.error();
+    if (a->packet.empty()) {
+        switch (a->herr) {
         case HOST_NOT_FOUND: return Error{ErrorKind::rejected, *d + ": no such domain"};
         case NO_DATA: return std::vector<HostPort>{HostPort{*d, port}};  // RFC 5321 §5.1 implicit MX
-        case TRY_AGAIN: return Error{ErrorKind::tempfail, *d + ": MX lookup failed: timeout or SERVFAIL"};
-        case NO_RECOVERY: return Error{ErrorKind::tempfail, *d + ": MX lookup failed: refused or server error"};
         }
-        return Error{ErrorKind::tempfail, *d + ": MX lookup failed"};
+        return lookup_failed(*d, "MX", a->herr);
     }
-    if (static_cast<std::size_t>(n) > buf.size())
-        return Error{ErrorKind::tempfail, *d + ": MX lookup failed: response too large"};
-    auto r = parse_mx_message(std::string_view(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n)));
+    auto r = parse_mx_message(a->packet);
     if (!r) return Error{ErrorKind::tempfail, *d + ": MX lookup failed: " + r.error().text};
     return hosts_from_response(*d, *r, port);
+}
+
+Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
+                                             std::chrono::milliseconds timeout) {
+    const auto until = Clock::now() + timeout;
+    auto hosts = mail_hosts(domain, map, port, timeout);
+    if (!hosts) return hosts.error();
+    std::vector<MailTarget> out;
+    auto d = normalize_mail_domain(domain);
+    if (d && map.count(*d)) {
+        // The administrator's own entry: taken as written, whatever the address.
+        MailTarget t;
+        t.host = hosts->front();
+        t.mapped = true;
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (::getaddrinfo(t.host.host.c_str(), nullptr, &hints, &res) == 0) {
+            for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+                char text[NI_MAXHOST] = {};
+                if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) == 0)
+                    t.addresses.emplace_back(text);
+            }
+            ::freeaddrinfo(res);
+        }
+        out.push_back(std::move(t));
+        return out;
+    }
+    for (auto& hp : *hosts) {
+        if (out.size() >= max_mx_hosts) break;
+        MailTarget t;
+        auto addrs = host_addresses(hp.host, until);
+        if (!addrs) return addrs.error();
+        for (auto& x : *addrs) {
+            if (internal_address(x)) ++t.internal;
+            else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
+        }
+        t.host = std::move(hp);
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip) {
+    for (const auto& t : targets)
+        for (const auto& a : t.addresses)
+            if (same_address(a, ip) && (t.mapped || !internal_address(a))) return true;
+    return false;
 }
 
 } // namespace mail

@@ -64,4 +64,42 @@ Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const
 Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
                                          std::chrono::milliseconds timeout);
 
+/// The addresses in the answer section of a DNS response to an A or AAAA query, as numeric text (RFC 1035
+/// §3.4.1, RFC 3596 §2.2), with the header's rcode and TC flag; records of other types (CNAME) are skipped.
+/// Kind data when malformed. Pure, like parse_mx_message.
+struct AddressResponse {
+    int rcode = 0;
+    bool truncated = false;
+    std::vector<std::string> addresses;
+};
+/// Parses a response to an A or AAAA query; kind data when malformed (never reads past the packet).
+Result<AddressResponse> parse_address_message(std::string_view packet);
+
+/// True for an address no MX found in DNS may send us to: loopback, unspecified, RFC 1918 and RFC 6598
+/// private, link-local, multicast, reserved and broadcast (IPv4); loopback, unspecified, unique-local,
+/// link-local, site-local and multicast (IPv6), and IPv4-mapped or NAT64 forms of the IPv4 ones. Also
+/// true for text that is not a numeric address. Pure.
+bool internal_address(std::string_view ip);
+
+/// True when a and b are the same numeric address (an IPv4-mapped IPv6 address equals its IPv4 form).
+bool same_address(std::string_view a, std::string_view b);
+
+/// One host to try for a domain, and where it may be reached.
+struct MailTarget {
+    HostPort host;                       ///< as named (an MX host, the domain itself, or the --mx-map entry)
+    bool mapped = false;                 ///< from --mx-map: any address, connected to by name
+    std::vector<std::string> addresses;  ///< numeric addresses to connect to, internal ones left out
+    std::size_t internal = 0;            ///< internal addresses left out (mailstamp never connects to them)
+};
+
+/// The hosts to try for mail to domain with their addresses: like mail_hosts, then each DNS host's A and AAAA
+/// records (the first 10 hosts), all lookups within timeout together. A map entry is resolved
+/// as written (a name through the system's resolver) and kept whole. Kind tempfail when a lookup fails or
+/// times out, rejected and data as mail_hosts.
+Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
+                                             std::chrono::milliseconds timeout);
+
+/// True when ip is an address of one of the targets (internal addresses count only in mapped targets).
+bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip);
+
 } // namespace mail

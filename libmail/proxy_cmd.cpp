@@ -199,7 +199,7 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
 }
 
 int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"add"}));
     if (!store) return report(ctx.program, store.error());
     Store& s = **store;
     std::int64_t t = now();
@@ -283,7 +283,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     set_password_hash_limit(static_cast<std::size_t>(*hashes));
 
     store_multithread_init();  // each session thread has a store object of its own
-    StorePool pool(ctx);
+    StorePool pool(ctx, StoreUse::create);
     std::string user = resolve_user(ctx, opt);
 
     if (inetd) {

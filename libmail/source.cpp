@@ -50,27 +50,46 @@ std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
     return std::min(d, std::max(p.retry_max, p.retry));
 }
 
-// Connects to the first host for domain that answers; kind rejected when the domain takes no mail.
+// Connects to the first host for domain that answers; kind rejected when the domain takes no mail. Hosts
+// found in DNS are connected to by address, and never at an internal one (loopback, private, link-local,
+// multicast): a domain's MX records must not point our connections into our own networks. --mx-map entries
+// are the administrator's and go where they say.
 Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
                                                                         bool need_source) {
-    auto hosts = mail_hosts(domain, p.mx_map, p.mx_port, p.timeout);
-    if (!hosts && hosts.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + hosts.error().text};
-    if (!hosts) return hosts.error();
+    auto targets = mail_targets(domain, p.mx_map, p.mx_port, p.timeout);
+    if (!targets && targets.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + targets.error().text};
+    if (!targets) return targets.error();
     std::string why = "no host";
-    for (const auto& hp : *hosts) {
-        auto c = SmtpClient::open(hp, p.hostname, p.timeout);
-        if (!c) {
-            const std::string where = host_port_text(hp);
-            why = c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text;
-            continue;
+    std::size_t internal = 0, reachable = 0;
+    for (const auto& t : *targets) {
+        std::vector<HostPort> tries;
+        if (t.mapped) tries.push_back(t.host);
+        for (const auto& a : t.addresses)
+            if (!t.mapped) tries.push_back(HostPort{a, t.host.port});
+        internal += t.internal;
+        reachable += tries.size();
+        for (const auto& hp : tries) {
+            const std::string where = host_port_text(t.host) + (t.mapped ? "" : " (" + hp.host + ")");
+            auto c = SmtpClient::open(hp, p.hostname, p.timeout);
+            if (!c) {
+                const std::string at = host_port_text(hp);
+                std::string e = c.error().text;
+                if (e.rfind(at, 0) == 0) e = e.substr(std::min(e.size(), at.size() + 2));
+                why = where + ": " + e;
+                continue;
+            }
+            if (need_source && !(*c)->has_extension(source_keyword)) {
+                why = where + ": does not offer SOURCE";
+                (*c)->quit();
+                continue;
+            }
+            return std::make_pair(std::move(*c), t.host);
         }
-        if (need_source && !(*c)->has_extension(source_keyword)) {
-            why = host_port_text(hp) + ": does not offer SOURCE";
-            (*c)->quit();
-            continue;
-        }
-        return std::make_pair(std::move(*c), hp);
     }
+    if (reachable == 0 && internal > 0)
+        return Error{ErrorKind::rejected, domain + ": its mail hosts have only internal addresses (" + std::to_string(internal) +
+                                              "), never connected to unless --mx-map names them"};
+    if (internal > 0) why += "; " + std::to_string(internal) + " internal address(es) not tried";
     return Error{ErrorKind::tempfail, why};
 }
 
@@ -126,8 +145,16 @@ void notify_domain(const SourcePolicy& p, Context& ctx, Store& store, const std:
             continue;
         }
         // A bounce (null sender) has no domain to be fetched back from: it goes by DATA.
-        const bool by_source = source && !o.sender.empty();
+        bool by_source = source && !o.sender.empty();
         auto r = by_source ? client->send_source(o.sender, o.rcpts, o.id) : client->send(o.sender, o.rcpts, file_source(o.path));
+        // A receiver that refuses our notice (we are not an MX of the sender's domain it trusts) still takes
+        // the message by DATA, marked unverified: a refused notice must not lose the message.
+        if (by_source && r && !r->accepted && r->stage == "source" && r->reply.code >= 500 && !client->dead()) {
+            ctx.logger().info("notice", {{"id", id_tag(o.id)}, {"domain", domain}, {"mx", mx}, {"result", "refused"},
+                                         {"reply", reply_text(r->reply)}, {"then", "DATA"}});
+            by_source = false;
+            r = client->send(o.sender, o.rcpts, file_source(o.path));
+        }
         if (!r) {
             defer(o, mx + ": " + r.error().text, false);
             for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost", false);
@@ -277,6 +304,24 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
     if (need.empty()) return;
     rows = std::move(need);
 
+    // At most fetch_limit GETs per sender domain and window: a flood of notices naming one domain must not
+    // turn us into a client hammering its MX.
+    auto limited = [&](std::size_t from) {
+        auto ok = store.rate_hit("fetch:" + domain, now(), p.rate_window, p.fetch_limit);
+        if (ok && *ok) return false;
+        std::int64_t next = (now() / p.rate_window + 1) * p.rate_window;
+        std::string why = ok ? "fetch limit for " + domain + " reached (" + std::to_string(p.fetch_limit) + " per " +
+                                   std::to_string(p.rate_window) + "s)"
+                             : "fetch limit: " + ok.error().text;
+        for (std::size_t j = from; j < rows.size(); ++j) {
+            (void)store.source_in_retry(rows[j].domain, rows[j].id, rows[j].tries, std::max(next, now() + 1), why);
+            ++pass.deferred;
+            ctx.logger().info("fetch", {{"id", id_tag(rows[j].id)}, {"domain", domain}, {"sender", rows[j].sender},
+                                        {"result", "deferred"}, {"error", why}});
+        }
+        return true;
+    };
+    if (limited(0)) return;
     auto conn = connect_domain(p, domain, true);
     if (!conn) {
         for (auto& s : rows) {
@@ -294,6 +339,10 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
             defer(s, why);
             for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost");
         };
+        if (i > 0 && limited(i)) {
+            client->quit();
+            return;
+        }
         auto r = client->command("GET " + s.id);
         if (!r) return lost(mx + ": " + r.error().text);
         if (r->code != 250) {

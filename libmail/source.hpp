@@ -57,6 +57,7 @@ struct SourcePolicy {
     std::int64_t max_gets = 5;                       ///< GETs served per id
     std::int64_t get_limit = 600;                    ///< GETs (and SOURCE notices) per client address per window
     std::int64_t rate_window = 60;                   ///< seconds
+    std::int64_t fetch_limit = 120;                  ///< GETs we send per sender domain per window
     std::int64_t retry = 300;                        ///< the first retry after a failure; doubled each time
     std::int64_t retry_max = 4 * 3600;
     bool expired_notify = false;                     ///< an expired partial message: deliver a notice (true) or drop it
@@ -90,6 +91,7 @@ private:
     SmtpExtensionReply source(const SmtpCommand& cmd, const SmtpSessionState& s);
     SmtpExtensionReply get(const SmtpCommand& cmd, const SmtpSessionState& s);
     Result<bool> rate_ok(std::string_view what);
+    std::optional<SmtpReply> check_mx_client(const std::string& domain);
     const SourcePolicy& p_;
     Context& ctx_;
     Store& store_;

@@ -93,6 +93,9 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
     auto gl = resolve_number(ctx, opt.get_limit, "get-limit", 600, 1, 1000000);
     if (!gl) return gl.error();
     p.get_limit = *gl;
+    auto fl = resolve_number(ctx, opt.fetch_limit, "fetch-limit", 120, 1, 1000000);
+    if (!fl) return fl.error();
+    p.fetch_limit = *fl;
     auto rw = duration_setting(ctx, opt.rate_window, "rate-window", 60, 1, 86400);
     if (!rw) return rw.error();
     p.rate_window = *rw;
@@ -170,7 +173,7 @@ private:
                 woken_ = false;
                 if (done_) return;
             }
-            auto store = ctx_.open_store();
+            auto store = ctx_.open_store(StoreUse::create);
             if (!store) {
                 ctx_.logger().err("store", {{"error", store.error().text}});
                 continue;
@@ -209,7 +212,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     SourcePolicy& p = *pol;
 
     if (!opt.command.empty()) {
-        auto store = ctx.open_store();
+        auto store = ctx.open_store(store_use(opt.command, {"send"}));
         if (!store) return report(ctx.program, store.error());
         if (opt.command == "send") {
             auto r = source_send(p, ctx, **store, opt.from, opt.rcpts, in);
@@ -235,7 +238,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     if (!tlsr) return fail(tlsr.error());
     SSL_CTX* tls = *tlsr;
     store_multithread_init();
-    StorePool pool(ctx);
+    StorePool pool(ctx, StoreUse::create);
     std::string user = resolve_user(ctx, opt);
 
     if (inetd) {

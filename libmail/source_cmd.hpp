@@ -16,7 +16,7 @@ namespace mail {
 struct SourceOptions : SmtpDaemonOptions {
     std::vector<std::string> mx_map;
     std::optional<std::string> deliver, relay, fetch_interval, hold_dir, hold_time, partial_time;
-    std::optional<std::string> max_gets, get_limit, rate_window, retry, retry_max, on_expiry, timeout, mx_port;
+    std::optional<std::string> max_gets, get_limit, fetch_limit, rate_window, retry, retry_max, on_expiry, timeout, mx_port;
     std::string command;  ///< "" (serve), send, fetch, queue, expire
     std::string from;
     std::vector<std::string> rcpts;

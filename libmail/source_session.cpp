@@ -138,6 +138,30 @@ Result<bool> SourceSession::rate_ok(std::string_view what) {
     return store_.rate_hit(std::string(what) + " " + rate_key(ip_), now(), p_.rate_window, p_.get_limit);
 }
 
+// A notice makes us connect to the sender domain's MX: taken only from that MX (an --mx-map entry counts as
+// the MX), or anyone could point our fetches at a third party. A session on a pipe (a local user running
+// msourced) has no client address and is trusted like the store it could write directly.
+std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domain) {
+    if (!same_address(ip_, ip_)) return std::nullopt;  // not a numeric address: no network client
+    auto targets = mail_targets(domain, p_.mx_map, p_.mx_port, p_.timeout);
+    std::string why;
+    if (!targets) {
+        if (targets.error().kind == ErrorKind::tempfail) {
+            ctx_.logger().notice("source", {{"client", client_}, {"sender", sender_}, {"result", "deferred"},
+                                            {"error", targets.error().text}});
+            return SmtpReply(451, "4.4.3 cannot tell now whether " + ip_ + " is an MX of " + domain + "; try again later");
+        }
+        why = targets.error().text;
+    } else if (is_target_address(*targets, ip_)) {
+        return std::nullopt;
+    } else {
+        why = "client is not an MX of the sender's domain";
+    }
+    ctx_.logger().notice("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"result", "refused"},
+                                    {"error", why}});
+    return SmtpReply(550, "5.7.1 SOURCE is taken only from an MX of " + domain + "; " + ip_ + " is none: use DATA");
+}
+
 SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessionState& s) {
     if (!s.in_transaction) return {SmtpReply(503, "5.5.1 need MAIL before SOURCE"), false, {}};
     if (s.rcpts == 0) return {SmtpReply(554, "5.5.1 no valid recipients"), false, {}};
@@ -148,6 +172,7 @@ SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessi
     auto ok = rate_ok("source");
     if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     if (!*ok) return {SmtpReply(450, "4.7.1 too many notices, try again later"), false, {}};
+    if (auto refused = check_mx_client(domain_of(sender_))) return {*refused, false, {}};
     std::int64_t t = now();
     SourceIn in;
     in.id = lower(cmd.arg);

@@ -8,7 +8,10 @@
 
 #include <openssl/rand.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -19,18 +22,19 @@ namespace source_detail {
 std::string id_tag(const std::string& id) { return id.size() > 8 ? id.substr(0, 8) + "..." : id; }
 
 std::string rate_key(const std::string& ip) {
-    if (ip.find(':') == std::string::npos) return ip;
-    std::string out;
-    int groups = 0;
-    std::size_t i = 0;
-    while (i < ip.size() && groups < 4) {
-        std::size_t c = ip.find(':', i);
-        if (c == std::string::npos || c == i) break;  // "::" early: the rest is zeros
-        out += ip.substr(i, c - i) + ":";
-        ++groups;
-        i = c + 1;
+    // By value, not by spelling: an IPv4 client on a dual-stack socket (::ffff:a.b.c.d) is that IPv4
+    // address, not one /64 shared by every IPv4 client.
+    unsigned char a[16];
+    if (::inet_pton(AF_INET6, ip.c_str(), a) != 1) return ip;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    char text[INET6_ADDRSTRLEN] = {};
+    if (std::memcmp(a, mapped, 12) == 0) {
+        ::inet_ntop(AF_INET, a + 12, text, sizeof text);
+        return text;
     }
-    return out + "/64";
+    std::memset(a + 8, 0, 8);
+    ::inet_ntop(AF_INET6, a, text, sizeof text);
+    return std::string(text) + "/64";
 }
 
 std::string ip_of(const std::string& peer) {

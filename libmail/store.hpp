@@ -180,9 +180,17 @@ struct SourceIn {
 };
 
 /// How to open a store.
+/// What open_store does when the store file does not exist.
+enum class StoreCreate {
+    never,  ///< nothing is created: a missing store is kind tempfail naming the path
+    file,   ///< the file is created (0600, 0660 in a setgid group directory), never its directory
+    dirs,   ///< the file and its missing directories (0700): only for the default per-user path
+};
+
 struct StoreOptions {
     int busy_timeout_ms = 10000;
     bool read_only = false;  ///< do not create or migrate; fail if missing
+    StoreCreate create = StoreCreate::file;  ///< when the file is missing (ignored when read_only: never)
 };
 
 /// The store interface shared by every program.

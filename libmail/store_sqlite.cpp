@@ -1272,11 +1272,17 @@ Result<void> make_dirs(const std::string& dir) {
 
 // Creates the store file with the right mode before SQLite opens it, so the
 // database never exists with a wider mode; SQLite gives its -wal and -shm
-// files the mode of the database file.
-Result<void> create_file(const std::string& path) {
+// files the mode of the database file. Its directory is made only with dirs:
+// a mistyped directory must fail, not grow a second, empty store.
+Result<void> create_file(const std::string& path, bool dirs) {
     std::string dir = parent_dir(path);
-    if (auto r = make_dirs(dir); !r) return r;
     struct stat st;
+    if (dirs) {
+        if (auto r = make_dirs(dir); !r) return r;
+    } else if (::stat(dir.c_str(), &st) != 0) {
+        return Error{ErrorKind::tempfail, "store " + path + ": directory " + dir + ": " + std::strerror(errno) +
+                                               " (only the store file itself is created)"};
+    }
     mode_t mode = 0600;
     if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & S_ISGID) && (st.st_mode & S_IWGRP)) mode = 0660;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -1322,10 +1328,20 @@ int store_schema_version() { return schema_version; }
 Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt) {
     if (path.empty()) return Error{ErrorKind::config, "store path is empty"};
     int flags = SQLITE_OPEN_FULLMUTEX;
+    if (opt.read_only || opt.create == StoreCreate::never) {
+        // SQLite without SQLITE_OPEN_CREATE fails on a missing file too, but says only "unable to open".
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) {
+            if (errno != ENOENT) return Error{ErrorKind::tempfail, "store " + path + ": " + std::strerror(errno)};
+            return Error{ErrorKind::tempfail, "store " + path + " does not exist (a mistyped path? a write command "
+                                                                "such as mwhitelist add creates it)"};
+        }
+    }
     if (opt.read_only) {
         flags |= SQLITE_OPEN_READONLY;
     } else {
-        if (auto r = create_file(path); !r) return r.error();
+        if (opt.create != StoreCreate::never)
+            if (auto r = create_file(path, opt.create == StoreCreate::dirs); !r) return r.error();
         flags |= SQLITE_OPEN_READWRITE;
     }
     sqlite3* db = nullptr;

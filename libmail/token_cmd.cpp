@@ -113,7 +113,7 @@ Result<int> cmd_revoke(Context& ctx, Store& store, const TokenOptions& opt, char
 Result<int> dispatch(Context& ctx, const TokenOptions& opt, std::ostream& out, std::ostream& err) {
     auto delim = delimiter_of(ctx, opt);
     if (!delim) return delim.error();
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"make", "rotate"}));
     if (!store) return store.error();
     Store& s = **store;
     const std::string& c = opt.command;

@@ -192,7 +192,7 @@ Result<int> cmd_domain(Context& ctx, Store& store, const WhitelistOptions& opt, 
 }
 
 Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    auto store = ctx.open_store();
+    auto store = ctx.open_store(store_use(opt.command, {"add", "import", "domain-add"}));
     if (!store) return store.error();
     Store& s = **store;
     const std::string& c = opt.command;

@@ -5,6 +5,8 @@
 # time, peers without the extension (Postfix's smtp-sink, msmtp-proxy), the
 # three ways of running, and once the real MX path: dnsmasq serving an MX
 # record in a private network and mount namespace with its own resolv.conf.
+# Notices are taken only from the sender domain's MX (here: the --mx-map
+# entry, 127.0.0.1); attacks.bats section 12 has the refusals.
 
 load helpers
 
@@ -362,21 +364,24 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
   cat >"$M/inside.sh" <<EOF
 set -eu
 ip link set lo up
+# The MX of a.example at an address of its own: mailstamp never connects to loopback that DNS names.
+ip addr add 192.0.2.25/32 dev lo
 printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:2\n' >"$M/resolv.conf"
 mount --bind "$M/resolv.conf" /etc/resolv.conf
 dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
   --port=53 --user=root --local=/example/ --mx-host=a.example,mx.a.example,10 \
-  --host-record=mx.a.example,127.0.0.1 --log-facility="$M/dnsmasq.log" --log-queries 2>"$M/dnsmasq.err" &
+  --host-record=mx.a.example,192.0.2.25 --log-facility="$M/dnsmasq.log" --log-queries 2>"$M/dnsmasq.err" &
 DNS=\$!
 trap 'kill \$DNS \$A \$B 2>/dev/null || true' EXIT
-# Host A is the MX of a.example on port 25 of this namespace's loopback; B resolves it through DNS.
-msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --listen 127.0.0.1:25 --fetch-interval 0 &
+# Host A is the MX of a.example on port 25 of this namespace's 192.0.2.25; B resolves it through DNS, and
+# takes A's notice because it comes from that address.
+msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --listen 192.0.2.25:25 --fetch-interval 0 &
 A=\$!
-msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen 127.0.0.1:2526 \
+msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen 192.0.2.25:2526 \
   --deliver "maildir:$M/b/Maildir" --fetch-interval 60 --timeout 5 &
 B=\$!
-for i in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/25) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/2526) 2>/dev/null && break; sleep 0.05; done
-msourced --db "$M/a/store.db" --log "$M/a/send.log" --hostname mx.a.example --mx-map b.example=127.0.0.1:2526 \
+for i in \$(seq 100); do (exec 3<>/dev/tcp/192.0.2.25/25) 2>/dev/null && (exec 3<>/dev/tcp/192.0.2.25/2526) 2>/dev/null && break; sleep 0.05; done
+msourced --db "$M/a/store.db" --log "$M/a/send.log" --hostname mx.a.example --mx-map b.example=192.0.2.25:2526 \
   send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
 for i in \$(seq 200); do [ "\$(find "$M/b/Maildir/new" -type f 2>/dev/null | wc -l)" -ge 1 ] && break; sleep 0.05; done
 # A domain that does not exist: its notice is dropped (NXDOMAIN), nothing fetched.

@@ -5,6 +5,7 @@ load helpers
 
 setup() {
   common_setup
+  mwhitelist import </dev/null >/dev/null  # the store: filters never create one
   printf 'From: me@ours.example\r\nTo: Ann <ann@a.example>, bob@b.example\r\nCc: carol@c.example\r\nBcc: dave@d.example\r\nSubject: hi\r\n\r\nbody\r\n' >"$BATS_TEST_TMPDIR/out.eml"
 }
 
@@ -187,6 +188,7 @@ book_setup() {
   assert_failure 66
   run mstamp "${A[@]}" authority issue --owner junk --count 5
   assert_failure 64
+  mwhitelist --db "$BATS_TEST_TMPDIR/none.db" import </dev/null >/dev/null
   run mstamp --db "$BATS_TEST_TMPDIR/none.db" authority pubkey
   assert_failure 78
 }
@@ -199,6 +201,7 @@ book_setup() {
   h2=$(grep -o 'h=[^;]*' "$BATS_TEST_TMPDIR/lf.eml")
   [ -n "$h1" ] && [ "$h1" = "$h2" ]
   # and the receiver accepts the LF-rewritten copy of the CRLF original
+  mwhitelist --db "$BATS_TEST_TMPDIR/r.db" import </dev/null >/dev/null
   tr -d '\r' <"$BATS_TEST_TMPDIR/crlf.eml" | mverify --db "$BATS_TEST_TMPDIR/r.db" --rcpt ann@a.example \
     --authority-key "$BATS_TEST_TMPDIR/authority.pub" >"$BATS_TEST_TMPDIR/v.eml"
   grep -q '^X-Mailstamp-Class: G' "$BATS_TEST_TMPDIR/v.eml"
@@ -258,6 +261,7 @@ print([p.get_payload(decode=True) for p in m.walk() if p.get("Content-Transfer-E
   # with --paid the stamp covers the banner: the receiver accepts it
   book_setup 3
   mstamp --paid --rcpt ann@a.example --banner "$BATS_TEST_TMPDIR/banner.txt" <"$BATS_TEST_TMPDIR/alt.eml" >"$BATS_TEST_TMPDIR/paid.out" 2>/dev/null
+  mwhitelist --db "$BATS_TEST_TMPDIR/r.db" import </dev/null >/dev/null
   mverify --db "$BATS_TEST_TMPDIR/r.db" --rcpt ann@a.example --authority-key "$BATS_TEST_TMPDIR/authority.pub" \
     <"$BATS_TEST_TMPDIR/paid.out" | grep -q '^X-Mailstamp-Class: G'
   run mstamp --banner "$BATS_TEST_TMPDIR/missing.txt" <"$BATS_TEST_TMPDIR/plain.eml"

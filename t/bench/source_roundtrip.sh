@@ -30,7 +30,8 @@
 # same messages, so the ratio is the cost of the notice, the fetch thread's
 # wake-up and the GET round trip against sending the body inline.
 # --get-limit (GET and SOURCE commands per client address a minute, default
-# 600) is raised on every instance: all the traffic comes from 127.0.0.1.
+# 600) and --fetch-limit (GETs sent per sender domain a minute, default 120)
+# are raised on every instance: all the traffic comes from 127.0.0.1.
 #
 # A warm-up of BENCH_WARMUP (default 10) other messages goes each way first.
 # Fails only when the run breaks: a daemon dies, a step fails, or a message
@@ -164,7 +165,7 @@ pid_c=''  # pid_a, pid_b, pid_c: set by start_msourced, read by alive
 start_msourced() {  # NAME PORT ARGS...: starts it, sets pid_NAME
   local name=$1 port=$2; shift 2
   "$bin/msourced" --db "$work/$name/store.db" --log "$work/$name/daemon.log" --hostname "mx.$name.example" \
-    --listen "127.0.0.1:$port" --get-limit 1000000 "$@" 2>"$work/$name/err" &
+    --listen "127.0.0.1:$port" --get-limit 1000000 --fetch-limit 1000000 "$@" 2>"$work/$name/err" &
   pids+=($!); printf -v "pid_$name" %s $!
   wait_listen $! "$port" "msourced $name" "$work/$name/err"
 }

@@ -391,3 +391,60 @@ TEST_CASE("the t/fixtures/mx seeds are the test packets", "[mx]") {
     CHECK(read_fixture("nxdomain.bin") == nxdomain_response());
     CHECK(read_fixture("pointer-loop.bin") == pointer_loop());
 }
+
+TEST_CASE("parse_address_message reads A and AAAA records, skips CNAMEs, never reads past the packet", "[mx]") {
+    const std::string a = rr(qname_ptr, 1, std::string("\xC0\x00\x02\x19", 4));
+    const std::string aaaa = rr(qname_ptr, 28, std::string("\x20\x01\x0d\xb8", 4) + std::string(11, '\0') + "\x01");
+    const std::string cname = rr(qname_ptr, type_cname, wire("other.example"));
+    auto r = mail::parse_address_message(response("mx.example", {cname, a, aaaa}));
+    REQUIRE(r);
+    CHECK(r->rcode == 0);
+    CHECK(r->addresses == std::vector<std::string>{"192.0.2.25", "2001:db8::1"});
+    // An A record of the wrong length, and every truncation of a good packet: malformed, never a crash.
+    CHECK(mail::parse_address_message(response("mx.example", {rr(qname_ptr, 1, "\x01\x02\x03")})).error().kind ==
+          ErrorKind::data);
+    const std::string good = response("mx.example", {a, aaaa});
+    for (std::size_t n = 0; n < good.size(); ++n) CHECK_FALSE(mail::parse_address_message(good.substr(0, n)));
+    auto nx = mail::parse_address_message(response("mx.example", {}, nxdomain));
+    REQUIRE(nx);
+    CHECK(nx->rcode == 3);
+    CHECK(nx->addresses.empty());
+}
+
+TEST_CASE("internal_address: loopback, private, link-local, multicast and reserved, in every spelling", "[mx]") {
+    for (const char* ip : {"127.0.0.1", "127.1.2.3", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                           "169.254.1.1", "100.64.0.1", "0.0.0.0", "224.0.0.1", "239.1.1.1", "240.0.0.1",
+                           "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1",
+                           "fec0::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "[::1]", "fe80::1%eth0",
+                           "not an address", ""})
+        CHECK(mail::internal_address(ip));
+    for (const char* ip : {"192.0.2.25", "8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "169.253.1.1",
+                           "2001:db8::1", "::ffff:192.0.2.1", "223.255.255.255"})
+        CHECK_FALSE(mail::internal_address(ip));
+}
+
+TEST_CASE("same_address compares numerically; is_target_address counts internal addresses only when mapped", "[mx]") {
+    CHECK(mail::same_address("192.0.2.1", "::ffff:192.0.2.1"));
+    CHECK(mail::same_address("2001:db8::1", "2001:0db8:0:0::1"));
+    CHECK_FALSE(mail::same_address("192.0.2.1", "192.0.2.2"));
+    CHECK_FALSE(mail::same_address("stdin", "stdin"));
+    mail::MailTarget dns{{"mx.example", "25"}, false, {"192.0.2.25", "127.0.0.1"}, 0};
+    mail::MailTarget map{{"127.0.0.1", "2525"}, true, {"127.0.0.1"}, 0};
+    CHECK(mail::is_target_address({dns}, "192.0.2.25"));
+    CHECK(mail::is_target_address({dns}, "::ffff:192.0.2.25"));
+    CHECK_FALSE(mail::is_target_address({dns}, "127.0.0.1"));  // never from DNS, even if listed
+    CHECK_FALSE(mail::is_target_address({dns}, "192.0.2.26"));
+    CHECK(mail::is_target_address({map}, "127.0.0.1"));
+}
+
+TEST_CASE("mx: mail_targets keeps an --mx-map entry whole, with its addresses, and asks no DNS", "[mx]") {
+    mail::MxMap map;
+    REQUIRE(mail::add_mx_map_entry(map, "b.example=127.0.0.1:2525"));
+    auto t = mail::mail_targets("B.Example.", map, "25", std::chrono::milliseconds(1000));
+    REQUIRE(t);
+    REQUIRE(t->size() == 1);
+    CHECK((*t)[0].mapped);
+    CHECK((*t)[0].host.port == "2525");
+    CHECK((*t)[0].addresses == std::vector<std::string>{"127.0.0.1"});
+    CHECK(mail::is_target_address(*t, "127.0.0.1"));
+}

@@ -33,7 +33,7 @@ struct Rig {
         auto c = make_context("msmtp-proxy", co, fixed_env({{"HOME", d.path}}));
         REQUIRE(c);
         ctx = std::make_unique<Context>(std::move(*c));
-        auto s = ctx->open_store();
+        auto s = ctx->open_store(StoreUse::create);
         REQUIRE(s);
         store = std::move(*s);
         REQUIRE(store->domain_add("ours.example", 1));

@@ -4,6 +4,7 @@
 #include "libmail/clock.hpp"
 #include "libmail/config.hpp"
 #include "libmail/source.hpp"
+#include "libmail/source_util.hpp"
 #include "libmail/store.hpp"
 #include "tmpdir.hpp"
 
@@ -53,6 +54,8 @@ struct Rig {
         policy.hostname = "mx.b.example";
         policy.smtp.hostname = "mx.b.example";
         policy.hold_dir = d.file("hold");
+        // The sender domain's MX is the test's client: notices are taken only from there (no DNS asked).
+        REQUIRE(add_mx_map_entry(policy.mx_map, "a.example=192.0.2.9:25"));
         // One window for the whole test run: no boundary falls inside a test.
         policy.rate_window = 1000000000;
         if (deliver) {
@@ -310,10 +313,47 @@ TEST_CASE("source: notices are rate limited per client address", "[source][sourc
     same.say(ehlo);
     same.say(txn);
     CHECK(same.say("SOURCE " + make_source_id() + "\r\n").rfind("450 ", 0) == 0);
+    // Another address is counted apart: it gets past the limit to the MX check (it is no MX of a.example).
     Peer other(r, "192.0.2.10:5555");
     other.say(ehlo);
     other.say(txn);
-    CHECK(other.say("SOURCE " + make_source_id() + "\r\n").rfind("250 ", 0) == 0);
+    CHECK(other.say("SOURCE " + make_source_id() + "\r\n") ==
+          "550 5.7.1 SOURCE is taken only from an MX of a.example; 192.0.2.10 is none: use DATA\r\n");
+}
+
+TEST_CASE("source: a notice from a client that is not the sender domain's MX is refused, nothing recorded",
+          "[source][source_session]") {
+    Rig r;
+    for (const char* client : {"192.0.2.10:5555", "[2001:db8::9]:25", "127.0.0.1:25"}) {
+        CAPTURE(client);
+        Peer c(r, client);
+        c.say(ehlo);
+        c.say(txn);
+        CHECK(c.say("SOURCE " + make_source_id() + "\r\n").rfind("550 5.7.1 SOURCE is taken only from an MX of a.example; ", 0) == 0);
+    }
+    CHECK(r.partials().empty());
+    CHECK(r.wakes == 0);
+    // The mapped MX on a dual-stack socket is the same address.
+    Peer mapped(r, "[::ffff:192.0.2.9]:25");
+    mapped.say(ehlo);
+    mapped.say(txn);
+    CHECK(mapped.say("SOURCE " + make_source_id() + "\r\n").rfind("250 2.6.0 ", 0) == 0);
+    // A session on a pipe (a local user) has no client address and is not checked.
+    Peer local(r, "stdin");
+    local.say(ehlo);
+    local.say(txn);
+    CHECK(local.say("SOURCE " + make_source_id() + "\r\n").rfind("250 2.6.0 ", 0) == 0);
+    CHECK(r.partials().size() == 2);
+}
+
+TEST_CASE("source: rate_key counts IPv4 by address (mapped ones too) and IPv6 by its /64", "[source]") {
+    using source_detail::rate_key;
+    CHECK(rate_key("192.0.2.9") == "192.0.2.9");
+    CHECK(rate_key("::ffff:192.0.2.9") == "192.0.2.9");
+    CHECK(rate_key("::ffff:192.0.2.10") != rate_key("::ffff:192.0.2.9"));
+    CHECK(rate_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+    CHECK(rate_key("2001:db8:1:2::9") == rate_key("2001:db8:1:2:ffff::1"));
+    CHECK(rate_key("2001:db8:1:3::9") != rate_key("2001:db8:1:2::9"));
 }
 
 TEST_CASE("source: without a delivery target MAIL is refused", "[source][source_session]") {

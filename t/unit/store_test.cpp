@@ -15,7 +15,9 @@ using namespace mail;
 TEST_CASE("store: a new personal store is 0600, WAL, at the current schema version") {
     TmpDir d;
     std::string p = d.file("sub/dir/store.db");
-    auto s = open_store(p);
+    StoreOptions o;
+    o.create = StoreCreate::dirs;  // as for the default per-user path
+    auto s = open_store(p, o);
     REQUIRE(s.ok());
     struct stat st;
     REQUIRE(::stat(p.c_str(), &st) == 0);
@@ -46,6 +48,31 @@ TEST_CASE("store: in a setgid group-writable directory the store is 0660") {
     struct stat st;
     REQUIRE(::stat((dir + "/store.db").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0660);
+}
+
+TEST_CASE("store: never creates a missing store, file creates only the last component, dirs the directories") {
+    TmpDir d;
+    StoreOptions never;
+    never.create = StoreCreate::never;
+    auto missing = open_store(d.file("typo.db"), never);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().kind == ErrorKind::tempfail);
+    CHECK(missing.error().text.find(d.file("typo.db")) != std::string::npos);
+    CHECK(::access(d.file("typo.db").c_str(), F_OK) != 0);
+    StoreOptions file;
+    file.create = StoreCreate::file;
+    auto deep = open_store(d.file("no/such/dir/s.db"), file);
+    REQUIRE_FALSE(deep.ok());
+    CHECK(deep.error().kind == ErrorKind::tempfail);
+    CHECK(::access(d.file("no").c_str(), F_OK) != 0);
+    { REQUIRE(open_store(d.file("s.db"), file).ok()); }
+    CHECK(open_store(d.file("s.db"), never).ok());  // an existing store opens read-write
+    StoreOptions dirs;
+    dirs.create = StoreCreate::dirs;
+    REQUIRE(open_store(d.file("x/mailstamp/s.db"), dirs).ok());
+    struct stat st;
+    REQUIRE(::stat(d.file("x/mailstamp").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
 }
 
 TEST_CASE("store: a store from a newer program is refused with tempfail") {
