@@ -28,6 +28,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> authority;
     std::optional<bool> tag;
     std::optional<std::string> token_ttl;
+    std::optional<std::string> token_limit_network, token_limit_sender;
     // user subcommands
     std::string command;      ///< "" (serve), or user add|passwd|remove|list
     std::string user_name;
