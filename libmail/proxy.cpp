@@ -677,6 +677,7 @@ Result<std::optional<SmtpReply>> ProxySession::claim_tokens() {
             return std::optional<SmtpReply>(SmtpReply(451, "4.7.1 <" + r.addr + ">: token address in use, try again later"));
         }
         claimed_.push_back(rec.id);
+        holds_.erase(std::remove(holds_.begin(), holds_.end(), rec.id), holds_.end());  // the claim ended it
     }
     return std::optional<SmtpReply>();
 }
