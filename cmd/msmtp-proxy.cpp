@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     app.add_option("--maildir", opt.maildir, "deliver accepted mail into this Maildir");
     app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
-    app.add_option("--unknown", opt.unknown, "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
+    app.add_option("--unknown", opt.unknown,
+                   "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
     app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
     app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");

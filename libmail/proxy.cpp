@@ -674,7 +674,8 @@ Result<std::optional<SmtpReply>> ProxySession::claim_tokens() {
             give_back_tokens();
             ctx_.logger().notice("token_lost", {{"client", client_}, {"sender", sender_}, {"rcpt", r.addr},
                                                 {"state", to_string(**c)}});
-            return std::optional<SmtpReply>(SmtpReply(451, "4.7.1 <" + r.addr + ">: token address in use, try again later"));
+            return std::optional<SmtpReply>(
+                SmtpReply(451, "4.7.1 <" + r.addr + ">: token address in use, try again later"));
         }
         claimed_.push_back(rec.id);
         holds_.erase(std::remove(holds_.begin(), holds_.end(), rec.id), holds_.end());  // the claim ended it
@@ -694,7 +695,7 @@ std::optional<SmtpReply> ProxySession::token_stamp_refusal(const MessageReader& 
                                   "5.7.1 <" + r.addr + "> takes a resend only with a hashcash stamp of " +
                                       std::to_string(bits) + " bits for that address",
                                   "5.7.1 in an X-Hashcash field (hashcash -m -b " + std::to_string(bits) + " " +
-                                      r.addr + "); this message's: " + why});
+                                      r.addr + "); found: " + why});
     }
     return std::nullopt;
 }

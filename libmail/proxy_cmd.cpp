@@ -92,7 +92,8 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
             p.forward_to = normalize_address(*a);
         }
     } else {
-        return setting_error(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
+        return setting_error(opt.unknown.has_value(), unknown,
+                             "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
     }
 
     auto tag = resolve_switch(ctx, opt.tag, "tag", true);

@@ -81,7 +81,8 @@ const char* const migrations[] = {
     ""
     // -- one-time token reservations at RCPT (msmtp-proxy)
     // (IF NOT EXISTS: the migration tests make an older store by dropping only the tables of the versions they undo)
-    "CREATE TABLE IF NOT EXISTS token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+    "  until INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS token_holds_until ON token_holds(until);"
     // -- the senders each SMTP AUTH user may use
     ""
