@@ -239,7 +239,7 @@ public:
     virtual Result<std::optional<TokenRecord>> token_get(std::string_view id) = 0;
     /// Every record not yet expired at now.
     virtual Result<std::vector<TokenRecord>> token_list(std::int64_t now) = 0;
-    /// Deletes records expired before now; how many.
+    /// Deletes records expired before now, and reservations run out by then; how many records.
     virtual Result<std::int64_t> token_expire(std::int64_t now) = 0;
 
     /// Records r unless its stamp is recorded already; says which. Atomic across processes.

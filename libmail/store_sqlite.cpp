@@ -617,7 +617,10 @@ public:
             bind(*s, 1, now);
             if (auto d = step_done(*s, "expire tokens"); !d) return d;
             n = sqlite3_changes(db_);
-            return {};
+            auto h = prep("DELETE FROM token_holds WHERE until<?1");  // reservations nobody ended
+            if (!h) return h.error();
+            bind(*h, 1, now);
+            return step_done(*h, "expire token reservations");
         });
         if (!r) return r.error();
         return n;
