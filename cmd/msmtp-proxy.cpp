@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     app.add_option("--maildir", opt.maildir, "deliver accepted mail into this Maildir");
     app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
-    app.add_option("--unknown", opt.unknown, "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage");
+    app.add_option("--unknown", opt.unknown,
+                   "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
     app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
     app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
                      "no BATV (the default)");
     app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
-    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage mode (default 20)");
+    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
     app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
     app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
                    "failed AUTH attempts from one address that lock it out for the window (default 10; 0: no limit)");
     app.add_option("--auth-window", opt.auth_window, "the window failed AUTH attempts are counted in (default 15m)");
     app.add_option("--max-auth-hashes", opt.max_auth_hashes, "password hashes run at once, 16 MiB each (default 4)");
+    app.add_option("--token-limit-network", opt.token_limit_network,
+                   "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
+    app.add_option("--token-limit-sender", opt.token_limit_sender,
+                   "token addresses a day for one sender (default 20; 0: no limit)");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
     auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");

@@ -62,6 +62,14 @@ inline constexpr int smtp_session_time = 3600;
 inline constexpr std::size_t smtp_min_data_rate = 256;
 /// Seconds to wait for a downstream server at each step.
 inline constexpr int smtp_relay_timeout = 120;
+/// msmtp-proxy: seconds between writes of the whitelist hit counts it batches (what a killed proxy can lose).
+inline constexpr int hit_flush_interval = 2;
+/// Seconds a one-time token stays reserved for the SMTP transaction that named it at RCPT when that
+/// transaction neither ends nor gives it back (its proxy was killed).
+inline constexpr int token_reservation = 600;
+/// Token addresses handed out in 550 replies a day to one client network (/24, /64), and for one sender.
+inline constexpr int token_issue_network = 20;
+inline constexpr int token_issue_sender = 20;
 
 /// SQLite busy timeout, milliseconds: past it a program exits 75.
 inline constexpr int store_busy_timeout_ms = 10000;

@@ -11,6 +11,7 @@
 #include "libmail/serve.hpp"
 #include "libmail/store.hpp"
 #include "libmail/token.hpp"
+#include "libmail/token_issue.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <openssl/rand.h>
@@ -83,6 +84,47 @@ void HitBatch::flush(Store& store, std::int64_t now, bool force) {
     }
 }
 
+HitFlusher::HitFlusher(std::shared_ptr<HitBatch> hits, StorePool& pool, std::chrono::milliseconds interval)
+    : hits_(std::move(hits)), pool_(pool), interval_(interval) {
+    thread_ = std::thread([this] { run(); });
+}
+
+HitFlusher::~HitFlusher() { stop(); }
+
+void HitFlusher::stop() {
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (stopping_ && !thread_.joinable()) return;
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    write_now();  // whatever came in while the thread was stopping
+}
+
+void HitFlusher::write_now() {
+    if (hits_->empty()) return;
+    auto st = pool_.take();
+    if (!st) return;  // the store is unavailable: the hits stay counted for the next try
+    hits_->flush(**st, now(), true);
+    pool_.give(std::move(*st));
+}
+
+void HitFlusher::run() {
+    std::unique_lock<std::mutex> lk(m_);
+    while (!stopping_) {
+        cv_.wait_for(lk, interval_, [&] { return stopping_; });
+        lk.unlock();
+        write_now();
+        lk.lock();
+    }
+}
+
+bool HitBatch::empty() {
+    std::lock_guard<std::mutex> g(m_);
+    return pending_.empty();
+}
+
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
                                         std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
     switch (t.kind) {
@@ -97,11 +139,29 @@ ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store
     : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)) {}
 
 ProxySession::~ProxySession() {
+    release_tokens();
     if (in_delivery_) in_delivery_->close();
     if (out_delivery_) out_delivery_->close();
 }
 
+void ProxySession::release_tokens() {
+    // A store error leaves the reservation to expire (limits::token_reservation).
+    for (const auto& id : holds_) (void)store_.token_release(id, holder_);
+    holds_.clear();
+}
+
+void ProxySession::give_back_tokens() {
+    for (const auto& id : claimed_) {
+        auto g = store_.token_give_back(id);
+        ctx_.logger().log(g ? Level::info : Level::err, "token_give_back",
+                          {{"client", client_}, {"token", id}, {"error", g ? "" : g.error().text}});
+    }
+    claimed_.clear();
+}
+
 void ProxySession::reset() {
+    release_tokens();
+    claimed_.clear();
     have_sender_ = false;
     sender_.clear();
     sender_match_.clear();
@@ -242,26 +302,60 @@ Result<std::string> ProxySession::token_for(const std::string& rcpt) {
     TokenRequest req;
     req.recipient = rcpt;
     req.flags = token_flag::once;
+    if (p_.unknown == UnknownMode::token_postage) req.flags |= token_flag::postage;
     req.expires = now() + p_.token_ttl;
     req.delimiter = p_.delimiter;
     return issue_token(store_, req, now());
 }
 
+// "" when one more token may be handed out to this client and sender; else what is over its limit. Every
+// call counts (store rate_hit, fixed windows of a day, keys "tok:net:NETWORK" and "tok:snd:SENDER").
+Result<std::string> ProxySession::token_limit() {
+    constexpr std::int64_t day = 86400;
+    std::int64_t t = now();
+    if (p_.token_limit_network > 0) {
+        std::string net = client_network(client_);
+        auto ok = store_.rate_hit("tok:net:" + net, t, day, p_.token_limit_network);
+        if (!ok) return ok.error();
+        if (!*ok) return "network " + net;
+    }
+    if (p_.token_limit_sender > 0 && !sender_match_.empty()) {
+        auto ok = store_.rate_hit("tok:snd:" + sender_match_, t, day, p_.token_limit_sender);
+        if (!ok) return ok.error();
+        if (!*ok) return "sender " + sender_match_;
+    }
+    return std::string();
+}
+
 SmtpReply ProxySession::token_reply(const std::vector<std::string>& rcpts, bool at_data) {
     std::vector<std::string> lines;
-    std::vector<std::string> tokens;
+    std::vector<std::string> tokens;  // per recipient answered; "" where a limit withheld the token
+    std::vector<std::string> why;
     for (const auto& r : rcpts) {
         if (tokens.size() >= 5) break;
+        auto over = token_limit();
+        if (!over) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+        lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
+        if (!over->empty()) {
+            tokens.emplace_back();
+            why.push_back("token limit: " + *over);
+            lines.push_back("5.7.1 (no more token addresses for you today)");
+            continue;
+        }
         auto t = token_for(r);
         if (!t) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
         tokens.push_back(*t);
-        lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
+        why.push_back(at_data ? "no postage" : "unknown sender");
         lines.push_back("5.7.1 To reach " + r + ", please send your message again, once,");
         lines.push_back("5.7.1 to this address: <" + *t + ">");
+        if (p_.unknown == UnknownMode::token_postage)
+            lines.push_back("5.7.1 with a hashcash stamp of " + std::to_string(p_.postage.min_bits) +
+                            " bits for that address in an X-Hashcash field (hashcash -m -b " +
+                            std::to_string(p_.postage.min_bits) + " " + *t + ")");
     }
     if (at_data) lines.push_back("5.7.1 (the message carried no valid postage)");
     for (std::size_t i = 0; i < tokens.size(); ++i)
-        (void)refuse_rcpt(550, "5.7.1 unknown sender", rcpts[i], at_data ? "no postage" : "unknown sender", tokens[i]);
+        (void)refuse_rcpt(550, "5.7.1 unknown sender", rcpts[i], why[i], tokens[i]);
     return SmtpReply(550, lines);
 }
 
@@ -346,14 +440,27 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
             r.reason = (*m)->kind == WlKind::recipient ? "recipient " + match_rcpt + " takes all mail"
                                                        : "sender " + sender_match_ + " is whitelisted";
         } else if (base != rcpt) {
-            auto v = check_token(store_, rcpt, sender_match_, false, p_.delimiter, t);
+            // A one-time token is reserved for this transaction now, so that of any number of sessions
+            // naming it only one gets past RCPT; the reservation becomes a use before the message goes on.
+            if (holder_.empty()) {
+                unsigned char id[8];
+                if (RAND_bytes(id, sizeof id) != 1) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+                holder_ = hex_encode(std::string_view(reinterpret_cast<char*>(id), sizeof id));
+            }
+            std::optional<TokenRecord> hold;
+            auto v = reserve_token(store_, rcpt, sender_match_, holder_, t + limits::token_reservation, p_.delimiter,
+                                   t, hold);
             if (!v) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+            if (hold && std::find(holds_.begin(), holds_.end(), hold->id) == holds_.end()) holds_.push_back(hold->id);
             if (v->check == TokenCheck::ok) {
                 r.category = Category::whitelist;
                 r.reason = "token address " + rcpt;
                 r.deliver_to = base;
+                r.hold = hold;
                 auto tok = parse_token(rcpt, p_.delimiter);
-                if (tok && (tok->flags & token_flag::once)) r.consume = rcpt;
+                if (tok && (tok->flags & token_flag::postage)) r.stamp_for = rcpt;
+            } else if (v->check == TokenCheck::reserved) {
+                ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", sender_}, {"rcpt", rcpt}});
             }
         }
         if (r.category != Category::whitelist) {
@@ -361,7 +468,8 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
             r.reason = "not whitelisted";
             r.deliver_to = base;
             switch (p_.unknown) {
-            case UnknownMode::reject: {
+            case UnknownMode::reject:
+            case UnknownMode::token_postage: {
                 SmtpReply rep = token_reply({base}, false);
                 return rep;
             }
@@ -383,7 +491,8 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
         }
     }
     if (dup(r.addr)) return SmtpReply(250, "2.1.5 OK (duplicate)");
-    if (!rcpts_.empty() && rcpts_.front().provisional != r.provisional)
+    if (!rcpts_.empty() && (rcpts_.front().provisional != r.provisional ||
+                            rcpts_.front().stamp_for.empty() != r.stamp_for.empty()))
         return SmtpReply(452, "4.5.3 send this recipient in a transaction of its own");
     rcpts_.push_back(r);
     return SmtpReply(250, "2.1.5 OK");
@@ -487,6 +596,9 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
     } else {
         out = *r;
     }
+    // A one-time token used for a message that was not taken works again.
+    if (out.code / 100 != 2) give_back_tokens();
+    claimed_.clear();
     reset();
     return out;
 }
@@ -516,6 +628,16 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         }
         stamped = v;
     }
+
+    // Tokens with the postage flag: the message must carry a stamp for each (checked before any is used).
+    if (!rcpts_.front().stamp_for.empty()) {
+        std::istringstream hs(head_);
+        MessageReader msg(hs);
+        if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
+        if (auto refused = token_stamp_refusal(msg, t)) return *refused;
+    }
+    if (auto c = claim_tokens(); !c) return c.error();
+    else if (*c) return **c;
 
     // One copy per category (the verdict fields differ).
     std::map<char, std::vector<Rcpt*>> groups;
@@ -570,10 +692,50 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         log_delivery(group, std::string(1, letter), *d);
         last = first_line(d->reply);
     }
-    // One-time tokens are used up only now that the message is taken.
-    for (const auto& r : rcpts_)
-        if (!r.consume.empty()) (void)check_token(store_, r.consume, sender_match_, true, p_.delimiter, t);
+    claimed_.clear();  // the message is taken: its tokens stay used
     return SmtpReply(250, "2.0.0 OK: delivered (" + last + ")");
+}
+
+// Turns this transaction's reservations into uses before the message goes on; a token someone else got to
+// first (its reservation here had run out) is a 451: the client's retry gets the 550 with a fresh token.
+Result<std::optional<SmtpReply>> ProxySession::claim_tokens() {
+    for (const auto& r : rcpts_) {
+        if (!r.hold) continue;
+        TokenRecord rec = *r.hold;
+        rec.changed = now();
+        auto c = store_.token_claim(rec, holder_);
+        if (!c) {
+            give_back_tokens();
+            return c.error();
+        }
+        if (c->has_value()) {
+            give_back_tokens();
+            ctx_.logger().notice("token_lost", {{"client", client_}, {"sender", sender_}, {"rcpt", r.addr},
+                                                {"state", to_string(**c)}});
+            return std::optional<SmtpReply>(
+                SmtpReply(451, "4.7.1 <" + r.addr + ">: token address in use, try again later"));
+        }
+        claimed_.push_back(rec.id);
+        holds_.erase(std::remove(holds_.begin(), holds_.end(), rec.id), holds_.end());  // the claim ended it
+    }
+    return std::optional<SmtpReply>();
+}
+
+std::optional<SmtpReply> ProxySession::token_stamp_refusal(const MessageReader& msg, std::int64_t t) {
+    int bits = p_.postage.min_bits;
+    for (const auto& r : rcpts_) {
+        if (r.stamp_for.empty()) continue;
+        HashcashCheck c = token_stamp(msg, r.stamp_for, bits, t);
+        if (c == HashcashCheck::ok) continue;
+        std::string why = c == HashcashCheck::malformed ? "no stamp" : std::string(to_string(c));
+        (void)refuse_rcpt(550, "5.7.1 token postage missing", r.addr, "token postage: " + why);
+        return SmtpReply(550, std::vector<std::string>{
+                                  "5.7.1 <" + r.addr + "> takes a resend only with a hashcash stamp of " +
+                                      std::to_string(bits) + " bits for that address",
+                                  "5.7.1 in an X-Hashcash field (hashcash -m -b " + std::to_string(bits) + " " +
+                                      r.addr + "); found: " + why});
+    }
+    return std::nullopt;
 }
 
 Result<SmtpReply> ProxySession::finish_outgoing() {

@@ -10,6 +10,7 @@
 #pragma once
 #include "libmail/auth_limit.hpp"
 #include "libmail/deliver.hpp"
+#include "libmail/limits.hpp"
 #include "libmail/smtp_io.hpp"
 #include "libmail/smtp_server.hpp"
 #include "libmail/spool.hpp"
@@ -17,21 +18,25 @@
 #include "libmail/verify.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace mail {
 
 class Context;
 class Store;
+class StorePool;
 
-/// What happens to mail from unknown senders (--unknown).
-enum class UnknownMode { reject, mark, forward, postage };
+/// What happens to mail from unknown senders (--unknown); token_postage: reject, and the resend to the
+/// token must carry a hashcash stamp for it.
+enum class UnknownMode { reject, mark, forward, postage, token_postage };
 
 /// Where accepted mail goes.
 struct DeliveryTarget {
@@ -49,12 +54,42 @@ public:
     /// Writes the counted hits when due (256 of them, or 2 seconds since the last write), or now when force;
     /// hits that cannot be written stay counted for the next try.
     void flush(Store& store, std::int64_t now, bool force = false);
+    /// True when no hits wait to be written.
+    bool empty();
 
 private:
     std::mutex m_;
     std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> pending_;  ///< id -> (hits, last)
     std::size_t count_ = 0;
     std::int64_t last_write_ = 0;
+};
+
+/// Writes a HitBatch from a thread of its own every interval, whether or not more hits come, and once more
+/// when it stops: hits reach the store within the interval, and only a killed process loses the hits of
+/// its last interval.
+class HitFlusher {
+public:
+    /// Starts the thread; its store connections come from pool.
+    HitFlusher(std::shared_ptr<HitBatch> hits, StorePool& pool,
+               std::chrono::milliseconds interval = std::chrono::seconds(limits::hit_flush_interval));
+    /// Stops as stop() does.
+    ~HitFlusher();
+    HitFlusher(const HitFlusher&) = delete;
+    HitFlusher& operator=(const HitFlusher&) = delete;
+    /// Ends the thread after a last write of everything counted (idempotent).
+    void stop();
+
+private:
+    void run();
+    void write_now();
+
+    std::shared_ptr<HitBatch> hits_;
+    StorePool& pool_;
+    std::chrono::milliseconds interval_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
 };
 
 /// The resolved settings every session of one listener shares (read-only).
@@ -68,6 +103,8 @@ struct ProxyPolicy {
     std::map<char, std::string> tags;                ///< category letter -> subject tag ("" = none)
     char delimiter = '+';
     std::int64_t token_ttl = 10 * 86400;            ///< lifetime of the one-time token in a 550
+    std::int64_t token_limit_network = limits::token_issue_network;  ///< tokens a day per /24 or /64; 0: no limit
+    std::int64_t token_limit_sender = limits::token_issue_sender;    ///< tokens a day per sender; 0: no limit
     PostagePolicy postage;
     bool batv = false;                               ///< sign outgoing senders, refuse unsigned bounces
     int batv_days = 7;
@@ -118,7 +155,8 @@ private:
         std::string deliver_to;  ///< where it goes downstream
         Category category = Category::unknown;
         std::string reason;
-        std::string consume;     ///< a one-time token to record as used once the message is taken
+        std::optional<TokenRecord> hold;  ///< a one-time token reserved at RCPT, claimed before the message goes on
+        std::string stamp_for;   ///< a token with the postage flag: the message needs a hashcash stamp for it
         bool provisional = false;
         bool outgoing = false;
     };
@@ -127,6 +165,11 @@ private:
     SmtpReply refuse_rcpt(int code, std::string text, const std::string& rcpt, std::string_view why,
                           std::string_view token = "");
     Result<std::string> token_for(const std::string& rcpt);
+    Result<std::string> token_limit();
+    Result<std::optional<SmtpReply>> claim_tokens();
+    std::optional<SmtpReply> token_stamp_refusal(const MessageReader& msg, std::int64_t now);
+    void give_back_tokens();
+    void release_tokens();
     SmtpReply token_reply(const std::vector<std::string>& rcpts, bool at_data);
     Result<SmtpReply> finish_incoming();
     Result<SmtpReply> finish_outgoing();
@@ -159,6 +202,9 @@ private:
     std::size_t size_ = 0;
     std::chrono::steady_clock::time_point started_;
     std::string user_;         ///< the authenticated user
+    std::string holder_;       ///< this session's name on the one-time tokens it reserves
+    std::vector<std::string> holds_;    ///< tokens reserved in this transaction
+    std::vector<std::string> claimed_;  ///< tokens recorded used for the message being handed on
 };
 
 } // namespace mail

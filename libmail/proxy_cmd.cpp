@@ -78,6 +78,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (u == "reject") p.unknown = UnknownMode::reject;
     else if (u == "mark") p.unknown = UnknownMode::mark;
     else if (u == "postage") p.unknown = UnknownMode::postage;
+    else if (u == "token-postage") p.unknown = UnknownMode::token_postage;
     else if (u.rfind("forward=", 0) == 0) {
         p.unknown = UnknownMode::forward;
         std::string target = u.substr(8);
@@ -91,7 +92,8 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
             p.forward_to = normalize_address(*a);
         }
     } else {
-        return setting_error(opt.unknown.has_value(), unknown, "unknown must be reject, mark, forward=ADDR, forward=/MAP or postage");
+        return setting_error(opt.unknown.has_value(), unknown,
+                             "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
     }
 
     auto tag = resolve_switch(ctx, opt.tag, "tag", true);
@@ -108,6 +110,14 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!ttl) return ttl.error();
     if (*ttl <= 0) return Error{ErrorKind::config, "token-ttl must be positive"};
     p.token_ttl = *ttl;
+    auto lnet = resolve_number(ctx, opt.token_limit_network, "token-limit-network", limits::token_issue_network, 0,
+                               1000000000);
+    if (!lnet) return lnet.error();
+    p.token_limit_network = *lnet;
+    auto lsnd = resolve_number(ctx, opt.token_limit_sender, "token-limit-sender", limits::token_issue_sender, 0,
+                               1000000000);
+    if (!lsnd) return lsnd.error();
+    p.token_limit_sender = *lsnd;
 
     auto postage = resolve_postage_policy(ctx, opt.min_bits, opt.authority_keys, opt.authority, std::nullopt);
     if (!postage) return postage.error();
@@ -287,10 +297,11 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     std::string user = resolve_user(ctx, opt);
 
     if (inetd) {
+        HitFlusher flusher(pol->hits, pool);
         int rc = inetd_session(ctx, user, [&](Conn& conn, const std::string& peer) {
             session(conn, peer, incoming, ctx, pool, tls, nullptr);
         });
-        if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
+        flusher.stop();
         if (tls) SSL_CTX_free(tls);
         return rc;
     }
@@ -315,6 +326,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
                                        {"role", s.name == "submission" ? "submission" : "incoming"}});
     std::string host = pol->hostname;
+    HitFlusher flusher(pol->hits, pool);  // started after dropping privileges: it opens store connections
     serve(
         socks, *lim,
         [&](int rfd, int wfd, const std::string& peer, const ServeSocket& via) {
@@ -323,7 +335,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
             if (hup.exchange(false)) ctx.logger().reopen();
         },
         busy_reply(ctx, host, *lim), stop);
-    if (auto st = pool.take()) pol->hits->flush(**st, now(), true);
+    flusher.stop();
     ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
     if (tls) SSL_CTX_free(tls);
     return ex_ok;

@@ -29,6 +29,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<bool> tag;
     std::optional<std::string> token_ttl;
     std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
+    std::optional<std::string> token_limit_network, token_limit_sender;
     // user subcommands
     std::string command;      ///< "" (serve), or user add|passwd|remove|list
     std::string user_name;

@@ -51,8 +51,9 @@ struct WlStats {
     std::int64_t domains = 0;
 };
 
-/// States a one-time or revoked token can be recorded in.
-enum class TokenState { used, revoked };
+/// States a one-time or revoked token can be recorded in; reserved: held by an SMTP transaction between RCPT
+/// and the end of its DATA (never a record of its own).
+enum class TokenState { used, revoked, reserved };
 
 /// The stable name of a token state.
 std::string_view to_string(TokenState s);
@@ -228,15 +229,26 @@ public:
     virtual Result<int> secret_add(std::string_view purpose, std::string_view bytes, std::int64_t now) = 0;
 
     /// Records id as used unless a record exists: the existing state, or nothing when this call recorded it.
-    /// Atomic across processes: of two concurrent calls exactly one gets nothing.
+    /// Atomic across processes: of two concurrent calls exactly one gets nothing. A live reservation of a
+    /// transaction counts as a use (the state reserved).
     virtual Result<std::optional<TokenState>> token_consume(const TokenRecord& r) = 0;
+    /// Reserves r.id for holder until `until` unless it is recorded or another holder's reservation is live at
+    /// r.changed: that state, or nothing when holder has it now. Atomic across processes.
+    virtual Result<std::optional<TokenState>> token_reserve(const TokenRecord& r, std::string_view holder,
+                                                            std::int64_t until) = 0;
+    /// Records r as used and drops holder's reservation, as token_consume but past holder's own reservation.
+    virtual Result<std::optional<TokenState>> token_claim(const TokenRecord& r, std::string_view holder) = 0;
+    /// Drops holder's reservation of id (if it still has one).
+    virtual Result<void> token_release(std::string_view id, std::string_view holder) = 0;
+    /// Deletes the used record of id, so the token works again (its message was not taken); true when it did.
+    virtual Result<bool> token_give_back(std::string_view id) = 0;
     /// Records id as revoked (replacing a used record).
     virtual Result<void> token_revoke(const TokenRecord& r) = 0;
     /// The record for id, if any.
     virtual Result<std::optional<TokenRecord>> token_get(std::string_view id) = 0;
     /// Every record not yet expired at now.
     virtual Result<std::vector<TokenRecord>> token_list(std::int64_t now) = 0;
-    /// Deletes records expired before now; how many.
+    /// Deletes records expired before now, and reservations run out by then; how many records.
     virtual Result<std::int64_t> token_expire(std::int64_t now) = 0;
 
     /// Records r unless its stamp is recorded already; says which. Atomic across processes.

@@ -80,7 +80,10 @@ const char* const migrations[] = {
     // -- held mail keyed by a digest of the whole message (mchallenge)
     ""
     // -- one-time token reservations at RCPT (msmtp-proxy)
-    ""
+    // (IF NOT EXISTS: the migration tests make an older store by dropping only the tables of the versions they undo)
+    "CREATE TABLE IF NOT EXISTS token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+    "  until INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS token_holds_until ON token_holds(until);"
     // -- the senders each SMTP AUTH user may use
     ""
     // -- other
@@ -492,25 +495,93 @@ public:
         return out;
     }
 
-    Result<std::optional<TokenState>> token_consume(const TokenRecord& r) override {
+    Result<std::optional<TokenState>> token_consume(const TokenRecord& r) override { return token_claim(r, ""); }
+
+    // Inside a write transaction: the state that keeps holder from r.id at r.changed (a record, or another
+    // holder's live reservation), or nothing.
+    Result<std::optional<TokenState>> token_blocked(const TokenRecord& r, std::string_view holder) {
+        auto g = token_get(r.id);
+        if (!g) return g.error();
+        if (g->has_value()) return std::optional<TokenState>((*g)->state);
+        auto s = prep("SELECT holder FROM token_holds WHERE id=?1 AND until>=?2");
+        if (!s) return s.error();
+        bind(*s, 1, r.id);
+        bind(*s, 2, r.changed);
+        int rc = sqlite3_step(*s);
+        bool other = rc == SQLITE_ROW && col(*s, 0) != holder;
+        sqlite3_reset(*s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read token reservation");
+        if (other) return std::optional<TokenState>(TokenState::reserved);
+        return std::optional<TokenState>();
+    }
+
+    Result<std::optional<TokenState>> token_reserve(const TokenRecord& r, std::string_view holder,
+                                                    std::int64_t until) override {
         std::optional<TokenState> prior;
         auto w = write([&]() -> Result<void> {
-            auto s = prep("INSERT OR IGNORE INTO tokens(id,state,recipient,expires,changed)"
-                          " VALUES(?1,'used',?2,?3,?4)");
+            auto b = token_blocked(r, holder);
+            if (!b) return b.error();
+            if ((prior = *b)) return {};
+            auto d = prep("DELETE FROM token_holds WHERE until<?1");
+            if (!d) return d.error();
+            bind(*d, 1, r.changed);
+            if (auto x = step_done(*d, "prune token reservations"); !x) return x;
+            auto s = prep("INSERT INTO token_holds(id,holder,until) VALUES(?1,?2,?3)"
+                          " ON CONFLICT(id) DO UPDATE SET holder=excluded.holder, until=excluded.until");
+            if (!s) return s.error();
+            bind(*s, 1, r.id);
+            bind(*s, 2, holder);
+            bind(*s, 3, until);
+            return step_done(*s, "reserve token");
+        });
+        if (!w) return w.error();
+        return prior;
+    }
+
+    Result<std::optional<TokenState>> token_claim(const TokenRecord& r, std::string_view holder) override {
+        std::optional<TokenState> prior;
+        auto w = write([&]() -> Result<void> {
+            auto b = token_blocked(r, holder);
+            if (!b) return b.error();
+            if ((prior = *b)) return {};
+            auto d = prep("DELETE FROM token_holds WHERE id=?1");
+            if (!d) return d.error();
+            bind(*d, 1, r.id);
+            if (auto x = step_done(*d, "drop token reservation"); !x) return x;
+            auto s = prep("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'used',?2,?3,?4)");
             if (!s) return s.error();
             bind(*s, 1, r.id);
             bind(*s, 2, r.recipient);
             bind(*s, 3, r.expires);
             bind(*s, 4, r.changed);
-            if (auto d = step_done(*s, "consume token"); !d) return d;
-            if (sqlite3_changes(db_) > 0) return {};
-            auto g = token_get(r.id);
-            if (!g) return g.error();
-            prior = g->has_value() ? (*g)->state : TokenState::used;
-            return {};
+            return step_done(*s, "consume token");
         });
         if (!w) return w.error();
         return prior;
+    }
+
+    Result<void> token_release(std::string_view id, std::string_view holder) override {
+        return write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM token_holds WHERE id=?1 AND holder=?2");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            bind(*s, 2, holder);
+            return step_done(*s, "release token reservation");
+        });
+    }
+
+    Result<bool> token_give_back(std::string_view id) override {
+        bool gone = false;
+        auto w = write([&]() -> Result<void> {
+            auto s = prep("DELETE FROM tokens WHERE id=?1 AND state='used'");
+            if (!s) return s.error();
+            bind(*s, 1, id);
+            if (auto x = step_done(*s, "give back token"); !x) return x;
+            gone = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!w) return w.error();
+        return gone;
     }
 
     Result<void> token_revoke(const TokenRecord& r) override {
@@ -546,7 +617,10 @@ public:
             bind(*s, 1, now);
             if (auto d = step_done(*s, "expire tokens"); !d) return d;
             n = sqlite3_changes(db_);
-            return {};
+            auto h = prep("DELETE FROM token_holds WHERE until<?1");  // reservations nobody ended
+            if (!h) return h.error();
+            bind(*h, 1, now);
+            return step_done(*h, "expire token reservations");
         });
         if (!r) return r.error();
         return n;
@@ -1315,7 +1389,14 @@ std::optional<WlKind> parse_wl_kind(std::string_view s) {
     return std::nullopt;
 }
 
-std::string_view to_string(TokenState s) { return s == TokenState::revoked ? "revoked" : "used"; }
+std::string_view to_string(TokenState s) {
+    switch (s) {
+    case TokenState::used: return "used";
+    case TokenState::revoked: return "revoked";
+    case TokenState::reserved: return "reserved";
+    }
+    return "used";
+}
 
 bool store_multithread_init() {
     if (sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK) return false;

@@ -66,6 +66,7 @@ std::string_view to_string(TokenCheck c) {
     case TokenCheck::wrong_sender: return "wrong sender";
     case TokenCheck::revoked: return "revoked";
     case TokenCheck::used: return "used";
+    case TokenCheck::reserved: return "reserved";
     }
     return "invalid";
 }
@@ -157,7 +158,8 @@ std::optional<Token> parse_token(std::string_view address, char delimiter) {
     Token t;
     t.flags = u(0) & 0x0f;
     std::size_t want = head_len + mac_len + ((t.flags & token_flag::sender) ? sender_len : 0);
-    if (bin->size() != want || (t.flags & ~(token_flag::once | token_flag::sender))) return std::nullopt;
+    if (bin->size() != want || (t.flags & ~(token_flag::once | token_flag::sender | token_flag::postage)))
+        return std::nullopt;
     t.key_byte = u(1);
     t.expires = (std::int64_t{u(2)} << 24) | (u(3) << 16) | (u(4) << 8) | u(5);
     t.local = normalize_local(local.substr(0, d));
@@ -229,7 +231,32 @@ Result<TokenVerdict> verify_with_store(Store& store, std::string_view address, s
     return v;
 }
 
+TokenCheck check_of(TokenState s) {
+    switch (s) {
+    case TokenState::revoked: return TokenCheck::revoked;
+    case TokenState::reserved: return TokenCheck::reserved;
+    case TokenState::used: break;
+    }
+    return TokenCheck::used;
+}
+
 } // namespace
+
+Result<TokenVerdict> reserve_token(Store& store, std::string_view address, std::string_view sender,
+                                   std::string_view holder, std::int64_t until, char delimiter, std::int64_t now,
+                                   std::optional<TokenRecord>& record) {
+    record.reset();
+    std::optional<Token> t;
+    auto v = verify_with_store(store, address, sender, delimiter, now, t);
+    if (!v || v->check != TokenCheck::ok) return v;
+    if (!(t->flags & token_flag::once)) return check_token(store, address, sender, false, delimiter, now);
+    TokenRecord r{t->payload, TokenState::used, t->recipient(), t->expires, now};
+    auto prior = store.token_reserve(r, holder, until);
+    if (!prior) return prior.error();
+    if (prior->has_value()) v->check = check_of(**prior);
+    else record = r;
+    return v;
+}
 
 Result<TokenVerdict> check_token(Store& store, std::string_view address, std::string_view sender, bool consume,
                                  char delimiter, std::int64_t now) {
@@ -240,7 +267,7 @@ Result<TokenVerdict> check_token(Store& store, std::string_view address, std::st
         TokenRecord r{t->payload, TokenState::used, t->recipient(), t->expires, now};
         auto prior = store.token_consume(r);
         if (!prior) return prior.error();
-        if (prior->has_value()) v->check = **prior == TokenState::revoked ? TokenCheck::revoked : TokenCheck::used;
+        if (prior->has_value()) v->check = check_of(**prior);
         return v;
     }
     auto rec = store.token_get(t->payload);

@@ -3,7 +3,8 @@
 // The payload is lowercase base32 (RFC 4648 alphabet, lower case, no padding)
 // so an MTA that folds case cannot break it; decoding accepts either case.
 // Binary layout, 15 octets (24 characters), or 20 (32) when sender-bound:
-//   0      version (high nibble, 1) | flags (low nibble: 1 one-time, 2 sender-bound)
+//   0      version (high nibble, 1) | flags (low nibble: 1 one-time, 2 sender-bound, 4 postage: a message to
+//          the token must carry a hashcash stamp for the token address, msmtp-proxy --unknown token-postage)
 //   1      key id (1..255; store key ids wrap modulo 255)
 //   2..5   expiry, Unix seconds, big-endian
 //   6..8   nonce, random (makes every one-time token distinct)
@@ -28,10 +29,11 @@ namespace mail {
 namespace token_flag {
 inline constexpr std::uint8_t once = 1;
 inline constexpr std::uint8_t sender = 2;
+inline constexpr std::uint8_t postage = 4;
 } // namespace token_flag
 
 /// The outcome of checking a token address.
-enum class TokenCheck { ok, invalid, expired, wrong_sender, revoked, used };
+enum class TokenCheck { ok, invalid, expired, wrong_sender, revoked, used, reserved };
 
 /// The word printed for an outcome ("invalid", "expired", "wrong sender", ...).
 std::string_view to_string(TokenCheck c);
@@ -96,6 +98,13 @@ struct TokenVerdict {
 /// Checks address as a token; with consume, marks a one-time token used atomically.
 Result<TokenVerdict> check_token(Store& store, std::string_view address, std::string_view sender, bool consume,
                                  char delimiter, std::int64_t now);
+
+/// Checks address as check_token does and, when it is a good one-time token, reserves it for holder until
+/// `until` (store token_reserve): ok with record set to what claiming it will record, or used, revoked or
+/// reserved (another transaction holds it). Other tokens are only checked (record stays empty).
+Result<TokenVerdict> reserve_token(Store& store, std::string_view address, std::string_view sender,
+                                   std::string_view holder, std::int64_t until, char delimiter, std::int64_t now,
+                                   std::optional<TokenRecord>& record);
 
 /// Records the token as revoked until it expires; invalid tokens are refused.
 Result<TokenVerdict> revoke_token(Store& store, std::string_view address, char delimiter, std::int64_t now);

@@ -5,6 +5,7 @@
 #include "libmail/proxy.hpp"
 #include "libmail/batv.hpp"
 #include "libmail/clock.hpp"
+#include "libmail/hashcash.hpp"
 #include "libmail/token.hpp"
 #include "tmpdir.hpp"
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using namespace mail;
 
@@ -204,4 +206,113 @@ TEST_CASE("proxy: postmaster in a protected domain takes mail from anyone (RFC 5
     std::string out = talk(r, txn("stranger@bad.example", "Postmaster@ours.example"));
     CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
     CHECK(r.last_message().find("postmaster takes all mail") != std::string::npos);
+}
+
+TEST_CASE("proxy: a one-time token named at RCPT by one session is refused to another until that one ends") {
+    Rig r;
+    auto tok = issue_token(*r.store, TokenRequest{"bob@ours.example", token_flag::once, now() + 3600, "", '+'}, now());
+    REQUIRE(tok);
+    auto store2 = r.ctx->open_store();
+    REQUIRE(store2);
+    {
+        ProxySession a(r.policy, *r.ctx, *r.store, "192.0.2.7:4711");
+        SmtpServer sa(r.policy.smtp, a);
+        a.attach(&sa);
+        sa.greet();
+        sa.feed("EHLO a.example\r\nMAIL FROM:<a@bad.example>\r\nRCPT TO:<" + *tok + ">\r\nDATA\r\nSubject: a\r\n\r\na\r\n");
+        CHECK(sa.take_output().find("250 2.1.5 OK") != std::string::npos);
+        // Meanwhile another session (its own store connection) races for the same token.
+        ProxySession b(r.policy, *r.ctx, **store2, "192.0.2.8:4711");
+        SmtpServer sb(r.policy.smtp, b);
+        b.attach(&sb);
+        sb.greet();
+        sb.feed(txn("b@bad.example", *tok));
+        std::string ob = sb.take_output();
+        CHECK(ob.find("550-5.7.1 <bob@ours.example> takes mail only from senders it knows.") != std::string::npos);
+        CHECK(token_in(ob) != *tok);
+        CHECK(r.delivered() == 0);
+        sa.feed(".\r\nQUIT\r\n");
+        CHECK(sa.take_output().find("250 2.0.0 OK: delivered") != std::string::npos);
+    }
+    CHECK(r.delivered() == 1);
+    CHECK(check_token(*r.store, *tok, "", false, '+', now())->check == TokenCheck::used);
+    // A session that reserves and leaves without DATA gives the reservation back.
+    auto tok2 = issue_token(*r.store, TokenRequest{"bob@ours.example", token_flag::once, now() + 3600, "", '+'}, now());
+    talk(r, "EHLO c\r\nMAIL FROM:<a@bad.example>\r\nRCPT TO:<" + *tok2 + ">\r\nQUIT\r\n");
+    CHECK(talk(r, txn("b@bad.example", *tok2)).find("250 2.0.0 OK: delivered") != std::string::npos);
+    // So does RSET, and a new MAIL.
+    auto tok3 = issue_token(*r.store, TokenRequest{"bob@ours.example", token_flag::once, now() + 3600, "", '+'}, now());
+    std::string out = talk(r, "EHLO c\r\nMAIL FROM:<a@bad.example>\r\nRCPT TO:<" + *tok3 + ">\r\nRSET\r\n" +
+                                  "MAIL FROM:<a@bad.example>\r\nRCPT TO:<" + *tok3 + ">\r\nMAIL FROM:<c@bad.example>\r\n" +
+                                  "RCPT TO:<" + *tok3 + ">\r\nDATA\r\nSubject: c\r\n\r\nc\r\n.\r\nQUIT\r\n");
+    CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
+    CHECK(r.delivered() == 3);
+}
+
+TEST_CASE("proxy: token addresses per client network and per sender are limited a day") {
+    Rig r;
+    r.policy.token_limit_network = 4;  // requests are counted, the ones a sender limit refuses too
+    r.policy.token_limit_sender = 2;
+    int with = 0;
+    for (int i = 0; i < 2; ++i) with += !token_in(talk(r, txn("same@bad.example", "bob@ours.example"))).empty();
+    CHECK(with == 2);
+    std::string out = talk(r, txn("same@bad.example", "bob@ours.example"));
+    CHECK(out.find("550-5.7.1 <bob@ours.example> takes mail only from senders it knows.") != std::string::npos);
+    CHECK(out.find("no more token addresses for you today") != std::string::npos);
+    CHECK(token_in(out).empty());
+    // The network's fourth request: another sender still gets one; its fifth gets none.
+    CHECK(!token_in(talk(r, txn("other@bad.example", "bob@ours.example"))).empty());
+    CHECK(token_in(talk(r, txn("third@bad.example", "bob@ours.example"))).empty());
+    CHECK(r.delivered() == 0);
+}
+
+TEST_CASE("proxy: --unknown token-postage names the bits and takes the resend only with a stamp for the token") {
+    Rig r;
+    r.policy.unknown = UnknownMode::token_postage;
+    r.policy.postage.min_bits = 8;
+    std::string out = talk(r, txn("stranger@bad.example", "bob@ours.example"));
+    CHECK(out.find("with a hashcash stamp of 8 bits for that address") != std::string::npos);
+    std::string tok = token_in(out);
+    REQUIRE(!tok.empty());
+    CHECK((parse_token(tok, '+')->flags & token_flag::postage));
+    out = talk(r, txn("stranger@bad.example", tok));
+    CHECK(out.find("550-5.7.1 <" + tok + "> takes a resend only with a hashcash stamp of 8 bits") != std::string::npos);
+    auto stamp = mint_hashcash(tok, 8, now(), 1);
+    REQUIRE(stamp);
+    out = talk(r, txn("stranger@bad.example", tok, "X-Hashcash: " + *stamp + "\r\nSubject: hi\r\n\r\nhello\r\n"));
+    CHECK(out.find("250 2.0.0 OK: delivered") != std::string::npos);
+    CHECK(r.delivered() == 1);
+    // Not mixed with other recipients in one transaction.
+    auto tok2 = token_in(talk(r, txn("stranger@bad.example", "carol@ours.example")));
+    out = talk(r, "EHLO c\r\nMAIL FROM:<stranger@bad.example>\r\nRCPT TO:<postmaster@ours.example>\r\nRCPT TO:<" + tok2 +
+                      ">\r\nQUIT\r\n");
+    CHECK(out.find("250 2.1.5 OK\r\n452 4.5.3") != std::string::npos);
+}
+
+TEST_CASE("proxy: whitelist hits reach the store within the flush interval, and the rest when the flusher stops") {
+    Rig r;
+    auto e = r.store->wl_lookup({"friend@good.example"}, {""});
+    REQUIRE(e);
+    REQUIRE(e->size() == 1);
+    std::int64_t id = e->front().id;
+    auto hits = [&] {
+        auto l = r.store->wl_lookup({"friend@good.example"}, {""});
+        return l && !l->empty() ? l->front().hits : -1;
+    };
+    auto batch = std::make_shared<HitBatch>();
+    StorePool pool(*r.ctx);
+    {
+        HitFlusher f(batch, pool, std::chrono::milliseconds(20));
+        batch->add(id, 100);
+        batch->add(id, 101);
+        for (int i = 0; i < 500 && hits() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        CHECK(hits() == 2);
+    }
+    {
+        HitFlusher f(batch, pool, std::chrono::hours(1));
+        batch->add(id, 102);
+        f.stop();
+        CHECK(hits() == 3);
+        CHECK(batch->empty());
+    }
 }

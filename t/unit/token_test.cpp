@@ -198,3 +198,103 @@ TEST_CASE("token: two processes consuming one token at once: exactly one succeed
         CHECK(used == 1);
     }
 }
+
+TEST_CASE("token: the postage flag is carried and covered by the MAC") {
+    std::string a = make(req(token_flag::once | token_flag::postage));
+    auto t = parse_token(a, '+');
+    REQUIRE(t.has_value());
+    CHECK(t->flags == (token_flag::once | token_flag::postage));
+    CHECK(verify_token(*t, "", {key(1)}, 1000) == TokenCheck::ok);
+    // The same token with the flag dropped does not verify.
+    auto bin = *base32_decode(t->payload);
+    bin[0] = static_cast<char>(0x10 | token_flag::once);
+    Token u = *t;
+    u.payload = base32_encode(bin);
+    u.flags = token_flag::once;
+    CHECK(verify_token(u, "", {key(1)}, 1000) == TokenCheck::invalid);
+}
+
+TEST_CASE("token: a reservation keeps a one-time token for one holder until claimed, released or run out") {
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    auto r = req(token_flag::once);
+    r.expires = 5000;
+    auto a = issue_token(st, r, 1000);
+    REQUIRE(a.ok());
+    std::optional<TokenRecord> ha, hb;
+    CHECK(reserve_token(st, *a, "", "A", 1600, '+', 1000, ha)->check == TokenCheck::ok);
+    REQUIRE(ha.has_value());
+    CHECK(reserve_token(st, *a, "", "A", 1600, '+', 1001, ha)->check == TokenCheck::ok);  // the same holder again
+    CHECK(reserve_token(st, *a, "", "B", 1600, '+', 1001, hb)->check == TokenCheck::reserved);
+    CHECK_FALSE(hb.has_value());
+    // Consuming at once (mverify) respects the reservation.
+    CHECK(check_token(st, *a, "", true, '+', 1002)->check == TokenCheck::reserved);
+    // Only the holder can claim it; then it is used for everyone.
+    TokenRecord rec = *ha;
+    rec.changed = 1003;
+    CHECK(**st.token_claim(rec, "B") == TokenState::reserved);
+    CHECK_FALSE(st.token_claim(rec, "A")->has_value());
+    CHECK(reserve_token(st, *a, "", "B", 1600, '+', 1004, hb)->check == TokenCheck::used);
+    // Given back (the message was not taken): it works again.
+    CHECK(*st.token_give_back(ha->id));
+    CHECK(reserve_token(st, *a, "", "B", 1700, '+', 1005, hb)->check == TokenCheck::ok);
+    // Released by another holder: nothing happens; by its holder: free again.
+    REQUIRE(st.token_release(hb->id, "A"));
+    CHECK(reserve_token(st, *a, "", "C", 1700, '+', 1006, ha)->check == TokenCheck::reserved);
+    REQUIRE(st.token_release(hb->id, "B"));
+    CHECK(reserve_token(st, *a, "", "C", 1700, '+', 1007, ha)->check == TokenCheck::ok);
+    // A reservation nobody ends runs out at its time.
+    CHECK(reserve_token(st, *a, "", "D", 1800, '+', 1700, hb)->check == TokenCheck::reserved);
+    CHECK(reserve_token(st, *a, "", "D", 1800, '+', 1701, hb)->check == TokenCheck::ok);
+    // A revoked token cannot be reserved; dated tokens are not reserved at all.
+    REQUIRE(revoke_token(st, *a, '+', 1702)->check == TokenCheck::ok);
+    CHECK(reserve_token(st, *a, "", "E", 1800, '+', 1800, hb)->check == TokenCheck::revoked);
+    r.flags = 0;
+    auto dated = issue_token(st, r, 1000);
+    CHECK(reserve_token(st, *dated, "", "A", 1800, '+', 1000, ha)->check == TokenCheck::ok);
+    CHECK_FALSE(ha.has_value());
+    CHECK(reserve_token(st, *dated, "", "B", 1800, '+', 1000, hb)->check == TokenCheck::ok);
+}
+
+TEST_CASE("token: eight processes reserving one token at once: exactly one holds it") {
+    TmpDir d;
+    std::string p = d.file("s.db");
+    std::string addr;
+    {
+        auto s = open_store(p);
+        REQUIRE(s.ok());
+        auto r = req(token_flag::once);
+        r.expires = 5000;
+        addr = *issue_token(**s, r, 1000);
+    }
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 8; ++i) {
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            int rc = 3;
+            {
+                auto s = open_store(p);
+                if (s) {
+                    std::optional<TokenRecord> h;
+                    auto v = reserve_token(**s, addr, "", "holder" + std::to_string(i), 1600, '+', 1000, h);
+                    rc = !v ? 4 : (v->check == TokenCheck::ok ? 0 : v->check == TokenCheck::reserved ? 1 : 2);
+                }
+            }
+            _exit(rc);
+        }
+        kids.push_back(pid);
+    }
+    int ok = 0, reserved = 0;
+    for (pid_t k : kids) {
+        int status = 0;
+        waitpid(k, &status, 0);
+        REQUIRE(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 0) ++ok;
+        if (WEXITSTATUS(status) == 1) ++reserved;
+    }
+    CHECK(ok == 1);
+    CHECK(reserved == 7);
+}
