@@ -174,7 +174,7 @@ SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
         auto a = parse_path(sender);
         if (!a || a->domain.empty()) return SmtpReply(553, "5.1.7 bad sender address syntax");
         sender_ = normalize_address(*a);
-        sender_match_ = normalize_address(strip_sender_tags(*a));
+        sender_match_ = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
         if (outgoing && !home_domain(normalize_domain(a->domain))) {
             ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
                                             {"user", user_}, {"reason", "sender not in the home domains"}});

@@ -123,6 +123,9 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         if (!is_valid_domain(h)) return Error{ErrorKind::usage, "home-domain '" + h + "' is not a domain"};
         p.home_domains.push_back(normalize_domain(h));
     }
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    p.trusted_forwarders = std::move(*fwd);
 
     Setting stamp = st.get(opt.stamp, nullptr, "stamp", "none");
     if (stamp.value == "hashcash") p.stamp = StampKind::hashcash;

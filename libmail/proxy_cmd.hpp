@@ -22,6 +22,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> stamp, stamp_bits;
     std::optional<bool> batv;
     std::vector<std::string> home_domains;
+    std::vector<std::string> trusted_forwarders;
     std::optional<std::string> relay_timeout;
     std::optional<std::string> min_bits;
     std::vector<std::string> authority_keys;

@@ -173,7 +173,9 @@ Result<std::optional<WlEntry>> wl_match(Store& store, std::string_view sender, s
     std::string sender_addr, sender_domain;
     if (!sender.empty()) {
         auto a = parse_addr_spec(sender);
-        if (a && !a->domain.empty()) {
+        // An address literal is no sender anyone can vouch for: never whitelisted (older stores may hold
+        // entries for one).
+        if (a && !a->domain.empty() && a->domain.front() != '[') {
             Address s = strip_sender_tags(*a);
             sender_addr = normalize_address(s);
             values.push_back(sender_addr);

@@ -5,9 +5,11 @@
 //   dom, @dom    a sender domain, exactly
 //   .dom         a sender domain and every domain below it
 //   rcpt:ADDR    an unconditional recipient (in the lines format; the CLI uses --recipient)
-// Matching: the sender is normalised (address.hpp) with BATV/SRS tags
-// stripped; an entry applies when its scope is empty, or equals the recipient's
-// address or domain. The most specific match wins: address over domain over
+// Matching: the sender is normalised (address.hpp) with BATV tags stripped
+// (SRS wrappers of trusted forwarders are the caller's to take off first; any
+// other SRS address is its forwarder's own); a sender at an address literal
+// matches no sender entry. An entry applies when its scope is empty, or equals
+// the recipient's address or domain. The most specific match wins: address over domain over
 // the longest subdomain entry; a recipient- or domain-scoped entry over an
 // unscoped one.
 #pragma once

@@ -5,6 +5,7 @@
 #include "libmail/clock.hpp"
 #include "libmail/limits.hpp"
 #include "libmail/message.hpp"
+#include "libmail/verify_cmd.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <fstream>
@@ -129,14 +130,18 @@ Result<int> cmd_remove(Context& ctx, Store& store, const WhitelistOptions& opt, 
     return missing ? ex_no : ex_ok;
 }
 
-Result<int> cmd_check(Store& store, const WhitelistOptions& opt, std::ostream& out) {
+Result<int> cmd_check(const Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out) {
     auto s = parse_addr_spec(opt.sender);
     if (!s && opt.sender != "<>") return Error{ErrorKind::usage, "sender '" + opt.sender + "': " + s.error().text};
     if (!opt.rcpt.empty()) {
         auto r = parse_addr_spec(opt.rcpt);
         if (!r || r->domain.empty()) return Error{ErrorKind::usage, "recipient '" + opt.rcpt + "': not an address"};
     }
-    auto m = wl_match(store, opt.sender == "<>" ? "" : opt.sender, opt.rcpt);
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    std::string sender;
+    if (s && !s->domain.empty()) sender = normalize_address(strip_sender_tags(*s, *fwd));
+    auto m = wl_match(store, sender, opt.rcpt);
     if (!m) return m.error();
     if (!m->has_value()) return ex_no;
     const WlEntry& e = **m;
@@ -202,7 +207,7 @@ Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in
     } else if (c == "remove") {
         return cmd_remove(ctx, s, opt, out, err);
     } else if (c == "check") {
-        return cmd_check(s, opt, out);
+        return cmd_check(ctx, s, opt, out);
     } else if (c == "list") {
         auto r = opt.json ? wl_list_json(s, out) : wl_list_text(s, out);
         if (!r) return r.error();
