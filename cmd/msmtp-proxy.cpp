@@ -34,10 +34,18 @@ int main(int argc, char** argv) {
     app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
-    auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");
+    auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, senders, remove, list");
     user->require_subcommand(1);
     auto* add = user->add_subcommand("add", "add NAME; the password is one line on stdin");
     add->add_option("name", opt.user_name)->required();
+    add->add_option("--sender", opt.user_senders,
+                    "an address (or @domain) NAME may send as (repeatable); default: NAME when it is an address")
+        ->allow_extra_args(false);
+    auto* senders = user->add_subcommand("senders", "print NAME's senders, or set them with --sender or --default");
+    senders->add_option("name", opt.user_name)->required();
+    senders->add_option("--sender", opt.user_senders, "an address (or @domain) NAME may send as (repeatable)")
+        ->allow_extra_args(false);
+    senders->add_flag("--default", opt.user_default, "back to the default: NAME when it is an address");
     auto* passwd = user->add_subcommand("passwd", "change NAME's password (one line on stdin)");
     passwd->add_option("name", opt.user_name)->required();
     auto* remove = user->add_subcommand("remove", "remove NAME");

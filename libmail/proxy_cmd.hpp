@@ -30,8 +30,10 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<bool> tag;
     std::optional<std::string> token_ttl;
     // user subcommands
-    std::string command;      ///< "" (serve), or user add|passwd|remove|list
+    std::string command;      ///< "" (serve), or user add|passwd|senders|remove|list
     std::string user_name;
+    std::vector<std::string> user_senders;  ///< add, senders: the addresses (or @domains) the user may send as
+    bool user_default = false;              ///< senders: back to the default (the login when it is an address)
     bool json = false;
 };
 

@@ -186,7 +186,7 @@ a6_rig() {
   msmtp-proxy user senders dave --default
   run msmtp-proxy user senders dave
   assert_output ""
-  wait_sink 4
+  wait_sink 5
   grep -q 'event=reject .*sender=bob@ours.example user=alice@ours.example reason="sender not owned by the user"' "$M/proxy.log"
 }
 
@@ -206,6 +206,16 @@ a6_rig() {
   run swaks_to 'lit@[127.0.0.2]' alice@ours.example
   assert_output --partial "550 5.7.1"
   wait_sink 2
+  # The same when the proxy stamps outgoing mail (mstamp does the whitelisting then).
+  start_proxy --relay "127.0.0.1:$SINK" --tls-cert "$M/cert.pem" --tls-key "$M/key.pem" --stamp hashcash --stamp-bits 8
+  run a6_send alice@ours.example alice@ours.example pal@far.example,lit2@[127.0.0.3]
+  assert_output --partial "250 2.0.0 OK: sent"
+  wait_sink 3
+  run mwhitelist check pal@far.example bob@ours.example
+  assert_failure 1
+  run mwhitelist check pal@far.example alice@ours.example
+  assert_success
+  ! mwhitelist export | grep -q '127.0.0.3'
 }
 
 @test "6. mstamp and mwhitelist add --from-message scope the recipients to a local sender" {
