@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     mail::add_common_options(app, common);
     app.add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce); default: Return-Path");
     app.add_option("--rcpt", opt.rcpts, "an envelope recipient (repeatable); default: X-Original-To, Delivered-To, To/Cc");
+    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
+                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
     app.add_option("--deliver", opt.deliver, "where mail that gets in goes: maildir:PATH or sendmail");
     app.add_option("--relay", opt.relay, "HOST:PORT to send challenges through (default: --sendmail)");

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     mail::add_switch(app, "batv", opt.batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones",
                      "no BATV (the default)");
     app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
+    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
+                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
     app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
@@ -41,10 +43,18 @@ int main(int argc, char** argv) {
                    "token addresses a day for one sender (default 20; 0: no limit)");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
-    auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, remove, list");
+    auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, senders, remove, list");
     user->require_subcommand(1);
     auto* add = user->add_subcommand("add", "add NAME; the password is one line on stdin");
     add->add_option("name", opt.user_name)->required();
+    add->add_option("--sender", opt.user_senders,
+                    "an address (or @domain) NAME may send as (repeatable); default: NAME when it is an address")
+        ->allow_extra_args(false);
+    auto* senders = user->add_subcommand("senders", "print NAME's senders, or set them with --sender or --default");
+    senders->add_option("name", opt.user_name)->required();
+    senders->add_option("--sender", opt.user_senders, "an address (or @domain) NAME may send as (repeatable)")
+        ->allow_extra_args(false);
+    senders->add_flag("--default", opt.user_default, "back to the default: NAME when it is an address");
     auto* passwd = user->add_subcommand("passwd", "change NAME's password (one line on stdin)");
     passwd->add_option("name", opt.user_name)->required();
     auto* remove = user->add_subcommand("remove", "remove NAME");

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
 
     auto* check = app.add_subcommand("check", "exit 0 and print the recipient a token address stands for");
     check->add_option("--sender", opt.sender, "the envelope sender using the token");
+    check->add_option("--trusted-forwarder", opt.trusted_forwarders,
+                      "a forwarder whose SRS addresses count as the senders they wrap (repeatable)")
+        ->allow_extra_args(false);
     check->add_flag("--consume", opt.consume, "mark a one-time token used (atomically)");
     check->add_option("address", opt.address)->required();
 

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
     app.add_option("--authority", opt.authority, "HOST:PORT of the authority's online spend check");
     app.add_option("--authority-timeout", opt.authority_timeout, "give up on the authority after this long (default 5s)");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: the host name)");
+    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
+                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");

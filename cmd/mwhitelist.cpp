@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
     remove->add_option("entries", opt.args)->required();
 
     auto* check = app.add_subcommand("check", "exit 0 and print the entry that lets SENDER in, or exit 1");
+    check->add_option("--trusted-forwarder", opt.trusted_forwarders,
+                      "a forwarder whose SRS addresses count as the senders they wrap (repeatable)")
+        ->allow_extra_args(false);
     check->add_option("sender", opt.sender)->required();
     check->add_option("recipient", opt.rcpt);
 

@@ -3,6 +3,7 @@
 
 #include "libmail/limits.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace mail {
@@ -394,63 +395,120 @@ std::string normalize_address(const Address& a) {
 
 namespace {
 
-// Takes one BATV or SRS tag off local@domain, narrowing the views (the new
-// local part, and an SRS domain, are always inside the old local part).
-// False when there is no tag.
-bool strip_one_tag(std::string_view& local, std::string_view& domain) {
-    std::string_view l = local;
-    // BATV: prvs=TAG=local (and Microsoft's msprvs1=TAG=local).
+// Takes one BATV tag off a local part (prvs=TAG=local, and Microsoft's
+// msprvs1=TAG=local). BATV never changes the domain: the tag is the sender's
+// own. False when there is none.
+bool strip_batv(std::string& local) {
     for (std::string_view prefix : {"prvs=", "msprvs1="}) {
-        if (iequals_prefix(l, prefix)) {
-            auto eq = l.find('=', prefix.size());
-            if (eq != std::string_view::npos && eq + 1 < l.size()) {
-                local = l.substr(eq + 1);
+        if (iequals_prefix(local, prefix)) {
+            auto eq = local.find('=', prefix.size());
+            if (eq != std::string::npos && eq + 1 < local.size()) {
+                local.erase(0, eq + 1);
                 return true;
             }
         }
     }
-    // SRS: the rest after the hash is TT=origdomain=origlocal.
-    auto from_srs0_body = [&](std::string_view body) -> bool {
-        // body = HHH=TT=domain=local
-        std::size_t p1 = body.find('=');
-        if (p1 == std::string_view::npos) return false;
-        std::size_t p2 = body.find('=', p1 + 1);
-        if (p2 == std::string_view::npos) return false;
-        std::size_t p3 = body.find('=', p2 + 1);
-        if (p3 == std::string_view::npos || p3 == p2 + 1 || p3 + 1 >= body.size()) return false;
-        std::string_view dom = body.substr(p2 + 1, p3 - p2 - 1);
-        if (!is_valid_domain(dom) || dom.front() == '[') return false;  // not SRS after all
-        domain = dom;
-        local = body.substr(p3 + 1);
+    return false;
+}
+
+// The parts of an SRS0 body, HHH=TT=domain=local (after "SRS0="); false when
+// it has not that shape.
+bool srs0_parts(std::string_view body, std::string_view& dom, std::string_view& loc) {
+    std::size_t p1 = body.find('=');
+    if (p1 == std::string_view::npos) return false;
+    std::size_t p2 = body.find('=', p1 + 1);
+    if (p2 == std::string_view::npos) return false;
+    std::size_t p3 = body.find('=', p2 + 1);
+    if (p3 == std::string_view::npos || p3 == p2 + 1 || p3 + 1 >= body.size()) return false;
+    dom = body.substr(p2 + 1, p3 - p2 - 1);
+    loc = body.substr(p3 + 1);
+    return is_valid_domain(dom) && dom.front() != '[';  // else not SRS after all
+}
+
+bool srs_prefix(std::string_view local, std::string_view tag) {
+    if (local.size() < 5 || !iequals_prefix(local, tag)) return false;
+    char sep = local[4];
+    return sep == '=' || sep == '+' || sep == '-';
+}
+
+// Takes one SRS wrapper off local@domain: SRS0=HHH=TT=orig=user@fwd is
+// user@orig; SRS1=HHH=first==HHH=TT=orig=user@fwd is the SRS0 address
+// SRS0=HHH=TT=orig=user@first that fwd received. False when there is none.
+bool unwrap_srs(std::string& local, std::string& domain) {
+    std::string_view l = local;
+    std::string_view dom, loc;
+    if (srs_prefix(l, "srs0")) {
+        if (!srs0_parts(l.substr(5), dom, loc)) return false;
+        std::string d(dom), u(loc);
+        domain = std::move(d);
+        local = std::move(u);
         return true;
-    };
-    if (iequals_prefix(l, "srs0=") || iequals_prefix(l, "srs0+") || iequals_prefix(l, "srs0-"))
-        return from_srs0_body(l.substr(5));
-    if (iequals_prefix(l, "srs1=") || iequals_prefix(l, "srs1+") || iequals_prefix(l, "srs1-")) {
-        auto dd = l.find("==", 5);
-        return dd != std::string_view::npos && from_srs0_body(l.substr(dd + 2));
+    }
+    if (srs_prefix(l, "srs1")) {
+        std::string_view body = l.substr(5);  // HHH=first==rest
+        auto dd = body.find("==");
+        auto eq = body.find('=');
+        if (dd == std::string_view::npos || eq >= dd) return false;
+        std::string_view first = body.substr(eq + 1, dd - eq - 1);
+        std::string_view rest = body.substr(dd + 2);
+        if (first.empty() || !is_valid_domain(first) || first.front() == '[' || !srs0_parts(rest, dom, loc))
+            return false;
+        std::string d(first), u = "SRS0=" + std::string(rest);
+        domain = std::move(d);
+        local = std::move(u);
+        return true;
     }
     return false;
 }
 
 } // namespace
 
-Address strip_sender_tags(const Address& a) {
+Address strip_sender_tags(const Address& a, const std::vector<std::string>& trusted_forwarders) {
     // Tags nest (a BATV-signed SRS address), so strip until nothing changes.
-    // Every pass shortens the local part by at least 6 octets ("prvs=" plus
-    // a separator), so this ends, and it works on views so that a long
-    // crafted local part costs no copies. A fixed bound on passes would
-    // leave a tag on a deeply nested address and make a second call strip
-    // more than the first.
-    std::string_view local = a.local;
-    std::string_view domain = a.domain;
+    // Every pass shortens the local part (by "prvs=" and a separator, or by
+    // an SRS hash, timestamp and domain), so this ends. A fixed bound on
+    // passes would leave a tag on a deeply nested address and make a second
+    // call strip more than the first.
+    //
+    // An SRS wrapper is unwrapped only when its domain is a trusted
+    // forwarder: nobody here can check its hash (the forwarder's secret), so
+    // anyone may write SRS0=H=T=friend.example=friend@their-own.example.
+    std::string local = a.local, domain = a.domain;
     bool changed = false;
-    while (strip_one_tag(local, domain)) changed = true;
+    for (;;) {
+        if (strip_batv(local)) {
+            changed = true;
+            continue;
+        }
+        std::string fwd = normalize_domain(domain);
+        if (std::find(trusted_forwarders.begin(), trusted_forwarders.end(), fwd) == trusted_forwarders.end()) break;
+        if (!unwrap_srs(local, domain)) break;
+        changed = true;
+    }
     if (!changed) return a;
     Address out;
     out.display = a.display;
-    out.local = std::string(local);
-    out.domain = std::string(domain);
+    out.local = std::move(local);
+    out.domain = std::move(domain);
+    return out;
+}
+
+Result<std::vector<std::string>> parse_domain_list(const std::vector<std::string>& values) {
+    std::vector<std::string> out;
+    for (const auto& v : values) {
+        std::size_t i = 0;
+        while (i < v.size()) {
+            std::size_t e = v.find_first_of(" \t,", i);
+            if (e == std::string::npos) e = v.size();
+            std::string_view d = std::string_view(v).substr(i, e - i);
+            i = e + 1;
+            if (d.empty()) continue;
+            if (!is_valid_domain(d) || d.front() == '[')
+                return Error{ErrorKind::usage, "'" + shown(d) + "' is not a domain"};
+            std::string n = normalize_domain(d);
+            if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(std::move(n));
+        }
+    }
     return out;
 }
 

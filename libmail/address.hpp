@@ -10,10 +10,13 @@
 // - A quoted local part whose content is a valid dot-atom is unquoted
 //   ("john"@x is john@x); otherwise it stays quoted, with only the needed
 //   quoted-pairs.
-// - Sender tags: BATV (prvs=TAG=local@dom) and SRS (SRS0=H=T=dom=local@fwd,
-//   SRS1=H=fwd==H=T=dom=local@fwd2) are removed by strip_sender_tags().
-//   Tags are not verified and their content is not checked (real tags vary:
-//   msprvs1=, SRS0+, SRS0-), only their shape.
+// - Sender tags: BATV (prvs=TAG=local@dom) is removed by strip_sender_tags();
+//   the domain stays, so the tag cannot make the sender anyone else. SRS
+//   (SRS0=H=T=dom=local@fwd, SRS1=H=fwd==H=T=dom=local@fwd2) is removed only
+//   for a trusted forwarder: its hash is the forwarder's secret, so an SRS
+//   address from any other domain is that domain's own address (anyone can
+//   write one). Tags are not verified and their content is not checked (real
+//   tags vary: msprvs1=, SRS0+, SRS0-), only their shape.
 //
 // Leniency (obsolete syntax of RFC 5322 §4 and real-world sloppiness):
 // unquoted dots anywhere in a local part (john..doe, .x), a trailing dot on
@@ -53,8 +56,12 @@ std::string normalize_domain(std::string_view d);
 std::string normalize_local(std::string_view l);
 /// normalize_local@normalize_domain.
 std::string normalize_address(const Address& a);
-/// The address without BATV or SRS tags.
-Address strip_sender_tags(const Address& a);
+/// The address without BATV tags, and without the SRS wrappers whose domain is in trusted_forwarders
+/// (normalised domains): an SRS1 address comes off only as far as its forwarders are all trusted.
+Address strip_sender_tags(const Address& a, const std::vector<std::string>& trusted_forwarders = {});
+/// The domains in values (each one domain, or several separated by spaces or commas), normalised; an error
+/// (kind usage) names the first that is no host name.
+Result<std::vector<std::string>> parse_domain_list(const std::vector<std::string>& values);
 /// True for a syntactically valid host name (labels of letters, digits, hyphens, underscores, UTF-8; no empty labels) or a domain literal.
 bool is_valid_domain(std::string_view d);
 

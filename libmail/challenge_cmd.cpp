@@ -50,6 +50,7 @@ struct Setup {
     std::string sendmail = "/usr/sbin/sendmail";          ///< sends challenges
     std::string deliver_sendmail = "/usr/sbin/sendmail";  ///< --deliver sendmail
     char delimiter = '+';
+    std::vector<std::string> trusted_forwarders;
     PostagePolicy postage;
     bool tag = true;
     bool trust_upstream = false;
@@ -133,6 +134,9 @@ Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
     auto delim = resolve_delimiter(ctx);
     if (!delim) return delim.error();
     s.delimiter = *delim;
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    s.trusted_forwarders = std::move(*fwd);
     auto pp = resolve_postage_policy(ctx, std::nullopt, {}, std::nullopt, std::nullopt);
     if (!pp) return pp.error();
     s.postage = std::move(*pp);
@@ -496,7 +500,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (!dd) return dd.error();
         domains = std::move(*dd);
     }
-    auto e = envelope_of(msg, opt.sender, opt.rcpts, domains);
+    auto e = envelope_of(msg, opt.sender, opt.rcpts, domains, s.trusted_forwarders);
     if (!e) return e.error();
     Envelope env = std::move(*e);
 

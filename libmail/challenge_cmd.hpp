@@ -22,6 +22,7 @@ struct ChallengeOptions {
     std::optional<std::string> sendmail;       ///< a sendmail program for challenges
     std::optional<std::string> hold_dir, hold_time, quota, template_file, hostname, max_size;
     std::optional<bool> tag;
+    std::vector<std::string> trusted_forwarders;  ///< domains whose SRS wrappers are taken off
     // list, show, release, delete, whitelist, expire
     std::vector<std::string> ids;
     bool json = false;

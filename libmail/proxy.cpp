@@ -12,6 +12,7 @@
 #include "libmail/store.hpp"
 #include "libmail/token.hpp"
 #include "libmail/token_issue.hpp"
+#include "libmail/user_senders.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <openssl/rand.h>
@@ -272,11 +273,21 @@ SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
         auto a = parse_path(sender);
         if (!a || a->domain.empty()) return SmtpReply(553, "5.1.7 bad sender address syntax");
         sender_ = normalize_address(*a);
-        sender_match_ = normalize_address(strip_sender_tags(*a));
+        sender_match_ = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
         if (outgoing && !home_domain(normalize_domain(a->domain))) {
             ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
                                             {"user", user_}, {"reason", "sender not in the home domains"}});
             return SmtpReply(553, "5.7.1 <" + sender_ + ">: sender address not owned by user " + user_);
+        }
+        if (outgoing) {
+            // A user sends only as the addresses it owns: one stolen password must not send as everybody.
+            auto u = store_.user_get(user_);
+            if (!u) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+            if (!*u || !may_send_as(user_senders(**u), sender_)) {
+                ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
+                                                {"user", user_}, {"reason", "sender not owned by the user"}});
+                return SmtpReply(553, "5.7.1 <" + sender_ + ">: sender address not owned by user " + user_);
+            }
         }
     } else if (outgoing) {
         return SmtpReply(553, "5.7.1 authenticated users send with a sender address");
@@ -756,6 +767,7 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         so.rcpts = m.rcpts;
         so.kind = *p_.stamp;
         so.bits = p_.stamp_bits;
+        so.whitelist_scope = sender_;
         SpoolReader in_buf(head_, body_);
         std::istream in(&in_buf);
         ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
@@ -772,16 +784,12 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender_}, {"note", e}});
         m.body = &stamped;
     } else {
-        // The recipients are whitelisted even without stamps: they are people our users write to.
+        // The recipients are whitelisted even without stamps: they are people our users write to. Only for
+        // the user who wrote (the sender, which on_mail made sure it owns), not for the whole site.
+        auto entries = wl_outgoing_entries(m.rcpts, sender_, t);
         auto w = store_.transaction([&]() -> Result<void> {
-            for (const auto& r : m.rcpts) {
-                WlEntry e;
-                e.kind = WlKind::address;
-                e.value = r;
-                e.source = "outgoing";
-                e.created = t;
+            for (const auto& e : entries)
                 if (auto ins = store_.wl_insert(e); !ins) return ins.error();
-            }
             return {};
         });
         if (!w) return w.error();

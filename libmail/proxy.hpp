@@ -109,6 +109,7 @@ struct ProxyPolicy {
     bool batv = false;                               ///< sign outgoing senders, refuse unsigned bounces
     int batv_days = 7;
     std::vector<std::string> home_domains;           ///< senders authenticated users may use; empty: the protected domains
+    std::vector<std::string> trusted_forwarders;     ///< domains whose SRS wrappers are taken off senders
     bool submission = false;                         ///< AUTH required for everything (the submission listener)
     AuthLimits auth;                                 ///< failed AUTH attempts per client address: delay, lockout
     std::optional<StampKind> stamp;                  ///< postage on outgoing mail; nothing: none

@@ -9,11 +9,13 @@
 #include "libmail/password.hpp"
 #include "libmail/proxy.hpp"
 #include "libmail/serve.hpp"
+#include "libmail/user_senders.hpp"
 #include "libmail/verify_cmd.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <fstream>
@@ -133,6 +135,9 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         if (!is_valid_domain(h)) return Error{ErrorKind::usage, "home-domain '" + h + "' is not a domain"};
         p.home_domains.push_back(normalize_domain(h));
     }
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    p.trusted_forwarders = std::move(*fwd);
 
     Setting stamp = st.get(opt.stamp, nullptr, "stamp", "none");
     if (stamp.value == "hashcash") p.stamp = StampKind::hashcash;
@@ -208,6 +213,37 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
     pool.give(std::move(store));
 }
 
+// The senders column of `user list`: the user's senders, the default marked, or "-" for none.
+std::string senders_text(const User& u) {
+    auto senders = user_senders(u);
+    if (senders.empty()) return "-";
+    std::string t;
+    for (const auto& x : senders) t += (t.empty() ? "" : ",") + x;
+    return user_senders_default(u) ? t + " (default)" : t;
+}
+
+// user senders NAME [--sender ADDRESS ... | --default]: print, replace, or reset the senders NAME may use.
+int user_senders_command(Context& ctx, Store& s, const ProxyOptions& opt, const std::vector<std::string>& senders,
+                         std::ostream& out) {
+    const std::string& name = opt.user_name;
+    if (opt.user_default && !senders.empty())
+        return report(ctx.program, "user senders", Error{ErrorKind::usage, "--default takes no --sender"});
+    if (!opt.user_default && senders.empty()) {
+        auto u = s.user_get(name);
+        if (!u) return report(ctx.program, u.error());
+        if (!*u) return report(ctx.program, "user senders", Error{ErrorKind::usage, "no user " + name}), ex_no;
+        for (const auto& x : user_senders(**u)) out << x << '\n';
+        return ex_ok;
+    }
+    auto r = s.user_set_senders(name, senders);
+    if (!r) return report(ctx.program, r.error());
+    if (!*r) return report(ctx.program, "user senders", Error{ErrorKind::usage, "no user " + name}), ex_no;
+    std::string list;
+    for (const auto& x : senders) list += (list.empty() ? "" : ",") + x;
+    ctx.log_event("user_senders", {{"user", name}, {"senders", senders.empty() ? "default" : list}});
+    return ex_ok;
+}
+
 int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
     auto store = ctx.open_store(store_use(opt.command, {"add"}));
     if (!store) return report(ctx.program, store.error());
@@ -218,19 +254,34 @@ int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::o
         if (!users) return report(ctx.program, users.error());
         if (opt.json) {
             out << "[";
-            for (std::size_t i = 0; i < users->size(); ++i)
-                out << (i ? "," : "") << "{\"name\":" << json_string((*users)[i].name)
-                    << ",\"created\":" << json_string(format_time((*users)[i].created))
-                    << ",\"changed\":" << json_string(format_time((*users)[i].changed)) << "}";
+            for (std::size_t i = 0; i < users->size(); ++i) {
+                const User& u = (*users)[i];
+                out << (i ? "," : "") << "{\"name\":" << json_string(u.name)
+                    << ",\"created\":" << json_string(format_time(u.created))
+                    << ",\"changed\":" << json_string(format_time(u.changed)) << ",\"senders\":[";
+                auto senders = user_senders(u);
+                for (std::size_t j = 0; j < senders.size(); ++j) out << (j ? "," : "") << json_string(senders[j]);
+                out << "],\"default_senders\":" << (user_senders_default(u) ? "true" : "false") << "}";
+            }
             out << "]\n";
         } else {
-            for (const auto& u : *users) out << u.name << '\t' << format_time(u.changed) << '\n';
+            for (const auto& u : *users) {
+                out << u.name << '\t' << format_time(u.changed) << '\t' << senders_text(u) << '\n';
+            }
         }
         return ex_ok;
     }
     const std::string& name = opt.user_name;
     if (name.empty() || name.size() > 256 || name.find_first_of(" \t\r\n:") != std::string::npos)
         return report(ctx.program, Error{ErrorKind::usage, "user name '" + name + "': want one word"});
+    // Every --sender is checked before anything is written.
+    std::vector<std::string> senders;
+    for (const auto& a : opt.user_senders) {
+        auto v = parse_user_sender(a);
+        if (!v) return report(ctx.program, "user " + opt.command, v.error());
+        if (std::find(senders.begin(), senders.end(), *v) == senders.end()) senders.push_back(*v);
+    }
+    if (opt.command == "senders") return user_senders_command(ctx, s, opt, senders, out);
     if (opt.command == "remove") {
         auto r = s.user_remove(name);
         if (!r) return report(ctx.program, r.error());
@@ -247,9 +298,13 @@ int user_command(Context& ctx, const ProxyOptions& opt, std::istream& in, std::o
     auto h = hash_password(pw);
     if (!h) return report(ctx.program, h.error());
     if (opt.command == "add") {
-        auto r = s.user_add(User{name, *h, t, t});
+        User u{name, *h, t, t, senders};
+        auto r = s.user_add(u);
         if (!r) return report(ctx.program, r.error());
         if (!*r) return report(ctx.program, Error{ErrorKind::usage, "user " + name + " exists (use passwd)"});
+        if (user_senders(u).empty())
+            err << ctx.program << ": user add: " << name << " may send as nobody until given senders (user senders "
+                << name << " --sender ADDRESS)\n";
     } else {
         auto r = s.user_set_hash(name, *h, t);
         if (!r) return report(ctx.program, r.error());

@@ -22,6 +22,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> stamp, stamp_bits;
     std::optional<bool> batv;
     std::vector<std::string> home_domains;
+    std::vector<std::string> trusted_forwarders;
     std::optional<std::string> relay_timeout;
     std::optional<std::string> min_bits;
     std::vector<std::string> authority_keys;
@@ -31,8 +32,10 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
     std::optional<std::string> token_limit_network, token_limit_sender;
     // user subcommands
-    std::string command;      ///< "" (serve), or user add|passwd|remove|list
+    std::string command;      ///< "" (serve), or user add|passwd|senders|remove|list
     std::string user_name;
+    std::vector<std::string> user_senders;  ///< add, senders: the addresses (or @domains) the user may send as
+    bool user_default = false;              ///< senders: back to the default (the login when it is an address)
     bool json = false;
 };
 

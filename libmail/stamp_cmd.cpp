@@ -10,6 +10,7 @@
 #include "libmail/message.hpp"
 #include "libmail/postage.hpp"
 #include "libmail/spool.hpp"
+#include "libmail/whitelist.hpp"
 
 #include <openssl/rand.h>
 
@@ -266,16 +267,22 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
 
     // Whitelist the recipients before anything is written: a store that
     // cannot take them fails the filter (exit 75) with nothing on stdout.
+    // They are people the sender writes to, so they are whitelisted for the
+    // sender when it is one of ours, not for everybody.
+    std::string scope;
+    if (opt.whitelist_scope) {
+        scope = *opt.whitelist_scope;
+    } else if (auto who = sender_of(opt, msg)) {
+        auto domains = s.domain_list();
+        if (!domains) return domains.error();
+        scope = wl_outgoing_scope(*who, *domains);
+    } else if (!opt.sender.empty()) {
+        return who.error();
+    }
+    auto entries = wl_outgoing_entries(*rcpts, scope, t);
     auto w = s.transaction([&]() -> Result<void> {
-        for (const auto& r : *rcpts) {
-            WlEntry e;
-            e.kind = WlKind::address;
-            e.value = r;
-            e.source = "outgoing";
-            e.created = t;
-            auto ins = s.wl_insert(e);
-            if (!ins) return ins.error();
-        }
+        for (const auto& e : entries)
+            if (auto ins = s.wl_insert(e); !ins) return ins.error();
         return {};
     });
     if (!w) return w.error();

@@ -21,6 +21,9 @@ struct StampOptions {
     std::optional<StampKind> kind;  ///< default from config `kind`, else hashcash
     std::optional<std::string> bits;
     std::optional<std::string> banner;  ///< a file of banner text
+    /// The scope of the recipients' whitelist entries; unset: the sender (--sender, else From) when it is in a
+    /// protected domain, else none.
+    std::optional<std::string> whitelist_scope;
     unsigned threads = 0;
 };
 

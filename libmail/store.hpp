@@ -111,6 +111,7 @@ struct User {
     std::string hash;  ///< the password hash, as password.hpp writes it
     std::int64_t created = 0;
     std::int64_t changed = 0;
+    std::vector<std::string> senders{};  ///< addresses (or @domains) the user may send as; empty: the default (user_senders)
 };
 
 /// A message held by mchallenge (or a notice filed against one), as stored.
@@ -272,6 +273,8 @@ public:
     virtual Result<bool> user_add(const User& u) = 0;
     /// Replaces the password hash of name at now; false when there is no such user.
     virtual Result<bool> user_set_hash(std::string_view name, std::string_view hash, std::int64_t now) = 0;
+    /// Replaces the senders name may use (empty: the default); false when there is no such user.
+    virtual Result<bool> user_set_senders(std::string_view name, const std::vector<std::string>& senders) = 0;
     /// Removes name; false when there was no such user.
     virtual Result<bool> user_remove(std::string_view name) = 0;
     /// The user called name, if any.

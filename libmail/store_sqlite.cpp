@@ -85,7 +85,7 @@ const char* const migrations[] = {
     "  until INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS token_holds_until ON token_holds(until);"
     // -- the senders each SMTP AUTH user may use
-    ""
+    "ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';"
     // -- other
     "",
 };
@@ -775,12 +775,14 @@ public:
     Result<bool> user_add(const User& u) override {
         bool added = false;
         auto r = write([&]() -> Result<void> {
-            auto s = prep("INSERT OR IGNORE INTO users(name,hash,created,changed) VALUES(?1,?2,?3,?4)");
+            auto s = prep("INSERT OR IGNORE INTO users(name,hash,created,changed,senders) VALUES(?1,?2,?3,?4,?5)");
             if (!s) return s.error();
+            std::string senders = join_lines(u.senders);
             bind(*s, 1, u.name);
             bind(*s, 2, u.hash);
             bind(*s, 3, u.created);
             bind(*s, 4, u.changed);
+            bind(*s, 5, senders);
             if (auto d = step_done(*s, "add user"); !d) return d;
             added = sqlite3_changes(db_) > 0;
             return {};
@@ -798,6 +800,22 @@ public:
             bind(*s, 2, hash);
             bind(*s, 3, now);
             if (auto d = step_done(*s, "change user"); !d) return d;
+            found = sqlite3_changes(db_) > 0;
+            return {};
+        });
+        if (!r) return r.error();
+        return found;
+    }
+
+    Result<bool> user_set_senders(std::string_view name, const std::vector<std::string>& senders) override {
+        bool found = false;
+        auto r = write([&]() -> Result<void> {
+            auto s = prep("UPDATE users SET senders=?2 WHERE name=?1");
+            if (!s) return s.error();
+            std::string text = join_lines(senders);
+            bind(*s, 1, name);
+            bind(*s, 2, text);
+            if (auto d = step_done(*s, "change user senders"); !d) return d;
             found = sqlite3_changes(db_) > 0;
             return {};
         });
@@ -971,11 +989,12 @@ public:
         u.hash = col(s, 1);
         u.created = sqlite3_column_int64(s, 2);
         u.changed = sqlite3_column_int64(s, 3);
+        u.senders = split_lines(col(s, 4));
         return u;
     }
 
     Result<std::optional<User>> user_get(std::string_view name) override {
-        auto s = prep("SELECT name,hash,created,changed FROM users WHERE name=?1");
+        auto s = prep("SELECT name,hash,created,changed,senders FROM users WHERE name=?1");
         if (!s) return s.error();
         bind(*s, 1, name);
         int rc = sqlite3_step(*s);
@@ -988,7 +1007,7 @@ public:
 
     Result<std::vector<User>> user_list() override {
         std::vector<User> out;
-        auto s = prep("SELECT name,hash,created,changed FROM users ORDER BY name");
+        auto s = prep("SELECT name,hash,created,changed,senders FROM users ORDER BY name");
         if (!s) return s.error();
         int rc;
         while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_user(*s));

@@ -5,6 +5,7 @@
 #include "libmail/clock.hpp"
 #include "libmail/duration.hpp"
 #include "libmail/token.hpp"
+#include "libmail/verify_cmd.hpp"
 
 #include <iostream>
 
@@ -64,7 +65,16 @@ Result<int> cmd_make(Context& ctx, Store& store, const TokenOptions& opt, char d
 
 Result<int> cmd_check(Context& ctx, Store& store, const TokenOptions& opt, char delim, std::ostream& out,
                       std::ostream& err) {
-    auto v = check_token(store, opt.address, opt.sender, opt.consume, delim, now());
+    // A sender-bound token is checked against the sender as it stands: an SRS wrapper is the
+    // forwarder's own address unless the forwarder is trusted.
+    std::string sender = opt.sender;
+    if (!sender.empty()) {
+        auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+        if (!fwd) return fwd.error();
+        if (auto a = parse_addr_spec(sender); a && !a->domain.empty())
+            sender = normalize_address(strip_sender_tags(*a, *fwd));
+    }
+    auto v = check_token(store, opt.address, sender, opt.consume, delim, now());
     if (!v) return v.error();
     if (opt.consume || v->check != TokenCheck::ok)
         ctx.log_event("token_check", {{"result", std::string(to_string(v->check))},

@@ -13,6 +13,7 @@ struct TokenOptions {
     std::string command;  ///< make, check, revoke, list, expire, rotate
     std::string address, sender, ttl, delimiter;
     std::vector<std::string> addresses;
+    std::vector<std::string> trusted_forwarders;  ///< check: domains whose SRS wrappers are taken off the sender
     bool once = false, dated = false, consume = false;
 };
 

@@ -46,20 +46,20 @@ std::optional<Category> parse_category(std::string_view letter) {
 namespace {
 
 // The sender as written in an SMTP path or a bare address; "" for <>.
-std::optional<std::string> sender_of(std::string_view text) {
+std::optional<std::string> sender_of(std::string_view text, const std::vector<std::string>& fwd) {
     auto a = parse_path(text);
     if (!a) return std::nullopt;
     if (a->empty()) return std::string();
-    return normalize_address(strip_sender_tags(*a));
+    return normalize_address(strip_sender_tags(*a, fwd));
 }
 
 // "From addr date..." (mbox): the address, or nothing.
-std::optional<std::string> mbox_sender(const std::string& line) {
+std::optional<std::string> mbox_sender(const std::string& line, const std::vector<std::string>& fwd) {
     if (line.rfind("From ", 0) != 0) return std::nullopt;
     std::size_t b = 5, e = line.find_first_of(" \t\r\n", b);
     std::string who = line.substr(b, e == std::string::npos ? std::string::npos : e - b);
     if (who == "MAILER-DAEMON") return std::string();
-    return sender_of(who);
+    return sender_of(who, fwd);
 }
 
 bool in_domains(const std::string& addr, const std::vector<std::string>& domains) {
@@ -74,20 +74,21 @@ bool in_domains(const std::string& addr, const std::vector<std::string>& domains
 } // namespace
 
 Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::string>& sender,
-                             const std::vector<std::string>& rcpts, const std::vector<std::string>& domains) {
+                             const std::vector<std::string>& rcpts, const std::vector<std::string>& domains,
+                             const std::vector<std::string>& trusted_forwarders) {
     Envelope env;
     if (sender) {
         std::string s = *sender;
         if (s.empty() || s == "<>") {
             env.sender = std::string();
         } else {
-            env.sender = sender_of(s);
+            env.sender = sender_of(s, trusted_forwarders);
             if (!env.sender) return Error{ErrorKind::usage, "--sender '" + s + "': not an address"};
         }
     } else if (auto rp = msg.get("Return-Path")) {
-        env.sender = sender_of(*rp);  // a malformed Return-Path is no sender, not an error
+        env.sender = sender_of(*rp, trusted_forwarders);  // a malformed Return-Path is no sender, not an error
     } else {
-        env.sender = mbox_sender(msg.mbox_from());
+        env.sender = mbox_sender(msg.mbox_from(), trusted_forwarders);
     }
 
     std::set<std::string> seen;
@@ -126,7 +127,7 @@ Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::
         auto list = parse_address_list(value);
         if (!list) continue;
         for (const auto& a : *list)
-            if (!a.empty() && env.from.size() < 16) env.from.push_back(normalize_address(strip_sender_tags(a)));
+            if (!a.empty() && env.from.size() < 16) env.from.push_back(normalize_address(strip_sender_tags(a, trusted_forwarders)));
     }
     return env;
 }

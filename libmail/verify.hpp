@@ -38,9 +38,10 @@ struct Envelope {
 
 /// The envelope: sender from `sender` (when given), else Return-Path, else the mbox From line; recipients from
 /// `rcpts` (when any), else X-Original-To / Delivered-To, else the To and Cc addresses in `domains` (all of
-/// them when `domains` is empty).
+/// them when `domains` is empty). Senders lose BATV tags, and SRS wrappers of trusted_forwarders only.
 Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::string>& sender,
-                             const std::vector<std::string>& rcpts, const std::vector<std::string>& domains);
+                             const std::vector<std::string>& rcpts, const std::vector<std::string>& domains,
+                             const std::vector<std::string>& trusted_forwarders = {});
 
 /// What the postage checks need to know.
 struct PostagePolicy {

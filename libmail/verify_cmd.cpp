@@ -3,6 +3,7 @@
 
 #include <charconv>
 
+#include "libmail/address.hpp"
 #include "libmail/clock.hpp"
 #include "libmail/duration.hpp"
 #include "libmail/message.hpp"
@@ -39,6 +40,7 @@ struct Policy {
     bool trust_upstream = false;
     char delimiter = '+';
     std::size_t max_size = limits::message_size;
+    std::vector<std::string> trusted_forwarders;
 };
 
 Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
@@ -71,6 +73,10 @@ Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
     auto delim = resolve_delimiter(ctx);
     if (!delim) return delim.error();
     p.delimiter = *delim;
+
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    p.trusted_forwarders = std::move(*fwd);
 
     Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));
     auto n = parse_size(size.value);
@@ -115,7 +121,7 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
             if (!d) return d.error();
             domains = std::move(*d);
         }
-        auto e = envelope_of(msg, p->sender, p->rcpts, domains);
+        auto e = envelope_of(msg, p->sender, p->rcpts, domains, p->trusted_forwarders);
         if (!e) return e.error();
         env = std::move(*e);
 
@@ -265,6 +271,14 @@ Result<std::string> resolve_authserv_id(const Context& ctx, const std::optional<
         return Error{cli ? ErrorKind::usage : ErrorKind::config,
                      id.origin + ": authserv-id must be one word without ; ( ) or quotes"};
     return id.value;
+}
+
+Result<std::vector<std::string>> resolve_trusted_forwarders(const Context& ctx, const std::vector<std::string>& cli) {
+    bool from_cli = !cli.empty();
+    auto d = parse_domain_list(from_cli ? cli : ctx.settings().config().get_all(ctx.program, "trusted-forwarder"));
+    if (d) return d;
+    if (from_cli) return Error{ErrorKind::usage, "--trusted-forwarder: " + d.error().text};
+    return Error{ErrorKind::config, ctx.settings().config().path() + ": trusted-forwarder: " + d.error().text};
 }
 
 std::string tag_for(const Context& ctx, Category c) {

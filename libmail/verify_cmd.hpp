@@ -25,6 +25,7 @@ struct VerifyOptions {
     std::optional<std::string> max_size;
     bool trust_upstream = false;
     std::optional<bool> tag;
+    std::vector<std::string> trusted_forwarders;  ///< domains whose SRS wrappers are taken off
 };
 
 /// A bad setting: kind usage when it came from the command line, else config, with where it came from.
@@ -49,6 +50,9 @@ Result<PostagePolicy> resolve_postage_policy(const Context& ctx, const std::opti
 /// The authserv-id for Authentication-Results (one RFC 8601 value token), default fallback.
 Result<std::string> resolve_authserv_id(const Context& ctx, const std::optional<std::string>& cli,
                                         const std::string& fallback);
+/// The trusted forwarders: the --trusted-forwarder values cli, else every config `trusted-forwarder`
+/// ([program], else [common]); normalised domains.
+Result<std::vector<std::string>> resolve_trusted_forwarders(const Context& ctx, const std::vector<std::string>& cli);
 /// The subject tag configured for c (tag-stamped = [G] and so on); "" turns it off.
 std::string tag_for(const Context& ctx, Category c);
 

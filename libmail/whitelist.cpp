@@ -168,12 +168,39 @@ std::string wl_entry_text(const WlEntry& e) {
     return e.value;
 }
 
+std::string wl_outgoing_scope(std::string_view sender, const std::vector<std::string>& domains) {
+    auto a = parse_addr_spec(sender);
+    if (!a || a->local.empty() || a->domain.empty()) return {};
+    std::string d = normalize_domain(a->domain);
+    if (std::find(domains.begin(), domains.end(), d) == domains.end()) return {};
+    return normalize_address(*a);
+}
+
+std::vector<WlEntry> wl_outgoing_entries(const std::vector<std::string>& rcpts, std::string_view scope,
+                                         std::int64_t now) {
+    std::vector<WlEntry> out;
+    for (const auto& r : rcpts) {
+        // parse_wl_entry refuses address literals: a host named by its IP address vouches for nobody, and
+        // whitelisting user@[192.0.2.1] would let in anyone who claims it.
+        auto e = parse_wl_entry(r);
+        if (!e || e->kind != WlKind::address) continue;
+        e->scope = std::string(scope);
+        e->source = "outgoing";
+        e->created = now;
+        if (std::none_of(out.begin(), out.end(), [&](const WlEntry& x) { return x.value == e->value; }))
+            out.push_back(std::move(*e));
+    }
+    return out;
+}
+
 Result<std::optional<WlEntry>> wl_match(Store& store, std::string_view sender, std::string_view recipient) {
     std::vector<std::string> values;
     std::string sender_addr, sender_domain;
     if (!sender.empty()) {
         auto a = parse_addr_spec(sender);
-        if (a && !a->domain.empty()) {
+        // An address literal is no sender anyone can vouch for: never whitelisted (older stores may hold
+        // entries for one).
+        if (a && !a->domain.empty() && a->domain.front() != '[') {
             Address s = strip_sender_tags(*a);
             sender_addr = normalize_address(s);
             values.push_back(sender_addr);

@@ -5,9 +5,11 @@
 //   dom, @dom    a sender domain, exactly
 //   .dom         a sender domain and every domain below it
 //   rcpt:ADDR    an unconditional recipient (in the lines format; the CLI uses --recipient)
-// Matching: the sender is normalised (address.hpp) with BATV/SRS tags
-// stripped; an entry applies when its scope is empty, or equals the recipient's
-// address or domain. The most specific match wins: address over domain over
+// Matching: the sender is normalised (address.hpp) with BATV tags stripped
+// (SRS wrappers of trusted forwarders are the caller's to take off first; any
+// other SRS address is its forwarder's own); a sender at an address literal
+// matches no sender entry. An entry applies when its scope is empty, or equals
+// the recipient's address or domain. The most specific match wins: address over domain over
 // the longest subdomain entry; a recipient- or domain-scoped entry over an
 // unscoped one.
 #pragma once
@@ -18,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mail {
 
@@ -29,6 +32,14 @@ Result<WlEntry> parse_wl_recipient(std::string_view text);
 Result<std::string> parse_wl_scope(std::string_view text);
 /// The entry as written in lists and the lines format (@dom, .dom, user@dom, rcpt:addr).
 std::string wl_entry_text(const WlEntry& e);
+
+/// The scope for entries made from mail that sender sent: sender (normalised) when it is an address in one of
+/// domains (the protected domains), else "" (a personal store, or a sender who is not ours).
+std::string wl_outgoing_scope(std::string_view sender, const std::vector<std::string>& domains);
+/// Entries for the recipients of outgoing mail: sender addresses of source outgoing, scoped to scope, created
+/// at now; recipients that are no whitelistable address (an address literal, a malformed domain) are left out.
+std::vector<WlEntry> wl_outgoing_entries(const std::vector<std::string>& rcpts, std::string_view scope,
+                                         std::int64_t now);
 
 /// The best entry for sender (and recipient, when not empty), if any. Reads only.
 Result<std::optional<WlEntry>> wl_match(Store& store, std::string_view sender, std::string_view recipient);

@@ -5,6 +5,7 @@
 #include "libmail/clock.hpp"
 #include "libmail/limits.hpp"
 #include "libmail/message.hpp"
+#include "libmail/verify_cmd.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <fstream>
@@ -14,19 +15,28 @@ namespace mail {
 
 namespace {
 
-// Every To, Cc and Bcc address of the message on in (headers only are read).
-Result<std::vector<std::string>> message_recipients(std::istream& in) {
+// The addresses of an outgoing message on in (headers only are read).
+struct MessageAddresses {
+    std::vector<std::string> rcpts;  ///< every To, Cc and Bcc address
+    std::string from;                ///< the first From address; "" when there is none
+};
+
+Result<MessageAddresses> message_addresses(std::istream& in) {
     MessageReader reader(in);
     if (auto r = reader.read_header(); !r) return r.error();
-    std::vector<std::string> out;
+    MessageAddresses out;
     for (const char* name : {"To", "Cc", "Bcc"}) {
         for (const auto& value : reader.get_all(name)) {
             auto list = parse_address_list(value);
             if (!list) return Error{ErrorKind::data, std::string(name) + ": " + list.error().text};
-            for (const auto& a : *list) out.push_back(a.addr_spec());
+            for (const auto& a : *list) out.rcpts.push_back(a.addr_spec());
         }
     }
-    if (out.empty()) return Error{ErrorKind::data, "message has no To, Cc or Bcc addresses"};
+    if (out.rcpts.empty()) return Error{ErrorKind::data, "message has no To, Cc or Bcc addresses"};
+    if (auto from = reader.get("From")) {
+        auto list = parse_address_list(*from);
+        if (list && !list->empty()) out.from = list->front().addr_spec();
+    }
     return out;
 }
 
@@ -55,29 +65,36 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
     if (opt.note.size() > limits::note_length) return Error{ErrorKind::usage, "--note is too long"};
     for (char c : opt.note)
         if (static_cast<unsigned char>(c) < 0x20) return Error{ErrorKind::usage, "--note has control characters"};
-    std::vector<std::string> args = opt.args;
-    std::string source = "manual";
-    if (opt.from_message) {
-        if (opt.recipient || !opt.args.empty())
-            return Error{ErrorKind::usage, "--from-message takes no entries and no --recipient"};
-        auto r = message_recipients(in);
-        if (!r) return r.error();
-        args = *r;
-        source = "outgoing";
-    }
-    if (args.empty()) return Error{ErrorKind::usage, "no entries given"};
     auto scope = scope_option(opt);
     if (!scope) return scope.error();
     // Parse everything first: a malformed entry leaves nothing half-written.
     std::vector<WlEntry> entries;
     std::int64_t t = now();
-    for (const auto& a : args) {
-        auto e = entry_argument(a, opt.recipient, *scope);
-        if (!e) return e.error();
-        e->note = opt.note;
-        e->source = source;
-        e->created = t;
-        entries.push_back(*e);
+    if (opt.from_message) {
+        if (opt.recipient || !opt.args.empty())
+            return Error{ErrorKind::usage, "--from-message takes no entries and no --recipient"};
+        auto m = message_addresses(in);
+        if (!m) return m.error();
+        // The people one writes to may write back to the writer, not to everybody: scoped to the From
+        // address when it is ours, unless --for says otherwise.
+        if (scope->empty()) {
+            auto domains = store.domain_list();
+            if (!domains) return domains.error();
+            *scope = wl_outgoing_scope(m->from, *domains);
+        }
+        entries = wl_outgoing_entries(m->rcpts, *scope, t);
+        if (entries.empty()) return Error{ErrorKind::data, "message has no To, Cc or Bcc address to whitelist"};
+        for (auto& e : entries) e.note = opt.note;
+    } else {
+        if (opt.args.empty()) return Error{ErrorKind::usage, "no entries given"};
+        for (const auto& a : opt.args) {
+            auto e = entry_argument(a, opt.recipient, *scope);
+            if (!e) return e.error();
+            e->note = opt.note;
+            e->source = "manual";
+            e->created = t;
+            entries.push_back(*e);
+        }
     }
     std::vector<std::string> lines;
     auto r = store.transaction([&]() -> Result<void> {
@@ -129,14 +146,18 @@ Result<int> cmd_remove(Context& ctx, Store& store, const WhitelistOptions& opt, 
     return missing ? ex_no : ex_ok;
 }
 
-Result<int> cmd_check(Store& store, const WhitelistOptions& opt, std::ostream& out) {
+Result<int> cmd_check(const Context& ctx, Store& store, const WhitelistOptions& opt, std::ostream& out) {
     auto s = parse_addr_spec(opt.sender);
     if (!s && opt.sender != "<>") return Error{ErrorKind::usage, "sender '" + opt.sender + "': " + s.error().text};
     if (!opt.rcpt.empty()) {
         auto r = parse_addr_spec(opt.rcpt);
         if (!r || r->domain.empty()) return Error{ErrorKind::usage, "recipient '" + opt.rcpt + "': not an address"};
     }
-    auto m = wl_match(store, opt.sender == "<>" ? "" : opt.sender, opt.rcpt);
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    std::string sender;
+    if (s && !s->domain.empty()) sender = normalize_address(strip_sender_tags(*s, *fwd));
+    auto m = wl_match(store, sender, opt.rcpt);
     if (!m) return m.error();
     if (!m->has_value()) return ex_no;
     const WlEntry& e = **m;
@@ -202,7 +223,7 @@ Result<int> dispatch(Context& ctx, const WhitelistOptions& opt, std::istream& in
     } else if (c == "remove") {
         return cmd_remove(ctx, s, opt, out, err);
     } else if (c == "check") {
-        return cmd_check(s, opt, out);
+        return cmd_check(ctx, s, opt, out);
     } else if (c == "list") {
         auto r = opt.json ? wl_list_json(s, out) : wl_list_text(s, out);
         if (!r) return r.error();

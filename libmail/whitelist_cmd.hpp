@@ -12,6 +12,7 @@ namespace mail {
 struct WhitelistOptions {
     std::string command;  ///< add, remove, check, list, import, export, stats, domain-add, domain-remove, domain-list
     std::vector<std::string> args;
+    std::vector<std::string> trusted_forwarders;  ///< check: domains whose SRS wrappers are taken off the sender
     std::string note, scope, sender, rcpt, file;
     std::string format = "lines";
     bool recipient = false, from_message = false, json = false;

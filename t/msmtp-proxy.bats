@@ -264,7 +264,7 @@ mkcert() {
 
 @test "STARTTLS with a test certificate; pipelined plaintext discarded; AUTH only after TLS; authenticated relay" {
   mkcert
-  printf 'sesame\n' | msmtp-proxy user add alice
+  printf 'sesame\n' | msmtp-proxy user add --sender alice@ours.example alice
   run msmtp-proxy user list
   assert_output --partial "alice"
   start_sink
@@ -286,8 +286,8 @@ mkcert() {
   assert_output --partial "250 2.0.0 OK: sent"
   wait_sink 1
   sink_all | grep -q 'with ESMTPSA'
-  # The recipient is whitelisted for the answer.
-  run mwhitelist check someone@elsewhere.example
+  # The recipient is whitelisted for the answer, to the user who wrote.
+  run mwhitelist check someone@elsewhere.example alice@ours.example
   assert_success
   # An authenticated user may not use a sender outside the home domains.
   run swaks_to alice@elsewhere.example someone@elsewhere.example -tls -a PLAIN -au alice -ap sesame
@@ -296,7 +296,7 @@ mkcert() {
 
 @test "submission: stamps outgoing mail (hashcash interoperable), BATV-signs the sender, refuses unsigned bounces" {
   mkcert
-  printf 'sesame\n' | msmtp-proxy user add alice
+  printf 'sesame\n' | msmtp-proxy user add --sender alice@ours.example alice
   start_sink
   start_proxy --relay "127.0.0.1:$SINK" --tls-cert "$M/cert.pem" --tls-key "$M/key.pem" \
     --stamp hashcash --stamp-bits 12 --batv

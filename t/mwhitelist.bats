@@ -50,11 +50,13 @@ setup() { common_setup; }
   assert_output --partial "no such entry"
 }
 
-@test "BATV and SRS tags are stripped from the sender" {
+@test "BATV tags are stripped from the sender; SRS wrappers only of a trusted forwarder" {
   mwhitelist add bob@example.org
   run mwhitelist check prvs=1234abcdef=bob@example.org
   assert_success
   run mwhitelist check SRS0=abcd=XY=example.org=bob@forwarder.example
+  assert_failure 1
+  run mwhitelist check --trusted-forwarder forwarder.example SRS0=abcd=XY=example.org=bob@forwarder.example
   assert_success
   assert_output --partial "bob@example.org"
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -55,6 +56,12 @@ void check(const mail::Address& a) {
     auto sn = mail::parse_addr_spec(mail::normalize_address(s));
     require(sn.ok());
     require(mail::normalize_address(*sn) == mail::normalize_address(s));
+    // The same with the address's own domain (and so every SRS wrapper's) trusted as a forwarder.
+    const std::vector<std::string> fwd{d, "fwd.example"};
+    mail::Address t = mail::strip_sender_tags(a, fwd);
+    require(!t.local.empty() && !t.domain.empty());
+    require(t.local.size() <= a.local.size());
+    require(same(t, mail::strip_sender_tags(t, fwd)));
 }
 
 } // namespace

@@ -140,17 +140,37 @@ TEST_CASE("address: normalisation for matching") {
     CHECK(normalize_address(*parse_addr_spec(n)) == n);  // idempotent
 }
 
-TEST_CASE("address: BATV and SRS tags are stripped") {
-    auto strip = [](std::string_view s) { return normalize_address(strip_sender_tags(*parse_addr_spec(s))); };
+TEST_CASE("address: BATV tags are stripped; SRS wrappers only of trusted forwarders") {
+    const std::vector<std::string> fwd{"fwd.example", "first.example", "second.example"};
+    auto strip = [&](std::string_view s) { return normalize_address(strip_sender_tags(*parse_addr_spec(s), fwd)); };
+    auto untrusted = [](std::string_view s) { return normalize_address(strip_sender_tags(*parse_addr_spec(s))); };
     CHECK(strip("prvs=0123456789=bob@x.org") == "bob@x.org");
     CHECK(strip("PRVS=0123456789=bob@x.org") == "bob@x.org");
     CHECK(strip("msprvs1=19abcdef=bob@x.org") == "bob@x.org");
+    CHECK(untrusted("prvs=0123456789=bob@x.org") == "bob@x.org");
     CHECK(strip("SRS0=HHH=TT=orig.example=alice@fwd.example") == "alice@orig.example");
     CHECK(strip("srs0=HHH=TT=orig.example=a=b@fwd.example") == "a=b@orig.example");
     CHECK(strip("SRS1=HHH=first.example==HHH=TT=orig.example=alice@second.example") == "alice@orig.example");
     CHECK(strip("prvs=0123456789=SRS0=HHH=TT=orig.example=alice@fwd.example") == "alice@orig.example");
     CHECK(strip("SRS0=broken@fwd.example") == "srs0=broken@fwd.example");
     CHECK(strip("\"SRS0=H=T=not a domain=x\"@fwd.example") == "\"srs0=h=t=not a domain=x\"@fwd.example");
+    // Nobody checked the hash: an SRS address of any other domain is that domain's own.
+    CHECK(untrusted("SRS0=HHH=TT=orig.example=alice@fwd.example") == "srs0=hhh=tt=orig.example=alice@fwd.example");
+    CHECK(strip("SRS0=HHH=TT=orig.example=alice@attacker.example") ==
+          "srs0=hhh=tt=orig.example=alice@attacker.example");
+    CHECK(strip("prvs=0123456789=SRS0=HHH=TT=orig.example=alice@attacker.example") ==
+          "srs0=hhh=tt=orig.example=alice@attacker.example");
+    CHECK(untrusted("SRS1=HHH=first.example==HHH=TT=orig.example=alice@second.example") ==
+          "srs1=hhh=first.example==hhh=tt=orig.example=alice@second.example");
+    // SRS1: as far as every forwarder on the way is trusted. The last one
+    // vouches for the SRS0 address it received, the first one for the sender.
+    CHECK(normalize_address(strip_sender_tags(*parse_addr_spec("SRS1=HHH=first.example==HHH=TT=orig.example=alice@second.example"),
+                                              {"second.example"})) == "srs0=hhh=tt=orig.example=alice@first.example");
+    CHECK(normalize_address(strip_sender_tags(*parse_addr_spec("SRS1=HHH=first.example==HHH=TT=orig.example=alice@second.example"),
+                                              {"first.example"})) ==
+          "srs1=hhh=first.example==hhh=tt=orig.example=alice@second.example");
+    // The forwarder list holds normalised domains; the address's domain is normalised before the lookup.
+    CHECK(strip("SRS0=HHH=TT=orig.example=alice@FWD.Example.") == "alice@orig.example");
     CHECK_FALSE(parse_addr_spec("two words@x.org").ok());
     CHECK(strip("plain@x.org") == "plain@x.org");
 }
@@ -208,7 +228,9 @@ Address spec(std::string_view s) {
     REQUIRE(r.ok());
     return *r;
 }
-std::string stripped(std::string_view s) { return normalize_address(strip_sender_tags(spec(s))); }
+std::string stripped(std::string_view s) {
+    return normalize_address(strip_sender_tags(spec(s), {"fwd.example", "first.example", "second.example", "f.example"}));
+}
 } // namespace
 
 TEST_CASE("address: display names in more forms") {
@@ -458,6 +480,27 @@ TEST_CASE("address: sender tag stripping in detail") {
     Address twice = strip_sender_tags(once);
     CHECK(twice.local == once.local);
     CHECK(twice.domain == once.domain);
+    // Nested SRS from trusted forwarders comes off all the way, and stays off.
+    std::vector<std::string> fwd{"a.example", "b.example"};
+    Address n = spec("prvs=t=SRS0=H=T=b.example=SRS0=H=T=c.example=bob@a.example");
+    Address n1 = strip_sender_tags(n, fwd);
+    CHECK(normalize_address(n1) == "bob@c.example");
+    CHECK(normalize_address(strip_sender_tags(n1, fwd)) == "bob@c.example");
+    CHECK(normalize_address(strip_sender_tags(n, {"a.example"})) == "srs0=h=t=c.example=bob@b.example");
+}
+
+TEST_CASE("address: domain lists (trusted forwarders)") {
+    auto d = parse_domain_list({"Fwd.Example., other.example", "third.example  fwd.example"});
+    REQUIRE(d.ok());
+    CHECK(*d == std::vector<std::string>{"fwd.example", "other.example", "third.example"});
+    CHECK(parse_domain_list({}).ok());
+    CHECK(parse_domain_list({" , "})->empty());
+    for (const char* bad : {"not/a domain", "[127.0.0.1]", "-x.example", "a..b"}) {
+        INFO(bad);
+        auto r = parse_domain_list({bad});
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::usage);
+    }
 }
 
 TEST_CASE("address: domain syntax in detail") {

@@ -776,6 +776,8 @@ TEST_CASE("store: a version 4 store is migrated to the current version, keeping 
     REQUIRE(sqlite3_exec(db, "DROP TABLE source_out; DROP TABLE source_in; DROP TABLE source_rate;"
                              " PRAGMA user_version=4",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
+    // ... and the users' senders (5 -> 6).
+    REQUIRE(sqlite3_exec(db, "ALTER TABLE users DROP COLUMN senders", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});

@@ -55,7 +55,9 @@ TEST_CASE("whitelist: matching is most specific first, scopes honoured") {
     CHECK(match(st, "Friend@CORP.example") == "friend@corp.example");
     CHECK(match(st, "someone@corp.example") == "@corp.example");
     CHECK(match(st, "someone@deep.sub.example") == ".example");
-    CHECK(match(st, "SRS0=HHH=TT=corp.example=friend@forwarder.net") == "friend@corp.example");
+    // An SRS wrapper is the forwarder's address: callers take off only trusted ones (address.hpp).
+    CHECK(match(st, "SRS0=HHH=TT=corp.example=friend@forwarder.net") == "-");
+    CHECK(match(st, "prvs=0123abcdef=friend@corp.example") == "friend@corp.example");
     CHECK(match(st, "x@other.org") == "-");  // scoped entry needs its recipient
     CHECK(match(st, "x@other.org", "boss@ours.net") == "@other.org boss@ours.net");
     CHECK(match(st, "x@other.org", "clerk@ours.net") == "-");
@@ -111,4 +113,41 @@ TEST_CASE("whitelist: CSV and JSON quoting") {
     CHECK(csv_field("a,b") == "\"a,b\"");
     CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
     CHECK(json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
+}
+
+TEST_CASE("whitelist: outgoing recipients are whitelisted for their sender, never at an address literal") {
+    CHECK(wl_outgoing_scope("Alice@Ours.Example", {"ours.example"}) == "alice@ours.example");
+    CHECK(wl_outgoing_scope("alice@ours.example", {}).empty());  // a personal store
+    CHECK(wl_outgoing_scope("alice@elsewhere.example", {"ours.example"}).empty());
+    CHECK(wl_outgoing_scope("", {"ours.example"}).empty());
+    CHECK(wl_outgoing_scope("not an address", {"ours.example"}).empty());
+
+    auto es = wl_outgoing_entries({"Pal@Far.Example", "x@[192.0.2.1]", "y@[IPv6:2001:db8::1]", "pal@far.example",
+                                   "bad@-x-.example", "prvs=0123456789=list@far.example"},
+                                  "alice@ours.example", 7);
+    REQUIRE(es.size() == 2);
+    CHECK(es[0].value == "pal@far.example");
+    CHECK(es[1].value == "list@far.example");
+    for (const auto& e : es) {
+        CHECK(e.kind == WlKind::address);
+        CHECK(e.scope == "alice@ours.example");
+        CHECK(e.source == "outgoing");
+        CHECK(e.created == 7);
+    }
+
+    TmpDir d;
+    auto s = open_store(d.file("s.db"));
+    REQUIRE(s.ok());
+    Store& st = **s;
+    for (const auto& e : es) REQUIRE(st.wl_insert(e).ok());
+    CHECK(match(st, "pal@far.example", "alice@ours.example") == "pal@far.example alice@ours.example");
+    CHECK(match(st, "pal@far.example", "bob@ours.example") == "-");
+    CHECK(match(st, "pal@far.example") == "-");
+    // An address literal sender matches nothing, even an entry an older program left.
+    WlEntry lit;
+    lit.kind = WlKind::address;
+    lit.value = "x@[192.0.2.1]";
+    lit.created = 1;
+    REQUIRE(st.wl_insert(lit).ok());
+    CHECK(match(st, "x@[192.0.2.1]", "bob@ours.example") == "-");
 }
