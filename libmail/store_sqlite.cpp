@@ -76,18 +76,10 @@ const char* const migrations[] = {
     "CREATE TABLE source_rate(key TEXT NOT NULL, span INTEGER NOT NULL, ends INTEGER NOT NULL,"
     "  n INTEGER NOT NULL, PRIMARY KEY(key, span)) WITHOUT ROWID;"
     "CREATE INDEX source_rate_ends ON source_rate(ends);",
-    // 5 -> 6: the issue "Nothing lost, nothing raced", one statement group per defect.
-    // -- held mail keyed by a digest of the whole message (mchallenge)
-    ""
-    // -- one-time token reservations at RCPT (msmtp-proxy)
-    // (IF NOT EXISTS: the migration tests make an older store by dropping only the tables of the versions they undo)
-    "CREATE TABLE IF NOT EXISTS token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL,"
-    "  until INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS token_holds_until ON token_holds(until);"
-    // -- the senders each SMTP AUTH user may use
-    "ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';"
-    // -- other
-    "",
+    // 5 -> 6: one-time token reservations at RCPT (msmtp-proxy); the senders each SMTP AUTH user may use.
+    "CREATE TABLE token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX token_holds_until ON token_holds(until);"
+    "ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';",
 };
 constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
 

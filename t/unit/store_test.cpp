@@ -366,7 +366,7 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
     sqlite3* db;
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db, "DROP TABLE users; DROP TABLE held; DROP TABLE source_out; DROP TABLE source_in;"
-                             " DROP TABLE source_rate; PRAGMA user_version=2",
+                             " DROP TABLE source_rate; DROP TABLE token_holds; PRAGMA user_version=2",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
@@ -776,8 +776,9 @@ TEST_CASE("store: a version 4 store is migrated to the current version, keeping 
     REQUIRE(sqlite3_exec(db, "DROP TABLE source_out; DROP TABLE source_in; DROP TABLE source_rate;"
                              " PRAGMA user_version=4",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
-    // ... and the users' senders (5 -> 6).
-    REQUIRE(sqlite3_exec(db, "ALTER TABLE users DROP COLUMN senders", nullptr, nullptr, nullptr) == SQLITE_OK);
+    // ... and the token reservations and users' senders (5 -> 6).
+    REQUIRE(sqlite3_exec(db, "DROP TABLE token_holds; ALTER TABLE users DROP COLUMN senders", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});
