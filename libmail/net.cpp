@@ -195,4 +195,49 @@ Result<std::string> read_line(int fd, std::string& buf, std::size_t max, Deadlin
     }
 }
 
+std::string client_ip(std::string_view peer) {
+    std::string host;
+    if (!peer.empty() && peer.front() == '[') {
+        auto close = peer.find(']');
+        if (close == std::string_view::npos) return "";
+        host = std::string(peer.substr(1, close - 1));
+    } else {
+        auto colon = peer.rfind(':');
+        host = std::string(peer.substr(0, colon));
+        if (host.find(':') != std::string::npos) host = std::string(peer);  // a bare IPv6 address, no port
+    }
+    in_addr a4{};
+    if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return host;
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return "";
+    char text[INET6_ADDRSTRLEN] = "";
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        std::memcpy(&a4, &a6.s6_addr[12], 4);
+        ::inet_ntop(AF_INET, &a4, text, sizeof text);
+    } else {
+        ::inet_ntop(AF_INET6, &a6, text, sizeof text);
+    }
+    return text;
+}
+
+std::string client_net(std::string_view peer, int v4_prefix) {
+    std::string ip = client_ip(peer);
+    char text[INET6_ADDRSTRLEN] = "";
+    in_addr a4{};
+    if (::inet_pton(AF_INET, ip.c_str(), &a4) == 1) {
+        if (v4_prefix >= 32) return ip;
+        std::uint32_t mask = v4_prefix <= 0 ? 0 : ~std::uint32_t{0} << (32 - v4_prefix);
+        a4.s_addr = htonl(ntohl(a4.s_addr) & mask);
+        ::inet_ntop(AF_INET, &a4, text, sizeof text);
+        return std::string(text) + "/" + std::to_string(v4_prefix);
+    }
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return "";
+    std::memset(&a6.s6_addr[8], 0, 8);
+    ::inet_ntop(AF_INET6, &a6, text, sizeof text);
+    return std::string(text) + "/64";
+}
+
+std::string client_key(std::string_view peer) { return client_net(peer, 32); }
+
 } // namespace mail

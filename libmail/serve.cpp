@@ -81,43 +81,6 @@ std::vector<ServeSocket> activated_sockets() {
 
 std::size_t active_sessions() { return g_active.load(); }
 
-std::string client_ip(std::string_view peer) {
-    std::string host;
-    if (!peer.empty() && peer.front() == '[') {
-        auto close = peer.find(']');
-        if (close == std::string_view::npos) return "";
-        host = std::string(peer.substr(1, close - 1));
-    } else {
-        auto colon = peer.rfind(':');
-        host = std::string(peer.substr(0, colon));
-        if (host.find(':') != std::string::npos) host = std::string(peer);  // a bare IPv6 address, no port
-    }
-    in_addr a4{};
-    if (::inet_pton(AF_INET, host.c_str(), &a4) == 1) return host;
-    in6_addr a6{};
-    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1) return "";
-    char text[INET6_ADDRSTRLEN] = "";
-    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-        std::memcpy(&a4, &a6.s6_addr[12], 4);
-        ::inet_ntop(AF_INET, &a4, text, sizeof text);
-    } else {
-        ::inet_ntop(AF_INET6, &a6, text, sizeof text);
-    }
-    return text;
-}
-
-std::string client_key(std::string_view peer) {
-    std::string ip = client_ip(peer);
-    if (ip.find(':') == std::string::npos) return ip;
-    in6_addr a6{};
-    if (::inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return "";
-    // One site gets a /64 and its hosts pick addresses in it at will: count the /64, not the address.
-    std::memset(&a6.s6_addr[8], 0, 8);
-    char text[INET6_ADDRSTRLEN] = "";
-    ::inet_ntop(AF_INET6, &a6, text, sizeof text);
-    return std::string(text) + "/64";
-}
-
 void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, const SessionFn& session,
            const BusyFn& busy, const std::atomic<bool>& stop, int grace_seconds) {
     // Threads are kept for the next connection (a thread per connection cost a fifth of a short session):

@@ -5,6 +5,7 @@
 // per session, privileges dropped after binding, and a clean stop on
 // SIGTERM. Shared by msmtp-proxy and msourced.
 #pragma once
+#include "libmail/net.hpp"
 #include "libmail/error.hpp"
 
 #include <atomic>
@@ -51,12 +52,6 @@ using BusyFn = std::function<std::string(const ServeSocket& via, Busy why, const
 void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, const SessionFn& session,
            const BusyFn& busy, const std::atomic<bool>& stop, int grace_seconds = 30);
 
-/// The address of a peer written HOST:PORT or [IPv6]:PORT (peer_address), without the port or brackets;
-/// an IPv4-mapped IPv6 address as its IPv4 address; "" when the peer is no IP address ("local", "?", "stdin").
-std::string client_ip(std::string_view peer);
-/// What sessions and AUTH failures of a peer are counted under: its IPv4 address ("192.0.2.1"), or the /64
-/// of its IPv6 address ("2001:db8:1:2::/64", one site's hosts all count as one); "" when no IP address.
-std::string client_key(std::string_view peer);
 
 /// Sessions running now in serve().
 std::size_t active_sessions();

@@ -6,6 +6,7 @@
 #include "libmail/cli.hpp"
 #include "libmail/clock.hpp"
 #include "libmail/limits.hpp"
+#include "libmail/net.hpp"
 #include "libmail/store.hpp"
 #include "libmail/source_util.hpp"
 
@@ -22,7 +23,6 @@ using source_detail::hand_on;
 using source_detail::id_tag;
 using source_detail::ip_of;
 using source_detail::lower;
-using source_detail::rate_key;
 using source_detail::received_field;
 using source_detail::reply_text;
 
@@ -135,7 +135,7 @@ std::optional<SmtpExtensionReply> SourceSession::on_extension(const SmtpCommand&
 }
 
 Result<bool> SourceSession::rate_ok(std::string_view what) {
-    return store_.rate_hit(std::string(what) + " " + rate_key(ip_), now(), p_.rate_window, p_.get_limit);
+    return store_.rate_hit(std::string(what) + " " + client_key(ip_), now(), p_.rate_window, p_.get_limit);
 }
 
 // A notice makes us connect to the sender domain's MX: taken only from that MX (an --mx-map entry counts as

@@ -21,22 +21,6 @@ namespace source_detail {
 
 std::string id_tag(const std::string& id) { return id.size() > 8 ? id.substr(0, 8) + "..." : id; }
 
-std::string rate_key(const std::string& ip) {
-    // By value, not by spelling: an IPv4 client on a dual-stack socket (::ffff:a.b.c.d) is that IPv4
-    // address, not one /64 shared by every IPv4 client.
-    unsigned char a[16];
-    if (::inet_pton(AF_INET6, ip.c_str(), a) != 1) return ip;
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    char text[INET6_ADDRSTRLEN] = {};
-    if (std::memcmp(a, mapped, 12) == 0) {
-        ::inet_ntop(AF_INET, a + 12, text, sizeof text);
-        return text;
-    }
-    std::memset(a + 8, 0, 8);
-    ::inet_ntop(AF_INET6, a, text, sizeof text);
-    return std::string(text) + "/64";
-}
-
 std::string ip_of(const std::string& peer) {
     std::string ip = peer.substr(0, peer.rfind(':'));
     if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);

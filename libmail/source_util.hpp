@@ -14,8 +14,6 @@ namespace mail::source_detail {
 
 /// An id as logged: its first 8 hex digits (a whole id is a capability to fetch held mail).
 std::string id_tag(const std::string& id);
-/// The rate-limit key of a client address: IPv4 as it is, IPv6 by its /64.
-std::string rate_key(const std::string& ip);
 /// The address part of "HOST:PORT" or "[IPv6]:PORT".
 std::string ip_of(const std::string& peer);
 /// s in ASCII lower case.

@@ -346,8 +346,8 @@ TEST_CASE("source: a notice from a client that is not the sender domain's MX is 
     CHECK(r.partials().size() == 2);
 }
 
-TEST_CASE("source: rate_key counts IPv4 by address (mapped ones too) and IPv6 by its /64", "[source]") {
-    using source_detail::rate_key;
+TEST_CASE("source: GETs and notices count under client_key: IPv4 by address (mapped ones too), IPv6 by its /64", "[source]") {
+    auto rate_key = [](const char* ip) { return client_key(ip); };
     CHECK(rate_key("192.0.2.9") == "192.0.2.9");
     CHECK(rate_key("::ffff:192.0.2.9") == "192.0.2.9");
     CHECK(rate_key("::ffff:192.0.2.10") != rate_key("::ffff:192.0.2.9"));
