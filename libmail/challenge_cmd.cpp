@@ -581,7 +581,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     }
     if (!upstream) {
         strip_verdicts(msg, s.authserv_id);
-        auto wl = whitelist_reason(store, env, s.delimiter, t);
+        auto wl = whitelist_reason(store, env, msg, s.delimiter, s.postage.min_bits, t);
         if (!wl) return wl.error();
         if (*wl) {
             v.category = Category::whitelist;

@@ -6,6 +6,7 @@
 #include "libmail/message.hpp"
 #include "libmail/postage.hpp"
 #include "libmail/token.hpp"
+#include "libmail/token_issue.hpp"
 #include "libmail/whitelist.hpp"
 
 #include <algorithm>
@@ -148,8 +149,8 @@ bool is_bounce(const MessageReader& msg, const Envelope& env) {
     return false;
 }
 
-Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, char delimiter,
-                                                    std::int64_t now) {
+Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, const MessageReader& msg,
+                                                    char delimiter, int token_bits, std::int64_t now) {
     std::vector<std::string> who;
     if (env.sender && !env.sender->empty()) who.push_back(*env.sender);
     for (const auto& f : env.from)
@@ -177,7 +178,12 @@ Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope
         }
     }
     for (const auto& r : env.rcpts) {
-        if (!parse_token(r, delimiter)) continue;
+        auto tok = parse_token(r, delimiter);
+        if (!tok) continue;
+        // A token handed out by msmtp-proxy --unknown token-postage admits only a message stamped for it, here
+        // too (a backup MX, a local injection): without the stamp it is not looked at, so not used up either.
+        if ((tok->flags & token_flag::postage) && token_stamp(msg, r, token_bits, now) != HashcashCheck::ok)
+            continue;
         auto v = check_token(store, r, env.sender.value_or(""), true, delimiter, now);
         if (!v) return v.error();
         if (v->check == TokenCheck::ok) return std::optional<std::string>("token address " + r);

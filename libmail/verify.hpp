@@ -66,9 +66,10 @@ struct Verdict {
 bool is_bounce(const MessageReader& msg, const Envelope& env);
 
 /// The whitelist checks: a hit on the envelope sender or a From address for some recipient (counted in the store),
-/// an unconditional recipient, or a valid token address among the recipients (a one-time token is consumed).
-Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, char delimiter,
-                                                    std::int64_t now);
+/// an unconditional recipient, or a valid token address among the recipients (a one-time token is consumed;
+/// a token-postage one only with a hashcash stamp in msg for the token address of token_bits or more).
+Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, const MessageReader& msg,
+                                                    char delimiter, int token_bits, std::int64_t now);
 
 /// True when the message carries stamps of either kind.
 bool has_postage(const MessageReader& msg);

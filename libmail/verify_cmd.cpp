@@ -126,7 +126,7 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
         env = std::move(*e);
 
         v.hashcash = v.postage = "none";
-        auto wl = whitelist_reason(**store, env, p->delimiter, t);
+        auto wl = whitelist_reason(**store, env, msg, p->delimiter, p->postage.min_bits, t);
         if (!wl) return wl.error();
         if (*wl) {
             v.category = Category::whitelist;

@@ -968,6 +968,26 @@ PY
   wait_sink 1
 }
 
+@test "9: a token-postage token reaching mverify directly (past the proxy) also needs its stamp" {
+  a9_setup
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --unknown token-postage --min-bits 16
+  run swaks_to stranger@bad.example bob@ours.example
+  tok=$(token_of "$output")
+  [[ "$tok" == bob+*@ours.example ]]
+  # Past the proxy (a backup MX, a local injection): without a stamp for the token it is no token at all.
+  printf 'From: stranger@bad.example\r\nSubject: free ride\r\n\r\nhi\r\n' >"$M/free.eml"
+  mverify --min-bits 16 --sender stranger@bad.example --rcpt "$tok" <"$M/free.eml" >"$M/free.out"
+  grep -q '^X-Mailstamp-Class: B' "$M/free.out"
+  # ... and it was not used up by trying: the stamped resend is Whitelist, once.
+  stamp=$(hashcash -m -q -b 16 "$tok")
+  { printf 'X-Hashcash: %s\r\n' "$stamp"; cat "$M/free.eml"; } >"$M/paid.eml"
+  mverify --min-bits 16 --sender stranger@bad.example --rcpt "$tok" <"$M/paid.eml" >"$M/paid.out"
+  grep -q "^X-Mailstamp-Class: W (Whitelist: token address $tok" "$M/paid.out"
+  mverify --min-bits 16 --sender stranger@bad.example --rcpt "$tok" <"$M/paid.eml" >"$M/again.out"
+  ! grep -q '^X-Mailstamp-Class: W' "$M/again.out"
+}
+
 # ---------------------------------------------------------------------------
 # 10. One client address takes every session slot
 # ---------------------------------------------------------------------------

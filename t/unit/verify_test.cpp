@@ -167,7 +167,8 @@ TEST_CASE("verify: the whitelist counts hits and matches the sender, From, recip
     env.sender = "list@lists.example";
     env.from = {"ann@friend.example"};
     env.rcpts = {"bob@ours.example"};
-    auto w = whitelist_reason(**store, env, '+', 100);
+    Msg m("From: ann@friend.example\n\nhi\n");
+    auto w = whitelist_reason(**store, env, m.r, '+', 20, 100);
     REQUIRE(w.ok());
     REQUIRE(w->has_value());
     CHECK(**w == "sender ann@friend.example is whitelisted");
@@ -176,5 +177,5 @@ TEST_CASE("verify: the whitelist counts hits and matches the sender, From, recip
     CHECK((*hit)->last_hit == 100);
 
     env.from.clear();
-    CHECK_FALSE(whitelist_reason(**store, env, '+', 100)->has_value());
+    CHECK_FALSE(whitelist_reason(**store, env, m.r, '+', 20, 100)->has_value());
 }
