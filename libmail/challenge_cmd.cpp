@@ -793,18 +793,20 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     for (const auto& h : rows) {
         bool past = opt.after ? h.received <= t - hold : h.expires <= t;
         bool waiting = h.state == "held" || h.state == "pending" || h.state == "quiet";
-        if (waiting && past) {
-            auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
-            if (!m) return m.error();
-            if (*m) ++expired;
-        } else if (auto wl = waiting ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false); !wl || *wl) {
-            // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by
-            // hand): it is let in rather than left to expire.
-            if (!wl) return wl.error();
+        // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by hand):
+        // it is let in rather than left to expire, even when its hold ran out meanwhile (expiring it first
+        // would purge mail its recipient has since agreed to take).
+        auto wl = waiting ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false);
+        if (!wl) return wl.error();
+        if (*wl) {
             Delivery* dd = delivery(h);
             if (!dd) continue;
             auto r = q.release(h, *dd, "sender whitelisted", t, {h.state});
             if (r && *r) ++released;
+        } else if (waiting && past) {
+            auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
+            if (!m) return m.error();
+            if (*m) ++expired;
         } else if (h.state == "held" && h.challenged == 0) {
             // A challenge that could not go out (or a crash before it did): try again.
             std::string headers;

@@ -210,6 +210,19 @@ a2_reply() {
   [ "$(a1_held)" -eq 1 ]
 }
 
+@test "2. mail from a sender whitelisted since is released by expire even when its hold has run out meanwhile" {
+  a1_setup
+  a1_mkmsg "$M/one.eml" ann@stranger.example "body one"
+  "${MC[@]}" <"$M/one.eml"
+  mwhitelist add ann@stranger.example >/dev/null
+  printf '[mchallenge]\ndeliver = maildir:%s\n' "$MD" >"$M/conf"
+  # expire runs a month later: past the hold, but the sender is known now, so the mail is let in, not dropped
+  MAILSTAMP_TEST_NOW=$(( $(date +%s) + 31 * 86400 )) run mchallenge --config "$M/conf" expire
+  assert_success
+  assert_output --partial "released 1"
+  [ "$(a1_delivered)" -eq 1 ]
+}
+
 # ---------------------------------------------------------------------------
 # 3. Whitelist hit counts lag and are lost with the proxy
 # ---------------------------------------------------------------------------
