@@ -269,17 +269,21 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
     // cannot take them fails the filter (exit 75) with nothing on stdout.
     // They are people the sender writes to, so they are whitelisted for the
     // sender when it is one of ours, not for everybody.
+    // In a site store (one with protected domains) a sender that is none of ours whitelists nobody: for
+    // every recipient, it would open every mailbox of the site. A personal store has one user: all of them.
     std::string scope;
+    bool whitelist = true;
     if (opt.whitelist_scope) {
         scope = *opt.whitelist_scope;
-    } else if (auto who = sender_of(opt, msg)) {
+    } else {
+        auto who = sender_of(opt, msg);
+        if (!who && !opt.sender.empty()) return who.error();
         auto domains = s.domain_list();
         if (!domains) return domains.error();
-        scope = wl_outgoing_scope(*who, *domains);
-    } else if (!opt.sender.empty()) {
-        return who.error();
+        if (who) scope = wl_outgoing_scope(*who, *domains);
+        whitelist = domains->empty() || !scope.empty();
     }
-    auto entries = wl_outgoing_entries(*rcpts, scope, t);
+    auto entries = whitelist ? wl_outgoing_entries(*rcpts, scope, t) : std::vector<WlEntry>{};
     auto w = s.transaction([&]() -> Result<void> {
         for (const auto& e : entries)
             if (auto ins = s.wl_insert(e); !ins) return ins.error();

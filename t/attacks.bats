@@ -679,9 +679,18 @@ a6_rig() {
   run mwhitelist export
   assert_output "friend2@far.example bob@ours.example
 pal@far.example alice@ours.example"
-  # A sender outside the protected domains (a personal store): as before, for every recipient.
-  printf 'From: me@home.example\r\nTo: buddy@far.example\r\n\r\nhi\r\n' | mstamp --bits 8 >/dev/null
+  # A sender outside the protected domains of a site store is none of ours: nobody is whitelisted for it
+  # (for every recipient, it would open every mailbox of the site).
+  printf 'From: me@home.example\r\nTo: buddy@far.example\r\n\r\nhi\r\n' >"$M/home.eml"
+  mstamp --bits 8 <"$M/home.eml" >/dev/null
   run mwhitelist check buddy@far.example bob@ours.example
+  assert_failure 1
+  run mwhitelist check buddy@far.example
+  assert_failure 1
+  # A personal store (no protected domains): the one user's correspondents, as before.
+  mwhitelist --db "$M/personal.db" import </dev/null >/dev/null
+  mstamp --db "$M/personal.db" --bits 8 <"$M/home.eml" >/dev/null
+  run mwhitelist --db "$M/personal.db" check buddy@far.example
   assert_success
 }
 
