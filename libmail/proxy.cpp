@@ -702,6 +702,9 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         }
         log_delivery(group, std::string(1, letter), *d);
         last = first_line(d->reply);
+        // A copy went out to this group: its tokens stay used even if a later group's copy is not taken.
+        for (auto* g : group)
+            if (g->hold) claimed_.erase(std::remove(claimed_.begin(), claimed_.end(), g->hold->id), claimed_.end());
     }
     claimed_.clear();  // the message is taken: its tokens stay used
     return SmtpReply(250, "2.0.0 OK: delivered (" + last + ")");
