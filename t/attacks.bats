@@ -1512,3 +1512,20 @@ f13_msg() { printf 'Return-Path: <x@stranger.example>\nFrom: x@stranger.example\
   run mwhitelist check friend@friend.example
   assert_success
 }
+
+@test "13. msourced send (the pipe Postfix runs per message) on a store typo exits 75 naming the path and creates nothing" {
+  mkdir -p "$M/a"
+  mwhitelist --db "$M/a/store.db" import </dev/null >/dev/null
+  printf 'From: alice@a.example\nTo: bob@b.example\nSubject: s\n\nbody\n' >"$M/msg.eml"
+  run --separate-stderr msourced --db "$M/a/stroe.db" --log "$M/a/log" --hostname mx.a.example \
+    send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
+  assert_failure 75
+  [ "${#stderr_lines[@]}" -eq 1 ]
+  [[ "$stderr" == *"$M/a/stroe.db"* ]]
+  [ ! -e "$M/a/stroe.db" ]
+  # The real store holds it.
+  run msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --mx-map "b.example=127.0.0.1:9" \
+    send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
+  assert_success
+  [ "$(msourced --db "$M/a/store.db" queue --json | jq length)" -eq 1 ]
+}
