@@ -363,26 +363,32 @@ std::chrono::milliseconds left(Clock::time_point until) {
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
 }
 
-// The A and AAAA records of host; empty when it has none (or does not exist).
-Result<std::vector<std::string>> host_addresses(const std::string& host, Clock::time_point until) {
-    std::vector<std::string> out;
-    for (int type : {ns_t_a, ns_t_aaaa}) {
-        auto t = left(until);
-        if (t.count() <= 0) return Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"};
-        auto a = query(host, type, t);
-        if (!a) return a.error();
-        if (a->packet.empty()) {
-            if (a->herr == HOST_NOT_FOUND) return out;  // no such host: nothing to reach there
-            if (a->herr == NO_DATA) continue;
-            return lookup_failed(host, "address", a->herr);
-        }
-        auto r = parse_address_message(a->packet);
-        if (!r) return Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text};
-        if (r->rcode == rcode_nxdomain) return out;
-        if (r->rcode != 0 || r->truncated) return lookup_failed(host, "address", TRY_AGAIN);
-        for (auto& x : r->addresses) out.push_back(std::move(x));
+// One A or AAAA lookup of host into t: its addresses added (internal ones counted, not kept), or t.error set
+// when it failed. False when the host does not exist (no further lookup of it is needed).
+bool add_addresses(MailTarget& t, const std::string& host, int type, Clock::time_point until) {
+    auto fail = [&](const Error& e) {
+        if (t.error.empty()) t.error = e.text;
+        return true;
+    };
+    auto time = left(until);
+    if (time.count() <= 0) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"});
+    auto a = query(host, type, time);
+    if (!a) return fail(a.error());
+    std::vector<std::string> found;
+    if (a->packet.empty()) {
+        if (a->herr == HOST_NOT_FOUND) return false;  // no such host: nothing to reach there
+        if (a->herr == NO_DATA) return true;
+        return fail(lookup_failed(host, "address", a->herr));
     }
-    return out;
+    auto r = parse_address_message(a->packet);
+    if (!r) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text});
+    if (r->rcode == rcode_nxdomain) return false;
+    if (r->rcode != 0 || r->truncated) return fail(lookup_failed(host, "address", TRY_AGAIN));
+    for (auto& x : r->addresses) {
+        if (internal_address(x)) ++t.internal;
+        else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
+    }
+    return true;
 }
 
 } // namespace
@@ -407,7 +413,8 @@ Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& m
 }
 
 Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
-                                             std::chrono::milliseconds timeout) {
+                                             std::chrono::milliseconds timeout,
+                                             const std::function<bool(const MailTarget&)>& enough) {
     const auto until = Clock::now() + timeout;
     auto hosts = mail_hosts(domain, map, port, timeout);
     if (!hosts) return hosts.error();
@@ -432,19 +439,26 @@ Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMa
         out.push_back(std::move(t));
         return out;
     }
+    // A host whose lookup fails (a server dropping AAAA queries, the shared deadline) is kept with its error
+    // and whatever resolved: one broken host must not cost the domain its others.
     for (auto& hp : *hosts) {
         if (out.size() >= max_mx_hosts) break;
         MailTarget t;
-        auto addrs = host_addresses(hp.host, until);
-        if (!addrs) return addrs.error();
-        for (auto& x : *addrs) {
-            if (internal_address(x)) ++t.internal;
-            else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
-        }
         t.host = std::move(hp);
+        for (int type : {ns_t_a, ns_t_aaaa}) {
+            if (!add_addresses(t, t.host.host, type, until)) break;
+            if (enough && enough(t)) {
+                out.push_back(std::move(t));
+                return out;
+            }
+        }
         out.push_back(std::move(t));
     }
     return out;
+}
+
+bool targets_failed(const std::vector<MailTarget>& targets) {
+    return std::any_of(targets.begin(), targets.end(), [](const MailTarget& t) { return !t.error.empty(); });
 }
 
 bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip) {

@@ -86,6 +86,15 @@ Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const So
             return std::make_pair(std::move(*c), t.host);
         }
     }
+    // Hosts whose address lookup failed: tried with what resolved; with nothing resolved, a temporary failure.
+    std::string lookup;
+    for (const auto& t : *targets)
+        if (!t.error.empty() && lookup.empty()) lookup = t.error;
+    if (reachable == 0 && !lookup.empty()) {
+        if (internal > 0) lookup += "; " + std::to_string(internal) + " internal address(es) not tried";
+        return Error{ErrorKind::tempfail, lookup};
+    }
+    if (!lookup.empty()) why += "; " + lookup;
     if (reachable == 0 && internal > 0)
         return Error{ErrorKind::rejected, domain + ": its mail hosts have only internal addresses (" + std::to_string(internal) +
                                               "), never connected to unless --mx-map names them"};

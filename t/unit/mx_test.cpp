@@ -428,8 +428,8 @@ TEST_CASE("same_address compares numerically; is_target_address counts internal 
     CHECK(mail::same_address("2001:db8::1", "2001:0db8:0:0::1"));
     CHECK_FALSE(mail::same_address("192.0.2.1", "192.0.2.2"));
     CHECK_FALSE(mail::same_address("stdin", "stdin"));
-    mail::MailTarget dns{{"mx.example", "25"}, false, {"192.0.2.25", "127.0.0.1"}, 0};
-    mail::MailTarget map{{"127.0.0.1", "2525"}, true, {"127.0.0.1"}, 0};
+    mail::MailTarget dns{{"mx.example", "25"}, false, {"192.0.2.25", "127.0.0.1"}, 0, {}};
+    mail::MailTarget map{{"127.0.0.1", "2525"}, true, {"127.0.0.1"}, 0, {}};
     CHECK(mail::is_target_address({dns}, "192.0.2.25"));
     CHECK(mail::is_target_address({dns}, "::ffff:192.0.2.25"));
     CHECK_FALSE(mail::is_target_address({dns}, "127.0.0.1"));  // never from DNS, even if listed
@@ -447,4 +447,14 @@ TEST_CASE("mx: mail_targets keeps an --mx-map entry whole, with its addresses, a
     CHECK((*t)[0].host.port == "2525");
     CHECK((*t)[0].addresses == std::vector<std::string>{"127.0.0.1"});
     CHECK(mail::is_target_address(*t, "127.0.0.1"));
+}
+
+TEST_CASE("mx: targets_failed is true when one host's address lookup failed, whatever the others resolved", "[mx]") {
+    mail::MailTarget ok{{"mx1.example", "25"}, false, {"192.0.2.25"}, 0, {}};
+    mail::MailTarget half{{"mx2.example", "25"}, false, {"192.0.2.26"}, 0, "mx2.example: address lookup failed: timeout"};
+    CHECK_FALSE(mail::targets_failed({}));
+    CHECK_FALSE(mail::targets_failed({ok}));
+    CHECK(mail::targets_failed({ok, half}));
+    // What resolved still counts for the MX-client check.
+    CHECK(mail::is_target_address({ok, half}, "192.0.2.26"));
 }
