@@ -1524,6 +1524,51 @@ EOF
   [ "$(f12_count b)" -eq 1 ]
 }
 
+@test "12. outgoing mail to a domain whose MX hosts have only internal addresses waits, is retried, and expires with that reason logged" {
+  command -v dnsmasq >/dev/null || skip "dnsmasq not installed"
+  unshare -mn true 2>/dev/null || skip "no namespaces here (unshare -mn)"
+  mkdir -p "$M/a"
+  mwhitelist --db "$M/a/store.db" import </dev/null >/dev/null
+  printf 'From: alice@a.example\nTo: bob@vpn.example\nSubject: to a partner over the VPN\n\nbody\n' >"$M/msg.eml"
+  cat >"$M/inside.sh" <<EOF
+set -u
+ip link set lo up
+printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
+mount --bind "$M/resolv.conf" /etc/resolv.conf
+# vpn.example: split-horizon DNS, its MX only at 10.9.8.7 and 100.64.1.2.
+dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+  --port=53 --user=root --local=/example/ --mx-host=vpn.example,mx.vpn.example,10 \
+  --host-record=mx.vpn.example,10.9.8.7 --mx-host=vpn.example,mx2.vpn.example,20 --host-record=mx2.vpn.example,100.64.1.2 \
+  --log-facility="$M/dnsmasq.log" 2>"$M/dnsmasq.err" &
+DNS=\$!
+trap 'kill \$DNS 2>/dev/null || true' EXIT
+for i in \$(seq 100); do (exec 3<>/dev/udp/127.0.0.1/53) 2>/dev/null && break; sleep 0.05; done
+msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --timeout 5 --retry 1 \
+  send --from alice@a.example --rcpt bob@vpn.example <"$M/msg.eml"
+echo "send: \$?"
+msourced --db "$M/a/store.db" queue --json >"$M/q1.json"
+# The next pass, once the retry is due: tried again, still waiting.
+MAILSTAMP_TEST_NOW=\$((\$(date +%s) + 60)) msourced --db "$M/a/store.db" --log "$M/a/log" --timeout 5 --retry 1 fetch
+msourced --db "$M/a/store.db" queue --json >"$M/q2.json"
+EOF
+  run unshare -mn bash "$M/inside.sh"
+  cat "$M/a/log" "$M/dnsmasq.err" >&2 || true
+  assert_line "send: 0"
+  run jq -r '.[0] | "\(.state) \(.tries)"' "$M/q1.json"
+  assert_output "queued 1"
+  run jq -r '.[0] | "\(.state) \(.tries)"' "$M/q2.json"
+  assert_output "queued 2"
+  run grep -E 'event=notice .*domain=vpn\.example.*result=deferred.*only internal addresses.*--mx-map' "$M/a/log"
+  assert_success
+  # Past the hold time: removed, and the log says why it never left.
+  MAILSTAMP_TEST_NOW=$(( $(date +%s) + 8 * 86400 )) run msourced --db "$M/a/store.db" --log "$M/a/log" expire
+  assert_success
+  run msourced --db "$M/a/store.db" queue --json
+  assert_output "[]"
+  run grep -E 'event=expire .*direction=out.*state=queued.*only internal addresses.*--mx-map' "$M/a/log"
+  assert_success
+}
+
 # ---------------------------------------------------------------------------
 # 13. Store path typos are silent
 # ---------------------------------------------------------------------------
