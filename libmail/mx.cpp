@@ -225,7 +225,10 @@ bool address_bytes(std::string_view ip, unsigned char out[16]) {
 bool internal_v4(const unsigned char* a) {
     const unsigned x = a[0], y = a[1];
     return x == 0 || x == 10 || x == 127 || (x == 100 && (y & 0xc0) == 64) || (x == 169 && y == 254) ||
-           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) || x >= 224;  // 224/4 multicast, 240/4 and broadcast
+           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) ||
+           (x == 192 && y == 0 && a[2] == 0) ||  // 192.0.0.0/24 IETF protocol assignments (RFC 6890)
+           (x == 198 && (y & 0xfe) == 18) ||     // 198.18.0.0/15 benchmarking (RFC 2544)
+           x >= 224;                             // 224/4 multicast, 240/4 and broadcast
 }
 
 } // namespace
@@ -239,6 +242,11 @@ bool internal_address(std::string_view ip) {
     bool zero = true;
     for (int i = 0; i < 15; ++i) zero = zero && a[i] == 0;
     if (zero && (a[15] == 0 || a[15] == 1)) return true;                 // :: and ::1
+    static const unsigned char compat[12] = {};
+    if (std::memcmp(a, compat, 12) == 0) return true;                    // ::/96 IPv4-compatible (deprecated, RFC 4291)
+    static const unsigned char local_nat64[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+    if (std::memcmp(a, local_nat64, 6) == 0) return true;                // 64:ff9b:1::/48 local-use NAT64 (RFC 8215)
+    if (a[0] == 0x20 && a[1] == 0x02) return internal_v4(a + 2);         // 2002::/16 6to4: its embedded IPv4 (RFC 3056)
     if (a[0] == 0xff) return true;                                       // ff00::/8 multicast
     if ((a[0] & 0xfe) == 0xfc) return true;                              // fc00::/7 unique local
     if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return true;              // fe80::/10 link-local

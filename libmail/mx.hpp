@@ -77,9 +77,10 @@ struct AddressResponse {
 Result<AddressResponse> parse_address_message(std::string_view packet);
 
 /// True for an address no MX found in DNS may send us to: loopback, unspecified, RFC 1918 and RFC 6598
-/// private, link-local, multicast, reserved and broadcast (IPv4); loopback, unspecified, unique-local,
-/// link-local, site-local and multicast (IPv6), and IPv4-mapped or NAT64 forms of the IPv4 ones. Also
-/// true for text that is not a numeric address. Pure.
+/// private, link-local, 192.0.0.0/24, 198.18.0.0/15, multicast, reserved and broadcast (IPv4); loopback,
+/// unspecified, IPv4-compatible (::/96), local-use NAT64 (64:ff9b:1::/48), unique-local, link-local,
+/// site-local and multicast (IPv6), and IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) forms of the
+/// IPv4 ones. Also true for text that is not a numeric address. Pure.
 bool internal_address(std::string_view ip);
 
 /// True when a and b are the same numeric address (an IPv4-mapped IPv6 address equals its IPv4 form).
