@@ -1519,6 +1519,9 @@ EOF
     assert_line "250 2.6.0 0123456789abcdef0123456789abcdef noted; the message will be fetched from the MX of a6.example"
     assert_line "250 2.6.0 0123456789abcdef0123456789abcde1 noted; the message will be fetched from the MX of s6.example"
   assert_line --regexp "^451 4\.4\.3 cannot tell now whether 192\.0\.2\.67 is an MX of s6\.example"
+  # Taken as soon as the client's address resolved: ok6's unanswered AAAA was never asked.
+  run grep 'query\[AAAA\] ok6\.stub\.test' "$M/dnsmasq.log"
+  assert_failure
   run jq -r '.[0].state' "$M/a/queue.json"
   assert_output --regexp '^(sent|notified)$'
   [ "$(f12_count b)" -eq 1 ]
