@@ -225,7 +225,10 @@ bool address_bytes(std::string_view ip, unsigned char out[16]) {
 bool internal_v4(const unsigned char* a) {
     const unsigned x = a[0], y = a[1];
     return x == 0 || x == 10 || x == 127 || (x == 100 && (y & 0xc0) == 64) || (x == 169 && y == 254) ||
-           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) || x >= 224;  // 224/4 multicast, 240/4 and broadcast
+           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) ||
+           (x == 192 && y == 0 && a[2] == 0) ||  // 192.0.0.0/24 IETF protocol assignments (RFC 6890)
+           (x == 198 && (y & 0xfe) == 18) ||     // 198.18.0.0/15 benchmarking (RFC 2544)
+           x >= 224;                             // 224/4 multicast, 240/4 and broadcast
 }
 
 } // namespace
@@ -239,6 +242,11 @@ bool internal_address(std::string_view ip) {
     bool zero = true;
     for (int i = 0; i < 15; ++i) zero = zero && a[i] == 0;
     if (zero && (a[15] == 0 || a[15] == 1)) return true;                 // :: and ::1
+    static const unsigned char compat[12] = {};
+    if (std::memcmp(a, compat, 12) == 0) return true;                    // ::/96 IPv4-compatible (deprecated, RFC 4291)
+    static const unsigned char local_nat64[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+    if (std::memcmp(a, local_nat64, 6) == 0) return true;                // 64:ff9b:1::/48 local-use NAT64 (RFC 8215)
+    if (a[0] == 0x20 && a[1] == 0x02) return internal_v4(a + 2);         // 2002::/16 6to4: its embedded IPv4 (RFC 3056)
     if (a[0] == 0xff) return true;                                       // ff00::/8 multicast
     if ((a[0] & 0xfe) == 0xfc) return true;                              // fc00::/7 unique local
     if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return true;              // fe80::/10 link-local
@@ -363,26 +371,32 @@ std::chrono::milliseconds left(Clock::time_point until) {
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
 }
 
-// The A and AAAA records of host; empty when it has none (or does not exist).
-Result<std::vector<std::string>> host_addresses(const std::string& host, Clock::time_point until) {
-    std::vector<std::string> out;
-    for (int type : {ns_t_a, ns_t_aaaa}) {
-        auto t = left(until);
-        if (t.count() <= 0) return Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"};
-        auto a = query(host, type, t);
-        if (!a) return a.error();
-        if (a->packet.empty()) {
-            if (a->herr == HOST_NOT_FOUND) return out;  // no such host: nothing to reach there
-            if (a->herr == NO_DATA) continue;
-            return lookup_failed(host, "address", a->herr);
-        }
-        auto r = parse_address_message(a->packet);
-        if (!r) return Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text};
-        if (r->rcode == rcode_nxdomain) return out;
-        if (r->rcode != 0 || r->truncated) return lookup_failed(host, "address", TRY_AGAIN);
-        for (auto& x : r->addresses) out.push_back(std::move(x));
+// One A or AAAA lookup of host into t: its addresses added (internal ones counted, not kept), or t.error set
+// when it failed. False when the host does not exist (no further lookup of it is needed).
+bool add_addresses(MailTarget& t, const std::string& host, int type, Clock::time_point until) {
+    auto fail = [&](const Error& e) {
+        if (t.error.empty()) t.error = e.text;
+        return true;
+    };
+    auto time = left(until);
+    if (time.count() <= 0) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"});
+    auto a = query(host, type, time);
+    if (!a) return fail(a.error());
+    std::vector<std::string> found;
+    if (a->packet.empty()) {
+        if (a->herr == HOST_NOT_FOUND) return false;  // no such host: nothing to reach there
+        if (a->herr == NO_DATA) return true;
+        return fail(lookup_failed(host, "address", a->herr));
     }
-    return out;
+    auto r = parse_address_message(a->packet);
+    if (!r) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text});
+    if (r->rcode == rcode_nxdomain) return false;
+    if (r->rcode != 0 || r->truncated) return fail(lookup_failed(host, "address", TRY_AGAIN));
+    for (auto& x : r->addresses) {
+        if (internal_address(x)) ++t.internal;
+        else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
+    }
+    return true;
 }
 
 } // namespace
@@ -407,7 +421,8 @@ Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& m
 }
 
 Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
-                                             std::chrono::milliseconds timeout) {
+                                             std::chrono::milliseconds timeout,
+                                             const std::function<bool(const MailTarget&)>& enough) {
     const auto until = Clock::now() + timeout;
     auto hosts = mail_hosts(domain, map, port, timeout);
     if (!hosts) return hosts.error();
@@ -432,19 +447,26 @@ Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMa
         out.push_back(std::move(t));
         return out;
     }
+    // A host whose lookup fails (a server dropping AAAA queries, the shared deadline) is kept with its error
+    // and whatever resolved: one broken host must not cost the domain its others.
     for (auto& hp : *hosts) {
         if (out.size() >= max_mx_hosts) break;
         MailTarget t;
-        auto addrs = host_addresses(hp.host, until);
-        if (!addrs) return addrs.error();
-        for (auto& x : *addrs) {
-            if (internal_address(x)) ++t.internal;
-            else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
-        }
         t.host = std::move(hp);
+        for (int type : {ns_t_a, ns_t_aaaa}) {
+            if (!add_addresses(t, t.host.host, type, until)) break;
+            if (enough && enough(t)) {
+                out.push_back(std::move(t));
+                return out;
+            }
+        }
         out.push_back(std::move(t));
     }
     return out;
+}
+
+bool targets_failed(const std::vector<MailTarget>& targets) {
+    return std::any_of(targets.begin(), targets.end(), [](const MailTarget& t) { return !t.error.empty(); });
 }
 
 bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip) {

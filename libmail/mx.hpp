@@ -6,6 +6,7 @@
 #include "libmail/net.hpp"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -76,9 +77,10 @@ struct AddressResponse {
 Result<AddressResponse> parse_address_message(std::string_view packet);
 
 /// True for an address no MX found in DNS may send us to: loopback, unspecified, RFC 1918 and RFC 6598
-/// private, link-local, multicast, reserved and broadcast (IPv4); loopback, unspecified, unique-local,
-/// link-local, site-local and multicast (IPv6), and IPv4-mapped or NAT64 forms of the IPv4 ones. Also
-/// true for text that is not a numeric address. Pure.
+/// private, link-local, 192.0.0.0/24, 198.18.0.0/15, multicast, reserved and broadcast (IPv4); loopback,
+/// unspecified, IPv4-compatible (::/96), local-use NAT64 (64:ff9b:1::/48), unique-local, link-local,
+/// site-local and multicast (IPv6), and IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) forms of the
+/// IPv4 ones. Also true for text that is not a numeric address. Pure.
 bool internal_address(std::string_view ip);
 
 /// True when a and b are the same numeric address (an IPv4-mapped IPv6 address equals its IPv4 form).
@@ -90,14 +92,21 @@ struct MailTarget {
     bool mapped = false;                 ///< from --mx-map: any address, connected to by name
     std::vector<std::string> addresses;  ///< numeric addresses to connect to, internal ones left out
     std::size_t internal = 0;            ///< internal addresses left out (mailstamp never connects to them)
+    std::string error;                   ///< the first of its A/AAAA lookups that failed; addresses may be partial
 };
 
 /// The hosts to try for mail to domain with their addresses: like mail_hosts, then each DNS host's A and AAAA
-/// records (the first 10 hosts), all lookups within timeout together. A map entry is resolved
-/// as written (a name through the system's resolver) and kept whole. Kind tempfail when a lookup fails or
-/// times out, rejected and data as mail_hosts.
+/// records (the first 10 hosts), all lookups within timeout together. A host whose lookup fails or runs
+/// past the timeout is kept with its error set and the addresses that did resolve; the others are still
+/// looked up. When enough is given and returns true for a host after one of its lookups, the hosts so far
+/// are returned at once. A map entry is resolved as written (a name through the system's resolver) and kept
+/// whole. Kind tempfail only when the MX lookup fails; rejected and data as mail_hosts.
 Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
-                                             std::chrono::milliseconds timeout);
+                                             std::chrono::milliseconds timeout,
+                                             const std::function<bool(const MailTarget&)>& enough = {});
+
+/// True when the address lookup of one of the targets failed (see MailTarget::error).
+bool targets_failed(const std::vector<MailTarget>& targets);
 
 /// True when ip is an address of one of the targets (internal addresses count only in mapped targets).
 bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip);

@@ -86,6 +86,21 @@ Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const So
             return std::make_pair(std::move(*c), t.host);
         }
     }
+    // Hosts whose address lookup failed: tried with what resolved; with nothing resolved, a temporary failure.
+    std::string lookup;
+    for (const auto& t : *targets)
+        if (!t.error.empty() && lookup.empty()) lookup = t.error;
+    if (reachable == 0 && !lookup.empty()) {
+        if (internal > 0) lookup += "; " + std::to_string(internal) + " internal address(es) not tried";
+        return Error{ErrorKind::tempfail, lookup};
+    }
+    if (!lookup.empty()) why += "; " + lookup;
+    // Only internal addresses: for a fetch the notice cannot be from a real MX, nobody to fetch from. For our own
+    // outgoing mail it is a partner behind split-horizon DNS or a VPN: the message waits (send already took
+    // it) and is retried until the hold time ends, and the reason says what to do.
+    if (reachable == 0 && internal > 0 && !need_source)
+        return Error{ErrorKind::tempfail, domain + ": MX hosts have only internal addresses (" + std::to_string(internal) +
+                                              "), never connected to; add an --mx-map entry to send there"};
     if (reachable == 0 && internal > 0)
         return Error{ErrorKind::rejected, domain + ": its mail hosts have only internal addresses (" + std::to_string(internal) +
                                               "), never connected to unless --mx-map names them"};
@@ -491,7 +506,13 @@ Result<SourceExpiry> source_expire(const SourcePolicy& p, Context& ctx, Store& s
         if (!*r) continue;
         ++ex.held;
         if (auto u = remove_file_if_unused(store, o.path); !u) return u.error();
-        ctx.logger().info("expire", {{"id", id_tag(o.id)}, {"direction", "out"}, {"state", o.state}, {"gets", o.gets}});
+        // A message that never left (still queued) is gone now: a warning, with the last error saying why.
+        if (o.state == "queued")
+            ctx.logger().warning("expire", {{"id", id_tag(o.id)}, {"direction", "out"}, {"state", o.state}, {"domain", o.domain},
+                                            {"sender", o.sender}, {"tries", o.tries},
+                                            {"error", o.note.empty() ? "never tried" : o.note}});
+        else
+            ctx.logger().info("expire", {{"id", id_tag(o.id)}, {"direction", "out"}, {"state", o.state}, {"gets", o.gets}});
     }
     auto in = store.source_in_list();
     if (!in) return in.error();

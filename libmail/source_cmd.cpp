@@ -212,7 +212,9 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     SourcePolicy& p = *pol;
 
     if (!opt.command.empty()) {
-        auto store = ctx.open_store(store_use(opt.command, {"send"}));
+        // Every command needs the store to exist: send (the pipe the MTA runs per message) holding mail in a store
+        // a typo created would lose it; exit 75 and the MTA keeps it.
+        auto store = ctx.open_store(StoreUse::existing);
         if (!store) return report(ctx.program, store.error());
         if (opt.command == "send") {
             auto r = source_send(p, ctx, **store, opt.from, opt.rcpts, in);

@@ -143,18 +143,24 @@ Result<bool> SourceSession::rate_ok(std::string_view what) {
 // msourced) has no client address and is trusted like the store it could write directly.
 std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domain) {
     if (!same_address(ip_, ip_)) return std::nullopt;  // not a numeric address: no network client
-    auto targets = mail_targets(domain, p_.mx_map, p_.mx_port, p_.timeout);
+    // Taken as soon as the client's address is one that resolved: a failed lookup of another host (a server
+    // that drops AAAA queries) does not matter then. 451 only when none matched and some lookup failed.
+    const std::string ip = ip_;
+    auto targets = mail_targets(domain, p_.mx_map, p_.mx_port, p_.timeout,
+                                [&ip](const MailTarget& t) { return is_target_address({t}, ip); });
+    auto cannot_tell = [&](const std::string& error) {
+        ctx_.logger().notice("source", {{"client", client_}, {"sender", sender_}, {"result", "deferred"}, {"error", error}});
+        return SmtpReply(451, "4.4.3 cannot tell now whether " + ip_ + " is an MX of " + domain + "; try again later");
+    };
     std::string why;
     if (!targets) {
-        if (targets.error().kind == ErrorKind::tempfail) {
-            ctx_.logger().notice("source", {{"client", client_}, {"sender", sender_}, {"result", "deferred"},
-                                            {"error", targets.error().text}});
-            return SmtpReply(451, "4.4.3 cannot tell now whether " + ip_ + " is an MX of " + domain + "; try again later");
-        }
+        if (targets.error().kind == ErrorKind::tempfail) return cannot_tell(targets.error().text);
         why = targets.error().text;
     } else if (is_target_address(*targets, ip_)) {
         return std::nullopt;
     } else {
+        for (const auto& t : *targets)
+            if (!t.error.empty()) return cannot_tell(t.error);
         why = "client is not an MX of the sender's domain";
     }
     ctx_.logger().notice("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"result", "refused"},

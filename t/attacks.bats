@@ -1463,6 +1463,141 @@ EOF
   [ "$(f12_count b)" -eq 3 ]
 }
 
+# f12_dns_stub: a DNS server for stub.test on 127.0.0.1:5300 (dnsmasq forwards stub.test to it) whose answers
+# fail by name: ok6 has an A record and drops every AAAA query, srv6 has an A record and answers AAAA with
+# SERVFAIL, fail answers everything with SERVFAIL, b6 has an A record (192.0.2.25) and drops AAAA.
+f12_dns_stub() {
+  cat >"$M/stub.py" <<'EOF'
+import socket, struct
+A = {"ok6.stub.test": "192.0.2.66", "srv6.stub.test": "192.0.2.66", "b6.stub.test": "192.0.2.25"}
+DROP_AAAA = {"ok6.stub.test", "b6.stub.test"}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 5300))
+while True:
+    q, peer = s.recvfrom(4096)
+    qid, flags = struct.unpack(">HH", q[:4])
+    pos, labels = 12, []
+    while q[pos]:
+        labels.append(q[pos + 1:pos + 1 + q[pos]].decode().lower())
+        pos += 1 + q[pos]
+    name, (qtype,) = ".".join(labels), struct.unpack(">H", q[pos + 1:pos + 3])
+    question = q[12:pos + 5]
+    if qtype == 28 and name in DROP_AAAA:
+        continue
+    rcode, answers = 0, b""
+    if name not in A or (qtype == 28 and name == "srv6.stub.test"):
+        rcode = 2
+    elif qtype == 1:
+        answers = struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(A[name])
+    s.sendto(struct.pack(">HHHHHH", qid, 0x8180 | (flags & 0x0100) | rcode, 1, 1 if answers else 0, 0, 0)
+             + question + answers, peer)
+EOF
+}
+
+@test "12. a sender domain with one MX host whose AAAA (or whole) lookup fails still has its notices taken from a resolved MX" {
+  command -v dnsmasq >/dev/null || skip "dnsmasq not installed"
+  unshare -mn true 2>/dev/null || skip "no namespaces here (unshare -mn)"
+  mkdir -p "$M/b"
+  mwhitelist --db "$M/b/store.db" domain add b.example >/dev/null
+  f12_dns_stub
+  declare -f f12_chat >"$M/chat.sh"
+  cat >"$M/inside.sh" <<EOF
+set -u
+. "$M/chat.sh"
+ip link set lo up
+for a in 192.0.2.25 192.0.2.66 192.0.2.67; do ip addr add \$a/32 dev lo; done
+printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
+mount --bind "$M/resolv.conf" /etc/resolv.conf
+/usr/bin/python3 "$M/stub.py" &
+S=\$!
+# a6.example: one MX, its AAAA query unanswered. s6.example: a first MX whose lookups all fail, a second whose
+# AAAA gets SERVFAIL; both with an A record at 192.0.2.66, the client that gives the notices.
+dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+  --port=53 --user=root --local=/example/ --server=/stub.test/127.0.0.1#5300 \
+  --mx-host=a6.example,ok6.stub.test,10 \
+  --mx-host=s6.example,fail.stub.test,10 --mx-host=s6.example,srv6.stub.test,20 \
+  --mx-host=b6.example,fail.stub.test,10 --mx-host=b6.example,b6.stub.test,20 \
+  --log-facility="$M/dnsmasq.log" --log-queries 2>"$M/dnsmasq.err" &
+DNS=\$!
+msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen 192.0.2.25:2526 \
+  --deliver "maildir:$M/b/Maildir" --fetch-interval 0 --timeout 5 &
+B=\$!
+trap 'kill \$DNS \$S \$B 2>/dev/null || true' EXIT
+for i in \$(seq 100); do (exec 3<>/dev/tcp/192.0.2.25/2526) 2>/dev/null && break; sleep 0.05; done
+f12_chat 192.0.2.66 192.0.2.25 2526 "EHLO ok6.stub.test" "MAIL FROM:<x@a6.example>" "RCPT TO:<bob@b.example>" \
+  "SOURCE 0123456789abcdef0123456789abcdef" "RSET" \
+  "MAIL FROM:<x@s6.example>" "RCPT TO:<bob@b.example>" "SOURCE 0123456789abcdef0123456789abcde1" "QUIT"
+# Not an MX, and the domain's lookups partly failed: cannot tell, 4xx.
+f12_chat 192.0.2.67 192.0.2.25 2526 "EHLO forger.example" "MAIL FROM:<y@s6.example>" "RCPT TO:<bob@b.example>" \
+  "SOURCE 0123456789abcdef0123456789abcde2" "QUIT"
+# Our own outgoing mail to b6.example: its first MX fails to resolve, the second has only an A record that
+# answers (192.0.2.25, where B listens): sent there.
+msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a6.example --mx-port 2526 --timeout 5 \
+  send --from alice@a.example --rcpt bob@b6.example <"$M/msg.eml"
+msourced --db "$M/a/store.db" queue --json >"$M/a/queue.json"
+EOF
+  mkdir -p "$M/a"
+  mwhitelist --db "$M/b/store.db" domain add b6.example >/dev/null
+  mwhitelist --db "$M/a/store.db" import </dev/null >/dev/null
+  printf 'From: alice@a.example\nTo: bob@b6.example\nSubject: past a broken MX\n\nbody\n' >"$M/msg.eml"
+  run unshare -mn bash "$M/inside.sh"
+  cat "$M/b/log" "$M/a/log" "$M/dnsmasq.err" >&2 || true
+    assert_line "250 2.6.0 0123456789abcdef0123456789abcdef noted; the message will be fetched from the MX of a6.example"
+    assert_line "250 2.6.0 0123456789abcdef0123456789abcde1 noted; the message will be fetched from the MX of s6.example"
+  assert_line --regexp "^451 4\.4\.3 cannot tell now whether 192\.0\.2\.67 is an MX of s6\.example"
+  # Taken as soon as the client's address resolved: ok6's unanswered AAAA was never asked.
+  run grep 'query\[AAAA\] ok6\.stub\.test' "$M/dnsmasq.log"
+  assert_failure
+  run jq -r '.[0].state' "$M/a/queue.json"
+  assert_output --regexp '^(sent|notified)$'
+  [ "$(f12_count b)" -eq 1 ]
+}
+
+@test "12. outgoing mail to a domain whose MX hosts have only internal addresses waits, is retried, and expires with that reason logged" {
+  command -v dnsmasq >/dev/null || skip "dnsmasq not installed"
+  unshare -mn true 2>/dev/null || skip "no namespaces here (unshare -mn)"
+  mkdir -p "$M/a"
+  mwhitelist --db "$M/a/store.db" import </dev/null >/dev/null
+  printf 'From: alice@a.example\nTo: bob@vpn.example\nSubject: to a partner over the VPN\n\nbody\n' >"$M/msg.eml"
+  cat >"$M/inside.sh" <<EOF
+set -u
+ip link set lo up
+printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
+mount --bind "$M/resolv.conf" /etc/resolv.conf
+# vpn.example: split-horizon DNS, its MX only at 10.9.8.7 and 100.64.1.2.
+dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+  --port=53 --user=root --local=/example/ --mx-host=vpn.example,mx.vpn.example,10 \
+  --host-record=mx.vpn.example,10.9.8.7 --mx-host=vpn.example,mx2.vpn.example,20 --host-record=mx2.vpn.example,100.64.1.2 \
+  --log-facility="$M/dnsmasq.log" 2>"$M/dnsmasq.err" &
+DNS=\$!
+trap 'kill \$DNS 2>/dev/null || true' EXIT
+for i in \$(seq 100); do (exec 3<>/dev/udp/127.0.0.1/53) 2>/dev/null && break; sleep 0.05; done
+msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --timeout 5 --retry 1 \
+  send --from alice@a.example --rcpt bob@vpn.example <"$M/msg.eml"
+echo "send: \$?"
+msourced --db "$M/a/store.db" queue --json >"$M/q1.json"
+# The next pass, once the retry is due: tried again, still waiting.
+MAILSTAMP_TEST_NOW=\$((\$(date +%s) + 60)) msourced --db "$M/a/store.db" --log "$M/a/log" --timeout 5 --retry 1 fetch
+msourced --db "$M/a/store.db" queue --json >"$M/q2.json"
+EOF
+  run unshare -mn bash "$M/inside.sh"
+  cat "$M/a/log" "$M/dnsmasq.err" >&2 || true
+  assert_line "send: 0"
+  run jq -r '.[0] | "\(.state) \(.tries)"' "$M/q1.json"
+  assert_output "queued 1"
+  run jq -r '.[0] | "\(.state) \(.tries)"' "$M/q2.json"
+  assert_output "queued 2"
+  run grep -E 'event=notice .*domain=vpn\.example.*result=deferred.*only internal addresses.*--mx-map' "$M/a/log"
+  assert_success
+  # Past the hold time: removed, and the log says why it never left.
+  MAILSTAMP_TEST_NOW=$(( $(date +%s) + 8 * 86400 )) run msourced --db "$M/a/store.db" --log "$M/a/log" expire
+  assert_success
+  run msourced --db "$M/a/store.db" queue --json
+  assert_output "[]"
+  run grep -E 'event=expire .*direction=out.*state=queued.*only internal addresses.*--mx-map' "$M/a/log"
+  assert_success
+}
+
 # ---------------------------------------------------------------------------
 # 13. Store path typos are silent
 # ---------------------------------------------------------------------------
@@ -1537,4 +1672,21 @@ f13_msg() { printf 'Return-Path: <x@stranger.example>\nFrom: x@stranger.example\
   [ "$(stat -c %a "$HOME/.local/share/mailstamp")" = 700 ]
   run mwhitelist check friend@friend.example
   assert_success
+}
+
+@test "13. msourced send (the pipe Postfix runs per message) on a store typo exits 75 naming the path and creates nothing" {
+  mkdir -p "$M/a"
+  mwhitelist --db "$M/a/store.db" import </dev/null >/dev/null
+  printf 'From: alice@a.example\nTo: bob@b.example\nSubject: s\n\nbody\n' >"$M/msg.eml"
+  run --separate-stderr msourced --db "$M/a/stroe.db" --log "$M/a/log" --hostname mx.a.example \
+    send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
+  assert_failure 75
+  [ "${#stderr_lines[@]}" -eq 1 ]
+  [[ "$stderr" == *"$M/a/stroe.db"* ]]
+  [ ! -e "$M/a/stroe.db" ]
+  # The real store holds it.
+  run msourced --db "$M/a/store.db" --log "$M/a/log" --hostname mx.a.example --mx-map "b.example=127.0.0.1:9" \
+    send --from alice@a.example --rcpt bob@b.example <"$M/msg.eml"
+  assert_success
+  [ "$(msourced --db "$M/a/store.db" queue --json | jq length)" -eq 1 ]
 }

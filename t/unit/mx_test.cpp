@@ -423,13 +423,27 @@ TEST_CASE("internal_address: loopback, private, link-local, multicast and reserv
         CHECK_FALSE(mail::internal_address(ip));
 }
 
+TEST_CASE("internal_address: IPv4-compatible, local-use NAT64, 6to4 of internal IPv4, 192.0.0/24 and 198.18/15", "[mx]") {
+    for (const char* ip : {"::10.0.0.1", "::127.0.0.1", "::8.8.8.8", "::2", "::ffff:0:0",  // ::/96 IPv4-compatible (deprecated)
+                           "64:ff9b:1::a00:1", "64:ff9b:1::808:808", "64:ff9b:1:ffff::1",   // 64:ff9b:1::/48, RFC 8215
+                           "2002:a00:1::1", "2002:7f00:1::", "2002:c0a8:101::1", "2002:a9fe:101::1",  // 6to4 of internal
+                           "192.0.0.1", "192.0.0.170", "192.0.0.255", "::ffff:192.0.0.8",     // 192.0.0.0/24, RFC 6890
+                           "198.18.0.1", "198.19.255.255", "::ffff:198.18.1.1", "64:ff9b::c612:1"})  // 198.18/15, RFC 2544
+        CHECK(mail::internal_address(ip));
+    // Their neighbours, and the documentation ranges the tests use as public addresses inside namespaces.
+    for (const char* ip : {"192.0.1.255", "192.0.3.1", "198.17.255.255", "198.20.0.1", "2002:808:808::1", "2002:c000:21a::1",
+                           "64:ff9b:2::a00:1", "64:ff9b::808:808", "192.0.2.25", "198.51.100.1", "203.0.113.9",
+                           "2001:db8::25", "2003::1", "::1:0:0:0:1"})
+        CHECK_FALSE(mail::internal_address(ip));
+}
+
 TEST_CASE("same_address compares numerically; is_target_address counts internal addresses only when mapped", "[mx]") {
     CHECK(mail::same_address("192.0.2.1", "::ffff:192.0.2.1"));
     CHECK(mail::same_address("2001:db8::1", "2001:0db8:0:0::1"));
     CHECK_FALSE(mail::same_address("192.0.2.1", "192.0.2.2"));
     CHECK_FALSE(mail::same_address("stdin", "stdin"));
-    mail::MailTarget dns{{"mx.example", "25"}, false, {"192.0.2.25", "127.0.0.1"}, 0};
-    mail::MailTarget map{{"127.0.0.1", "2525"}, true, {"127.0.0.1"}, 0};
+    mail::MailTarget dns{{"mx.example", "25"}, false, {"192.0.2.25", "127.0.0.1"}, 0, {}};
+    mail::MailTarget map{{"127.0.0.1", "2525"}, true, {"127.0.0.1"}, 0, {}};
     CHECK(mail::is_target_address({dns}, "192.0.2.25"));
     CHECK(mail::is_target_address({dns}, "::ffff:192.0.2.25"));
     CHECK_FALSE(mail::is_target_address({dns}, "127.0.0.1"));  // never from DNS, even if listed
@@ -447,4 +461,14 @@ TEST_CASE("mx: mail_targets keeps an --mx-map entry whole, with its addresses, a
     CHECK((*t)[0].host.port == "2525");
     CHECK((*t)[0].addresses == std::vector<std::string>{"127.0.0.1"});
     CHECK(mail::is_target_address(*t, "127.0.0.1"));
+}
+
+TEST_CASE("mx: targets_failed is true when one host's address lookup failed, whatever the others resolved", "[mx]") {
+    mail::MailTarget ok{{"mx1.example", "25"}, false, {"192.0.2.25"}, 0, {}};
+    mail::MailTarget half{{"mx2.example", "25"}, false, {"192.0.2.26"}, 0, "mx2.example: address lookup failed: timeout"};
+    CHECK_FALSE(mail::targets_failed({}));
+    CHECK_FALSE(mail::targets_failed({ok}));
+    CHECK(mail::targets_failed({ok, half}));
+    // What resolved still counts for the MX-client check.
+    CHECK(mail::is_target_address({ok, half}, "192.0.2.26"));
 }
