@@ -5,7 +5,7 @@
 #include "libmail/base/duration.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/io/net.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 
 #include <CLI/CLI.hpp>
 #include <openssl/ssl.h>

@@ -3,7 +3,7 @@
 // those are resolved, the sockets they serve, the inetd session, and how a
 // failure is told when stdout is the client.
 #pragma once
-#include "libmail/tool/cli.hpp"
+#include "libmail/app/context.hpp"
 #include "libmail/io/serve.hpp"
 #include "libmail/io/smtp_io.hpp"
 #include "libmail/smtp/smtp_server.hpp"
@@ -12,6 +12,10 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace mail {
 

@@ -3,7 +3,7 @@
 
 #include "libmail/mail/address.hpp"
 #include "libmail/policy/batv.hpp"
-#include "libmail/tool/cli.hpp"
+#include "libmail/app/context.hpp"
 #include "libmail/base/clock.hpp"
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/password.hpp"
@@ -124,16 +124,6 @@ void HitFlusher::run() {
 bool HitBatch::empty() {
     std::lock_guard<std::mutex> g(m_);
     return pending_.empty();
-}
-
-std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
-                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
-    switch (t.kind) {
-    case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
-    case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
-    case DeliveryTarget::Kind::relay: break;
-    }
-    return relay_delivery(t.relay, helo, timeout, std::move(pool));
 }
 
 ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address)

@@ -14,7 +14,7 @@
 #include "libmail/io/smtp_io.hpp"
 #include "libmail/smtp/smtp_server.hpp"
 #include "libmail/mail/spool.hpp"
-#include "libmail/tool/stamp_cmd.hpp"
+#include "libmail/app/stamp.hpp"
 #include "libmail/policy/verify.hpp"
 
 #include <chrono>
@@ -37,13 +37,6 @@ class StorePool;
 /// What happens to mail from unknown senders (--unknown); token_postage: reject, and the resend to the
 /// token must carry a hashcash stamp for it.
 enum class UnknownMode { reject, mark, forward, postage, token_postage };
-
-/// Where accepted mail goes.
-struct DeliveryTarget {
-    enum class Kind { relay, maildir, pickup } kind = Kind::relay;
-    HostPort relay;
-    std::string dir;
-};
 
 /// Whitelist hit counts kept in memory and written in one transaction now and then: a write per message
 /// would make every session queue for the store's write lock. Shared by the sessions of one process.
@@ -122,11 +115,6 @@ struct ProxyPolicy {
     std::shared_ptr<HitBatch> hits;                  ///< whitelist hits to count; none: one write per hit
     std::shared_ptr<SmtpClientPool> relay_pool, smarthost_pool;  ///< kept connections; none: one per session
 };
-
-/// Builds the Delivery for a target (relay connections kept in pool, when given).
-std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
-                                        std::chrono::milliseconds timeout,
-                                        std::shared_ptr<SmtpClientPool> pool = nullptr);
 
 /// The handler behind one session.
 class ProxySession : public SmtpHandler {

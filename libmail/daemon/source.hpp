@@ -15,7 +15,6 @@
 #pragma once
 #include "libmail/io/deliver.hpp"
 #include "libmail/io/mx.hpp"
-#include "libmail/daemon/proxy.hpp"
 #include "libmail/io/smtp_io.hpp"
 #include "libmail/smtp/smtp_server.hpp"
 #include "libmail/mail/spool.hpp"

@@ -3,7 +3,7 @@
 #include "libmail/daemon/source.hpp"
 
 #include "libmail/mail/address.hpp"
-#include "libmail/tool/cli.hpp"
+#include "libmail/app/context.hpp"
 #include "libmail/base/clock.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/io/net.hpp"

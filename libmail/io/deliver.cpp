@@ -1,7 +1,7 @@
 // Delivery targets: see deliver.hpp.
 #include "libmail/io/deliver.hpp"
 
-#include "libmail/tool/cli.hpp"
+#include "libmail/io/net.hpp"
 #include "libmail/io/spawn.hpp"
 #include "libmail/mail/spool.hpp"
 
@@ -313,6 +313,16 @@ Result<void> read_file(const std::string& path, const std::function<Result<void>
     }
     ::close(fd);
     return {};
+}
+
+std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
+                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
+    switch (t.kind) {
+    case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
+    case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
+    case DeliveryTarget::Kind::relay: break;
+    }
+    return relay_delivery(t.relay, helo, timeout, std::move(pool));
 }
 
 } // namespace mail

@@ -80,6 +80,18 @@ std::unique_ptr<Delivery> sendmail_delivery(std::string path);
 /// (the pickup-directory convention).
 std::unique_ptr<Delivery> pickup_delivery(std::string dir);
 
+/// Where accepted mail goes.
+struct DeliveryTarget {
+    enum class Kind { relay, maildir, pickup } kind = Kind::relay;
+    HostPort relay;
+    std::string dir;
+};
+
+/// Builds the Delivery for a target (relay connections kept in pool, when given).
+std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
+                                        std::chrono::milliseconds timeout,
+                                        std::shared_ptr<SmtpClientPool> pool = nullptr);
+
 /// Writes what source produces into tmp_path (created, mode 0600), fsyncs it, renames it to final_path and
 /// fsyncs final_dir: the file is complete in its place, or absent (the temporary one removed).
 Result<void> write_atomically(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,

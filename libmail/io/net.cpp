@@ -240,4 +240,10 @@ std::string client_net(std::string_view peer, int v4_prefix) {
 
 std::string client_key(std::string_view peer) { return client_net(peer, 32); }
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+    return buf;
+}
+
 } // namespace mail

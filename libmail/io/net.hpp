@@ -47,4 +47,7 @@ Result<void> write_all(int fd, std::string_view data, Deadline deadline);
 /// buf keeps octets read past the line for the next call.
 Result<std::string> read_line(int fd, std::string& buf, std::size_t max, Deadline deadline);
 
+/// This host's name ("localhost" when it has none), for Message-IDs and authserv-ids.
+std::string host_name();
+
 } // namespace mail

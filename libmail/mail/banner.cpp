@@ -16,7 +16,7 @@
 #include "libmail/mail/banner.hpp"
 
 #include "libmail/mail/message.hpp"
-#include "libmail/policy/postage.hpp"
+#include "libmail/base/codec.hpp"
 
 #include <openssl/rand.h>
 

@@ -11,6 +11,7 @@
 // book certificate. The text formats and test vectors are in mstamp(1).
 #pragma once
 #include "libmail/base/canon.hpp"
+#include "libmail/base/codec.hpp"
 #include "libmail/base/error.hpp"
 
 #include <cstdint>
@@ -42,12 +43,6 @@ Result<std::string> ed25519_public(std::string_view priv);
 Result<std::string> ed25519_sign(std::string_view priv, std::string_view data);
 /// True when sig is pub's signature of data.
 bool ed25519_verify(std::string_view pub, std::string_view data, std::string_view sig);
-
-/// Standard base64 with padding, and its decoder (nothing on bad input).
-std::string base64_encode(std::string_view bytes);
-std::optional<std::string> base64_decode(std::string_view text);
-/// Lowercase hex.
-std::string hex_encode(std::string_view bytes);
 
 /// A public key as written in key files and on the command line (base64 of 32 octets).
 std::string format_public_key(std::string_view pub);

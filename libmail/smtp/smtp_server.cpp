@@ -1,7 +1,7 @@
 // The SMTP server state machine: see smtp_server.hpp.
 #include "libmail/smtp/smtp_server.hpp"
 
-#include "libmail/policy/postage.hpp"
+#include "libmail/base/codec.hpp"
 
 namespace mail {
 

@@ -1,7 +1,8 @@
 // mstamp's stamp-book and stamp-authority commands (mstamp book ..., mstamp
-// authority ...), and the key lookups that --paid shares with them.
+// authority ...); the key lookups --paid shares with them are policy/book.hpp.
 #pragma once
 #include "libmail/tool/cli.hpp"
+#include "libmail/policy/book.hpp"
 #include "libmail/policy/postage.hpp"
 
 #include <iosfwd>
@@ -10,10 +11,6 @@
 #include <vector>
 
 namespace mail {
-
-/// Secret purposes in the store.
-inline constexpr std::string_view owner_key_purpose = "book-owner";
-inline constexpr std::string_view authority_key_purpose = "authority";
 
 /// Options of the book and authority commands, filled by CLI11.
 struct BookOptions {
@@ -31,9 +28,5 @@ int run_book(Context& ctx, const BookOptions& opt, std::istream& in, std::ostrea
 /// Runs `mstamp authority COMMAND`; returns the exit code.
 int run_authority(Context& ctx, const BookOptions& opt, std::istream& in, std::ostream& out, std::ostream& err);
 
-/// The private key among the store's owner keys whose public key is pub, if any.
-Result<std::optional<std::string>> owner_key_for(Store& store, std::string_view pub);
-/// Stamps left in the unexpired books at now.
-Result<std::int64_t> book_balance(Store& store, std::int64_t now);
 
 } // namespace mail

@@ -15,7 +15,7 @@
 #include "libmail/mail/spool.hpp"
 #include "libmail/policy/token.hpp"
 #include "libmail/policy/verify.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 #include "libmail/policy/whitelist.hpp"
 
 #include <openssl/rand.h>

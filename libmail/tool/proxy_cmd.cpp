@@ -10,7 +10,7 @@
 #include "libmail/daemon/proxy.hpp"
 #include "libmail/io/serve.hpp"
 #include "libmail/policy/user_senders.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 #include "libmail/policy/whitelist.hpp"
 
 #include <openssl/ssl.h>

@@ -8,7 +8,7 @@
 #include "libmail/io/net.hpp"
 #include "libmail/io/serve.hpp"
 #include "libmail/daemon/source.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 
 #include <openssl/ssl.h>
 

@@ -5,7 +5,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/base/duration.hpp"
 #include "libmail/policy/token.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 
 #include <iostream>
 

@@ -5,7 +5,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/mail/message.hpp"
-#include "libmail/tool/verify_cmd.hpp"
+#include "libmail/app/settings.hpp"
 #include "libmail/policy/whitelist.hpp"
 
 #include <fstream>

@@ -1,6 +1,6 @@
 // The proxy's policy, driven in-process: SmtpServer + ProxySession over a real
 // store, delivering into a Maildir (no sockets).
-#include "libmail/tool/cli.hpp"
+#include "libmail/app/context.hpp"
 #include "libmail/base/config.hpp"
 #include "libmail/daemon/proxy.hpp"
 #include "libmail/policy/batv.hpp"

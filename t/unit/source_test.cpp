@@ -1,6 +1,6 @@
 // The SOURCE/GET extension: ids, and SourceSession driven through SmtpServer over a real store
 // (no sockets, no DNS: only the receiving side of SOURCE and the serving side of GET).
-#include "libmail/tool/cli.hpp"
+#include "libmail/app/context.hpp"
 #include "libmail/base/clock.hpp"
 #include "libmail/base/config.hpp"
 #include "libmail/daemon/source.hpp"
