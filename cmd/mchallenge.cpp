@@ -1,6 +1,6 @@
 // mchallenge: hold mail from unknown senders and ask them to confirm (mchallenge(1)).
-#include "libmail/challenge_cmd.hpp"
-#include "libmail/cli.hpp"
+#include "libmail/tool/challenge_cmd.hpp"
+#include "libmail/tool/cli.hpp"
 
 #include <CLI/CLI.hpp>
 

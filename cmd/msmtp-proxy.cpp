@@ -1,6 +1,6 @@
 // msmtp-proxy: the SMTP front end for port 25 and submission (msmtp-proxy(8)).
-#include "libmail/cli.hpp"
-#include "libmail/proxy_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/proxy_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

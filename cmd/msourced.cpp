@@ -1,6 +1,6 @@
 // msourced: the SOURCE/GET reverse-delivery extension (msourced(8)).
-#include "libmail/cli.hpp"
-#include "libmail/source_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/source_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

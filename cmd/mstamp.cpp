@@ -1,7 +1,7 @@
 // mstamp: put postage on outgoing mail; manage stamp books; run a stamp authority.
-#include "libmail/book_cmd.hpp"
-#include "libmail/cli.hpp"
-#include "libmail/stamp_cmd.hpp"
+#include "libmail/tool/book_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/stamp_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

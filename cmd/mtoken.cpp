@@ -1,6 +1,6 @@
 // mtoken: make, check, revoke, list and expire token addresses; rotate secrets.
-#include "libmail/cli.hpp"
-#include "libmail/token_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/token_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

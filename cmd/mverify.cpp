@@ -1,6 +1,6 @@
 // mverify: classify incoming mail by postage and whitelist, and mark the verdict.
-#include "libmail/cli.hpp"
-#include "libmail/verify_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/verify_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -1,6 +1,6 @@
 // mwhitelist: manage the whitelist and the protected domains from the shell.
-#include "libmail/cli.hpp"
-#include "libmail/whitelist_cmd.hpp"
+#include "libmail/tool/cli.hpp"
+#include "libmail/tool/whitelist_cmd.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -2,8 +2,8 @@
 // untrusted), with invariants: each parsed address reparses to the same
 // normal form, the normal form is a fixed point, tag stripping is
 // idempotent, and the three parsers agree on what they all accept.
-#include "libmail/address.hpp"
-#include "libmail/limits.hpp"
+#include "libmail/mail/address.hpp"
+#include "libmail/base/limits.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -2,8 +2,8 @@
 // succeeds, loses nothing — every octet of the original body appears in the
 // new body, in order — and the result reads back as a message whose body
 // holds the banner at most once. Violations trap.
-#include "libmail/banner.hpp"
-#include "libmail/message.hpp"
+#include "libmail/mail/banner.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -3,8 +3,8 @@
 // their bounds; addresses, diagnostics, ids and host names are single lines
 // without controls and within their lengths; statuses are RFC 3463 failure
 // codes; a non-notice reports no recipients; parsing is deterministic.
-#include "libmail/dsn.hpp"
-#include "libmail/limits.hpp"
+#include "libmail/mail/dsn.hpp"
+#include "libmail/base/limits.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Fuzz target: hashcash stamps as found in incoming X-Hashcash headers.
 // Invariant: a stamp that checks ok parses and is worth what it claims.
-#include "libmail/hashcash.hpp"
+#include "libmail/policy/hashcash.hpp"
 
 #include <cstddef>
 #include <cstdint>

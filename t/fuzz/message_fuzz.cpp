@@ -4,7 +4,7 @@
 //      message with exactly those edits: same mbox line, the added field
 //      first, the other fields in order, a tagged Subject, the same body.
 // Edits must never fail or crash. Any violation traps.
-#include "libmail/message.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <cstddef>
 #include <cstdint>

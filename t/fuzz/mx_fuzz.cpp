@@ -4,7 +4,7 @@
 // of at most 253 octets that normalize_mail_domain keeps as it is; the
 // records, written back as a plain packet, parse to the same list; errors
 // are one line; hosts_from_response gives a non-empty list or an error.
-#include "libmail/mx.hpp"
+#include "libmail/io/mx.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // Fuzz target: the postage parsers. A book certificate or a Mailstamp-Postage
 // value that parses writes back to text that parses to the same fields, and
 // checking a parsed stamp never crashes. Violations trap.
-#include "libmail/postage.hpp"
+#include "libmail/policy/postage.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // Fuzz target: the SMTP command parser. Any line parses or fails with a
 // reply text starting with a 5xx code; a parsed MAIL or RCPT path never
 // contains CR or LF, and parameter keys are upper case. Violations trap.
-#include "libmail/smtp_command.hpp"
+#include "libmail/smtp/smtp_command.hpp"
 
 #include <cstddef>
 #include <cstdint>

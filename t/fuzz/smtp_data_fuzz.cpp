@@ -5,7 +5,7 @@
 //  - in normalise mode the content has CRLF line ends only; content never exceeds the size limit;
 //  - encoding the bytes with write_message_stuffed and decoding that gives them back with every line end
 //    made CRLF (and one added at the end when missing), using exactly the encoded length.
-#include "libmail/smtp_data.hpp"
+#include "libmail/smtp/smtp_data.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -18,7 +18,7 @@
 //    data counting), never at a bare CR or LF variant;
 //  - without STARTTLS, the same bytes cut differently give the same replies
 //    and the same handler calls.
-#include "libmail/smtp_server.hpp"
+#include "libmail/smtp/smtp_server.hpp"
 
 #include <algorithm>
 #include <cstddef>

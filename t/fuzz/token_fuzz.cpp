@@ -1,7 +1,7 @@
 // Fuzz target: token address parsing and verification (recipient addresses
 // come from SMTP clients), with invariants: nothing but a correctly MACed
 // token verifies; a token made from a parsed recipient parses back to it.
-#include "libmail/token.hpp"
+#include "libmail/policy/token.hpp"
 
 #include <cstddef>
 #include <cstdint>

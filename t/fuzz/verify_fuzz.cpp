@@ -3,9 +3,9 @@
 // X-Mailstamp-* field and exactly one Authentication-Results under our
 // authserv-id remain, and both are ours (the first two fields). The envelope
 // and bounce checks and the postage parser never crash. Violations trap.
-#include "libmail/message.hpp"
-#include "libmail/postage.hpp"
-#include "libmail/verify.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/policy/verify.hpp"
 
 #include <cstddef>
 #include <cstdint>

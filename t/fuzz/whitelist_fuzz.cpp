@@ -1,7 +1,7 @@
 // Fuzz target: whitelist entry syntax, scopes and CSV records (import files
 // are untrusted input), with invariants: a parsed entry's text parses back to
 // the same entry; csv_field output splits back to the field.
-#include "libmail/whitelist.hpp"
+#include "libmail/policy/whitelist.hpp"
 
 #include <cstddef>
 #include <cstdint>

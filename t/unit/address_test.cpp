@@ -1,5 +1,5 @@
-#include "libmail/address.hpp"
-#include "libmail/limits.hpp"
+#include "libmail/mail/address.hpp"
+#include "libmail/base/limits.hpp"
 
 #include <catch2/catch.hpp>
 

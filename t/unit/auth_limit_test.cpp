@@ -1,4 +1,4 @@
-#include "libmail/auth_limit.hpp"
+#include "libmail/policy/auth_limit.hpp"
 
 #include <catch2/catch.hpp>
 

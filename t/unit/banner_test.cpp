@@ -1,5 +1,5 @@
-#include "libmail/banner.hpp"
-#include "libmail/message.hpp"
+#include "libmail/mail/banner.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <catch2/catch.hpp>
 

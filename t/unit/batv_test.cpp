@@ -1,6 +1,6 @@
-#include "libmail/batv.hpp"
-#include "libmail/address.hpp"
-#include "libmail/token.hpp"
+#include "libmail/policy/batv.hpp"
+#include "libmail/mail/address.hpp"
+#include "libmail/policy/token.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

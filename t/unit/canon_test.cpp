@@ -1,4 +1,4 @@
-#include "libmail/canon.hpp"
+#include "libmail/base/canon.hpp"
 
 #include <catch2/catch.hpp>
 

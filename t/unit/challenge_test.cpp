@@ -1,6 +1,6 @@
 // Challenge/response, the pure parts: the suppression rules, the template, the challenge message.
-#include "libmail/challenge.hpp"
-#include "libmail/message.hpp"
+#include "libmail/policy/challenge.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <catch2/catch.hpp>
 

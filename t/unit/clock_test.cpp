@@ -1,4 +1,4 @@
-#include "libmail/clock.hpp"
+#include "libmail/base/clock.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>

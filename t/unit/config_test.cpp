@@ -1,6 +1,6 @@
-#include "libmail/config.hpp"
+#include "libmail/base/config.hpp"
 
-#include "libmail/limits.hpp"
+#include "libmail/base/limits.hpp"
 
 #include <catch2/catch.hpp>
 #include "tmpdir.hpp"

@@ -1,5 +1,5 @@
-#include "libmail/deliver.hpp"
-#include "libmail/spool.hpp"
+#include "libmail/io/deliver.hpp"
+#include "libmail/mail/spool.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "libmail/dsn.hpp"
+#include "libmail/mail/dsn.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "libmail/duration.hpp"
+#include "libmail/base/duration.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "libmail/error.hpp"
+#include "libmail/base/error.hpp"
 
 #include <catch2/catch.hpp>
 

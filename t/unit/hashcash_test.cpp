@@ -1,4 +1,4 @@
-#include "libmail/hashcash.hpp"
+#include "libmail/policy/hashcash.hpp"
 
 #include <catch2/catch.hpp>
 

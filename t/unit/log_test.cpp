@@ -1,4 +1,4 @@
-#include "libmail/log.hpp"
+#include "libmail/base/log.hpp"
 
 #include <catch2/catch.hpp>
 #include "tmpdir.hpp"

@@ -1,4 +1,4 @@
-#include "libmail/message.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <catch2/catch.hpp>
 

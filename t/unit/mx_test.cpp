@@ -1,4 +1,4 @@
-#include "libmail/mx.hpp"
+#include "libmail/io/mx.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
-#include "libmail/password.hpp"
+#include "libmail/policy/password.hpp"
 
-#include "libmail/limits.hpp"
+#include "libmail/base/limits.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
-#include "libmail/message.hpp"
-#include "libmail/postage.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/policy/postage.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>

@@ -1,12 +1,12 @@
 // The proxy's policy, driven in-process: SmtpServer + ProxySession over a real
 // store, delivering into a Maildir (no sockets).
-#include "libmail/cli.hpp"
-#include "libmail/config.hpp"
-#include "libmail/proxy.hpp"
-#include "libmail/batv.hpp"
-#include "libmail/clock.hpp"
-#include "libmail/hashcash.hpp"
-#include "libmail/token.hpp"
+#include "libmail/app/context.hpp"
+#include "libmail/base/config.hpp"
+#include "libmail/daemon/proxy.hpp"
+#include "libmail/policy/batv.hpp"
+#include "libmail/base/clock.hpp"
+#include "libmail/policy/hashcash.hpp"
+#include "libmail/policy/token.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "libmail/serve.hpp"
+#include "libmail/io/serve.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "libmail/sha1.hpp"
+#include "libmail/base/sha1.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/sha.h>

@@ -1,5 +1,5 @@
-#include "libmail/smtp_client.hpp"
-#include "libmail/smtp_server.hpp"
+#include "libmail/io/smtp_client.hpp"
+#include "libmail/smtp/smtp_server.hpp"
 
 #include <catch2/catch.hpp>
 

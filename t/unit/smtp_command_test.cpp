@@ -1,4 +1,4 @@
-#include "libmail/smtp_command.hpp"
+#include "libmail/smtp/smtp_command.hpp"
 
 #include <catch2/catch.hpp>
 

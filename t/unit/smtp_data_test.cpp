@@ -1,7 +1,7 @@
 // DotDecoder (finding <CRLF>.<CRLF>, un-stuffing, bare CR/LF, the size limit) and
 // write_message_stuffed, and the round trip between them. write_stuffed and
 // stuffed_terminator on their own are tested in smtp_client_test.cpp.
-#include "libmail/smtp_data.hpp"
+#include "libmail/smtp/smtp_data.hpp"
 
 #include <catch2/catch.hpp>
 

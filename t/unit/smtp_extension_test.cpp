@@ -1,7 +1,7 @@
 // SmtpServer's extension hook: EHLO keywords from the handler, on_extension with the session state,
 // ending a transaction from an extension reply, and a reply carrying data (body_pending, take_body,
 // body_sent) with the input after it held back.
-#include "libmail/smtp_server.hpp"
+#include "libmail/smtp/smtp_server.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // Session I/O over a socketpair: greeting, pipelined replies, deadlines, early talkers, stop.
-#include "libmail/smtp_io.hpp"
-#include "libmail/smtp_server.hpp"
+#include "libmail/io/smtp_io.hpp"
+#include "libmail/smtp/smtp_server.hpp"
 
 #include <catch2/catch.hpp>
 

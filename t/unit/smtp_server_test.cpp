@@ -1,5 +1,5 @@
-#include "libmail/postage.hpp"
-#include "libmail/smtp_server.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/smtp/smtp_server.hpp"
 
 #include <catch2/catch.hpp>
 

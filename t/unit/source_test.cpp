@@ -1,11 +1,11 @@
 // The SOURCE/GET extension: ids, and SourceSession driven through SmtpServer over a real store
 // (no sockets, no DNS: only the receiving side of SOURCE and the serving side of GET).
-#include "libmail/cli.hpp"
-#include "libmail/clock.hpp"
-#include "libmail/config.hpp"
-#include "libmail/source.hpp"
-#include "libmail/source_util.hpp"
-#include "libmail/store.hpp"
+#include "libmail/app/context.hpp"
+#include "libmail/base/clock.hpp"
+#include "libmail/base/config.hpp"
+#include "libmail/daemon/source.hpp"
+#include "libmail/daemon/source_util.hpp"
+#include "libmail/store/store.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
-#include "libmail/net.hpp"
-#include "libmail/postage.hpp"
-#include "libmail/spend.hpp"
+#include "libmail/io/net.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/policy/spend.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

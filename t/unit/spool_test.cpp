@@ -1,4 +1,4 @@
-#include "libmail/spool.hpp"
+#include "libmail/mail/spool.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "libmail/store.hpp"
+#include "libmail/store/store.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

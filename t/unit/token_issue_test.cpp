@@ -1,6 +1,6 @@
-#include "libmail/token_issue.hpp"
+#include "libmail/policy/token_issue.hpp"
 
-#include "libmail/message.hpp"
+#include "libmail/mail/message.hpp"
 
 #include <catch2/catch.hpp>
 

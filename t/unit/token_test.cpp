@@ -1,4 +1,4 @@
-#include "libmail/token.hpp"
+#include "libmail/policy/token.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "libmail/user_senders.hpp"
+#include "libmail/policy/user_senders.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

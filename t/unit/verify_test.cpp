@@ -1,8 +1,8 @@
-#include "libmail/hashcash.hpp"
-#include "libmail/message.hpp"
-#include "libmail/postage.hpp"
-#include "libmail/verify.hpp"
-#include "libmail/whitelist.hpp"
+#include "libmail/policy/hashcash.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/policy/verify.hpp"
+#include "libmail/policy/whitelist.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

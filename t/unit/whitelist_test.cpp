@@ -1,4 +1,4 @@
-#include "libmail/whitelist.hpp"
+#include "libmail/policy/whitelist.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,0 +1,108 @@
+// Settings, store and logger of a program: see context.hpp.
+#include "libmail/app/context.hpp"
+
+#include "libmail/base/limits.hpp"
+
+#include <openssl/crypto.h>
+
+#include <iostream>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c);
+    return out;
+}
+} // namespace
+
+void fast_crypto_init() {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                        nullptr);
+}
+
+Context::Context(std::string prog, Settings settings, std::string db_path, int busy_ms,
+                 std::unique_ptr<Logger> logger)
+    : program(std::move(prog)), settings_(std::move(settings)), db_path_(std::move(db_path)), busy_ms_(busy_ms),
+      logger_(std::move(logger)) {}
+
+std::optional<std::string> Context::setting(std::string_view key) const {
+    return settings_.config().get(program, key);
+}
+
+StoreUse store_use(std::string_view command, std::initializer_list<std::string_view> writes) {
+    for (auto w : writes)
+        if (command == w) return StoreUse::create;
+    return StoreUse::existing;
+}
+
+Result<std::unique_ptr<Store>> Context::open_store(StoreUse use) const {
+    StoreOptions o;
+    o.busy_timeout_ms = busy_ms_;
+    // A path someone wrote can be mistyped: only its last component is ever created. The default path is
+    // ours, and XDG_DATA_HOME's directories may not exist yet on a new account.
+    if (use == StoreUse::existing) o.create = StoreCreate::never;
+    else o.create = default_db ? StoreCreate::dirs : StoreCreate::file;
+    return mail::open_store(db_path_, o);
+}
+
+void Context::log_event(std::string_view event, std::initializer_list<LogField> fields) noexcept {
+    logger_->info(event, fields);
+}
+
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env, bool no_stderr) {
+    auto config = load_config(opt.config, env);
+    if (!config) return config.error();
+    Settings settings(*config, env, std::string(program));
+    auto db = settings.store_path(opt.db);
+    if (!db) return db.error();
+    auto busy = settings.duration(std::nullopt, nullptr, "busy-timeout", limits::store_busy_timeout_ms / 1000);
+    if (!busy) return busy.error();
+    LogOptions lo;
+    lo.no_stderr = no_stderr;
+    lo.program = std::string(program);
+    lo.target = settings.get(opt.log, nullptr, "log", "auto").value;
+    auto level_text = settings.get(opt.log_level, nullptr, "log-level", "info");
+    auto level = parse_level(level_text.value);
+    if (!level)
+        return Error{opt.log_level ? ErrorKind::usage : ErrorKind::config,
+                     level_text.origin + ": log level '" + level_text.value + "' is not err, warning, notice, info or debug"};
+    lo.threshold = *level;
+    auto ms = *busy * 1000;
+    bool default_db = !settings.find(opt.db, "MAILSTAMP_DB", "db");
+    Context ctx(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),
+                std::make_unique<Logger>(lo));
+    ctx.default_db = default_db;
+    return ctx;
+}
+
+int report(std::string_view program, const Error& e) {
+    std::cerr << program << ": " << one_line(e.text) << '\n';
+    return exit_code(e.kind);
+}
+
+int report(std::string_view program, std::string_view context, const Error& e) {
+    std::cerr << program << ": " << context << ": " << one_line(e.text) << '\n';
+    return exit_code(e.kind);
+}
+
+Result<std::unique_ptr<Store>> StorePool::take() {
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (!free_.empty()) {
+            auto s = std::move(free_.back());
+            free_.pop_back();
+            return s;
+        }
+    }
+    return ctx_.open_store(use_);
+}
+
+void StorePool::give(std::unique_ptr<Store> s) {
+    std::lock_guard<std::mutex> g(m_);
+    if (free_.size() < 32) free_.push_back(std::move(s));
+}
+
+} // namespace mail

@@ -1,0 +1,78 @@
+// Byte encodings: see codec.hpp.
+#include "libmail/base/codec.hpp"
+
+namespace mail {
+
+namespace {
+const unsigned char* u8(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+
+constexpr char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int b64value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+} // namespace
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        unsigned v = (u8(bytes)[i] << 16) | (u8(bytes)[i + 1] << 8) | u8(bytes)[i + 2];
+        for (int s = 18; s >= 0; s -= 6) out += b64chars[(v >> s) & 63];
+    }
+    std::size_t rest = bytes.size() - i;
+    if (rest > 0) {
+        unsigned v = u8(bytes)[i] << 16;
+        if (rest == 2) v |= u8(bytes)[i + 1] << 8;
+        out += b64chars[(v >> 18) & 63];
+        out += b64chars[(v >> 12) & 63];
+        out += rest == 2 ? b64chars[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int j = 0; j < 4; ++j) {
+            char c = text[i + j];
+            if (c == '=' && i + 4 == text.size() && j >= 2) {
+                v[j] = 0;
+                ++pad;
+            } else if (pad > 0 || (v[j] = b64value(c)) < 0) {
+                return std::nullopt;
+            }
+        }
+        unsigned w = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+        out += static_cast<char>((w >> 16) & 0xff);
+        if (pad < 2) out += static_cast<char>((w >> 8) & 0xff);
+        if (pad < 1) out += static_cast<char>(w & 0xff);
+        // Canonical form only: the bits padding drops must be zero.
+        if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff))) return std::nullopt;
+    }
+    return out;
+}
+
+std::string hex_encode(std::string_view bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+} // namespace mail

@@ -1,0 +1,328 @@
+// Delivery targets: see deliver.hpp.
+#include "libmail/io/deliver.hpp"
+
+#include "libmail/io/net.hpp"
+#include "libmail/io/spawn.hpp"
+#include "libmail/mail/spool.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+Error io_error(const std::string& what) { return Error{ErrorKind::tempfail, what + ": " + std::strerror(errno)}; }
+
+Result<void> write_fd(int fd, std::string_view data, const std::string& path) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error(path + ": write");
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+Result<void> fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return io_error(dir + ": open");
+    int rc = ::fsync(fd);
+    int e = errno;
+    ::close(fd);
+    errno = e;
+    if (rc != 0) return io_error(dir + ": fsync");
+    return {};
+}
+
+Result<void> ensure_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return io_error(dir + ": mkdir");
+    return {};
+}
+
+// Line ends converted on the way to a file: to LF (Maildir) or to CRLF (pickup).
+class LineEnds {
+public:
+    LineEnds(bool crlf, bool raw) : crlf_(crlf), raw_(raw) {}
+    std::string convert(std::string_view in) {
+        if (raw_) return std::string(in);
+        std::string out;
+        out.reserve(in.size() + 64);
+        for (char c : in) {
+            if (cr_) {
+                cr_ = false;
+                out += crlf_ ? "\r\n" : "\n";
+                if (c == '\n') continue;
+            }
+            if (c == '\r') {
+                cr_ = true;
+                continue;
+            }
+            if (c == '\n') {
+                out += crlf_ ? "\r\n" : "\n";
+                continue;
+            }
+            out += c;
+        }
+        return out;
+    }
+    std::string finish() {
+        if (raw_ || !cr_) return "";
+        cr_ = false;
+        return crlf_ ? "\r\n" : "\n";
+    }
+
+private:
+    bool crlf_;
+    bool raw_;
+    bool cr_ = false;
+};
+
+// Writes top + m into tmp_path with line ends converted, fsyncs, renames to final_path, fsyncs the directory.
+Result<void> write_file(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
+                        const std::string& top, const OutMessage& m, bool crlf, bool raw = false) {
+    LineEnds le(crlf, raw);
+    return write_atomically(tmp_path, final_path, final_dir, [&](const std::function<Result<void>(std::string_view)>& w) {
+        // Two statements: le keeps state between calls, and the operands of + are unsequenced.
+        std::string head = le.convert(top);
+        head += le.convert(m.header);
+        if (auto r = w(head); !r) return r;
+        if (m.body) {
+            auto r = m.body->each([&](std::string_view piece) { return w(le.convert(piece)); }, m.body_offset);
+            if (!r) return r;
+        }
+        return w(le.finish());
+    });
+}
+
+// Field values written into files come from the envelope: keep them on one line.
+std::string one_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out += (c == '\r' || c == '\n') ? ' ' : c;
+    return out;
+}
+
+class RelayDelivery : public Delivery {
+public:
+    RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
+                  std::shared_ptr<SmtpClientPool> pool)
+        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), pool_(std::move(pool)) {}
+    ~RelayDelivery() override { close(); }
+
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        std::string where = hp_.host.find(':') != std::string::npos ? "[" + hp_.host + "]:" + hp_.port
+                                                                    : hp_.host + ":" + hp_.port;
+        // A kept connection may have been closed by the server meanwhile: one fresh try then.
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (!client_ && pool_ && attempt == 0) client_ = pool_->take();
+            bool reused = client_ != nullptr;
+            if (!client_) {
+                auto c = SmtpClient::open(hp_, helo_, timeout_);
+                if (!c) return Error{ErrorKind::tempfail, c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text};
+                client_ = std::move(*c);
+            }
+            auto r = client_->send(m.sender, m.rcpts, [&](const std::function<Result<void>(std::string_view)>& w) {
+                if (auto h = w(m.header); !h) return h;
+                return m.body ? m.body->each(w, m.body_offset) : Result<void>();
+            });
+            if (!r) {
+                client_.reset();
+                if (reused && attempt == 0) continue;
+                return Error{ErrorKind::tempfail, where + ": " + r.error().text};
+            }
+            if (client_->dead()) client_.reset();
+            DeliveryResult d;
+            d.accepted = r->accepted;
+            d.reply = r->reply;
+            d.where = where;
+            return d;
+        }
+        return Error{ErrorKind::tempfail, where + ": unreachable"};
+    }
+
+    void close() override {
+        if (client_ && pool_) pool_->give(std::move(client_));
+        if (client_) client_->quit();
+        client_.reset();
+    }
+
+private:
+    HostPort hp_;
+    std::string helo_;
+    std::chrono::milliseconds timeout_;
+    std::shared_ptr<SmtpClientPool> pool_;
+    std::unique_ptr<SmtpClient> client_;
+};
+
+// A file in a directory: a Maildir (tmp/ then new/, LF, Return-Path and X-Original-To) or a pickup
+// directory (.NAME.tmp then NAME.eml, CRLF, X-Sender and X-Receiver).
+class FileDelivery : public Delivery {
+public:
+    FileDelivery(std::string dir, bool maildir, bool raw = false) : dir_(std::move(dir)), maildir_(maildir), raw_(raw) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        const char* eol = maildir_ ? "\n" : "\r\n";
+        for (const char* sub : {"", "/tmp", "/new", "/cur"}) {
+            if (auto r = ensure_dir(dir_ + sub); !r) return r.error();
+            if (!maildir_) break;
+        }
+        std::string top = maildir_ ? "Return-Path: <" + one_line(m.sender) + ">" + eol
+                                   : "X-Sender: " + one_line(m.sender) + eol;
+        for (const auto& r : m.rcpts) top += (maildir_ ? "X-Original-To: " : "X-Receiver: ") + one_line(r) + eol;
+        if (raw_) top.clear();
+        std::string name = unique_name();
+        // A pickup file's temporary name starts with a dot and has no .eml suffix: a pickup service ignores it.
+        std::string tmp = maildir_ ? dir_ + "/tmp/" + name : dir_ + "/." + name + ".tmp";
+        std::string fin = maildir_ ? dir_ + "/new/" + name : dir_ + "/" + name + ".eml";
+        if (auto w = write_file(tmp, fin, maildir_ ? dir_ + "/new" : dir_, top, m, !maildir_, raw_); !w) return w.error();
+        DeliveryResult d;
+        d.accepted = true;
+        d.reply = SmtpReply(250, maildir_ ? "2.0.0 delivered to Maildir" : "2.0.0 queued in the pickup directory");
+        d.where = fin;
+        return d;
+    }
+
+private:
+    std::string dir_;
+    bool maildir_;
+    bool raw_;
+};
+
+// Hands the message to a sendmail-compatible program: PATH -i -f SENDER -- RCPT...
+class SendmailDelivery : public Delivery {
+public:
+    explicit SendmailDelivery(std::string path) : path_(std::move(path)) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        std::vector<std::string> argv{path_, "-i", "-f", m.sender.empty() ? "<>" : m.sender, "--"};
+        for (const auto& r : m.rcpts) argv.push_back(r);
+        auto rc = run_program(argv, [&](const std::function<Result<void>(std::string_view)>& w) -> Result<void> {
+            if (auto h = w(m.header); !h) return h;
+            return m.body ? m.body->each(w, m.body_offset) : Result<void>();
+        }, std::chrono::seconds(120));
+        if (!rc) return rc.error();
+        DeliveryResult d;
+        d.where = path_;
+        d.accepted = *rc == 0;
+        d.reply = *rc == 0 ? SmtpReply(250, "2.0.0 handed to " + path_)
+                           : SmtpReply(*rc == 75 ? 451 : 554, "sendmail exit " + std::to_string(*rc));
+        return d;
+    }
+
+private:
+    std::string path_;
+};
+
+} // namespace
+
+Result<void> write_atomically(const std::string& tmp_path, const std::string& final_path, const std::string& final_dir,
+                              const std::function<Result<void>(const std::function<Result<void>(std::string_view)>&)>& source) {
+    int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error(tmp_path + ": create");
+    auto fail = [&](Error e) {
+        ::close(fd);
+        ::unlink(tmp_path.c_str());
+        return e;
+    };
+    if (auto r = source([&](std::string_view d) { return write_fd(fd, d, tmp_path); }); !r) return fail(r.error());
+    if (::fsync(fd) != 0) return fail(io_error(tmp_path + ": fsync"));
+    if (::close(fd) != 0) {
+        ::unlink(tmp_path.c_str());
+        return io_error(tmp_path + ": close");
+    }
+    if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+        Error e = io_error(final_path + ": rename");
+        ::unlink(tmp_path.c_str());
+        return e;
+    }
+    return fsync_dir(final_dir);
+}
+
+std::string unique_name() {
+    static std::atomic<unsigned long> counter{0};
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    std::string host;
+    for (char c : host_name()) host += (c == '/' || c == ':') ? '_' : c;
+    return std::to_string(ts.tv_sec) + ".M" + std::to_string(ts.tv_nsec / 1000) + "P" + std::to_string(::getpid()) +
+           "T" + std::to_string(static_cast<long>(::syscall(SYS_gettid))) + "Q" + std::to_string(++counter) + "." +
+           host;
+}
+
+SmtpClientPool::~SmtpClientPool() {
+    for (auto& [c, t] : idle_) c->quit();
+}
+
+std::unique_ptr<SmtpClient> SmtpClientPool::take() {
+    std::lock_guard<std::mutex> g(m_);
+    auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty()) {
+        auto [c, t] = std::move(idle_.back());
+        idle_.pop_back();
+        if (now - t < max_idle_) return std::move(c);
+    }
+    return nullptr;
+}
+
+void SmtpClientPool::give(std::unique_ptr<SmtpClient> c) {
+    if (!c || c->dead()) return;
+    {
+        std::lock_guard<std::mutex> g(m_);
+        if (idle_.size() < max_kept_) {
+            idle_.emplace_back(std::move(c), std::chrono::steady_clock::now());
+            return;
+        }
+    }
+    c->quit();
+}
+
+std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
+                                         std::shared_ptr<SmtpClientPool> pool) {
+    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool));
+}
+std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), true); }
+std::unique_ptr<Delivery> raw_maildir_delivery(std::string dir) {
+    return std::make_unique<FileDelivery>(std::move(dir), true, true);
+}
+std::unique_ptr<Delivery> sendmail_delivery(std::string path) { return std::make_unique<SendmailDelivery>(std::move(path)); }
+std::unique_ptr<Delivery> pickup_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), false); }
+
+Result<void> read_file(const std::string& path, const std::function<Result<void>(std::string_view)>& fn) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Error{ErrorKind::tempfail, path + ": " + std::strerror(errno)};
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            Error e{ErrorKind::tempfail, path + ": read: " + std::strerror(errno)};
+            ::close(fd);
+            return e;
+        }
+        if (n == 0) break;
+        if (auto w = fn(std::string_view(buf, static_cast<std::size_t>(n))); !w) {
+            ::close(fd);
+            return w;
+        }
+    }
+    ::close(fd);
+    return {};
+}
+
+std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
+                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
+    switch (t.kind) {
+    case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
+    case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
+    case DeliveryTarget::Kind::relay: break;
+    }
+    return relay_delivery(t.relay, helo, timeout, std::move(pool));
+}
+
+} // namespace mail

@@ -1,0 +1,479 @@
+#include "libmail/io/mx.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <resolv.h>
+
+namespace mail {
+
+namespace {
+
+// RFC 1035 §4.1.1: the fixed header.
+constexpr std::size_t dns_header_size = 12;
+// RFC 1035 §2.3.4: a name on the wire, length octets and root label included.
+constexpr std::size_t max_name_wire = 255;
+// ...which is at most 253 octets as dotted text without the trailing dot.
+constexpr std::size_t max_name_text = 253;
+constexpr std::size_t max_label = 63;
+// A legitimate name of 255 octets has at most 127 labels, each of which may be a pointer; more hops
+// than that can only be a loop.
+constexpr int max_pointer_hops = 127;
+// The largest DNS message (TCP length prefix is 16 bits): no response can be cut short by the buffer.
+constexpr std::size_t answer_buffer_size = 65536;
+
+constexpr unsigned type_mx = 15;
+constexpr unsigned type_a = 1;
+constexpr unsigned type_aaaa = 28;
+// The MX hosts of a domain whose addresses are looked up: a legitimate domain has a handful; a hostile one
+// must not make one SOURCE notice cost hundreds of queries.
+constexpr std::size_t max_mx_hosts = 10;
+constexpr unsigned class_in = 1;
+constexpr int rcode_nxdomain = 3;
+
+Error malformed(const std::string& what) { return Error{ErrorKind::data, "malformed DNS response: " + what}; }
+
+unsigned u8(std::string_view p, std::size_t off) { return static_cast<unsigned char>(p[off]); }
+unsigned u16(std::string_view p, std::size_t off) { return (u8(p, off) << 8) | u8(p, off + 1); }
+
+bool host_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Untrusted text made safe for a one-line diagnostic: no control or non-ASCII octets, bounded.
+std::string printable(std::string_view s) {
+    constexpr std::size_t max = 80;
+    std::string out;
+    for (char c : s.substr(0, max)) {
+        auto u = static_cast<unsigned char>(c);
+        out += u < 0x20 || u >= 0x7f ? '?' : c;
+    }
+    if (s.size() > max) out += "...";
+    return out;
+}
+
+struct Name {
+    std::string text;     // dotted, lower-case, "." for the root
+    std::size_t end = 0;  // offset just past the name where it sits (before any pointer it follows)
+    bool host = true;     // every label is letters, digits, '-' and '_'
+};
+
+// Reads the possibly compressed name at off (RFC 1035 §4.1.4). Every read is bounds-checked; a pointer
+// may go anywhere in the packet, loops end at the hop limit or the length limit.
+Result<Name> read_name(std::string_view p, std::size_t off) {
+    Name n;
+    std::size_t pos = off;
+    std::size_t wire = 0;
+    bool jumped = false;
+    int hops = 0;
+    for (;;) {
+        if (pos >= p.size()) return malformed("name runs past the end");
+        unsigned len = u8(p, pos);
+        if ((len & 0xC0) == 0xC0) {
+            if (pos + 1 >= p.size()) return malformed("name runs past the end");
+            if (++hops > max_pointer_hops) return malformed("compression pointer loop");
+            if (!jumped) n.end = pos + 2;
+            jumped = true;
+            pos = ((len & 0x3F) << 8) | u8(p, pos + 1);
+            continue;
+        }
+        if ((len & 0xC0) != 0) return malformed("unknown label type");
+        wire += 1 + len;
+        if (wire > max_name_wire) return malformed("name longer than 255 octets");
+        if (len == 0) {
+            if (!jumped) n.end = pos + 1;
+            break;
+        }
+        if (pos + 1 + len > p.size()) return malformed("name runs past the end");
+        if (!n.text.empty()) n.text += '.';
+        for (char c : p.substr(pos + 1, len)) {
+            n.host = n.host && host_char(c);
+            n.text += lower(c);
+        }
+        pos += 1 + len;
+    }
+    if (n.text.empty()) n.text = ".";
+    return n;
+}
+
+const char* rcode_name(int rcode) {
+    switch (rcode) {
+    case 1: return "FORMERR";
+    case 2: return "SERVFAIL";
+    case 3: return "NXDOMAIN";
+    case 4: return "NOTIMP";
+    case 5: return "REFUSED";
+    }
+    return nullptr;
+}
+
+} // namespace
+
+Result<MxResponse> parse_mx_message(std::string_view p) {
+    if (p.size() < dns_header_size) return malformed("shorter than a header");
+    if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
+    MxResponse r;
+    r.truncated = (u8(p, 2) & 0x02) != 0;
+    r.rcode = static_cast<int>(u8(p, 3) & 0x0F);
+    const unsigned qdcount = u16(p, 4);
+    const unsigned ancount = u16(p, 6);
+    r.answers = static_cast<int>(ancount);
+
+    std::size_t pos = dns_header_size;
+    for (unsigned i = 0; i < qdcount; ++i) {
+        auto q = read_name(p, pos);
+        if (!q) return q.error();
+        pos = q->end;
+        if (p.size() - pos < 4) return malformed("question runs past the end");
+        pos += 4;  // QTYPE, QCLASS
+    }
+    for (unsigned i = 0; i < ancount; ++i) {
+        auto owner = read_name(p, pos);
+        if (!owner) return owner.error();
+        pos = owner->end;
+        if (p.size() - pos < 10) return malformed("record runs past the end");
+        const unsigned type = u16(p, pos);
+        const unsigned cls = u16(p, pos + 2);
+        const std::size_t rdlength = u16(p, pos + 8);
+        pos += 10;
+        if (p.size() - pos < rdlength) return malformed("record data runs past the end");
+        const std::size_t rdata_end = pos + rdlength;
+        // CNAMEs (type 5) and anything else a resolver adds are skipped: the MX records that follow are the
+        // answer, and an answer of only CNAMEs means no MX.
+        if (type == type_mx && cls == class_in) {
+            if (rdlength < 3) return malformed("short MX record");
+            MxRecord mx;
+            mx.preference = static_cast<int>(u16(p, pos));
+            auto host = read_name(p, pos + 2);
+            if (!host) return host.error();
+            if (host->end != rdata_end) return malformed("MX record length does not match its name");
+            if (!host->host) return malformed("MX host '" + printable(host->text) + "' is not a host name");
+            mx.host = std::move(host->text);
+            r.records.push_back(std::move(mx));
+        }
+        pos = rdata_end;
+    }
+    std::stable_sort(r.records.begin(), r.records.end(),
+                     [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+    return r;
+}
+
+Result<AddressResponse> parse_address_message(std::string_view p) {
+    if (p.size() < dns_header_size) return malformed("shorter than a header");
+    if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
+    AddressResponse r;
+    r.truncated = (u8(p, 2) & 0x02) != 0;
+    r.rcode = static_cast<int>(u8(p, 3) & 0x0F);
+    const unsigned qdcount = u16(p, 4);
+    const unsigned ancount = u16(p, 6);
+    std::size_t pos = dns_header_size;
+    for (unsigned i = 0; i < qdcount; ++i) {
+        auto q = read_name(p, pos);
+        if (!q) return q.error();
+        pos = q->end;
+        if (p.size() - pos < 4) return malformed("question runs past the end");
+        pos += 4;
+    }
+    for (unsigned i = 0; i < ancount; ++i) {
+        auto owner = read_name(p, pos);
+        if (!owner) return owner.error();
+        pos = owner->end;
+        if (p.size() - pos < 10) return malformed("record runs past the end");
+        const unsigned type = u16(p, pos);
+        const unsigned cls = u16(p, pos + 2);
+        const std::size_t rdlength = u16(p, pos + 8);
+        pos += 10;
+        if (p.size() - pos < rdlength) return malformed("record data runs past the end");
+        if (cls == class_in && (type == type_a || type == type_aaaa)) {
+            const std::size_t want = type == type_a ? 4 : 16;
+            if (rdlength != want) return malformed("address record of the wrong length");
+            char text[INET6_ADDRSTRLEN] = {};
+            if (!::inet_ntop(type == type_a ? AF_INET : AF_INET6, p.data() + pos, text, sizeof text))
+                return malformed("unprintable address");
+            r.addresses.emplace_back(text);
+        }
+        pos += rdlength;
+    }
+    return r;
+}
+
+namespace {
+
+// 16 octets for any numeric address (IPv4 as ::ffff:a.b.c.d), or false.
+bool address_bytes(std::string_view ip, unsigned char out[16]) {
+    std::string s(ip);
+    if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+    if (auto pct = s.find('%'); pct != std::string::npos) s.resize(pct);  // a zone index
+    in_addr v4;
+    if (::inet_pton(AF_INET, s.c_str(), &v4) == 1) {
+        std::memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        std::memcpy(out + 12, &v4, 4);
+        return true;
+    }
+    return ::inet_pton(AF_INET6, s.c_str(), out) == 1;
+}
+
+bool internal_v4(const unsigned char* a) {
+    const unsigned x = a[0], y = a[1];
+    return x == 0 || x == 10 || x == 127 || (x == 100 && (y & 0xc0) == 64) || (x == 169 && y == 254) ||
+           (x == 172 && (y & 0xf0) == 16) || (x == 192 && y == 168) ||
+           (x == 192 && y == 0 && a[2] == 0) ||  // 192.0.0.0/24 IETF protocol assignments (RFC 6890)
+           (x == 198 && (y & 0xfe) == 18) ||     // 198.18.0.0/15 benchmarking (RFC 2544)
+           x >= 224;                             // 224/4 multicast, 240/4 and broadcast
+}
+
+} // namespace
+
+bool internal_address(std::string_view ip) {
+    unsigned char a[16];
+    if (!address_bytes(ip, a)) return true;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (std::memcmp(a, mapped, 12) == 0 || std::memcmp(a, nat64, 12) == 0) return internal_v4(a + 12);
+    bool zero = true;
+    for (int i = 0; i < 15; ++i) zero = zero && a[i] == 0;
+    if (zero && (a[15] == 0 || a[15] == 1)) return true;                 // :: and ::1
+    static const unsigned char compat[12] = {};
+    if (std::memcmp(a, compat, 12) == 0) return true;                    // ::/96 IPv4-compatible (deprecated, RFC 4291)
+    static const unsigned char local_nat64[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+    if (std::memcmp(a, local_nat64, 6) == 0) return true;                // 64:ff9b:1::/48 local-use NAT64 (RFC 8215)
+    if (a[0] == 0x20 && a[1] == 0x02) return internal_v4(a + 2);         // 2002::/16 6to4: its embedded IPv4 (RFC 3056)
+    if (a[0] == 0xff) return true;                                       // ff00::/8 multicast
+    if ((a[0] & 0xfe) == 0xfc) return true;                              // fc00::/7 unique local
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return true;              // fe80::/10 link-local
+    if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) return true;              // fec0::/10 site-local (deprecated)
+    return false;
+}
+
+bool same_address(std::string_view a, std::string_view b) {
+    unsigned char x[16], y[16];
+    return address_bytes(a, x) && address_bytes(b, y) && std::memcmp(x, y, 16) == 0;
+}
+
+Result<std::vector<MxRecord>> parse_mx_response(std::string_view packet) {
+    auto r = parse_mx_message(packet);
+    if (!r) return r.error();
+    return std::move(r->records);
+}
+
+Result<std::string> normalize_mail_domain(std::string_view domain) {
+    const std::string shown = "'" + printable(domain) + "'";
+    std::string_view d = domain;
+    if (!d.empty() && d.back() == '.') d.remove_suffix(1);
+    if (d.empty()) return Error{ErrorKind::data, "empty domain"};
+    if (d.size() > max_name_text) return Error{ErrorKind::data, shown + ": domain longer than 253 octets"};
+    std::string out;
+    out.reserve(d.size());
+    std::size_t label = 0;
+    for (char c : d) {
+        if (c == '.') {
+            if (label == 0) return Error{ErrorKind::data, shown + ": empty label in domain"};
+            label = 0;
+        } else if (!host_char(c)) {
+            return Error{ErrorKind::data, shown + ": invalid character in domain"};
+        } else if (++label > max_label) {
+            return Error{ErrorKind::data, shown + ": label longer than 63 octets"};
+        }
+        out += lower(c);
+    }
+    if (label == 0) return Error{ErrorKind::data, shown + ": empty label in domain"};
+    return out;
+}
+
+Result<void> add_mx_map_entry(MxMap& map, std::string_view text) {
+    const std::string want = "'" + printable(text) + "': want DOMAIN=HOST:PORT";
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) return Error{ErrorKind::usage, want};
+    auto domain = normalize_mail_domain(text.substr(0, eq));
+    if (!domain) return Error{ErrorKind::usage, want + " (" + domain.error().text + ")"};
+    auto hp = parse_host_port(text.substr(eq + 1));
+    if (!hp) return Error{ErrorKind::usage, want};
+    map[*domain] = std::move(*hp);
+    return {};
+}
+
+Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const MxResponse& response,
+                                                  const std::string& port) {
+    const std::string d(domain);
+    if (response.rcode == rcode_nxdomain) return Error{ErrorKind::rejected, d + ": no such domain"};
+    if (response.rcode != 0) {
+        const char* name = rcode_name(response.rcode);
+        return Error{ErrorKind::tempfail, d + ": MX lookup failed: " +
+                                              (name ? std::string(name) : "rcode " + std::to_string(response.rcode))};
+    }
+    // A truncated answer may lack MX records that exist: taking it for "no MX" would be wrong.
+    if (response.truncated) return Error{ErrorKind::tempfail, d + ": MX lookup failed: truncated response"};
+    if (response.records.empty()) return std::vector<HostPort>{HostPort{d, port}};  // RFC 5321 §5.1
+    std::vector<HostPort> hosts;
+    // RFC 7505 §3 forbids a null MX beside others; where one is, it is no host to try.
+    for (const auto& mx : response.records)
+        if (mx.host != ".") hosts.push_back(HostPort{mx.host, port});
+    if (hosts.empty()) return Error{ErrorKind::rejected, d + ": null MX: accepts no mail"};
+    return hosts;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Answer {
+    int herr = 0;         // h_errno when the query failed
+    std::string packet;   // the response when it did not
+};
+
+// One query through the system resolver with its own res_state (thread-safe), within timeout.
+Result<Answer> query(const std::string& name, int type, std::chrono::milliseconds timeout) {
+    struct __res_state st;
+    std::memset(&st, 0, sizeof st);
+    if (res_ninit(&st) != 0) return Error{ErrorKind::tempfail, name + ": lookup failed: no resolver"};
+    // glibc waits retrans seconds for each server in the first round, and about 2·retrans in all for the
+    // second: with n servers two rounds take (n + 2)·retrans, one round n·retrans. Whole seconds only.
+    const long secs = std::max<long>(1, static_cast<long>(timeout.count() / 1000));
+    const long servers = std::max(1, st.nscount);
+    if (secs >= servers + 2) {
+        st.retry = 2;
+        st.retrans = static_cast<int>(std::min<long>(secs / (servers + 2), 3600));
+    } else {
+        st.retry = 1;
+        st.retrans = static_cast<int>(std::max<long>(1, secs / servers));
+    }
+    std::vector<unsigned char> buf(answer_buffer_size);
+    const int n = res_nquery(&st, name.c_str(), ns_c_in, type, buf.data(), static_cast<int>(buf.size()));
+    Answer a;
+    a.herr = st.res_h_errno;
+    res_nclose(&st);
+    if (n < 0) return a;
+    if (static_cast<std::size_t>(n) > buf.size())
+        return Error{ErrorKind::tempfail, name + ": DNS lookup failed: response too large"};
+    a.herr = 0;
+    a.packet.assign(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
+    return a;
+}
+
+Error lookup_failed(const std::string& name, const char* what, int herr) {
+    switch (herr) {
+    case TRY_AGAIN: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: timeout or SERVFAIL"};
+    case NO_RECOVERY: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: refused or server error"};
+    }
+    return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed"};
+}
+
+std::chrono::milliseconds left(Clock::time_point until) {
+    return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
+}
+
+// One A or AAAA lookup of host into t: its addresses added (internal ones counted, not kept), or t.error set
+// when it failed. False when the host does not exist (no further lookup of it is needed).
+bool add_addresses(MailTarget& t, const std::string& host, int type, Clock::time_point until) {
+    auto fail = [&](const Error& e) {
+        if (t.error.empty()) t.error = e.text;
+        return true;
+    };
+    auto time = left(until);
+    if (time.count() <= 0) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"});
+    auto a = query(host, type, time);
+    if (!a) return fail(a.error());
+    std::vector<std::string> found;
+    if (a->packet.empty()) {
+        if (a->herr == HOST_NOT_FOUND) return false;  // no such host: nothing to reach there
+        if (a->herr == NO_DATA) return true;
+        return fail(lookup_failed(host, "address", a->herr));
+    }
+    auto r = parse_address_message(a->packet);
+    if (!r) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text});
+    if (r->rcode == rcode_nxdomain) return false;
+    if (r->rcode != 0 || r->truncated) return fail(lookup_failed(host, "address", TRY_AGAIN));
+    for (auto& x : r->addresses) {
+        if (internal_address(x)) ++t.internal;
+        else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
+    }
+    return true;
+}
+
+} // namespace
+
+Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
+                                         std::chrono::milliseconds timeout) {
+    auto d = normalize_mail_domain(domain);
+    if (!d) return d.error();
+    if (auto it = map.find(*d); it != map.end()) return std::vector<HostPort>{it->second};
+    auto a = query(*d, ns_t_mx, timeout);
+    if (!a) return a.error();
+    if (a->packet.empty()) {
+        switch (a->herr) {
+        case HOST_NOT_FOUND: return Error{ErrorKind::rejected, *d + ": no such domain"};
+        case NO_DATA: return std::vector<HostPort>{HostPort{*d, port}};  // RFC 5321 §5.1 implicit MX
+        }
+        return lookup_failed(*d, "MX", a->herr);
+    }
+    auto r = parse_mx_message(a->packet);
+    if (!r) return Error{ErrorKind::tempfail, *d + ": MX lookup failed: " + r.error().text};
+    return hosts_from_response(*d, *r, port);
+}
+
+Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
+                                             std::chrono::milliseconds timeout,
+                                             const std::function<bool(const MailTarget&)>& enough) {
+    const auto until = Clock::now() + timeout;
+    auto hosts = mail_hosts(domain, map, port, timeout);
+    if (!hosts) return hosts.error();
+    std::vector<MailTarget> out;
+    auto d = normalize_mail_domain(domain);
+    if (d && map.count(*d)) {
+        // The administrator's own entry: taken as written, whatever the address.
+        MailTarget t;
+        t.host = hosts->front();
+        t.mapped = true;
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (::getaddrinfo(t.host.host.c_str(), nullptr, &hints, &res) == 0) {
+            for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+                char text[NI_MAXHOST] = {};
+                if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) == 0)
+                    t.addresses.emplace_back(text);
+            }
+            ::freeaddrinfo(res);
+        }
+        out.push_back(std::move(t));
+        return out;
+    }
+    // A host whose lookup fails (a server dropping AAAA queries, the shared deadline) is kept with its error
+    // and whatever resolved: one broken host must not cost the domain its others.
+    for (auto& hp : *hosts) {
+        if (out.size() >= max_mx_hosts) break;
+        MailTarget t;
+        t.host = std::move(hp);
+        for (int type : {ns_t_a, ns_t_aaaa}) {
+            if (!add_addresses(t, t.host.host, type, until)) break;
+            if (enough && enough(t)) {
+                out.push_back(std::move(t));
+                return out;
+            }
+        }
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+bool targets_failed(const std::vector<MailTarget>& targets) {
+    return std::any_of(targets.begin(), targets.end(), [](const MailTarget& t) { return !t.error.empty(); });
+}
+
+bool is_target_address(const std::vector<MailTarget>& targets, std::string_view ip) {
+    for (const auto& t : targets)
+        for (const auto& a : t.addresses)
+            if (same_address(a, ip) && (t.mapped || !internal_address(a))) return true;
+    return false;
+}
+
+} // namespace mail

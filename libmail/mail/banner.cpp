@@ -1,0 +1,231 @@
+// The recruitment banner: see banner.hpp and mstamp(1).
+//
+// What each shape of message gets:
+// - text/plain (or no Content-Type) in 7bit, 8bit or binary: the banner is
+//   appended as text after an empty line, in the body's line ending. A
+//   banner with 8-bit octets is appended so only when the part is declared
+//   UTF-8 and 8bit/binary; otherwise the message is wrapped (below).
+// - multipart/mixed: a text/plain part is added before the closing
+//   delimiter. If the closing delimiter never comes (broken MIME), the body
+//   passes through unchanged and no banner is added.
+// - everything else (text/html, quoted-printable or base64 parts,
+//   multipart/alternative, other types): the message is wrapped in a new
+//   multipart/mixed whose first part is the original, Content-* fields and
+//   body byte for byte, and whose second part is the banner as text/plain.
+//   Whichever alternative a reader shows, the banner follows it.
+#include "libmail/mail/banner.hpp"
+
+#include "libmail/mail/message.hpp"
+#include "libmail/base/codec.hpp"
+
+#include <openssl/rand.h>
+
+#include <ostream>
+
+namespace mail {
+
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return out;
+}
+
+// The value of parameter name in a Content-Type value ("" when absent); quoted strings unquoted.
+std::string param(std::string_view value, std::string_view name) {
+    std::size_t i = value.find(';');
+    while (i != std::string_view::npos && i < value.size()) {
+        ++i;
+        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+        std::size_t eq = value.find('=', i);
+        if (eq == std::string_view::npos) return "";
+        std::string key = lower(value.substr(i, eq - i));
+        while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+        std::size_t v = eq + 1;
+        while (v < value.size() && (value[v] == ' ' || value[v] == '\t')) ++v;
+        std::string val;
+        std::size_t next;
+        if (v < value.size() && value[v] == '"') {
+            std::size_t j = v + 1;
+            for (; j < value.size() && value[j] != '"'; ++j) {
+                if (value[j] == '\\' && j + 1 < value.size()) ++j;
+                val += value[j];
+            }
+            next = value.find(';', j);
+        } else {
+            next = value.find(';', v);
+            val = std::string(value.substr(v, next == std::string_view::npos ? std::string_view::npos : next - v));
+            while (!val.empty() && (val.back() == ' ' || val.back() == '\t')) val.pop_back();
+        }
+        if (key == name) return val;
+        i = next;
+    }
+    return "";
+}
+
+bool is_ascii(std::string_view s) {
+    for (unsigned char c : s)
+        if (c >= 0x80) return false;
+    return true;
+}
+
+// The banner's lines in the message's line ending, ending with one.
+std::string banner_lines(std::string_view banner, const std::string& eol) {
+    std::string out;
+    for (std::size_t i = 0; i < banner.size(); ++i) {
+        char c = banner[i];
+        if (c == '\r') continue;
+        if (c == '\n') {
+            out += eol;
+        } else {
+            out += c;
+        }
+    }
+    while (out.size() >= eol.size() && out.compare(out.size() - eol.size(), eol.size(), eol) == 0)
+        out.erase(out.size() - eol.size());
+    return out + eol;
+}
+
+std::string banner_part(std::string_view banner, const std::string& eol) {
+    return "Content-Type: text/plain; charset=utf-8" + eol + "Content-Transfer-Encoding: " +
+           (is_ascii(banner) ? "7bit" : "8bit") + eol + "Content-Disposition: inline" + eol + eol +
+           banner_lines(banner, eol);
+}
+
+Result<std::string> new_boundary() {
+    unsigned char r[12];
+    if (RAND_bytes(r, sizeof r) != 1) return Error{ErrorKind::tempfail, "random source failed"};
+    // "=_" cannot occur in base64 or quoted-printable text, so no encoded body line can match.
+    return "=_mailstamp_" + hex_encode(std::string_view(reinterpret_cast<char*>(r), sizeof r));
+}
+
+Result<void> copy_rest(MessageReader& msg, std::ostream& out) {
+    char buf[65536];
+    for (;;) {
+        auto n = msg.read_body(buf, sizeof buf);
+        if (!n) return n.error();
+        if (*n == 0) return {};
+        out.write(buf, static_cast<std::streamsize>(*n));
+    }
+}
+
+// Wraps the message in multipart/mixed: the original part, then the banner.
+Result<void> wrap(MessageReader& msg, std::string_view banner, std::ostream& out) {
+    auto b = new_boundary();
+    if (!b) return b.error();
+    const std::string& eol = msg.eol();
+    std::vector<HeaderField> content;
+    auto& fields = msg.fields();
+    for (auto it = fields.begin(); it != fields.end();) {
+        std::string_view n = it->name();
+        if (n.size() >= 8 && iequals(n.substr(0, 8), "Content-")) {
+            content.push_back(std::move(*it));
+            it = fields.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    msg.remove("MIME-Version");
+    msg.prepend("Content-Type", "multipart/mixed; boundary=\"" + *b + "\"");
+    msg.prepend("MIME-Version", "1.0");
+    out << "This is a message in MIME format." << eol << eol << "--" << *b << eol;
+    for (const auto& f : content) out << f.raw;
+    out << eol;
+    if (auto r = copy_rest(msg, out); !r) return r;
+    out << eol << "--" << *b << eol << banner_part(banner, eol) << "--" << *b << "--" << eol;
+    return {};
+}
+
+// Streams a multipart/mixed body, adding the banner part before the closing delimiter.
+Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string_view banner, std::ostream& out) {
+    const std::string close = "--" + std::string(boundary) + "--";
+    std::string line;  // the current line, while it may still be the closing delimiter
+    bool candidate = true, added = false;
+    char buf[65536];
+    for (;;) {
+        auto n = msg.read_body(buf, sizeof buf);
+        if (!n) return n.error();
+        if (*n == 0) break;
+        for (std::size_t i = 0; i < *n; ++i) {
+            char c = buf[i];
+            if (added) {
+                out.write(buf + i, static_cast<std::streamsize>(*n - i));
+                break;
+            }
+            if (candidate) {
+                line += c;
+                if (c == '\n') {
+                    std::string_view l(line);
+                    l.remove_suffix(1);
+                    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+                    while (!l.empty() && (l.back() == ' ' || l.back() == '\t')) l.remove_suffix(1);
+                    if (l == close) {
+                        out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
+                        added = true;
+                    }
+                    out << line;
+                    line.clear();
+                } else if (line.size() > close.size() + 2 || close.compare(0, line.size(), line) != 0) {
+                    out << line;  // cannot be the delimiter: pass the rest of the line straight through
+                    line.clear();
+                    candidate = false;
+                }
+            } else {
+                out.put(c);
+                if (c == '\n') candidate = true;
+            }
+        }
+    }
+    if (!added && candidate && !line.empty()) {
+        std::string_view l(line);
+        while (!l.empty() && (l.back() == ' ' || l.back() == '\t' || l.back() == '\r')) l.remove_suffix(1);
+        if (l == close) {  // the closing delimiter on the last line, without a line end
+            out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
+            added = true;
+        }
+    }
+    out << line;
+    return added;
+}
+
+} // namespace
+
+Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ostream& body_out) {
+    std::string type = lower(msg.get("Content-Type").value_or("text/plain"));
+    std::string cte = lower(msg.get("Content-Transfer-Encoding").value_or("7bit"));
+    std::string media = type.substr(0, type.find(';'));
+    while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+    bool plain_cte = cte == "7bit" || cte == "8bit" || cte == "binary";
+
+    if (media == "text/plain" && plain_cte) {
+        bool utf8 = lower(param(type, "charset")) == "utf-8";
+        if (is_ascii(banner) || (utf8 && cte != "7bit")) {
+            // Append after the body, which may or may not end with a line end.
+            char last = 0;
+            char buf[65536];
+            for (;;) {
+                auto n = msg.read_body(buf, sizeof buf);
+                if (!n) return n.error();
+                if (*n == 0) break;
+                body_out.write(buf, static_cast<std::streamsize>(*n));
+                last = buf[*n - 1];
+            }
+            if (last != 0 && last != '\n') body_out << msg.eol();
+            body_out << msg.eol() << banner_lines(banner, msg.eol());
+            return {};
+        }
+    }
+    if (media == "multipart/mixed" && plain_cte) {
+        std::string boundary = param(msg.get("Content-Type").value_or(""), "boundary");
+        if (!boundary.empty() && boundary.size() <= 70) {
+            auto added = add_part(msg, boundary, banner, body_out);
+            if (!added) return added.error();
+            return {};
+        }
+    }
+    return wrap(msg, banner, body_out);
+}
+
+} // namespace mail

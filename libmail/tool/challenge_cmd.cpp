@@ -1,0 +1,927 @@
+// mchallenge: see mchallenge(1).
+#include "libmail/tool/challenge_cmd.hpp"
+
+#include "libmail/mail/address.hpp"
+#include "libmail/policy/challenge.hpp"
+#include "libmail/base/clock.hpp"
+#include "libmail/io/deliver.hpp"
+#include "libmail/mail/dsn.hpp"
+#include "libmail/base/duration.hpp"
+#include "libmail/base/limits.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/io/smtp_client.hpp"
+#include "libmail/io/spawn.hpp"
+#include "libmail/mail/spool.hpp"
+#include "libmail/policy/token.hpp"
+#include "libmail/policy/verify.hpp"
+#include "libmail/app/settings.hpp"
+#include "libmail/policy/whitelist.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace mail {
+
+namespace {
+
+// What a run needs, resolved from options and config.
+struct Setup {
+    std::string hold_dir;
+    std::int64_t hold_time = 14 * 86400;
+    std::int64_t quota = 3;
+    bool deliver_unchallenged = false;  ///< unchallenged = deliver: suppressed mail goes through tagged
+    std::string tmpl;
+    std::string deliver_spec;
+    std::string hostname;
+    std::string authserv_id;
+    std::optional<HostPort> relay;
+    std::string sendmail = "/usr/sbin/sendmail";          ///< sends challenges
+    std::string deliver_sendmail = "/usr/sbin/sendmail";  ///< --deliver sendmail
+    char delimiter = '+';
+    std::vector<std::string> trusted_forwarders;
+    PostagePolicy postage;
+    bool tag = true;
+    bool trust_upstream = false;
+    std::size_t max_size = limits::message_size;
+};
+
+const char* const default_template =
+    "Hello,\n"
+    "\n"
+    "you wrote to ${recipient} on ${date}, with the subject\n"
+    "\"${subject}\".\n"
+    "\n"
+    "${recipient} takes mail only from people it knows, so your message is\n"
+    "held for ${hold_time}. To have it delivered, reply to this message, or\n"
+    "send any message to <${confirm_address}>. Later mail from you will then\n"
+    "go through at once.\n"
+    "\n"
+    "If you did not write that message, somebody used your address: please\n"
+    "ignore this one. Nothing more will be sent to you about it.\n"
+    "\n"
+    "The header of the held message:\n"
+    "\n"
+    "${headers}";
+
+const std::vector<std::string> live_states{"held", "pending", "quiet", "deletable"};
+
+std::string dirname_of(const std::string& p) {
+    auto s = p.rfind('/');
+    return s == std::string::npos ? std::string(".") : s == 0 ? std::string("/") : p.substr(0, s);
+}
+
+Result<std::string> read_small_file(const std::string& path, std::size_t max) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return Error{ErrorKind::noinput, path + ": cannot read"};
+    std::string text;
+    char buf[4096];
+    while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(f.gcount()));
+        if (text.size() > max) return Error{ErrorKind::config, path + ": too large"};
+    }
+    return text;
+}
+
+Result<Setup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
+    const Settings& st = ctx.settings();
+    Setup s;
+    s.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", dirname_of(ctx.db_path()) + "/held").value;
+    auto ht = st.duration(opt.hold_time, nullptr, "hold-time", 14 * 86400);
+    if (!ht) return ht.error();
+    if (*ht <= 0) return Error{opt.hold_time ? ErrorKind::usage : ErrorKind::config, "hold-time must be positive"};
+    s.hold_time = *ht;
+    Setting q = st.get(opt.quota, nullptr, "quota", "3");
+    auto [p, ec] = std::from_chars(q.value.data(), q.value.data() + q.value.size(), s.quota);
+    if (ec != std::errc() || p != q.value.data() + q.value.size() || s.quota < 0)
+        return Error{opt.quota ? ErrorKind::usage : ErrorKind::config, q.origin + ": quota must be a number"};
+    Setting un = st.get(std::nullopt, nullptr, "unchallenged", "hold");
+    if (un.value != "hold" && un.value != "deliver")
+        return Error{ErrorKind::config, un.origin + ": unchallenged must be hold or deliver"};
+    s.deliver_unchallenged = un.value == "deliver";
+    if (auto t = st.find(opt.template_file, nullptr, "template")) {
+        auto text = read_small_file(t->value, 64 * 1024);
+        if (!text) return text.error();
+        s.tmpl = *text;
+    } else if (auto text = read_small_file(MAILSTAMP_DATADIR "/challenge.txt", 64 * 1024)) {
+        s.tmpl = *text;
+    } else {
+        s.tmpl = default_template;
+    }
+    s.deliver_spec = st.get(opt.deliver, nullptr, "deliver", "").value;
+    s.hostname = st.get(opt.hostname, nullptr, "hostname", host_name()).value;
+    auto id = resolve_authserv_id(ctx, std::nullopt, s.hostname);
+    if (!id) return id.error();
+    s.authserv_id = *id;
+    if (auto r = st.find(opt.relay, nullptr, "relay")) {
+        auto hp = parse_host_port(r->value);
+        if (!hp) return Error{opt.relay ? ErrorKind::usage : ErrorKind::config, r->origin + ": " + hp.error().text};
+        s.relay = *hp;
+    }
+    s.sendmail = st.get(opt.sendmail, nullptr, "sendmail", "/usr/sbin/sendmail").value;
+    s.deliver_sendmail = st.get(std::nullopt, nullptr, "deliver-sendmail", "/usr/sbin/sendmail").value;
+    auto delim = resolve_delimiter(ctx);
+    if (!delim) return delim.error();
+    s.delimiter = *delim;
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    s.trusted_forwarders = std::move(*fwd);
+    auto pp = resolve_postage_policy(ctx, std::nullopt, {}, std::nullopt, std::nullopt);
+    if (!pp) return pp.error();
+    s.postage = std::move(*pp);
+    auto tag = resolve_switch(ctx, opt.tag, "tag", true);
+    if (!tag) return tag.error();
+    s.tag = *tag;
+    auto trust = resolve_switch(ctx, opt.trust_upstream ? std::optional<bool>(true) : std::nullopt, "trust-upstream", false);
+    if (!trust) return trust.error();
+    s.trust_upstream = *trust;
+    Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));
+    auto n = parse_size(size.value);
+    if (!n || *n <= 0) return Error{opt.max_size ? ErrorKind::usage : ErrorKind::config, size.origin + ": max-message-size"};
+    s.max_size = static_cast<std::size_t>(*n);
+    return s;
+}
+
+Result<std::unique_ptr<Delivery>> delivery_of(const Setup& s) {
+    if (s.deliver_spec.rfind("maildir:", 0) == 0 && s.deliver_spec.size() > 8)
+        return raw_maildir_delivery(s.deliver_spec.substr(8));
+    if (s.deliver_spec == "sendmail") return sendmail_delivery(s.deliver_sendmail);
+    if (s.deliver_spec.empty()) return Error{ErrorKind::usage, "where does mail go? give --deliver maildir:PATH or --deliver sendmail"};
+    return Error{ErrorKind::usage, "--deliver '" + s.deliver_spec + "': want maildir:PATH or sendmail"};
+}
+
+std::string random_id() {
+    unsigned char b[8];
+    if (RAND_bytes(b, sizeof b) != 1) return "";
+    return hex_encode(std::string_view(reinterpret_cast<char*>(b), sizeof b));
+}
+
+std::string one_line(std::string_view s, std::size_t n) {
+    std::string o;
+    for (char c : s) {
+        if (o.size() >= n) break;
+        o += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+    }
+    return o;
+}
+
+// The whole message from in, into a spool; over max is kind data.
+Result<void> read_all(std::istream& in, Spool& raw, std::size_t max) {
+    char buf[65536];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        if (raw.size() + static_cast<std::size_t>(in.gcount()) > max)
+            return Error{ErrorKind::data, "message larger than " + std::to_string(max) + " octets"};
+        if (auto w = raw.write(std::string_view(buf, static_cast<std::size_t>(in.gcount()))); !w) return w;
+    }
+    if (in.bad()) return Error{ErrorKind::tempfail, "read error on standard input"};
+    return {};
+}
+
+// The first max octets of a spool (notices are small; what they quote past that is not needed).
+std::string prefix_of(const Spool& raw, std::size_t max) {
+    std::string text;
+    char buf[65536];
+    for (std::size_t off = 0; off < raw.size() && text.size() < max;) {
+        auto n = raw.read_at(off, buf, sizeof buf);
+        if (!n || *n == 0) break;
+        text.append(buf, *n);
+        off += *n;
+    }
+    return text;
+}
+
+Result<void> read_file_into(const std::string& path, Spool& sp) {
+    return read_file(path, [&](std::string_view piece) { return sp.write(piece); });
+}
+
+// Octets of the header section MessageReader took (mbox line, fields, blank line): the body starts there.
+std::size_t header_octets(const MessageReader& msg) {
+    std::size_t n = msg.mbox_from().size() + msg.separator().size();
+    for (const auto& f : msg.fields()) n += f.raw.size();
+    return n;
+}
+
+// The key of this delivery (held_find's msg_key): the envelope and every octet of the message, streamed.
+Result<std::string> delivery_key(const Envelope& env, const Spool& raw) {
+    DeliveryDigest dd(env.sender.value_or(""), env.rcpts);
+    if (auto r = raw.each([&](std::string_view piece) -> Result<void> {
+            dd.update(piece);
+            return {};
+        });
+        !r)
+        return r.error();
+    return dd.finish();
+}
+
+std::string header_text(const MessageReader& msg) {
+    std::string h;
+    for (const auto& f : msg.fields()) h += f.raw;
+    return h;
+}
+
+class Queue {
+public:
+    Queue(Context& ctx, const Setup& s, Store& store) : ctx_(ctx), s_(s), store_(store) {}
+
+    Result<void> ensure_dir() {
+        std::string parent = dirname_of(s_.hold_dir);
+        ::mkdir(parent.c_str(), 0700);
+        if (::mkdir(s_.hold_dir.c_str(), 0700) != 0 && errno != EEXIST)
+            return Error{ErrorKind::tempfail, s_.hold_dir + ": " + std::strerror(errno)};
+        return {};
+    }
+
+    // Writes raw into the hold directory under id (fsync, rename): the path.
+    Result<std::string> store_file(const std::string& id, const Spool& raw) {
+        if (auto d = ensure_dir(); !d) return d.error();
+        std::string fin = s_.hold_dir + "/" + id;
+        auto w = write_atomically(s_.hold_dir + "/." + id + ".tmp", fin, s_.hold_dir,
+                                  [&](const std::function<Result<void>(std::string_view)>& wr) { return raw.each(wr); });
+        if (!w) return w.error();
+        return fin;
+    }
+
+    Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& state,
+                      const std::string& note, const std::string& parent, std::int64_t t) {
+        auto key = delivery_key(env, raw);
+        if (!key) return key.error();
+        return hold(msg, env, raw, *key, state, note, parent, t);
+    }
+
+    // Holds raw under the delivery key the caller computed.
+    Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& key,
+                      const std::string& state, const std::string& note, const std::string& parent, std::int64_t t) {
+        Held h;
+        h.id = random_id();
+        if (h.id.empty()) return Error{ErrorKind::tempfail, "random source failed"};
+        h.state = state;
+        h.sender = env.sender.value_or("");
+        h.rcpts = env.rcpts;
+        h.subject = one_line(msg.get("Subject").value_or(""), 200);
+        h.message_id = one_line(msg.get("Message-ID").value_or(""), 400);
+        h.msg_key = key;
+        h.size = static_cast<std::int64_t>(raw.size());
+        h.received = h.changed = t;
+        h.expires = t + s_.hold_time;
+        h.note = note;
+        h.parent = parent;
+        if (state != "match" && !h.rcpts.empty()) {
+            // The confirm address lives as long as the hold; the challenge's envelope sender a week longer,
+            // for late notices.
+            TokenRequest cr{h.rcpts.front(), token_flag::once, h.expires, "", s_.delimiter};
+            auto c = issue_token(store_, cr, t);
+            if (!c) return c.error();
+            TokenRequest br{h.rcpts.front(), 0, h.expires + 7 * 86400, "", s_.delimiter};
+            auto b = issue_token(store_, br, t);
+            if (!b) return b.error();
+            h.confirm = parse_token(*c, s_.delimiter)->payload;
+            h.bounce = parse_token(*b, s_.delimiter)->payload;
+            confirm_address_ = *c;
+            bounce_address_ = *b;
+        }
+        auto path = store_file(h.id, raw);
+        if (!path) return path.error();
+        h.path = *path;
+        auto added = store_.held_add(h);
+        if (!added) {
+            ::unlink(h.path.c_str());
+            return added.error();
+        }
+        ctx_.log_event("hold", {{"id", h.id}, {"state", h.state}, {"sender", h.sender}, {"size", h.size},
+                                {"note", h.note}, {"parent", h.parent}});
+        return h;
+    }
+
+    // The token addresses of a row: rebuilt from the first recipient and the stored payloads.
+    std::string address_of(const Held& h, const std::string& payload) const {
+        if (h.rcpts.empty()) return "";
+        const std::string& r = h.rcpts.front();
+        auto at = r.rfind('@');
+        return r.substr(0, at) + s_.delimiter + payload + r.substr(at);
+    }
+
+    Result<void> send_challenge(const Held& h, const std::string& headers, std::int64_t t) {
+        ChallengeInfo ci;
+        ci.id = h.id;
+        ci.sender = h.sender;
+        ci.recipient = h.rcpts.empty() ? "" : h.rcpts.front();
+        ci.confirm_address = address_of(h, h.confirm);
+        ci.subject = h.subject;
+        ci.message_id = h.message_id;
+        ci.headers = headers;
+        ci.received = h.received;
+        ci.hold_seconds = h.expires - h.received;
+        ci.hostname = s_.hostname;
+        std::string text = compose_challenge(ci, s_.tmpl, t);
+        std::string from = address_of(h, h.bounce);
+        auto src = [&](const std::function<Result<void>(std::string_view)>& w) { return w(text); };
+        if (s_.relay) {
+            auto c = SmtpClient::open(*s_.relay, s_.hostname, std::chrono::seconds(60));
+            if (!c) return c.error();
+            auto r = (*c)->send(from, {h.sender}, src);
+            if (!r) return r.error();
+            (*c)->quit();
+            if (!r->accepted)
+                return Error{ErrorKind::tempfail, "challenge refused: " + std::to_string(r->reply.code) + " " +
+                                                      (r->reply.lines.empty() ? "" : r->reply.lines.front())};
+        } else {
+            auto rc = run_program({s_.sendmail, "-i", "-f", from, "--", h.sender}, src, std::chrono::seconds(60));
+            if (!rc) return rc.error();
+            if (*rc != 0) return Error{ErrorKind::tempfail, s_.sendmail + " exited " + std::to_string(*rc)};
+        }
+        if (auto c = store_.held_set_challenged(h.id, t); !c) return c;
+        auto moved = store_.held_transition(h.id, {"held"}, "pending", t, "challenged");
+        if (!moved) return moved.error();
+        ctx_.log_event("challenge", {{"id", h.id}, {"to", h.sender}, {"from", from}});
+        return {};
+    }
+
+    // Releases h to delivery with one field added; false when another process got there first.
+    Result<bool> release(const Held& h, Delivery& d, const std::string& why, std::int64_t t,
+                         const std::vector<std::string>& from = live_states) {
+        auto mine = store_.held_transition(h.id, from, "releasing", t, why);
+        if (!mine) return mine.error();
+        if (!*mine) return false;
+        Spool body;
+        Result<void> loaded = read_file_into(h.path, body);
+        Result<DeliveryResult> r = Error{ErrorKind::tempfail, ""};
+        if (loaded) {
+            // The added field takes the line end of the message's first line.
+            std::string eol = "\n";
+            char first[4096];
+            auto n = body.read_at(0, first, sizeof first);
+            if (n) {
+                std::string_view fv(first, *n);
+                auto nl = fv.find('\n');
+                if (nl != std::string_view::npos && nl > 0 && fv[nl - 1] == '\r') eol = "\r\n";
+            }
+            OutMessage m;
+            m.sender = h.sender;
+            m.rcpts = h.rcpts;
+            m.header = "X-Mailstamp-Released: " + one_line(why, 200) + "; " + rfc5322_date(t) + eol;
+            m.body = &body;
+            r = d.deliver(m);
+        } else {
+            r = loaded.error();
+        }
+        if (!r || !r->accepted) {
+            (void)store_.held_transition(h.id, {"releasing"}, h.state, t, "");
+            if (!r) return r.error();
+            return Error{ErrorKind::tempfail, "delivery refused: " + std::to_string(r->reply.code)};
+        }
+        (void)store_.held_transition(h.id, {"releasing"}, "ended", t, why);
+        ::unlink(h.path.c_str());
+        ctx_.log_event("release", {{"id", h.id}, {"sender", h.sender}, {"why", why}, {"where", r->where}});
+        return true;
+    }
+
+    Result<void> whitelist_sender(const std::string& sender, std::int64_t t) {
+        if (sender.empty()) return {};
+        WlEntry e;
+        e.kind = WlKind::address;
+        e.value = sender;
+        e.source = "confirmed";
+        e.created = t;
+        auto r = store_.wl_insert(e);
+        if (!r) return r.error();
+        return {};
+    }
+
+    // Releases every live message held from sender for rcpt ("" = for any recipient): each row is taken by its own
+    // compare-and-set, so what a concurrent confirmation, whitelist or expiry takes first is theirs to deliver.
+    // One that cannot be delivered now stays as it was, and the others are still tried; then the first error.
+    Result<long> release_from(const std::string& sender, const std::string& rcpt, Delivery& d, const std::string& why,
+                              std::int64_t t) {
+        if (sender.empty()) return 0L;  // nobody to match ("" in a HeldFilter is any sender)
+        std::vector<Held> rows;
+        auto listed = store_.held_each(HeldFilter{INT64_MAX, sender, live_states}, [&](const Held& x) {
+            if (rcpt.empty() || std::find(x.rcpts.begin(), x.rcpts.end(), rcpt) != x.rcpts.end()) rows.push_back(x);
+        });
+        if (!listed) return listed.error();
+        long n = 0;
+        std::optional<Error> first;
+        for (const auto& x : rows) {
+            auto r = release(x, d, why, t);
+            if (r && *r) ++n;
+            if (!r) {
+                ctx_.logger().warning("release", {{"id", x.id}, {"sender", sender}, {"error", r.error().text}});
+                if (!first) first = r.error();
+            }
+        }
+        if (first) return *first;
+        return n;
+    }
+
+    // Whether sender is whitelisted now for one of rcpts (a read; no hit is counted).
+    Result<bool> whitelisted(const std::string& sender, const std::vector<std::string>& rcpts) {
+        if (sender.empty()) return false;
+        for (const auto& r : rcpts) {
+            auto m = wl_match(store_, sender, r);
+            if (!m) return m.error();
+            if (*m) return true;
+        }
+        return false;
+    }
+
+    // Ends a row: its file goes; the row stays (state ended) until expiry so a late confirmation is known.
+    Result<bool> end(const Held& h, const std::string& why, std::int64_t t) {
+        auto moved = store_.held_transition(h.id, {"held", "pending", "quiet", "deletable", "match"}, "ended", t, why);
+        if (!moved) return moved.error();
+        if (*moved) ::unlink(h.path.c_str());
+        if (*moved && h.state == "match") (void)store_.held_remove(h.id);
+        return *moved;
+    }
+
+    const std::string& confirm_address() const { return confirm_address_; }
+
+private:
+    Context& ctx_;
+    const Setup& s_;
+    Store& store_;
+    std::string confirm_address_, bounce_address_;
+};
+
+// Delivers msg (header edited) with raw's body, which starts body_at octets in, tagged with category letter.
+Result<int> deliver_marked(Context& ctx, const Setup& s, Delivery& d, MessageReader& msg, const Spool& raw,
+                           std::size_t body_at, const Envelope& env, const std::optional<Verdict>& v, char letter) {
+    if (v) add_verdict_fields(msg, *v, s.authserv_id);
+    if (letter == 'R')
+        msg.prepend("X-Mailstamp-Class",
+                    "R (Response: a confirmation whose held message is no longer held) by " + s.authserv_id);
+    if (s.tag) {
+        std::string tag = letter == 'R' ? ctx.settings().get(std::nullopt, nullptr, "tag-response", "[R]").value
+                                        : tag_for(ctx, parse_category(std::string(1, letter)).value_or(Category::unknown));
+        if (!tag.empty()) msg.tag_subject(tag);
+    }
+    std::ostringstream hdr;
+    if (auto w = msg.write_header(hdr); !w) return w.error();
+    OutMessage m;
+    m.sender = env.sender.value_or("");
+    m.rcpts = env.rcpts;
+    m.header = hdr.str();
+    m.body = &raw;
+    m.body_offset = body_at;
+    auto r = d.deliver(m);
+    if (!r) return r.error();
+    if (!r->accepted) return Error{ErrorKind::tempfail, "delivery refused: " + std::to_string(r->reply.code)};
+    ctx.log_event("deliver", {{"class", letter}, {"sender", m.sender}, {"where", r->where}});
+    return ex_ok;
+}
+
+Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, Store& store, std::istream& in) {
+    auto dl = delivery_of(s);
+    if (!dl) return dl.error();
+    Delivery& d = **dl;
+    Spool raw;
+    if (auto r = read_all(in, raw, s.max_size); !r) return r.error();
+    SpoolReader rb("", raw);
+    std::istream rs(&rb);
+    MessageReader msg(rs, s.max_size);
+    if (auto r = msg.read_header(); !r) return r.error();
+    // Where the body starts in raw, taken before any field is added, stripped or tagged.
+    const std::size_t body_at = header_octets(msg);
+    std::int64_t t = now();
+    Queue q(ctx, s, store);
+
+    std::vector<std::string> domains;
+    if (opt.rcpts.empty()) {
+        auto dd = store.domain_list();
+        if (!dd) return dd.error();
+        domains = std::move(*dd);
+    }
+    auto e = envelope_of(msg, opt.sender, opt.rcpts, domains, s.trusted_forwarders);
+    if (!e) return e.error();
+    Envelope env = std::move(*e);
+
+    // Mail to one of our own addresses: a confirmation, or a notice about a challenge.
+    for (const auto& r : env.rcpts) {
+        auto tok = parse_token(r, s.delimiter);
+        if (!tok) continue;
+        auto c = store.held_find(HeldKey::confirm, tok->payload);
+        if (!c) return c.error();
+        if (*c) {
+            const Held& h = **c;
+            // An answer from a program (a vacation notice, a bounce of the challenge's reply) confirms
+            // nothing: a forged sender's autoresponder must not let its spam in. It is filed with the row.
+            std::string automatic = challenge_suppressed(msg, env.sender.value_or(""));
+            if (!automatic.empty() && h.state != "ended") {
+                auto m = q.hold(msg, env, raw, "match", "automatic answer to the challenge of " + h.id + " (" +
+                                                            automatic + ")", h.id, t);
+                if (!m) return m.error();
+                return ex_ok;
+            }
+            if (h.state != "ended" && h.state != "releasing" && h.state != "match") {
+                std::string who = env.sender.value_or("");
+                std::string why = "confirmed by " + (who.empty() ? std::string("<>") : who);
+                auto rel = q.release(h, d, why, t);
+                if (!rel) return rel.error();
+                if (*rel) {
+                    // The message is out: a whitelist that cannot be written now is logged, not retried
+                    // (the MTA's retry would find the message gone).
+                    if (auto w = q.whitelist_sender(h.sender, t); !w)
+                        ctx.logger().warning("whitelist", {{"sender", h.sender}, {"error", w.error().text}});
+                    // Then everything else held from that sender for the recipient the challenge spoke for
+                    // (after the whitelist: a message held meanwhile sees the whitelist, or is seen here).
+                    // One that cannot go out now stays held and is logged; `mchallenge expire` releases it.
+                    if (!h.rcpts.empty()) (void)q.release_from(h.sender, h.rcpts.front(), d, why, t);
+                    return ex_ok;  // the confirmation has done its work
+                }
+            }
+            // Too late: the held message is gone (or another confirmation took it).
+            strip_verdicts(msg, s.authserv_id);
+            return deliver_marked(ctx, s, d, msg, raw, body_at, env, std::nullopt, 'R');
+        }
+        auto b = store.held_find(HeldKey::bounce, tok->payload);
+        if (!b) return b.error();
+        if (*b) {
+            const Held& h = **b;
+            auto rep = parse_dsn(prefix_of(raw, 1u << 20));
+            std::string why = "challenge bounced";
+            if (rep && !rep->recipients.empty())
+                why += ": " + rep->recipients.front().status + " " + rep->recipients.front().diagnostic;
+            // Only a permanent failure ends the hold; a delay warning, a success report or anything else
+            // sent there is filed and the held message stays as it is.
+            bool failed = rep && rep->is_notice && rep->permanent;
+            if (failed) {
+                auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
+                if (!moved) return moved.error();
+            }
+            auto m = q.hold(msg, env, raw, "match", "notice about the challenge of " + h.id, h.id, t);
+            if (!m) return m.error();
+            return ex_ok;
+        }
+    }
+
+    // Whether a challenge may go out is decided on the message as it came (our own challenges carry an
+    // X-Mailstamp-* field, which the check below strips as a possible forgery).
+    std::string sender = env.sender.value_or("");
+    std::string why = challenge_suppressed(msg, sender);
+
+    Verdict v;
+    v.hashcash = v.postage = "none";
+    bool upstream = false;
+    if (s.trust_upstream) {
+        if (auto cls = msg.get("X-Mailstamp-Class"); cls && !cls->empty())
+            if (auto c = parse_category(cls->substr(0, 1))) {
+                v.category = *c;
+                v.reason = "upstream verdict";
+                upstream = true;
+            }
+    }
+    if (!upstream) {
+        strip_verdicts(msg, s.authserv_id);
+        auto wl = whitelist_reason(store, env, msg, s.delimiter, s.postage.min_bits, t);
+        if (!wl) return wl.error();
+        if (*wl) {
+            v.category = Category::whitelist;
+            v.reason = **wl;
+        } else if (has_postage(msg)) {
+            RelaxedBodyHash hash;
+            if (auto r = raw.each([&](std::string_view piece) -> Result<void> {
+                    hash.update(piece);
+                    return {};
+                }, body_at);
+                !r)
+                return r.error();
+            if (auto c = check_stamps(store, msg, env, hash.finish(), s.postage, t, v); !c) return c.error();
+        }
+        if (v.category == Category::unknown && is_bounce(msg, env)) {
+            v.category = Category::information;
+            v.reason = "non-delivery notice";
+        }
+        if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
+    }
+    if (v.category != Category::unknown)
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, upstream ? std::nullopt : std::optional<Verdict>(v),
+                              category_letter(v.category));
+
+    // Unknown: hold it, and ask the sender unless the rules say not to. Without a recipient there is nobody to
+    // confirm for: it goes through tagged.
+    if (env.rcpts.empty()) {
+        v.reason += "; not challenged: no recipient known";
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, v, 'B');
+    }
+    if (why.empty() && s.quota >= 0) {
+        auto sent = store.volume_add("challenge:" + sender, 0, t, 86400);
+        if (!sent) return sent.error();
+        if (*sent >= s.quota) why = "daily challenge quota reached";
+    }
+    if (!why.empty() && s.deliver_unchallenged) {
+        v.reason += "; not challenged: " + why;
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, v, 'B');
+    }
+    // The same delivery again (an MTA retrying after a crash): it is held once. Only the same envelope and the
+    // same octets are the same delivery; anything that merely looks alike is held on its own.
+    auto key = delivery_key(env, raw);
+    if (!key) return key.error();
+    auto existing = store.held_find(HeldKey::msg_key, *key);
+    if (!existing) return existing.error();
+    Held h;
+    if (*existing && (*existing)->state != "ended") {
+        h = **existing;
+        if (h.state != "held") return ex_ok;
+    } else {
+        auto held = q.hold(msg, env, raw, *key, why.empty() ? "held" : "quiet", why, "", t);
+        if (!held) return held.error();
+        h = *held;
+        // A confirmation (or `mchallenge whitelist`) that ran since the whitelist check above released what it
+        // found held, perhaps before this row was written: if the sender is whitelisted now, this one goes too.
+        auto wl = q.whitelisted(h.sender, h.rcpts);
+        if (!wl) return wl.error();
+        if (*wl) {
+            // Held safely either way: one that cannot be delivered now is left to `mchallenge expire`.
+            if (auto r = q.release(h, d, "sender whitelisted", t); !r)
+                ctx.logger().warning("release", {{"id", h.id}, {"sender", h.sender}, {"error", r.error().text}});
+            return ex_ok;
+        }
+        if (const char* crash = std::getenv("MAILSTAMP_TEST_CRASH"); crash && std::string(crash) == "after-hold")
+            ::raise(SIGKILL);  // tests: a crash between hold and challenge
+        if (!why.empty()) return ex_ok;
+    }
+    if (auto c = q.send_challenge(h, header_text(msg), t); !c) {
+        // Held safely; `mchallenge expire` sends the challenge later.
+        ctx.logger().warning("challenge", {{"id", h.id}, {"to", sender}, {"error", c.error().text}});
+        return ex_ok;
+    }
+    (void)store.volume_add("challenge:" + sender, 1, t, 86400);
+    return ex_ok;
+}
+
+// IDs from the arguments, "-" meaning one a line on stdin.
+std::vector<std::string> ids_of(const ChallengeOptions& opt, std::istream& in) {
+    std::vector<std::string> ids;
+    for (const auto& i : opt.ids) {
+        if (i != "-") {
+            ids.push_back(i);
+            continue;
+        }
+        std::string line;
+        while (std::getline(in, line)) {
+            while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+            if (!line.empty()) ids.push_back(line);
+        }
+    }
+    return ids;
+}
+
+void write_row_json(std::ostream& out, const Held& h) {
+    out << "{\"id\":" << json_string(h.id) << ",\"state\":" << json_string(h.state)
+        << ",\"sender\":" << json_string(h.sender) << ",\"rcpts\":[";
+    for (std::size_t i = 0; i < h.rcpts.size(); ++i) out << (i ? "," : "") << json_string(h.rcpts[i]);
+    out << "],\"subject\":" << json_string(h.subject) << ",\"message_id\":" << json_string(h.message_id)
+        << ",\"size\":" << h.size << ",\"received\":" << json_string(format_time(h.received))
+        << ",\"expires\":" << json_string(format_time(h.expires))
+        << ",\"challenged\":" << json_string(format_time(h.challenged)) << ",\"note\":" << json_string(h.note)
+        << ",\"parent\":" << json_string(h.parent) << "}";
+}
+
+Result<int> list(const ChallengeOptions& opt, Store& store, std::ostream& out) {
+    HeldFilter f;
+    if (opt.older) {
+        auto d = parse_duration(*opt.older);
+        if (!d) return Error{ErrorKind::usage, "--older: " + d.error().text};
+        f.received_before = now() - *d;
+    }
+    if (opt.list_sender) {
+        auto a = parse_path(*opt.list_sender);
+        if (!a) return Error{ErrorKind::usage, "--sender: not an address"};
+        f.sender = normalize_address(*a);
+    }
+    if (!opt.all) f.states = {"held", "pending", "quiet", "releasing", "deletable", "match"};
+    bool first = true;
+    if (opt.json) out << "[";
+    auto r = store.held_each(f, [&](const Held& h) {
+        if (opt.json) {
+            out << (first ? "" : ",");
+            write_row_json(out, h);
+        } else {
+            out << h.id << '\t' << h.state << '\t' << format_time(h.received) << '\t' << h.size << '\t'
+                << (h.sender.empty() ? "<>" : h.sender) << '\t' << h.subject << '\n';
+        }
+        first = false;
+    });
+    if (opt.json) out << "]\n";
+    if (!r) return r.error();
+    return ex_ok;
+}
+
+Result<int> show(const std::string& id, Store& store, std::ostream& out) {
+    auto h = store.held_find(HeldKey::id, id);
+    if (!h) return h.error();
+    if (!*h) return Error{ErrorKind::usage, "no held message " + id};
+    const Held& x = **h;
+    out << "Id: " << x.id << "\nState: " << x.state << "\nSender: " << (x.sender.empty() ? "<>" : x.sender) << "\n";
+    for (const auto& r : x.rcpts) out << "Recipient: " << r << "\n";
+    out << "Subject: " << x.subject << "\nMessage-ID: " << x.message_id << "\nSize: " << x.size
+        << "\nReceived: " << format_time(x.received) << "\nExpires: " << format_time(x.expires)
+        << "\nChallenged: " << format_time(x.challenged) << "\nNote: " << x.note << "\n";
+    if (!x.parent.empty()) out << "Matches: " << x.parent << "\n";
+    // A preview: the header section only.
+    std::ifstream f(x.path, std::ios::binary);
+    if (f) {
+        out << "\n";
+        std::string line;
+        std::size_t n = 0;
+        while (std::getline(f, line) && n++ < 500) {
+            if (line.empty() || line == "\r") break;
+            out << line << "\n";
+        }
+    }
+    return ex_ok;
+}
+
+Result<int> bounce_report(const Setup& s, Store& store, std::istream& in, std::ostream& out) {
+    Spool raw;
+    if (auto r = read_all(in, raw, s.max_size); !r) return r.error();
+    auto rep = parse_dsn(prefix_of(raw, 1u << 20));
+    if (!rep) return rep.error();
+    out << "notice: " << (rep->is_notice ? "yes" : "no") << "\n";
+    if (!rep->is_notice) return ex_no;
+    out << "format: " << rep->format << "\n";
+    out << "failure: " << (rep->permanent ? "permanent" : "temporary") << "\n";
+    if (!rep->reporting_mta.empty()) out << "reporting-mta: " << rep->reporting_mta << "\n";
+    out << "original-message-id: " << rep->original_message_id << "\n";
+    for (const auto& r : rep->recipients)
+        out << "recipient: " << r.address << " " << (r.status.empty() ? "-" : r.status) << " "
+            << (r.permanent ? "permanent" : "temporary") << (r.diagnostic.empty() ? "" : " " + r.diagnostic) << "\n";
+    std::string id = challenge_id_of(rep->original_message_id);
+    if (!id.empty()) {
+        auto h = store.held_find(HeldKey::id, id);
+        if (!h) return h.error();
+        if (!*h) id.clear();
+    }
+    out << "challenge: " << (id.empty() ? "none" : id) << "\n";
+    return ex_ok;
+}
+
+Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, Store& store, std::ostream& out) {
+    std::int64_t t = now();
+    std::int64_t hold = s.hold_time;  // with --after: from when each message came; else its own expiry
+    if (opt.after) {
+        auto d = parse_duration(*opt.after);
+        if (!d) return Error{ErrorKind::usage, "--after: " + d.error().text};
+        hold = *d;
+    }
+    Queue q(ctx, s, store);
+    std::vector<Held> rows;
+    if (auto r = store.held_each(HeldFilter{}, [&](const Held& h) { rows.push_back(h); }); !r) return r.error();
+    long expired = 0, purged = 0, challenged = 0, released = 0, dropped = 0;
+    std::unique_ptr<Delivery> d;
+    // The delivery target, made on first use; without one in the config, what needs it waits for a run that has one.
+    auto delivery = [&](const Held& h) -> Delivery* {
+        if (!d) {
+            auto dl = delivery_of(s);
+            if (!dl) {
+                ctx.logger().warning("expire", {{"id", h.id}, {"error", dl.error().text}});
+                return nullptr;
+            }
+            d = std::move(*dl);
+        }
+        return d.get();
+    };
+    for (const auto& h : rows) {
+        bool past = opt.after ? h.received <= t - hold : h.expires <= t;
+        bool waiting = h.state == "held" || h.state == "pending" || h.state == "quiet";
+        // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by hand):
+        // it is let in rather than left to expire, even when its hold ran out meanwhile (expiring it first
+        // would purge mail its recipient has since agreed to take).
+        auto wl = waiting ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false);
+        if (!wl) return wl.error();
+        if (*wl) {
+            Delivery* dd = delivery(h);
+            if (!dd) continue;
+            auto r = q.release(h, *dd, "sender whitelisted", t, {h.state});
+            if (r && *r) ++released;
+        } else if (waiting && past) {
+            auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
+            if (!m) return m.error();
+            if (*m) ++expired;
+        } else if (h.state == "held" && h.challenged == 0) {
+            // A challenge that could not go out (or a crash before it did): try again.
+            std::string headers;
+            std::ifstream f(h.path, std::ios::binary);
+            std::string line;
+            while (std::getline(f, line) && headers.size() < 65536) {
+                if (line.empty() || line == "\r") break;
+                headers += line + "\n";
+            }
+            if (q.send_challenge(h, headers, t)) ++challenged;
+        } else if (h.state == "releasing" && h.changed < t - 600) {
+            // A release interrupted after it took the message: deliver again rather than lose it.
+            Delivery* dd = delivery(h);
+            if (!dd) continue;
+            auto r = q.release(h, *dd, h.note.empty() ? "released again" : h.note, t, {"releasing"});
+            if (r && *r) ++released;
+        } else if (h.state == "ended" && h.expires + 7 * 86400 < t) {
+            if (auto r = store.held_remove(h.id); r && *r) ++dropped;
+        }
+    }
+    // Deletable mail and the notices that matched it are purged.
+    rows.clear();
+    if (auto r = store.held_each(HeldFilter{INT64_MAX, "", {"deletable", "match"}}, [&](const Held& h) { rows.push_back(h); }); !r)
+        return r.error();
+    for (const auto& h : rows) {
+        auto e = q.end(h, h.note.empty() ? "purged" : h.note, t);
+        if (!e) return e.error();
+        if (*e) ++purged;
+    }
+    (void)store.token_expire(t);
+    out << "expired " << expired << ", purged " << purged << ", challenged " << challenged << ", released "
+        << released << ", forgotten " << dropped << "\n";
+    ctx.log_event("expire", {{"expired", expired}, {"purged", purged}, {"challenged", challenged}});
+    return ex_ok;
+}
+
+Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, Store& store, std::istream& in) {
+    auto ids = ids_of(opt, in);
+    if (ids.empty()) return Error{ErrorKind::usage, "no IDs given"};
+    std::int64_t t = now();
+    Queue q(ctx, s, store);
+    std::unique_ptr<Delivery> d;
+    if (opt.command != "delete") {
+        auto dl = delivery_of(s);
+        if (!dl) return dl.error();
+        d = std::move(*dl);
+    }
+    int missing = 0;
+    for (const auto& id : ids) {
+        if (opt.command == "whitelist" && id.find('@') != std::string::npos) {
+            // An address: whitelist it, and release everything held from it.
+            auto a = parse_path(id);
+            if (!a || a->empty()) return Error{ErrorKind::usage, one_line(id, 80) + ": not an address"};
+            std::string sender = normalize_address(*a);
+            if (auto w = q.whitelist_sender(sender, t); !w) return w.error();
+            if (auto r = q.release_from(sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
+            continue;
+        }
+        auto h = store.held_find(HeldKey::id, id);
+        if (!h) return h.error();
+        if (!*h || (*h)->state == "ended") {
+            std::cerr << ctx.program << ": " << one_line(id, 40) << ": no such held message\n";
+            ++missing;
+            continue;
+        }
+        if (opt.command == "delete") {
+            if (auto e = q.end(**h, "deleted by hand", t); !e) return e.error();
+        } else if (opt.command == "release") {
+            auto r = q.release(**h, *d, "released by hand", t);
+            if (!r) return r.error();
+        } else {  // whitelist: the sender, and everything held from it
+            if ((*h)->sender.empty()) {  // nobody to whitelist: this message only
+                if (auto r = q.release(**h, *d, "released by hand", t); !r) return r.error();
+                continue;
+            }
+            if (auto w = q.whitelist_sender((*h)->sender, t); !w) return w.error();
+            if (auto r = q.release_from((*h)->sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
+        }
+    }
+    return missing ? ex_no : ex_ok;
+}
+
+Result<int> dispatch(Context& ctx, const ChallengeOptions& opt, std::istream& in, std::ostream& out) {
+    auto s = setup_of(ctx, opt);
+    if (!s) return s.error();
+    auto store = ctx.open_store();
+    if (!store) return store.error();
+    const std::string& c = opt.command;
+    if (c.empty()) return filter(ctx, opt, *s, **store, in);
+    if (c == "list") return list(opt, **store, out);
+    if (c == "show") return show(opt.ids.empty() ? "" : opt.ids.front(), **store, out);
+    if (c == "expire") return expire(ctx, opt, *s, **store, out);
+    if (c == "bounce") return bounce_report(*s, **store, in, out);
+    return by_ids(ctx, opt, *s, **store, in);
+}
+
+} // namespace
+
+int run_challenge(Context& ctx, const ChallengeOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    (void)err;
+    Result<int> r = Error{ErrorKind::software, "internal error"};
+    try {
+        r = dispatch(ctx, opt, in, out);
+    } catch (const std::exception& e) {
+        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+    }
+    if (!r) {
+        Error e = r.error();
+        // A delivery agent that fails must leave the message with the MTA.
+        if (opt.command.empty() && e.kind != ErrorKind::usage && e.kind != ErrorKind::config &&
+            e.kind != ErrorKind::data)
+            e.kind = ErrorKind::tempfail;
+        return report(ctx.program, e);
+    }
+    return *r;
+}
+
+} // namespace mail

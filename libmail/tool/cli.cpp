@@ -1,0 +1,37 @@
+// Command-line parsing every program's main() shares: see cli.hpp.
+#include "libmail/tool/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace mail {
+
+void add_common_options(CLI::App& app, CommonOptions& opt) {
+    app.set_version_flag("--version", std::string(app.get_name()) + " " MAILSTAMP_VERSION);
+    app.add_option("--config", opt.config, "config file (default: $MAILSTAMP_CONFIG, ~/.config/mailstamp/config)");
+    app.add_option("--db", opt.db, "the store (default: $MAILSTAMP_DB, config db, ~/.local/share/mailstamp/store.db)");
+    app.add_option("--log", opt.log, "where logs go: syslog, stderr, none, or a file");
+    app.add_option("--log-level", opt.log_level, "err, warning, notice, info or debug");
+}
+
+void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& target, const std::string& yes_help,
+                const std::string& no_help) {
+    auto* yes = app.add_flag_callback("--" + name, [&target] { target = true; }, yes_help);
+    app.add_flag_callback("--no-" + name, [&target] { target = false; }, no_help)->excludes(yes);
+}
+
+int parse_cli(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return report(app.get_name(), Error{ErrorKind::usage, std::string(e.what()) + " (see --help)"});
+    }
+    return -1;
+}
+
+} // namespace mail

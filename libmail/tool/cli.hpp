@@ -1,0 +1,27 @@
+// What every program's main() shares on the command line: the common
+// options (--config, --db, --log, --log-level, --version) and CLI11 parsing
+// with sysexits codes. The resolved settings, store and logger are
+// app/context.hpp.
+#pragma once
+#include "libmail/app/context.hpp"
+
+#include <optional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace mail {
+
+/// Binds --config, --db, --log, --log-level and --version to app.
+void add_common_options(CLI::App& app, CommonOptions& opt);
+
+/// Adds --NAME and --no-NAME to app (they exclude each other): target becomes true or false when one is given.
+void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& target, const std::string& yes_help,
+                const std::string& no_help);
+
+/// Parses argv: -1 to go on; else the exit code (0 after --help or --version, 64 on a usage error).
+int parse_cli(CLI::App& app, int argc, char** argv);
+
+} // namespace mail

@@ -1,0 +1,50 @@
+// msmtp-proxy's job behind cmd/msmtp-proxy.cpp (msmtp-proxy(8)): resolve the
+// settings, pick the way of running (inetd, socket activation, --listen),
+// and serve; and the `user` commands that keep SMTP AUTH users in the store.
+#pragma once
+#include "libmail/tool/cli.hpp"
+#include "libmail/daemon/daemon_cmd.hpp"
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mail {
+
+/// msmtp-proxy's options, filled by CLI11; unset ones come from the config file.
+struct ProxyOptions : SmtpDaemonOptions {
+    std::vector<std::string> submission_listen;  ///< ADDR:PORT, submission (AUTH required)
+    bool submission = false;                     ///< every session is a submission session
+    std::optional<std::string> relay, maildir, pickup, smarthost;
+    std::optional<std::string> unknown;
+    std::optional<std::string> authserv_id;
+    std::optional<std::string> stamp, stamp_bits;
+    std::optional<bool> batv;
+    std::vector<std::string> home_domains;
+    std::vector<std::string> trusted_forwarders;
+    std::optional<std::string> relay_timeout;
+    std::optional<std::string> min_bits;
+    std::vector<std::string> authority_keys;
+    std::optional<std::string> authority;
+    std::optional<bool> tag;
+    std::optional<std::string> token_ttl;
+    std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
+    std::optional<std::string> token_limit_network, token_limit_sender;
+    // user subcommands
+    std::string command;      ///< "" (serve), or user add|passwd|senders|remove|list
+    std::string user_name;
+    std::vector<std::string> user_senders;  ///< add, senders: the addresses (or @domains) the user may send as
+    bool user_default = false;              ///< senders: back to the default (the login when it is an address)
+    bool json = false;
+};
+
+/// Runs the proxy (or a user command); returns the exit code. in/out/err are the program's streams (out and
+/// err are never written in inetd mode, where they belong to the client).
+int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& in, std::ostream& out,
+              std::ostream& err);
+
+/// True when the proxy will run one session on stdin/stdout: no --listen, no sockets from systemd, no command.
+bool proxy_inetd_mode(const ProxyOptions& opt);
+
+} // namespace mail

@@ -1,0 +1,200 @@
+// mverify: see mverify(1).
+#include "libmail/tool/verify_cmd.hpp"
+
+#include <charconv>
+
+#include "libmail/mail/address.hpp"
+#include "libmail/base/clock.hpp"
+#include "libmail/base/duration.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/io/net.hpp"
+#include "libmail/policy/postage.hpp"
+#include "libmail/policy/spend.hpp"
+#include "libmail/mail/spool.hpp"
+#include "libmail/policy/verify.hpp"
+
+#include <iostream>
+#include <stdexcept>
+
+namespace mail {
+
+namespace {
+
+// The resolved settings of one run.
+struct Policy {
+    std::optional<std::string> sender;
+    std::vector<std::string> rcpts;
+    PostagePolicy postage;
+    std::string authserv_id;
+    bool reject_unknown = false;
+    bool tag = true;
+    bool trust_upstream = false;
+    char delimiter = '+';
+    std::size_t max_size = limits::message_size;
+    std::vector<std::string> trusted_forwarders;
+};
+
+Result<Policy> policy_of(const Context& ctx, const VerifyOptions& opt) {
+    const Settings& st = ctx.settings();
+    Policy p;
+    p.sender = opt.sender;
+    p.rcpts = opt.rcpts;
+
+    auto postage = resolve_postage_policy(ctx, opt.min_bits, opt.authority_keys, opt.authority, opt.authority_timeout);
+    if (!postage) return postage.error();
+    p.postage = std::move(*postage);
+
+    auto id = resolve_authserv_id(ctx, opt.authserv_id, host_name());
+    if (!id) return id.error();
+    p.authserv_id = *id;
+
+    Setting unknown = st.get(opt.unknown, nullptr, "unknown", "mark");
+    if (unknown.value != "mark" && unknown.value != "reject")
+        return Error{opt.unknown ? ErrorKind::usage : ErrorKind::config, unknown.origin + ": unknown must be mark or reject"};
+    p.reject_unknown = unknown.value == "reject";
+
+    auto tag = resolve_switch(ctx, opt.tag, "tag", true);
+    if (!tag) return tag.error();
+    p.tag = *tag;
+
+    auto trust = resolve_switch(ctx, opt.trust_upstream ? std::optional<bool>(true) : std::nullopt, "trust-upstream", false);
+    if (!trust) return trust.error();
+    p.trust_upstream = *trust;
+
+    auto delim = resolve_delimiter(ctx);
+    if (!delim) return delim.error();
+    p.delimiter = *delim;
+
+    auto fwd = resolve_trusted_forwarders(ctx, opt.trusted_forwarders);
+    if (!fwd) return fwd.error();
+    p.trusted_forwarders = std::move(*fwd);
+
+    Setting size = st.get(opt.max_size, nullptr, "max-message-size", std::to_string(limits::message_size));
+    auto n = parse_size(size.value);
+    if (!n || *n <= 0)
+        return Error{opt.max_size ? ErrorKind::usage : ErrorKind::config,
+                     size.origin + ": max-message-size: " + (n ? std::string("must be positive") : n.error().text)};
+    p.max_size = static_cast<std::size_t>(*n);
+    return p;
+}
+
+Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    auto p = policy_of(ctx, opt);
+    if (!p) return p.error();
+    MessageReader msg(in, p->max_size);
+    if (auto r = msg.read_header(); !r) return r.error();
+    std::int64_t t = now();
+
+    Verdict v;
+    bool upstream = false;
+    if (p->trust_upstream) {
+        // Behind our own proxy, which stripped forgeries at the border: take its verdict as it is.
+        if (auto cls = msg.get("X-Mailstamp-Class"); cls && !cls->empty()) {
+            if (auto c = parse_category(cls->substr(0, 1))) {
+                v.category = *c;
+                v.reason = "upstream verdict";
+                upstream = true;
+            }
+        }
+    }
+
+    std::size_t forged = 0;
+    auto store = ctx.open_store();
+    if (!store) return store.error();
+    Spool spool;
+    bool spooled = false;
+    Envelope env;
+    if (!upstream) {
+        forged = strip_verdicts(msg, p->authserv_id);
+        std::vector<std::string> domains;
+        if (p->rcpts.empty()) {
+            auto d = (*store)->domain_list();
+            if (!d) return d.error();
+            domains = std::move(*d);
+        }
+        auto e = envelope_of(msg, p->sender, p->rcpts, domains, p->trusted_forwarders);
+        if (!e) return e.error();
+        env = std::move(*e);
+
+        v.hashcash = v.postage = "none";
+        auto wl = whitelist_reason(**store, env, msg, p->delimiter, p->postage.min_bits, t);
+        if (!wl) return wl.error();
+        if (*wl) {
+            v.category = Category::whitelist;
+            v.reason = **wl;
+        } else if (has_postage(msg)) {
+            // The body hash binds stamps to the message; headers can only be written after it,
+            // so the body goes to a spool file on the way (memory stays flat).
+            RelaxedBodyHash hash;
+            char buf[65536];
+            for (;;) {
+                auto n = msg.read_body(buf, sizeof buf);
+                if (!n) return n.error();
+                if (*n == 0) break;
+                hash.update(std::string_view(buf, *n));
+                if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+            }
+            spooled = true;
+            if (auto c = check_stamps(**store, msg, env, hash.finish(), p->postage, t, v); !c) return c.error();
+        }
+        if (v.category == Category::unknown && is_bounce(msg, env)) {
+            v.category = Category::information;
+            v.reason = "non-delivery notice";
+        }
+        if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
+    }
+
+    std::string letter(1, category_letter(v.category));
+    ctx.log_event("verdict", {{"class", letter},
+                              {"reason", v.reason},
+                              {"sender", env.sender.value_or("")},
+                              {"rcpts", static_cast<long>(env.rcpts.size())},
+                              {"hashcash", v.hashcash},
+                              {"postage", v.postage},
+                              {"forged_removed", static_cast<long>(forged)}});
+
+    if (v.category == Category::unknown && p->reject_unknown) {
+        err << ctx.program << ": 5.7.1 message refused: no postage and sender not whitelisted\n";
+        return exit_code(ErrorKind::rejected);
+    }
+    if (!upstream) {
+        add_verdict_fields(msg, v, p->authserv_id);
+    }
+    if (p->tag) {
+        std::string tag = tag_for(ctx, v.category);
+        if (!tag.empty()) msg.tag_subject(tag);
+    }
+    if (auto r = msg.write_header(out); !r) return r.error();
+    if (spooled) {
+        if (auto r = spool.copy_to(out); !r) return r.error();
+    } else if (auto r = msg.copy_body(out); !r) {
+        return r.error();
+    }
+    out.flush();
+    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    return ex_ok;
+}
+
+} // namespace
+
+int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    Result<int> r = Error{ErrorKind::software, "internal error"};
+    try {
+        r = verify(ctx, opt, in, out, err);
+    } catch (const std::exception& e) {
+        // A bug must still leave the message with the MTA: report it and say "try again later".
+        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+    }
+    if (!r) {
+        // A filter that fails must not lose mail: anything but a usage, configuration or message error
+        // is "try again later".
+        Error e = r.error();
+        if (e.kind != ErrorKind::usage && e.kind != ErrorKind::config && e.kind != ErrorKind::noinput &&
+            e.kind != ErrorKind::data)
+            e.kind = ErrorKind::tempfail;
+        return report(ctx.program, e);
+    }
+    return *r;
+}
+
+} // namespace mail
