@@ -13,6 +13,7 @@
 #include "libmail/smtp_client.hpp"
 #include "libmail/spawn.hpp"
 #include "libmail/spool.hpp"
+#include "libmail/text.hpp"
 #include "libmail/token.hpp"
 #include "libmail/verify.hpp"
 #include "libmail/verify_cmd.hpp"
@@ -167,14 +168,6 @@ std::string random_id() {
     return hex_encode(std::string_view(reinterpret_cast<char*>(b), sizeof b));
 }
 
-std::string one_line(std::string_view s, std::size_t n) {
-    std::string o;
-    for (char c : s) {
-        if (o.size() >= n) break;
-        o += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-    }
-    return o;
-}
 
 // The whole message from in, into a spool; over max is kind data.
 Result<void> read_all(std::istream& in, Spool& raw, std::size_t max) {
@@ -268,8 +261,8 @@ public:
         h.state = state;
         h.sender = env.sender.value_or("");
         h.rcpts = env.rcpts;
-        h.subject = one_line(msg.get("Subject").value_or(""), 200);
-        h.message_id = one_line(msg.get("Message-ID").value_or(""), 400);
+        h.subject = scrub(msg.get("Subject").value_or(""), 200);
+        h.message_id = scrub(msg.get("Message-ID").value_or(""), 400);
         h.msg_key = key;
         h.size = static_cast<std::int64_t>(raw.size());
         h.received = h.changed = t;
@@ -369,7 +362,7 @@ public:
             OutMessage m;
             m.sender = h.sender;
             m.rcpts = h.rcpts;
-            m.header = "X-Mailstamp-Released: " + one_line(why, 200) + "; " + rfc5322_date(t) + eol;
+            m.header = "X-Mailstamp-Released: " + scrub(why, 200) + "; " + rfc5322_date(t) + eol;
             m.body = &body;
             r = d.deliver(m);
         } else {
@@ -554,7 +547,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             // sent there is filed and the held message stays as it is.
             bool failed = rep && rep->is_notice && rep->permanent;
             if (failed) {
-                auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
+                auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, scrub(why, 300));
                 if (!moved) return moved.error();
             }
             auto m = q.hold(msg, env, raw, "match", "notice about the challenge of " + h.id, h.id, t);
@@ -859,7 +852,7 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (opt.command == "whitelist" && id.find('@') != std::string::npos) {
             // An address: whitelist it, and release everything held from it.
             auto a = parse_path(id);
-            if (!a || a->empty()) return Error{ErrorKind::usage, one_line(id, 80) + ": not an address"};
+            if (!a || a->empty()) return Error{ErrorKind::usage, scrub(id, 80) + ": not an address"};
             std::string sender = normalize_address(*a);
             if (auto w = q.whitelist_sender(sender, t); !w) return w.error();
             if (auto r = q.release_from(sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
@@ -868,7 +861,7 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         auto h = store.held_find(HeldKey::id, id);
         if (!h) return h.error();
         if (!*h || (*h)->state == "ended") {
-            std::cerr << ctx.program << ": " << one_line(id, 40) << ": no such held message\n";
+            std::cerr << ctx.program << ": " << scrub(id, 40) << ": no such held message\n";
             ++missing;
             continue;
         }

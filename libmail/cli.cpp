@@ -2,6 +2,7 @@
 #include "libmail/cli.hpp"
 
 #include "libmail/limits.hpp"
+#include "libmail/text.hpp"
 
 #include <CLI/CLI.hpp>
 #include <openssl/crypto.h>
@@ -11,13 +12,6 @@
 
 namespace mail {
 
-namespace {
-std::string one_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c);
-    return out;
-}
-} // namespace
 
 std::string host_name() {
     char buf[256] = {};
@@ -54,7 +48,7 @@ int parse_cli(CLI::App& app, int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << app.get_name() << ": " << one_line(e.what()) << " (see --help)\n";
+        std::cerr << app.get_name() << ": " << scrub(e.what()) << " (see --help)\n";
         return exit_code(ErrorKind::usage);
     }
     return -1;
@@ -116,12 +110,12 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
 }
 
 int report(std::string_view program, const Error& e) {
-    std::cerr << program << ": " << one_line(e.text) << '\n';
+    std::cerr << program << ": " << scrub(e.text) << '\n';
     return exit_code(e.kind);
 }
 
 int report(std::string_view program, std::string_view context, const Error& e) {
-    std::cerr << program << ": " << context << ": " << one_line(e.text) << '\n';
+    std::cerr << program << ": " << context << ": " << scrub(e.text) << '\n';
     return exit_code(e.kind);
 }
 

@@ -5,6 +5,7 @@
 #include "libmail/hashcash.hpp"
 #include "libmail/message.hpp"
 #include "libmail/postage.hpp"
+#include "libmail/text.hpp"
 #include "libmail/token.hpp"
 #include "libmail/token_issue.hpp"
 #include "libmail/whitelist.hpp"
@@ -141,9 +142,8 @@ bool is_bounce(const MessageReader& msg, const Envelope& env) {
         if (iequals(local, "mailer-daemon")) return true;
     }
     if (auto ct = msg.get("Content-Type")) {
-        std::string lower;
-        for (char c : *ct) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        if (lower.rfind("multipart/report", 0) == 0 && lower.find("delivery-status") != std::string::npos)
+        std::string type = lower(*ct);
+        if (type.rfind("multipart/report", 0) == 0 && type.find("delivery-status") != std::string::npos)
             return true;
     }
     return false;

@@ -11,6 +11,7 @@
 #include "libmail/postage.hpp"
 #include "libmail/spend.hpp"
 #include "libmail/spool.hpp"
+#include "libmail/text.hpp"
 #include "libmail/verify.hpp"
 
 #include <iostream>
@@ -283,7 +284,7 @@ Result<std::vector<std::string>> resolve_trusted_forwarders(const Context& ctx, 
 
 std::string tag_for(const Context& ctx, Category c) {
     std::string key = "tag-";
-    for (char ch : category_name(c)) key += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    key += lower(category_name(c));
     std::string dflt = std::string("[") + category_letter(c) + "]";
     return ctx.settings().get(std::nullopt, nullptr, key, dflt).value;
 }
