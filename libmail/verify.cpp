@@ -346,7 +346,7 @@ std::size_t strip_verdicts(MessageReader& msg, std::string_view authserv_id) {
     std::size_t before = fields.size();
     std::erase_if(fields, [&](const HeaderField& f) {
         std::string_view name = f.name();
-        if (name.size() > 12 && iequals(name.substr(0, 12), "X-Mailstamp-")) return true;
+        if (name.size() > 12 && istarts_with(name, "X-Mailstamp-")) return true;
         if (!f.is("Authentication-Results")) return false;
         std::string v = f.value();
         // authserv-id is the first token, before any version or ';' (RFC 8601 §2.2); comments may precede it.
