@@ -2,6 +2,7 @@
 #include "libmail/app/context.hpp"
 
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/crypto.h>
 
@@ -10,13 +11,6 @@
 
 namespace mail {
 
-namespace {
-std::string one_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c);
-    return out;
-}
-} // namespace
 
 void fast_crypto_init() {
     OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
@@ -79,12 +73,12 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
 }
 
 int report(std::string_view program, const Error& e) {
-    std::cerr << program << ": " << one_line(e.text) << '\n';
+    std::cerr << program << ": " << scrub(e.text) << '\n';
     return exit_code(e.kind);
 }
 
 int report(std::string_view program, std::string_view context, const Error& e) {
-    std::cerr << program << ": " << context << ": " << one_line(e.text) << '\n';
+    std::cerr << program << ": " << context << ": " << scrub(e.text) << '\n';
     return exit_code(e.kind);
 }
 

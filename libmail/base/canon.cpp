@@ -1,6 +1,8 @@
 // Relaxed canonicalisation: see canon.hpp and RFC 6376 §3.4.2, §3.4.4.
 #include "libmail/base/canon.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <openssl/evp.h>
 
 #include <cstdlib>
@@ -92,7 +94,7 @@ std::string relaxed_header_field(std::string_view raw) {
     out.reserve(raw.size() + 2);
     for (char c : name) {
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;  // WSP before the colon goes
-        out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        out += lower(c);
     }
     out += ':';
     if (colon != std::string_view::npos) {

@@ -2,6 +2,7 @@
 
 #include "libmail/base/duration.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -35,13 +36,6 @@ namespace {
 
 constexpr std::string_view common_section = "common";
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -112,8 +106,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view origin) {
                           "line longer than " + std::to_string(limits::config_line_length) + " bytes");
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         for (char c : line)
-            if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-                return syntax(origin, lineno, "control character");
+            if (is_control(c) && c != '\t') return syntax(origin, lineno, "control character");
         line = trim(line);
         if (line.empty() || line.front() == '#' || line.front() == ';') continue;
         if (line.front() == '[') {

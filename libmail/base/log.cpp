@@ -1,5 +1,7 @@
 #include "libmail/base/log.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -80,10 +82,8 @@ bool is_name_char(char c) {
 std::string log_value(std::string_view value) {
     std::size_t full = value.size();
     if (value.size() > log_value_length) {
-        std::size_t cut = log_value_length;
-        // Back off to a character boundary so the cut does not leave a stray escape.
-        for (int k = 0; k < 3 && cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80; ++k) --cut;
-        value = value.substr(0, cut);
+        // Cut at a character boundary so the cut does not leave a stray escape.
+        value = value.substr(0, utf8_cut(value, log_value_length));
     }
     std::string out;
     out.reserve(value.size() + 2);

@@ -9,6 +9,7 @@
 #include "libmail/io/net.hpp"
 #include "libmail/store/store.hpp"
 #include "libmail/daemon/source_util.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -22,7 +23,6 @@ using source_detail::file_source;
 using source_detail::hand_on;
 using source_detail::id_tag;
 using source_detail::ip_of;
-using source_detail::lower;
 using source_detail::received_field;
 using source_detail::reply_text;
 

@@ -5,6 +5,7 @@
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/postage.hpp"
 #include "libmail/policy/verify.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/rand.h>
 
@@ -27,12 +28,6 @@ std::string ip_of(const std::string& peer) {
     return ip;
 }
 
-std::string lower(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return s;
-}
-
 std::string host_port_text(const HostPort& hp) {
     return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" + hp.port;
 }
@@ -40,10 +35,7 @@ std::string host_port_text(const HostPort& hp) {
 std::string reply_text(const SmtpReply& r) {
     std::string t = std::to_string(r.code);
     if (!r.lines.empty()) t += " " + r.lines.back();
-    for (char& c : t)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-    if (t.size() > 300) t.resize(300);
-    return t;
+    return scrub(t, 300);
 }
 
 

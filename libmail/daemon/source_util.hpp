@@ -16,8 +16,6 @@ namespace mail::source_detail {
 std::string id_tag(const std::string& id);
 /// The address part of "HOST:PORT" or "[IPv6]:PORT".
 std::string ip_of(const std::string& peer);
-/// s in ASCII lower case.
-std::string lower(std::string s);
 /// hp as HOST:PORT or [IPv6]:PORT.
 std::string host_port_text(const HostPort& hp);
 /// A peer's reply as kept in notes and logs: its last line, controls replaced, bounded.

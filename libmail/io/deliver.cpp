@@ -4,6 +4,7 @@
 #include "libmail/io/net.hpp"
 #include "libmail/io/spawn.hpp"
 #include "libmail/mail/spool.hpp"
+#include "libmail/base/text.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -103,12 +104,6 @@ Result<void> write_file(const std::string& tmp_path, const std::string& final_pa
     });
 }
 
-// Field values written into files come from the envelope: keep them on one line.
-std::string one_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out += (c == '\r' || c == '\n') ? ' ' : c;
-    return out;
-}
 
 class RelayDelivery : public Delivery {
 public:
@@ -173,9 +168,9 @@ public:
             if (auto r = ensure_dir(dir_ + sub); !r) return r.error();
             if (!maildir_) break;
         }
-        std::string top = maildir_ ? "Return-Path: <" + one_line(m.sender) + ">" + eol
-                                   : "X-Sender: " + one_line(m.sender) + eol;
-        for (const auto& r : m.rcpts) top += (maildir_ ? "X-Original-To: " : "X-Receiver: ") + one_line(r) + eol;
+        std::string top = maildir_ ? "Return-Path: <" + scrub(m.sender) + ">" + eol
+                                   : "X-Sender: " + scrub(m.sender) + eol;
+        for (const auto& r : m.rcpts) top += (maildir_ ? "X-Original-To: " : "X-Receiver: ") + scrub(r) + eol;
         if (raw_) top.clear();
         std::string name = unique_name();
         // A pickup file's temporary name starts with a dot and has no .eml suffix: a pickup service ignores it.

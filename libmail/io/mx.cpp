@@ -1,5 +1,7 @@
 #include "libmail/io/mx.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -46,19 +48,8 @@ bool host_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// Untrusted text made safe for a one-line diagnostic: no control or non-ASCII octets, bounded.
-std::string printable(std::string_view s) {
-    constexpr std::size_t max = 80;
-    std::string out;
-    for (char c : s.substr(0, max)) {
-        auto u = static_cast<unsigned char>(c);
-        out += u < 0x20 || u >= 0x7f ? '?' : c;
-    }
-    if (s.size() > max) out += "...";
-    return out;
-}
+// Untrusted text made safe for a one-line diagnostic: no controls, bounded.
+std::string printable(std::string_view s) { return scrub(s, 80); }
 
 struct Name {
     std::string text;     // dotted, lower-case, "." for the root

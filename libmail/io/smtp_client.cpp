@@ -2,6 +2,7 @@
 #include "libmail/io/smtp_client.hpp"
 
 #include "libmail/io/smtp_io.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -104,9 +105,7 @@ Result<SendResult> SmtpClient::envelope(const std::string& sender, const std::ve
     };
     std::string mail = "MAIL FROM:<" + sender + ">";
     if (has_extension("8BITMIME")) mail += " BODY=8BITMIME";
-    std::string final_stage = final.substr(0, final.find(' '));  // "data", "source": where it failed
-    for (char& c : final_stage)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    std::string final_stage = lower(std::string_view(final).substr(0, final.find(' ')));  // "data", "source": where it failed
     if (has_extension("PIPELINING")) {
         // RFC 2920: the envelope (and DATA) in one write, the replies read in order.
         std::string batch = mail + "\r\n";

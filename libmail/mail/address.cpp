@@ -2,6 +2,7 @@
 #include "libmail/mail/address.hpp"
 
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -16,24 +17,8 @@ bool is_atext(unsigned char c) {
     return std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
-}
-
 // Shows input in an error without its control characters.
-std::string shown(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 80)) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
-    if (s.size() > 80) out += "...";
-    return out;
-}
+std::string shown(std::string_view s) { return scrub(s, 80); }
 
 Error fail(std::string_view what) { return Error{ErrorKind::data, std::string(what)}; }
 
@@ -284,10 +269,8 @@ private:
 Result<void> check_input(std::string_view s) {
     if (s.size() > limits::header_field_size)
         return fail("address field longer than " + std::to_string(limits::header_field_size) + " octets");
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if ((u < 0x20 && c != '\t' && c != '\r' && c != '\n') || u == 0x7f) return fail("control character in address");
-    }
+    for (char c : s)
+        if (is_control(c) && c != '\t' && c != '\r' && c != '\n') return fail("control character in address");
     return {};
 }
 
@@ -362,9 +345,7 @@ Result<Address> parse_addr_spec(std::string_view s) {
 
 Result<Address> parse_path(std::string_view path) {
     if (auto r = check_input(path); !r) return r.error();
-    std::string_view t = path;
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\r' || t.back() == '\n')) t.remove_suffix(1);
+    std::string_view t = trim(path);
     if (t.empty()) return fail("empty path");
     if (t.front() != '<') return parse_addr_spec(t);
     if (t == "<>") return Address{};
@@ -400,7 +381,7 @@ namespace {
 // own. False when there is none.
 bool strip_batv(std::string& local) {
     for (std::string_view prefix : {"prvs=", "msprvs1="}) {
-        if (iequals_prefix(local, prefix)) {
+        if (istarts_with(local, prefix)) {
             auto eq = local.find('=', prefix.size());
             if (eq != std::string::npos && eq + 1 < local.size()) {
                 local.erase(0, eq + 1);
@@ -426,7 +407,7 @@ bool srs0_parts(std::string_view body, std::string_view& dom, std::string_view& 
 }
 
 bool srs_prefix(std::string_view local, std::string_view tag) {
-    if (local.size() < 5 || !iequals_prefix(local, tag)) return false;
+    if (local.size() < 5 || !istarts_with(local, tag)) return false;
     char sep = local[4];
     return sep == '=' || sep == '+' || sep == '-';
 }

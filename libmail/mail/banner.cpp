@@ -17,6 +17,7 @@
 
 #include "libmail/mail/message.hpp"
 #include "libmail/base/codec.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/rand.h>
 
@@ -26,13 +27,6 @@ namespace mail {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
-
 // The value of parameter name in a Content-Type value ("" when absent); quoted strings unquoted.
 std::string param(std::string_view value, std::string_view name) {
     std::size_t i = value.find(';');
@@ -41,8 +35,7 @@ std::string param(std::string_view value, std::string_view name) {
         while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
         std::size_t eq = value.find('=', i);
         if (eq == std::string_view::npos) return "";
-        std::string key = lower(value.substr(i, eq - i));
-        while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+        std::string key = lower(rtrim(value.substr(i, eq - i)));
         std::size_t v = eq + 1;
         while (v < value.size() && (value[v] == ' ' || value[v] == '\t')) ++v;
         std::string val;
@@ -56,8 +49,7 @@ std::string param(std::string_view value, std::string_view name) {
             next = value.find(';', j);
         } else {
             next = value.find(';', v);
-            val = std::string(value.substr(v, next == std::string_view::npos ? std::string_view::npos : next - v));
-            while (!val.empty() && (val.back() == ' ' || val.back() == '\t')) val.pop_back();
+            val = std::string(rtrim(value.substr(v, next == std::string_view::npos ? std::string_view::npos : next - v)));
         }
         if (key == name) return val;
         i = next;
@@ -120,7 +112,7 @@ Result<void> wrap(MessageReader& msg, std::string_view banner, std::ostream& out
     auto& fields = msg.fields();
     for (auto it = fields.begin(); it != fields.end();) {
         std::string_view n = it->name();
-        if (n.size() >= 8 && iequals(n.substr(0, 8), "Content-")) {
+        if (istarts_with(n, "Content-")) {
             content.push_back(std::move(*it));
             it = fields.erase(it);
         } else {
@@ -157,11 +149,7 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
             if (candidate) {
                 line += c;
                 if (c == '\n') {
-                    std::string_view l(line);
-                    l.remove_suffix(1);
-                    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-                    while (!l.empty() && (l.back() == ' ' || l.back() == '\t')) l.remove_suffix(1);
-                    if (l == close) {
+                    if (rtrim(line) == close) {
                         out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
                         added = true;
                     }
@@ -179,9 +167,7 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
         }
     }
     if (!added && candidate && !line.empty()) {
-        std::string_view l(line);
-        while (!l.empty() && (l.back() == ' ' || l.back() == '\t' || l.back() == '\r')) l.remove_suffix(1);
-        if (l == close) {  // the closing delimiter on the last line, without a line end
+        if (rtrim(line) == close) {  // the closing delimiter on the last line, without a line end
             out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
             added = true;
         }
@@ -195,8 +181,7 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
 Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ostream& body_out) {
     std::string type = lower(msg.get("Content-Type").value_or("text/plain"));
     std::string cte = lower(msg.get("Content-Transfer-Encoding").value_or("7bit"));
-    std::string media = type.substr(0, type.find(';'));
-    while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+    std::string media(rtrim(std::string_view(type).substr(0, type.find(';'))));
     bool plain_cte = cte == "7bit" || cte == "8bit" || cte == "binary";
 
     if (media == "text/plain" && plain_cte) {

@@ -2,6 +2,7 @@
 #include "libmail/mail/dsn.hpp"
 
 #include "libmail/mail/address.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -18,39 +19,18 @@ constexpr std::size_t npos = string_view::npos;
 
 // ---------------------------------------------------------------- text helpers
 
-char lc(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_digit(c) || (lc(c) >= 'a' && lc(c) <= 'z'); }
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string lower(string_view s) {
-    std::string out(s);
-    for (char& c : out) c = lc(c);
-    return out;
-}
-
-bool istarts(string_view s, string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (lc(s[i]) != lc(prefix[i])) return false;
-    return true;
-}
+bool is_alnum(char c) { return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'z'); }
 
 // Case-insensitive find.
 std::size_t ifind(string_view hay, string_view needle, std::size_t from = 0) {
     if (needle.empty() || hay.size() < needle.size()) return npos;
-    const char first = lc(needle[0]);
+    const char first = lower(needle[0]);
     for (std::size_t i = from; i + needle.size() <= hay.size(); ++i)
-        if (lc(hay[i]) == first && istarts(hay.substr(i), needle)) return i;
+        if (lower(hay[i]) == first && istarts_with(hay.substr(i), needle)) return i;
     return npos;
 }
 bool has(string_view hay, string_view needle) { return ifind(hay, needle) != npos; }
-
-string_view trim(string_view s) {
-    while (!s.empty() && is_ws(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ws(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 // Leading spaces and tabs (a tab counts as 8).
 std::size_t indent_of(string_view line) {
@@ -192,7 +172,7 @@ struct ContentType {
 
 void skip_cfws(string_view v, std::size_t& i) {
     for (;;) {
-        while (i < v.size() && is_ws(v[i])) ++i;
+        while (i < v.size() && is_trim_space(v[i])) ++i;
         if (i >= v.size() || v[i] != '(') return;
         int depth = 0;
         for (; i < v.size(); ++i) {
@@ -205,7 +185,7 @@ void skip_cfws(string_view v, std::size_t& i) {
 
 std::string mime_token(string_view v, std::size_t& i) {
     std::size_t b = i;
-    while (i < v.size() && !is_ws(v[i]) && v[i] != ';' && v[i] != '/' && v[i] != '=' && v[i] != '(' && v[i] != '"')
+    while (i < v.size() && !is_trim_space(v[i]) && v[i] != ';' && v[i] != '/' && v[i] != '=' && v[i] != '(' && v[i] != '"')
         ++i;
     return lower(v.substr(b, i - b));
 }
@@ -248,7 +228,7 @@ ContentType parse_content_type(string_view v) {
             if (i < v.size()) ++i;
         } else {
             std::size_t b = i;
-            while (i < v.size() && !is_ws(v[i]) && v[i] != ';') ++i;
+            while (i < v.size() && !is_trim_space(v[i]) && v[i] != ';') ++i;
             value = std::string(v.substr(b, i - b));
         }
         if (!name.empty()) ct.params.emplace_back(name, value);
@@ -289,7 +269,7 @@ std::string decode_base64(string_view s) {
 
 int hexvalue(char c) {
     if (is_digit(c)) return c - '0';
-    c = lc(c);
+    c = lower(c);
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
@@ -408,7 +388,7 @@ std::string html_text(string_view html) {
             string_view tag = html.substr(i + 1, e - i - 1);
             if (!tag.empty() && tag[0] == '/') tag.remove_prefix(1);
             for (string_view t : {"br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"})
-                if (istarts(tag, t) && (tag.size() == t.size() || !is_alnum(tag[t.size()]))) {
+                if (istarts_with(tag, t) && (tag.size() == t.size() || !is_alnum(tag[t.size()]))) {
                     out += '\n';
                     break;
                 }
@@ -419,7 +399,7 @@ std::string html_text(string_view html) {
                 {"&nbsp;", ' '}, {"&#64;", '@'}, {"&#x40;", '@'}};
             bool done = false;
             for (const auto& [name, ch] : entities)
-                if (istarts(html.substr(i), name)) {
+                if (istarts_with(html.substr(i), name)) {
                     out += ch;
                     i += name.size() - 1;
                     done = true;
@@ -481,12 +461,6 @@ std::string failure_status(string_view s) {
     return !st.empty() && st[0] != '2' ? st : std::string();
 }
 
-bool has_controls(string_view s) {
-    for (char c : s)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
-    return false;
-}
-
 // The normal form of an address written alone (angle brackets allowed); nothing when it is not one.
 std::optional<std::string> normal_address(string_view raw) {
     raw = trim(raw);
@@ -495,7 +469,7 @@ std::optional<std::string> normal_address(string_view raw) {
     auto a = parse_addr_spec(raw);
     if (!a || a->empty()) return std::nullopt;
     std::string n = normalize_address(*a);
-    if (n.size() > limits::address_length || has_controls(n)) return std::nullopt;
+    if (n.size() > limits::address_length || has_control(n)) return std::nullopt;
     return n;
 }
 
@@ -790,7 +764,7 @@ bool is_returned_marker(string_view line) {
         "------ This is a copy of the message's headers. ------",
     };
     for (string_view m : exact)
-        if (istarts(t, m)) return true;
+        if (istarts_with(t, m)) return true;
     if (t.substr(0, 3) != "---") return false;
     return has(t, "original message") || has(t, "unsent message") || has(t, "copy of the message") ||
            has(t, "message header") || has(t, "returned message") || has(t, "rfc822") ||
@@ -864,12 +838,12 @@ bool bounce_envelope(const Header& top) {
 bool is_header_like(string_view t) {
     for (string_view h : {"to:", "from:", "cc:", "bcc:", "reply-to:", "sender:", "return-path:", "received:",
                           "message-id:", "delivered-to:", "x-", "subject:", "references:", "in-reply-to:", "date:"})
-        if (istarts(t, h)) return true;
+        if (istarts_with(t, h)) return true;
     return false;
 }
 
 bool is_system_address(string_view a) {
-    return istarts(a, "postmaster@") || istarts(a, "mailer-daemon@") || istarts(a, "mailer_daemon@");
+    return istarts_with(a, "postmaster@") || istarts_with(a, "mailer-daemon@") || istarts_with(a, "mailer_daemon@");
 }
 
 // qmail's QSBMF, Yahoo's copy of it, and Postfix's wording: "<addr>:" starts
@@ -883,7 +857,7 @@ void parse_paragraphs(const std::vector<string_view>& lines, std::optional<bool>
         auto addr = normal_address(t.substr(1, gt - 1));
         if (!addr) continue;
         string_view after = t.substr(gt + 1);
-        if (istarts(after, " (expanded from")) {  // Postfix: "<addr> (expanded from <alias>): why"
+        if (istarts_with(after, " (expanded from")) {  // Postfix: "<addr> (expanded from <alias>): why"
             std::size_t e = after.find("):");
             if (e == npos) continue;
             after = after.substr(e + 1);
@@ -955,7 +929,7 @@ void parse_sendmail(const std::vector<string_view>& lines, std::optional<bool> d
         if (t.substr(0, std::min<std::size_t>(3, t.size())) == "---") { mode = none; continue; }
         if (mode == perm || mode == temp) {
             if (t.empty()) { mode = none; continue; }
-            if (istarts(t, "(reason:")) {
+            if (istarts_with(t, "(reason:")) {
                 string_view why = trim(t.substr(8));
                 if (!why.empty() && why.back() == ')') why.remove_suffix(1);
                 if (cur && cur->diagnostic.empty()) {  // the section already said how bad
@@ -973,7 +947,7 @@ void parse_sendmail(const std::vector<string_view>& lines, std::optional<bool> d
         } else if (mode == transcript) {
             std::size_t dots = t.find("... ");
             if (dots == npos || dots == 0) continue;
-            if (istarts(t, "<<< ")) t.remove_prefix(4);  // the server's reply as the transcript quotes it
+            if (istarts_with(t, "<<< ")) t.remove_prefix(4);  // the server's reply as the transcript quotes it
             dots = t.find("... ");
             if (dots == npos || dots == 0) continue;
             string_view who = t.substr(0, dots);
@@ -1008,7 +982,7 @@ void parse_exchange(const std::vector<string_view>& lines, std::optional<bool> d
     for (string_view line : lines) {
         string_view t = trim(line);
         if (t.empty()) continue;
-        if (istarts(t, "Generating server:")) {
+        if (istarts_with(t, "Generating server:")) {
             if (c.r.reporting_mta.empty()) c.r.reporting_mta = host_name(t.substr(18));
             continue;
         }
@@ -1168,7 +1142,7 @@ void take_original(const Header& h, DsnReport& r, const std::string& envelope_se
             auto a = parse_path(*rp);
             if (a && !a->empty()) {
                 std::string n = normalize_address(*a);
-                if (n.size() <= limits::address_length && !has_controls(n)) r.original_sender = n;
+                if (n.size() <= limits::address_length && !has_control(n)) r.original_sender = n;
             }
         }
     }
@@ -1178,7 +1152,7 @@ void take_original(const Header& h, DsnReport& r, const std::string& envelope_se
             auto list = parse_address_list(*from);
             if (list && !list->empty()) {
                 std::string n = normalize_address(list->front());
-                if (n.size() <= limits::address_length && !has_controls(n)) r.original_sender = n;
+                if (n.size() <= limits::address_length && !has_control(n)) r.original_sender = n;
             }
         }
     }
@@ -1189,7 +1163,7 @@ void take_original(const Header& h, DsnReport& r, const std::string& envelope_se
 std::string message_id_line(string_view text) {
     for (string_view line : lines_of(text.substr(0, 256 * 1024))) {
         string_view t = trim(line);
-        if (istarts(t, "message-id:")) {
+        if (istarts_with(t, "message-id:")) {
             std::string id = message_id_of(t.substr(11));
             if (!id.empty()) return id;
         }
@@ -1301,7 +1275,7 @@ DsnReport parse(string_view msg) {
         }
         if (r.original_message_id.empty() && !copy.empty()) {
             string_view rest = copy;
-            while (!rest.empty() && is_ws(rest.front())) rest.remove_prefix(1);
+            while (!rest.empty() && is_trim_space(rest.front())) rest.remove_prefix(1);
             Header h = parse_header(rest);
             if (plausible_header(h)) take_original(h, r, rr.sender);
         }

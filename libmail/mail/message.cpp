@@ -1,6 +1,8 @@
 // Streaming message reader and writer: see message.hpp.
 #include "libmail/mail/message.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <istream>
 #include <ostream>
 
@@ -36,14 +38,6 @@ std::string_view strip_eol(std::string_view s) {
     return s;
 }
 
-// Text we put into a header ourselves: CR and LF become spaces, so it can
-// never end the line and smuggle in a field of its own (DESIGN §8.6).
-std::string one_line(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
-    return out;
-}
 
 // Only the input's last line can lack a line end; when an edit puts
 // something after it, it needs one, or the two would run together.
@@ -54,17 +48,6 @@ void write_line(std::ostream& out, std::string_view line, bool more, const std::
 }
 
 } // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 std::string_view HeaderField::name() const {
     std::string_view r = raw;
@@ -185,15 +168,17 @@ std::size_t MessageReader::remove(std::string_view name) {
 }
 
 void MessageReader::prepend(std::string_view name, std::string_view value) {
-    std::string raw = one_line(name);
+    // Text we put into a header ourselves is scrubbed: no CR or LF can end the
+    // line and smuggle in a field of its own (DESIGN §8.6).
+    std::string raw = scrub(name);
     raw += ": ";
-    raw += one_line(value);
+    raw += scrub(value);
     raw += eol_;
     fields_.insert(fields_.begin(), HeaderField{raw});
 }
 
 void MessageReader::tag_subject(std::string_view tag_in) {
-    const std::string tag = one_line(tag_in);
+    const std::string tag = scrub(tag_in);
     if (tag.empty()) return;
     for (auto& f : fields_) {
         if (!f.is("Subject")) continue;

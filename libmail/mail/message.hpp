@@ -9,6 +9,7 @@
 #pragma once
 #include "libmail/base/error.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <cstddef>
 #include <iosfwd>
@@ -29,9 +30,6 @@ struct HeaderField {
     /// True when the name equals n, ignoring ASCII case.
     bool is(std::string_view n) const;
 };
-
-/// True when a and b are equal ignoring ASCII case.
-bool iequals(std::string_view a, std::string_view b);
 
 /// Reads a message from a stream: header into memory, body streamed.
 class MessageReader {

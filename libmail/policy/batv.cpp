@@ -1,6 +1,8 @@
 // BATV envelope sender signing: see batv.hpp for the format.
 #include "libmail/policy/batv.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -18,17 +20,6 @@ constexpr std::size_t tag_len = 10;  // KDDDSSSSSS
 constexpr std::size_t mac_len = 3;   // octets, 6 hex digits
 constexpr std::size_t secret_len = 32;
 constexpr std::int64_t day = 86400;
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    return out;
-}
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
-}
 
 std::int64_t floor_mod(std::int64_t a, std::int64_t m) { return ((a % m) + m) % m; }
 
@@ -63,7 +54,7 @@ bool split_tag(std::string_view address, std::string_view& tag, std::string& inn
     auto at = address.rfind('@');
     if (at == std::string_view::npos) return false;
     std::string_view local = address.substr(0, at);
-    if (!iequals_prefix(local, tag_prefix)) return false;
+    if (!istarts_with(local, tag_prefix)) return false;
     // The same shape strip_sender_tags() takes off (address.cpp): something after the second '='.
     auto eq = local.find('=', tag_prefix.size());
     if (eq == std::string_view::npos || eq + 1 >= local.size()) return false;

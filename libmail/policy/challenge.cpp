@@ -4,6 +4,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/postage.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/evp.h>
 
@@ -14,22 +15,6 @@ namespace mail {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string o(s);
-    for (char& c : o)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return o;
-}
-
-// One line, no controls, at most n octets: for our own header fields.
-std::string field_text(std::string_view s, std::size_t n) {
-    std::string o;
-    for (char c : s) {
-        if (o.size() >= n) break;
-        o += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-    }
-    return o;
-}
 
 } // namespace
 
@@ -42,11 +27,11 @@ std::string challenge_suppressed(const MessageReader& msg, const std::string& se
     if (auto as = msg.get("Auto-Submitted")) {
         std::string v = lower(*as);
         std::string word = v.substr(0, v.find_first_of(" \t;("));
-        if (word != "no") return "Auto-Submitted: " + field_text(word, 40);
+        if (word != "no") return "Auto-Submitted: " + scrub(word, 40);
     }
     for (const auto& f : msg.fields()) {
         std::string_view n = f.name();
-        if (n.size() > 5 && iequals(n.substr(0, 5), "List-")) return "mailing list (" + field_text(n, 40) + ")";
+        if (n.size() > 5 && istarts_with(n, "List-")) return "mailing list (" + scrub(n, 40) + ")";
     }
     if (auto p = msg.get("Precedence")) {
         std::string v = lower(*p);
@@ -151,7 +136,7 @@ std::string compose_challenge(const ChallengeInfo& info, std::string_view tmpl, 
         std::string line = h.substr(b, e == std::string::npos ? std::string::npos : e - b);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty()) break;
-        quoted += "    " + field_text(line, 200) + "\n";
+        quoted += "    " + scrub(line, 200) + "\n";
         ++lines;
         if (e == std::string::npos) break;
         b = e + 1;
@@ -159,7 +144,7 @@ std::string compose_challenge(const ChallengeInfo& info, std::string_view tmpl, 
     std::map<std::string, std::string> vars{
         {"recipient", info.recipient},
         {"sender", info.sender},
-        {"subject", field_text(info.subject, 200)},
+        {"subject", scrub(info.subject, 200)},
         {"date", rfc5322_date(info.received)},
         {"hold_time", human_duration(info.hold_seconds)},
         {"expires", rfc5322_date(info.received + info.hold_seconds)},
@@ -168,7 +153,7 @@ std::string compose_challenge(const ChallengeInfo& info, std::string_view tmpl, 
         {"id", info.id},
     };
     std::string body = render_template(tmpl, vars);
-    std::string subject = info.subject.empty() ? "your message" : field_text(info.subject, 120);
+    std::string subject = info.subject.empty() ? "your message" : scrub(info.subject, 120);
     std::string m;
     m += "From: <" + info.confirm_address + ">\n";
     m += "Reply-To: <" + info.confirm_address + ">\n";
@@ -176,7 +161,7 @@ std::string compose_challenge(const ChallengeInfo& info, std::string_view tmpl, 
     m += "Subject: Please confirm your message to " + info.recipient + ": " + subject + "\n";
     m += "Date: " + rfc5322_date(now) + "\n";
     m += "Message-ID: <challenge." + info.id + "@" + info.hostname + ">\n";
-    if (!info.message_id.empty()) m += "In-Reply-To: " + field_text(info.message_id, 400) + "\n";
+    if (!info.message_id.empty()) m += "In-Reply-To: " + scrub(info.message_id, 400) + "\n";
     m += "Auto-Submitted: auto-replied\n";
     m += "Precedence: bulk\n";
     m += "X-Mailstamp-Challenge: " + info.id + "\n";

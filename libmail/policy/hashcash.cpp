@@ -8,6 +8,7 @@
 
 #include "libmail/mail/message.hpp"
 #include "libmail/base/sha1.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -90,8 +91,7 @@ int hashcash_value(std::string_view text) {
 }
 
 std::optional<HashcashStamp> parse_hashcash(std::string_view text) {
-    while (!text.empty() && (text.back() == '\r' || text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    text = trim(text);
     if (text.size() > 1024) return std::nullopt;
     std::string_view f[7];
     if (!split(text, f, 7) || f[0] != "1") return std::nullopt;

@@ -13,6 +13,8 @@
 //   "mailstamp-postage-1" 0x00 id(16) index(8) date(8) len(4)|recipient len(4)|message-id body-hash(32)
 #include "libmail/policy/postage.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -29,16 +31,7 @@ namespace {
 bool name_is(std::string_view raw, std::string_view name) {
     std::size_t colon = raw.find(':');
     if (colon == std::string_view::npos) return false;
-    std::string_view n = raw.substr(0, colon);
-    while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
-    if (n.size() != name.size()) return false;
-    for (std::size_t i = 0; i < n.size(); ++i) {
-        char x = n[i], y = name[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
+    return iequals(rtrim(raw.substr(0, colon)), name);
 }
 
 std::string sha256(std::string_view data) {
@@ -145,11 +138,6 @@ void lp(std::string& out, std::string_view s) {
     out += s;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 constexpr std::int64_t max_count = std::int64_t(1) << 31;
 } // namespace
@@ -289,17 +277,6 @@ std::string stamp_signed_bytes(const PostageStamp& p) {
     return s;
 }
 
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-        if (x != y) return false;
-    }
-    return true;
-}
-
 // A recipient as it may appear in the header: an addr-spec without controls, spaces or ';'.
 bool plain_recipient(std::string_view r) {
     if (r.empty() || r.size() > 320 || r.find('@') == std::string_view::npos) return false;
@@ -431,7 +408,7 @@ PostageCheck check_postage(const PostageStamp& s, std::string_view recipient, st
     if (!book_signature_ok(s.book)) return PostageCheck::bad_book;
     if (now > s.book.expires || s.date > s.book.expires) return PostageCheck::book_expired;
     if (s.index < 0 || s.index >= s.book.count) return PostageCheck::bad_index;
-    if (!ieq(s.recipient, recipient)) return PostageCheck::wrong_recipient;
+    if (!iequals(s.recipient, recipient)) return PostageCheck::wrong_recipient;
     if (s.message_id != message_id || s.body_hash != body_hash) return PostageCheck::wrong_message;
     if (s.version != 1 && s.header_hash != header_hash) return PostageCheck::wrong_header;
     if (!ed25519_verify(s.book.owner, stamp_signed_bytes(s), s.sig)) return PostageCheck::bad_signature;

@@ -4,6 +4,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/io/net.hpp"
 #include "libmail/policy/postage.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -58,11 +59,7 @@ std::string message_identity(const PostageStamp& s) {
 }
 
 // A peer's text for a log line or a diagnostic: short, no controls.
-std::string shown(std::string_view t) {
-    std::string out;
-    for (char c : t.substr(0, 80)) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
-    return out;
-}
+std::string shown(std::string_view t) { return scrub(t, 80); }
 
 } // namespace
 

@@ -3,6 +3,7 @@
 
 #include "libmail/mail/address.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -43,9 +44,7 @@ bool equal_ct(std::string_view a, std::string_view b) {
 std::string norm_addr(std::string_view s, bool strip_tags) {
     auto a = parse_addr_spec(s);
     if (!a) {
-        std::string l(s);
-        std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        return l;
+        return lower(s);
     }
     return normalize_address(strip_tags ? strip_sender_tags(*a) : *a);
 }
@@ -96,7 +95,7 @@ std::optional<std::string> base32_decode(std::string_view text) {
     unsigned buffer = 0;
     int bits = 0;
     for (char ch : text) {
-        char c = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        char c = lower(ch);
         auto pos = alphabet.find(c);
         if (pos == std::string_view::npos) return std::nullopt;
         buffer = (buffer << 5) | static_cast<unsigned>(pos);
@@ -164,9 +163,7 @@ std::optional<Token> parse_token(std::string_view address, char delimiter) {
     t.expires = (std::int64_t{u(2)} << 24) | (u(3) << 16) | (u(4) << 8) | u(5);
     t.local = normalize_local(local.substr(0, d));
     t.domain = normalize_domain(a->domain);
-    t.payload = payload;
-    std::transform(t.payload.begin(), t.payload.end(), t.payload.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    t.payload = lower(payload);
     return t;
 }
 

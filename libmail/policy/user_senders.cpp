@@ -2,6 +2,7 @@
 #include "libmail/policy/user_senders.hpp"
 
 #include "libmail/mail/address.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 
@@ -9,12 +10,7 @@ namespace mail {
 
 namespace {
 
-std::string shown(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 80)) out.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
-    if (s.size() > 80) out += "...";
-    return out;
-}
+std::string shown(std::string_view s) { return scrub(s, 80); }
 
 } // namespace
 

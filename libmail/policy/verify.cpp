@@ -8,6 +8,7 @@
 #include "libmail/policy/token.hpp"
 #include "libmail/policy/token_issue.hpp"
 #include "libmail/policy/whitelist.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <set>
@@ -141,9 +142,8 @@ bool is_bounce(const MessageReader& msg, const Envelope& env) {
         if (iequals(local, "mailer-daemon")) return true;
     }
     if (auto ct = msg.get("Content-Type")) {
-        std::string lower;
-        for (char c : *ct) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        if (lower.rfind("multipart/report", 0) == 0 && lower.find("delivery-status") != std::string::npos)
+        std::string type = lower(*ct);
+        if (type.rfind("multipart/report", 0) == 0 && type.find("delivery-status") != std::string::npos)
             return true;
     }
     return false;
@@ -346,7 +346,7 @@ std::size_t strip_verdicts(MessageReader& msg, std::string_view authserv_id) {
     std::size_t before = fields.size();
     std::erase_if(fields, [&](const HeaderField& f) {
         std::string_view name = f.name();
-        if (name.size() > 12 && iequals(name.substr(0, 12), "X-Mailstamp-")) return true;
+        if (name.size() > 12 && istarts_with(name, "X-Mailstamp-")) return true;
         if (!f.is("Authentication-Results")) return false;
         std::string v = f.value();
         // authserv-id is the first token, before any version or ';' (RFC 8601 §2.2); comments may precede it.

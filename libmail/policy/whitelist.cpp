@@ -4,6 +4,7 @@
 #include "libmail/mail/address.hpp"
 #include "libmail/base/clock.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -14,12 +15,7 @@ namespace mail {
 
 namespace {
 
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s.substr(0, 200)) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c);
-    if (s.size() > 200) out += "...";
-    return out;
-}
+std::string printable(std::string_view s) { return scrub(s, 200); }
 
 Error bad(std::string_view what, std::string_view text, std::string_view why) {
     std::string t(what);
@@ -34,10 +30,6 @@ Result<std::string> domain_value(std::string_view d, std::string_view original) 
     if (d.empty() || !is_valid_domain(d) || d.front() == '[')
         return bad("entry", original, "not a domain");
     return normalize_domain(d);
-}
-
-bool has_control(std::string_view s) {
-    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
 // Parses the value of an entry of a known kind (CSV import, where the kind is given).
@@ -73,11 +65,6 @@ std::optional<std::int64_t> parse_count(std::string_view s) {
     return v;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
 
 // Reads one line, refusing one longer than the import limit.
 Result<bool> read_line(std::istream& in, std::string& line, std::int64_t lineno) {

@@ -1,6 +1,8 @@
 // SMTP command parsing: see smtp_command.hpp.
 #include "libmail/smtp/smtp_command.hpp"
 
+#include "libmail/base/text.hpp"
+
 namespace mail {
 
 namespace {
@@ -72,7 +74,7 @@ Result<void> parse_path_and_params(std::string_view rest, std::string_view key, 
 
 Result<SmtpCommand> parse_smtp_command(std::string_view line) {
     for (char c : line)
-        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+        if (is_control(c) && c != '\t')
             return Error{ErrorKind::data, "500 5.5.2 control characters in the command"};
     SmtpCommand cmd;
     std::size_t sp = line.find(' ');

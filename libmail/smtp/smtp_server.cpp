@@ -2,6 +2,7 @@
 #include "libmail/smtp/smtp_server.hpp"
 
 #include "libmail/base/codec.hpp"
+#include "libmail/base/text.hpp"
 
 namespace mail {
 
@@ -9,11 +10,7 @@ namespace {
 
 // Reply text as sent: no CR, LF or other controls, whatever the handler put in.
 std::string clean(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-    if (out.size() > 500) out.resize(500);  // RFC 5321 §4.5.3.1.5: 512 octets a reply line
-    return out;
+    return scrub(s, 500);  // RFC 5321 §4.5.3.1.5: 512 octets a reply line
 }
 
 // Data chunks handed to the handler at about this size.

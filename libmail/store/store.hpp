@@ -114,11 +114,20 @@ struct User {
     std::vector<std::string> senders{};  ///< addresses (or @domains) the user may send as; empty: the default (user_senders)
 };
 
+/// States of a held row: held (no challenge yet), pending (challenged), quiet (held, never challenged),
+/// releasing (being delivered), deletable (to be purged), match (a notice that matched a challenge),
+/// ended (its file gone; the row kept until expiry so a late confirmation is known).
+enum class HeldState { held, pending, quiet, releasing, deletable, match, ended };
+
+/// The stable name of a held state, as stored and shown.
+std::string_view to_string(HeldState s);
+/// The held state a stored name stands for; nothing for any other text.
+std::optional<HeldState> parse_held_state(std::string_view s);
+
 /// A message held by mchallenge (or a notice filed against one), as stored.
 struct Held {
     std::string id;          ///< 16 hex digits
-    std::string state;       ///< held (no challenge yet), pending (challenged), quiet (held, never challenged),
-                             ///< releasing, deletable, match (a notice that matched a challenge)
+    HeldState state = HeldState::held;
     std::string sender;      ///< normalised; "" for <>
     std::vector<std::string> rcpts;
     std::string subject;     ///< one line, for list and the challenge
@@ -144,7 +153,7 @@ enum class HeldKey { id, confirm, bounce, msg_key };
 struct HeldFilter {
     std::int64_t received_before = INT64_MAX;
     std::string sender;               ///< "" = any
-    std::vector<std::string> states;  ///< empty = any
+    std::vector<HeldState> states;    ///< empty = any
 };
 
 /// An outgoing message held for GET by msourced: one row per recipient domain of a message.
@@ -290,8 +299,8 @@ public:
     virtual Result<void> held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) = 0;
     /// Moves row id to state to (and note, when not empty) if its state is one of from; true when it moved.
     /// Atomic across processes: of two concurrent calls from the same states, one gets true.
-    virtual Result<bool> held_transition(std::string_view id, const std::vector<std::string>& from,
-                                         std::string_view to, std::int64_t now, std::string_view note) = 0;
+    virtual Result<bool> held_transition(std::string_view id, const std::vector<HeldState>& from, HeldState to,
+                                         std::int64_t now, std::string_view note) = 0;
     /// Records when the challenge for id went out.
     virtual Result<void> held_set_challenged(std::string_view id, std::int64_t when) = 0;
     /// Deletes row id; true when it existed.

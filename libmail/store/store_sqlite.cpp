@@ -1,6 +1,8 @@
 // SQLite backend of the store interface (DESIGN §4).
 #include "libmail/store/store.hpp"
 
+#include "libmail/base/text.hpp"
+
 #include <sqlite3.h>
 
 #include <cerrno>
@@ -833,10 +835,17 @@ public:
         "id,state,sender,rcpts,subject,message_id,msg_key,path,size,received,expires,confirm,bounce,challenged,"
         "changed,note,parent";
 
-    static Held read_held(sqlite3_stmt* s) {
+    // A row whose state is none of HeldState's names (not written by mailstamp) is an error, never
+    // guessed at: acting on it as some state could deliver or delete what nobody released.
+    Result<Held> read_held(sqlite3_stmt* s) const {
         Held h;
         h.id = col(s, 0);
-        h.state = col(s, 1);
+        std::string state = col(s, 1);
+        auto st = parse_held_state(state);
+        if (!st)
+            return Error{ErrorKind::tempfail,
+                         "store " + path_ + ": held message " + scrub(h.id, 40) + ": unknown state '" + scrub(state, 40) + "'"};
+        h.state = *st;
         h.sender = col(s, 2);
         h.rcpts = split_lines(col(s, 3));
         h.subject = col(s, 4);
@@ -864,7 +873,7 @@ public:
                           " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
             if (!s) return s.error();
             bind(*s, 1, h.id);
-            bind(*s, 2, h.state);
+            bind(*s, 2, to_string(h.state));
             bind(*s, 3, h.sender);
             bind(*s, 4, rcpts);
             bind(*s, 5, h.subject);
@@ -902,9 +911,14 @@ public:
         bind(*s, 1, value);
         int rc = sqlite3_step(*s);
         std::optional<Held> out;
-        if (rc == SQLITE_ROW) out = read_held(*s);
+        std::optional<Error> bad;
+        if (rc == SQLITE_ROW) {
+            if (auto h = read_held(*s)) out = std::move(*h);
+            else bad = h.error();
+        }
         sqlite3_reset(*s);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read held message");
+        if (bad) return *bad;
         return out;
     }
 
@@ -917,29 +931,36 @@ public:
         std::string states;
         if (!f.states.empty()) {
             states = ",";
-            for (const auto& st : f.states) states += st + ",";
+            for (HeldState st : f.states) (states += to_string(st)) += ",";
         }
         bind(*s, 1, f.received_before);
         bind(*s, 2, f.sender);
         bind(*s, 3, states);
         int rc;
-        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) fn(read_held(*s));
+        while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
+            auto h = read_held(*s);
+            if (!h) {
+                sqlite3_reset(*s);
+                return h.error();
+            }
+            fn(*h);
+        }
         sqlite3_reset(*s);
         if (rc != SQLITE_DONE) return err(rc, "list held messages");
         return {};
     }
 
-    Result<bool> held_transition(std::string_view id, const std::vector<std::string>& from, std::string_view to,
+    Result<bool> held_transition(std::string_view id, const std::vector<HeldState>& from, HeldState to,
                                  std::int64_t now, std::string_view note) override {
         bool done = false;
         std::string states = ",";
-        for (const auto& st : from) states += st + ",";
+        for (HeldState st : from) (states += to_string(st)) += ",";
         auto r = write([&]() -> Result<void> {
             auto s = prep("UPDATE held SET state=?2, changed=?3, note=CASE WHEN ?4='' THEN note ELSE ?4 END"
                           " WHERE id=?1 AND instr(?5, ',' || state || ',') > 0");
             if (!s) return s.error();
             bind(*s, 1, id);
-            bind(*s, 2, to);
+            bind(*s, 2, to_string(to));
             bind(*s, 3, now);
             bind(*s, 4, note);
             bind(*s, 5, states);
@@ -1390,6 +1411,26 @@ std::string_view to_string(WlKind k) {
     case WlKind::recipient: return "recipient";
     }
     return "address";
+}
+
+std::string_view to_string(HeldState s) {
+    switch (s) {
+    case HeldState::held: return "held";
+    case HeldState::pending: return "pending";
+    case HeldState::quiet: return "quiet";
+    case HeldState::releasing: return "releasing";
+    case HeldState::deletable: return "deletable";
+    case HeldState::match: return "match";
+    case HeldState::ended: return "ended";
+    }
+    return "held";
+}
+
+std::optional<HeldState> parse_held_state(std::string_view s) {
+    for (HeldState st : {HeldState::held, HeldState::pending, HeldState::quiet, HeldState::releasing,
+                         HeldState::deletable, HeldState::match, HeldState::ended})
+        if (to_string(st) == s) return st;
+    return std::nullopt;
 }
 
 std::optional<WlKind> parse_wl_kind(std::string_view s) {

@@ -17,6 +17,7 @@
 #include "libmail/policy/verify.hpp"
 #include "libmail/app/settings.hpp"
 #include "libmail/policy/whitelist.hpp"
+#include "libmail/base/text.hpp"
 
 #include <openssl/rand.h>
 
@@ -75,7 +76,7 @@ const char* const default_template =
     "\n"
     "${headers}";
 
-const std::vector<std::string> live_states{"held", "pending", "quiet", "deletable"};
+const std::vector<HeldState> live_states{HeldState::held, HeldState::pending, HeldState::quiet, HeldState::deletable};
 
 std::string dirname_of(const std::string& p) {
     auto s = p.rfind('/');
@@ -167,14 +168,6 @@ std::string random_id() {
     return hex_encode(std::string_view(reinterpret_cast<char*>(b), sizeof b));
 }
 
-std::string one_line(std::string_view s, std::size_t n) {
-    std::string o;
-    for (char c : s) {
-        if (o.size() >= n) break;
-        o += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-    }
-    return o;
-}
 
 // The whole message from in, into a spool; over max is kind data.
 Result<void> read_all(std::istream& in, Spool& raw, std::size_t max) {
@@ -252,7 +245,7 @@ public:
         return fin;
     }
 
-    Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& state,
+    Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, HeldState state,
                       const std::string& note, const std::string& parent, std::int64_t t) {
         auto key = delivery_key(env, raw);
         if (!key) return key.error();
@@ -261,22 +254,22 @@ public:
 
     // Holds raw under the delivery key the caller computed.
     Result<Held> hold(const MessageReader& msg, const Envelope& env, const Spool& raw, const std::string& key,
-                      const std::string& state, const std::string& note, const std::string& parent, std::int64_t t) {
+                      HeldState state, const std::string& note, const std::string& parent, std::int64_t t) {
         Held h;
         h.id = random_id();
         if (h.id.empty()) return Error{ErrorKind::tempfail, "random source failed"};
         h.state = state;
         h.sender = env.sender.value_or("");
         h.rcpts = env.rcpts;
-        h.subject = one_line(msg.get("Subject").value_or(""), 200);
-        h.message_id = one_line(msg.get("Message-ID").value_or(""), 400);
+        h.subject = scrub(msg.get("Subject").value_or(""), 200);
+        h.message_id = scrub(msg.get("Message-ID").value_or(""), 400);
         h.msg_key = key;
         h.size = static_cast<std::int64_t>(raw.size());
         h.received = h.changed = t;
         h.expires = t + s_.hold_time;
         h.note = note;
         h.parent = parent;
-        if (state != "match" && !h.rcpts.empty()) {
+        if (state != HeldState::match && !h.rcpts.empty()) {
             // The confirm address lives as long as the hold; the challenge's envelope sender a week longer,
             // for late notices.
             TokenRequest cr{h.rcpts.front(), token_flag::once, h.expires, "", s_.delimiter};
@@ -298,7 +291,7 @@ public:
             ::unlink(h.path.c_str());
             return added.error();
         }
-        ctx_.log_event("hold", {{"id", h.id}, {"state", h.state}, {"sender", h.sender}, {"size", h.size},
+        ctx_.log_event("hold", {{"id", h.id}, {"state", to_string(h.state)}, {"sender", h.sender}, {"size", h.size},
                                 {"note", h.note}, {"parent", h.parent}});
         return h;
     }
@@ -341,7 +334,7 @@ public:
             if (*rc != 0) return Error{ErrorKind::tempfail, s_.sendmail + " exited " + std::to_string(*rc)};
         }
         if (auto c = store_.held_set_challenged(h.id, t); !c) return c;
-        auto moved = store_.held_transition(h.id, {"held"}, "pending", t, "challenged");
+        auto moved = store_.held_transition(h.id, {HeldState::held}, HeldState::pending, t, "challenged");
         if (!moved) return moved.error();
         ctx_.log_event("challenge", {{"id", h.id}, {"to", h.sender}, {"from", from}});
         return {};
@@ -349,8 +342,8 @@ public:
 
     // Releases h to delivery with one field added; false when another process got there first.
     Result<bool> release(const Held& h, Delivery& d, const std::string& why, std::int64_t t,
-                         const std::vector<std::string>& from = live_states) {
-        auto mine = store_.held_transition(h.id, from, "releasing", t, why);
+                         const std::vector<HeldState>& from = live_states) {
+        auto mine = store_.held_transition(h.id, from, HeldState::releasing, t, why);
         if (!mine) return mine.error();
         if (!*mine) return false;
         Spool body;
@@ -369,18 +362,18 @@ public:
             OutMessage m;
             m.sender = h.sender;
             m.rcpts = h.rcpts;
-            m.header = "X-Mailstamp-Released: " + one_line(why, 200) + "; " + rfc5322_date(t) + eol;
+            m.header = "X-Mailstamp-Released: " + scrub(why, 200) + "; " + rfc5322_date(t) + eol;
             m.body = &body;
             r = d.deliver(m);
         } else {
             r = loaded.error();
         }
         if (!r || !r->accepted) {
-            (void)store_.held_transition(h.id, {"releasing"}, h.state, t, "");
+            (void)store_.held_transition(h.id, {HeldState::releasing}, h.state, t, "");
             if (!r) return r.error();
             return Error{ErrorKind::tempfail, "delivery refused: " + std::to_string(r->reply.code)};
         }
-        (void)store_.held_transition(h.id, {"releasing"}, "ended", t, why);
+        (void)store_.held_transition(h.id, {HeldState::releasing}, HeldState::ended, t, why);
         ::unlink(h.path.c_str());
         ctx_.log_event("release", {{"id", h.id}, {"sender", h.sender}, {"why", why}, {"where", r->where}});
         return true;
@@ -436,10 +429,10 @@ public:
 
     // Ends a row: its file goes; the row stays (state ended) until expiry so a late confirmation is known.
     Result<bool> end(const Held& h, const std::string& why, std::int64_t t) {
-        auto moved = store_.held_transition(h.id, {"held", "pending", "quiet", "deletable", "match"}, "ended", t, why);
+        auto moved = store_.held_transition(h.id, {HeldState::held, HeldState::pending, HeldState::quiet, HeldState::deletable, HeldState::match}, HeldState::ended, t, why);
         if (!moved) return moved.error();
         if (*moved) ::unlink(h.path.c_str());
-        if (*moved && h.state == "match") (void)store_.held_remove(h.id);
+        if (*moved && h.state == HeldState::match) (void)store_.held_remove(h.id);
         return *moved;
     }
 
@@ -515,13 +508,13 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             // An answer from a program (a vacation notice, a bounce of the challenge's reply) confirms
             // nothing: a forged sender's autoresponder must not let its spam in. It is filed with the row.
             std::string automatic = challenge_suppressed(msg, env.sender.value_or(""));
-            if (!automatic.empty() && h.state != "ended") {
-                auto m = q.hold(msg, env, raw, "match", "automatic answer to the challenge of " + h.id + " (" +
+            if (!automatic.empty() && h.state != HeldState::ended) {
+                auto m = q.hold(msg, env, raw, HeldState::match, "automatic answer to the challenge of " + h.id + " (" +
                                                             automatic + ")", h.id, t);
                 if (!m) return m.error();
                 return ex_ok;
             }
-            if (h.state != "ended" && h.state != "releasing" && h.state != "match") {
+            if (h.state != HeldState::ended && h.state != HeldState::releasing && h.state != HeldState::match) {
                 std::string who = env.sender.value_or("");
                 std::string why = "confirmed by " + (who.empty() ? std::string("<>") : who);
                 auto rel = q.release(h, d, why, t);
@@ -554,10 +547,10 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             // sent there is filed and the held message stays as it is.
             bool failed = rep && rep->is_notice && rep->permanent;
             if (failed) {
-                auto moved = store.held_transition(h.id, {"held", "pending", "quiet"}, "deletable", t, one_line(why, 300));
+                auto moved = store.held_transition(h.id, {HeldState::held, HeldState::pending, HeldState::quiet}, HeldState::deletable, t, scrub(why, 300));
                 if (!moved) return moved.error();
             }
-            auto m = q.hold(msg, env, raw, "match", "notice about the challenge of " + h.id, h.id, t);
+            auto m = q.hold(msg, env, raw, HeldState::match, "notice about the challenge of " + h.id, h.id, t);
             if (!m) return m.error();
             return ex_ok;
         }
@@ -628,11 +621,11 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     auto existing = store.held_find(HeldKey::msg_key, *key);
     if (!existing) return existing.error();
     Held h;
-    if (*existing && (*existing)->state != "ended") {
+    if (*existing && (*existing)->state != HeldState::ended) {
         h = **existing;
-        if (h.state != "held") return ex_ok;
+        if (h.state != HeldState::held) return ex_ok;
     } else {
-        auto held = q.hold(msg, env, raw, *key, why.empty() ? "held" : "quiet", why, "", t);
+        auto held = q.hold(msg, env, raw, *key, why.empty() ? HeldState::held : HeldState::quiet, why, "", t);
         if (!held) return held.error();
         h = *held;
         // A confirmation (or `mchallenge whitelist`) that ran since the whitelist check above released what it
@@ -676,7 +669,7 @@ std::vector<std::string> ids_of(const ChallengeOptions& opt, std::istream& in) {
 }
 
 void write_row_json(std::ostream& out, const Held& h) {
-    out << "{\"id\":" << json_string(h.id) << ",\"state\":" << json_string(h.state)
+    out << "{\"id\":" << json_string(h.id) << ",\"state\":" << json_string(to_string(h.state))
         << ",\"sender\":" << json_string(h.sender) << ",\"rcpts\":[";
     for (std::size_t i = 0; i < h.rcpts.size(); ++i) out << (i ? "," : "") << json_string(h.rcpts[i]);
     out << "],\"subject\":" << json_string(h.subject) << ",\"message_id\":" << json_string(h.message_id)
@@ -698,7 +691,7 @@ Result<int> list(const ChallengeOptions& opt, Store& store, std::ostream& out) {
         if (!a) return Error{ErrorKind::usage, "--sender: not an address"};
         f.sender = normalize_address(*a);
     }
-    if (!opt.all) f.states = {"held", "pending", "quiet", "releasing", "deletable", "match"};
+    if (!opt.all) f.states = {HeldState::held, HeldState::pending, HeldState::quiet, HeldState::releasing, HeldState::deletable, HeldState::match};
     bool first = true;
     if (opt.json) out << "[";
     auto r = store.held_each(f, [&](const Held& h) {
@@ -706,7 +699,7 @@ Result<int> list(const ChallengeOptions& opt, Store& store, std::ostream& out) {
             out << (first ? "" : ",");
             write_row_json(out, h);
         } else {
-            out << h.id << '\t' << h.state << '\t' << format_time(h.received) << '\t' << h.size << '\t'
+            out << h.id << '\t' << to_string(h.state) << '\t' << format_time(h.received) << '\t' << h.size << '\t'
                 << (h.sender.empty() ? "<>" : h.sender) << '\t' << h.subject << '\n';
         }
         first = false;
@@ -721,7 +714,7 @@ Result<int> show(const std::string& id, Store& store, std::ostream& out) {
     if (!h) return h.error();
     if (!*h) return Error{ErrorKind::usage, "no held message " + id};
     const Held& x = **h;
-    out << "Id: " << x.id << "\nState: " << x.state << "\nSender: " << (x.sender.empty() ? "<>" : x.sender) << "\n";
+    out << "Id: " << x.id << "\nState: " << to_string(x.state) << "\nSender: " << (x.sender.empty() ? "<>" : x.sender) << "\n";
     for (const auto& r : x.rcpts) out << "Recipient: " << r << "\n";
     out << "Subject: " << x.subject << "\nMessage-ID: " << x.message_id << "\nSize: " << x.size
         << "\nReceived: " << format_time(x.received) << "\nExpires: " << format_time(x.expires)
@@ -792,7 +785,7 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     };
     for (const auto& h : rows) {
         bool past = opt.after ? h.received <= t - hold : h.expires <= t;
-        bool waiting = h.state == "held" || h.state == "pending" || h.state == "quiet";
+        bool waiting = h.state == HeldState::held || h.state == HeldState::pending || h.state == HeldState::quiet;
         // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by hand):
         // it is let in rather than left to expire, even when its hold ran out meanwhile (expiring it first
         // would purge mail its recipient has since agreed to take).
@@ -804,10 +797,10 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
             auto r = q.release(h, *dd, "sender whitelisted", t, {h.state});
             if (r && *r) ++released;
         } else if (waiting && past) {
-            auto m = store.held_transition(h.id, {h.state}, "deletable", t, "expired");
+            auto m = store.held_transition(h.id, {h.state}, HeldState::deletable, t, "expired");
             if (!m) return m.error();
             if (*m) ++expired;
-        } else if (h.state == "held" && h.challenged == 0) {
+        } else if (h.state == HeldState::held && h.challenged == 0) {
             // A challenge that could not go out (or a crash before it did): try again.
             std::string headers;
             std::ifstream f(h.path, std::ios::binary);
@@ -817,19 +810,19 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
                 headers += line + "\n";
             }
             if (q.send_challenge(h, headers, t)) ++challenged;
-        } else if (h.state == "releasing" && h.changed < t - 600) {
+        } else if (h.state == HeldState::releasing && h.changed < t - 600) {
             // A release interrupted after it took the message: deliver again rather than lose it.
             Delivery* dd = delivery(h);
             if (!dd) continue;
-            auto r = q.release(h, *dd, h.note.empty() ? "released again" : h.note, t, {"releasing"});
+            auto r = q.release(h, *dd, h.note.empty() ? "released again" : h.note, t, {HeldState::releasing});
             if (r && *r) ++released;
-        } else if (h.state == "ended" && h.expires + 7 * 86400 < t) {
+        } else if (h.state == HeldState::ended && h.expires + 7 * 86400 < t) {
             if (auto r = store.held_remove(h.id); r && *r) ++dropped;
         }
     }
     // Deletable mail and the notices that matched it are purged.
     rows.clear();
-    if (auto r = store.held_each(HeldFilter{INT64_MAX, "", {"deletable", "match"}}, [&](const Held& h) { rows.push_back(h); }); !r)
+    if (auto r = store.held_each(HeldFilter{INT64_MAX, "", {HeldState::deletable, HeldState::match}}, [&](const Held& h) { rows.push_back(h); }); !r)
         return r.error();
     for (const auto& h : rows) {
         auto e = q.end(h, h.note.empty() ? "purged" : h.note, t);
@@ -859,7 +852,7 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         if (opt.command == "whitelist" && id.find('@') != std::string::npos) {
             // An address: whitelist it, and release everything held from it.
             auto a = parse_path(id);
-            if (!a || a->empty()) return Error{ErrorKind::usage, one_line(id, 80) + ": not an address"};
+            if (!a || a->empty()) return Error{ErrorKind::usage, scrub(id, 80) + ": not an address"};
             std::string sender = normalize_address(*a);
             if (auto w = q.whitelist_sender(sender, t); !w) return w.error();
             if (auto r = q.release_from(sender, "", *d, "sender whitelisted by hand", t); !r) return r.error();
@@ -867,8 +860,8 @@ Result<int> by_ids(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
         }
         auto h = store.held_find(HeldKey::id, id);
         if (!h) return h.error();
-        if (!*h || (*h)->state == "ended") {
-            std::cerr << ctx.program << ": " << one_line(id, 40) << ": no such held message\n";
+        if (!*h || (*h)->state == HeldState::ended) {
+            std::cerr << ctx.program << ": " << scrub(id, 40) << ": no such held message\n";
             ++missing;
             continue;
         }

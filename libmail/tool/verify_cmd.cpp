@@ -12,6 +12,7 @@
 #include "libmail/policy/spend.hpp"
 #include "libmail/mail/spool.hpp"
 #include "libmail/policy/verify.hpp"
+#include "libmail/base/text.hpp"
 
 #include <iostream>
 #include <stdexcept>

@@ -130,7 +130,7 @@ TEST_CASE("message: prepend uses the message's own line ending and goes after th
     CHECK(rewrite("A: 1\r\n\r\nb\r\n", [](MessageReader& m) { m.prepend("X-Test", "v"); }) ==
           "X-Test: v\r\nA: 1\r\n\r\nb\r\n");
     CHECK(rewrite("A: 1\n\nb\n", [](MessageReader& m) { m.prepend("X-Test", "evil\r\nInjected: yes"); }) ==
-          "X-Test: evil  Injected: yes\nA: 1\n\nb\n");
+          "X-Test: evil??Injected: yes\nA: 1\n\nb\n");
     std::string mbox = slurp(MAILSTAMP_FIXTURES "/message/mbox.eml");
     std::string out = rewrite(mbox, [](MessageReader& m) { m.prepend("X-Test", "v"); });
     CHECK(out.rfind("From sender@example.org Mon Jan  1 00:00:00 2026\nX-Test: v\nFrom: sender@example.org\n", 0) == 0);
@@ -418,10 +418,13 @@ TEST_CASE("message: the first body line stays body after edits") {
 
 TEST_CASE("message: added text never ends a header line") {
     CHECK(rewrite("A: 1\n\nb\n", [](MessageReader& m) { m.prepend("X-A\r\nBcc: evil", "v"); }) ==
-          "X-A  Bcc: evil: v\nA: 1\n\nb\n");
-    CHECK(tagged("Subject: s\n\nb\n", "[B]\r\nBcc: evil") == "Subject: [B]  Bcc: evil s\n\nb\n");
-    CHECK(tagged("A: 1\n\nb\n", "[B]\nBcc: evil") == "A: 1\nSubject: [B] Bcc: evil\n\nb\n");
-    CHECK(rewrite("A: 1\n\nb\n", [](MessageReader& m) { m.prepend("X-A", "\r\n"); }) == "X-A:   \nA: 1\n\nb\n");
+          "X-A??Bcc: evil: v\nA: 1\n\nb\n");
+    CHECK(tagged("Subject: s\n\nb\n", "[B]\r\nBcc: evil") == "Subject: [B]??Bcc: evil s\n\nb\n");
+    CHECK(tagged("A: 1\n\nb\n", "[B]\nBcc: evil") == "A: 1\nSubject: [B]?Bcc: evil\n\nb\n");
+    CHECK(rewrite("A: 1\n\nb\n", [](MessageReader& m) { m.prepend("X-A", "\r\n"); }) == "X-A: ??\nA: 1\n\nb\n");
+    // Every other control too (text.hpp scrub): HTAB shows as a space, NUL, ESC and DEL as '?'.
+    CHECK(rewrite("A: 1\n\nb\n", [](MessageReader& m) { m.prepend("X-A", std::string("a\tb\0\x1b\x7f", 6)); }) ==
+          "X-A: a b???\nA: 1\n\nb\n");
 }
 
 TEST_CASE("message: limits are exact and every one is kind data") {

@@ -384,7 +384,7 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
     CHECK((*(*s)->user_get("frank"))->hash == "h");
     Held h;
     h.id = "0123456789abcdef";
-    h.state = "pending";
+    h.state = HeldState::pending;
     CHECK(*(*s)->held_add(h));
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
     sqlite3_stmt* q;
@@ -402,7 +402,7 @@ TEST_CASE("store: held messages: add once, find by each key, filter, atomic tran
     Store& st = **s;
     Held h;
     h.id = "00000000000000a1";
-    h.state = "pending";
+    h.state = HeldState::pending;
     h.sender = "ann@x.example";
     h.rcpts = {"bob@ours.example", "carol@ours.example"};
     h.confirm = "conf1";
@@ -414,7 +414,7 @@ TEST_CASE("store: held messages: add once, find by each key, filter, atomic tran
     Held g = h;
     g.id = "00000000000000b2";
     g.sender = "dan@y.example";
-    g.state = "quiet";
+    g.state = HeldState::quiet;
     g.confirm = "conf2";
     g.received = 200;
     CHECK(*st.held_add(g));
@@ -437,16 +437,67 @@ TEST_CASE("store: held messages: add once, find by each key, filter, atomic tran
     REQUIRE(st.held_each(HeldFilter{INT64_MAX, "dan@y.example", {}}, collect).ok());
     CHECK(seen == std::vector<std::string>{"00000000000000b2"});
     seen.clear();
-    REQUIRE(st.held_each(HeldFilter{INT64_MAX, "", {"quiet", "deletable"}}, collect).ok());
+    REQUIRE(st.held_each(HeldFilter{INT64_MAX, "", {HeldState::quiet, HeldState::deletable}}, collect).ok());
     CHECK(seen == std::vector<std::string>{"00000000000000b2"});
     // Of two releases, one wins.
-    CHECK(*st.held_transition(h.id, {"pending", "quiet"}, "releasing", 300, "confirmed"));
-    CHECK_FALSE(*st.held_transition(h.id, {"pending", "quiet"}, "releasing", 301, "confirmed"));
+    CHECK(*st.held_transition(h.id, {HeldState::pending, HeldState::quiet}, HeldState::releasing, 300, "confirmed"));
+    CHECK_FALSE(*st.held_transition(h.id, {HeldState::pending, HeldState::quiet}, HeldState::releasing, 301, "confirmed"));
     CHECK((*st.held_find(HeldKey::id, h.id))->note == "confirmed");
     REQUIRE(st.held_set_challenged(g.id, 400).ok());
     CHECK((*st.held_find(HeldKey::id, g.id))->challenged == 400);
     CHECK(*st.held_remove(h.id));
     CHECK_FALSE(*st.held_remove(h.id));
+}
+
+TEST_CASE("store: held states: stable names, stored as text, an unknown stored state is an error") {
+    const std::pair<HeldState, const char*> names[] = {
+        {HeldState::held, "held"},           {HeldState::pending, "pending"},     {HeldState::quiet, "quiet"},
+        {HeldState::releasing, "releasing"}, {HeldState::deletable, "deletable"}, {HeldState::match, "match"},
+        {HeldState::ended, "ended"}};
+    for (auto [st, name] : names) {
+        CHECK(to_string(st) == name);
+        CHECK(parse_held_state(name) == st);
+    }
+    CHECK_FALSE(parse_held_state("Held").has_value());
+    CHECK_FALSE(parse_held_state("").has_value());
+
+    TmpDir d;
+    const std::string path = d.file("s.db");
+    auto s = open_store(path);
+    REQUIRE(s.ok());
+    Store& store = **s;
+    Held h;
+    h.id = "00000000000000c3";
+    h.state = HeldState::quiet;
+    h.received = 10;
+    REQUIRE(*store.held_add(h));
+    REQUIRE(*store.held_transition(h.id, {HeldState::quiet}, HeldState::deletable, 20, "expired"));
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    auto state_text = [&] {
+        sqlite3_stmt* q = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db, "SELECT state FROM held WHERE id='00000000000000c3'", -1, &q, nullptr) == SQLITE_OK);
+        REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+        std::string t = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+        return t;
+    };
+    CHECK(state_text() == "deletable");  // the text stored before HeldState: no schema change
+    REQUIRE(sqlite3_exec(db, "UPDATE held SET state='frozen' WHERE id='00000000000000c3'", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+    sqlite3_close(db);
+    // Never guessed at: a row in a state mailstamp does not write is a tempfail naming it.
+    auto f = store.held_find(HeldKey::id, h.id);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.error().kind == ErrorKind::tempfail);
+    CHECK(f.error().text.find("unknown state 'frozen'") != std::string::npos);
+    int calls = 0;
+    auto e = store.held_each(HeldFilter{}, [&](const Held&) { ++calls; });
+    CHECK_FALSE(e.ok());
+    CHECK(calls == 0);
+    // A filter by state never meets it.
+    REQUIRE(store.held_each(HeldFilter{INT64_MAX, "", {HeldState::deletable}}, [&](const Held&) { ++calls; }).ok());
+    CHECK(calls == 0);
 }
 
 namespace {
@@ -760,7 +811,7 @@ TEST_CASE("store: a version 4 store is migrated to the current version, keeping 
     std::string p = d.file("s.db");
     Held h;
     h.id = "0123456789abcdef";
-    h.state = "pending";
+    h.state = HeldState::pending;
     h.sender = "ann@x.example";
     h.rcpts = {"bob@ours.example"};
     {
