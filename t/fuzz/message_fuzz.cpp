@@ -50,7 +50,11 @@ std::string body_of(mail::MessageReader& r) {
 
 std::string sanitized(std::string_view v) {
     std::string s;
-    for (char c : v) s.push_back(c == '\r' || c == '\n' ? ' ' : c);
+    // As mail::scrub() (base/text.hpp) documents it: HTAB becomes a space, every other control and DEL '?'.
+    for (char c : v) {
+        auto u = static_cast<unsigned char>(c);
+        s.push_back(c == '\t' ? ' ' : u < 0x20 || u == 0x7f ? '?' : c);
+    }
     std::size_t b = 0, e = s.size();
     while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
     while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
