@@ -1463,14 +1463,14 @@ EOF
   [ "$(f12_count b)" -eq 3 ]
 }
 
-# f12_dns_stub: a DNS server for stub.test on 127.0.0.1:5300 (dnsmasq forwards stub.test to it) whose answers
+# f12_dns_flaky: a DNS server for flaky.test on 127.0.0.1:5300 (dnsmasq forwards flaky.test to it) whose answers
 # fail by name: ok6 has an A record and drops every AAAA query, srv6 has an A record and answers AAAA with
 # SERVFAIL, fail answers everything with SERVFAIL, b6 has an A record (192.0.2.25) and drops AAAA.
-f12_dns_stub() {
-  cat >"$M/stub.py" <<'EOF'
+f12_dns_flaky() {
+  cat >"$M/flaky_dns.py" <<'EOF'
 import socket, struct
-A = {"ok6.stub.test": "192.0.2.66", "srv6.stub.test": "192.0.2.66", "b6.stub.test": "192.0.2.25"}
-DROP_AAAA = {"ok6.stub.test", "b6.stub.test"}
+A = {"ok6.flaky.test": "192.0.2.66", "srv6.flaky.test": "192.0.2.66", "b6.flaky.test": "192.0.2.25"}
+DROP_AAAA = {"ok6.flaky.test", "b6.flaky.test"}
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 5300))
 while True:
@@ -1485,7 +1485,7 @@ while True:
     if qtype == 28 and name in DROP_AAAA:
         continue
     rcode, answers = 0, b""
-    if name not in A or (qtype == 28 and name == "srv6.stub.test"):
+    if name not in A or (qtype == 28 and name == "srv6.flaky.test"):
         rcode = 2
     elif qtype == 1:
         answers = struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(A[name])
@@ -1499,7 +1499,7 @@ EOF
   unshare -mn true 2>/dev/null || skip "no namespaces here (unshare -mn)"
   mkdir -p "$M/b"
   mwhitelist --db "$M/b/store.db" domain add b.example >/dev/null
-  f12_dns_stub
+  f12_dns_flaky
   declare -f f12_chat >"$M/chat.sh"
   cat >"$M/inside.sh" <<EOF
 set -u
@@ -1508,15 +1508,15 @@ ip link set lo up
 for a in 192.0.2.25 192.0.2.66 192.0.2.67; do ip addr add \$a/32 dev lo; done
 printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
 mount --bind "$M/resolv.conf" /etc/resolv.conf
-/usr/bin/python3 "$M/stub.py" &
+/usr/bin/python3 "$M/flaky_dns.py" &
 S=\$!
 # a6.example: one MX, its AAAA query unanswered. s6.example: a first MX whose lookups all fail, a second whose
 # AAAA gets SERVFAIL; both with an A record at 192.0.2.66, the client that gives the notices.
 dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
-  --port=53 --user=root --local=/example/ --server=/stub.test/127.0.0.1#5300 \
-  --mx-host=a6.example,ok6.stub.test,10 \
-  --mx-host=s6.example,fail.stub.test,10 --mx-host=s6.example,srv6.stub.test,20 \
-  --mx-host=b6.example,fail.stub.test,10 --mx-host=b6.example,b6.stub.test,20 \
+  --port=53 --user=root --local=/example/ --server=/flaky.test/127.0.0.1#5300 \
+  --mx-host=a6.example,ok6.flaky.test,10 \
+  --mx-host=s6.example,fail.flaky.test,10 --mx-host=s6.example,srv6.flaky.test,20 \
+  --mx-host=b6.example,fail.flaky.test,10 --mx-host=b6.example,b6.flaky.test,20 \
   --log-facility="$M/dnsmasq.log" --log-queries 2>"$M/dnsmasq.err" &
 DNS=\$!
 msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen 192.0.2.25:2526 \
@@ -1524,7 +1524,7 @@ msourced --db "$M/b/store.db" --log "$M/b/log" --hostname mx.b.example --listen 
 B=\$!
 trap 'kill \$DNS \$S \$B 2>/dev/null || true' EXIT
 for i in \$(seq 100); do (exec 3<>/dev/tcp/192.0.2.25/2526) 2>/dev/null && break; sleep 0.05; done
-f12_chat 192.0.2.66 192.0.2.25 2526 "EHLO ok6.stub.test" "MAIL FROM:<x@a6.example>" "RCPT TO:<bob@b.example>" \
+f12_chat 192.0.2.66 192.0.2.25 2526 "EHLO ok6.flaky.test" "MAIL FROM:<x@a6.example>" "RCPT TO:<bob@b.example>" \
   "SOURCE 0123456789abcdef0123456789abcdef" "RSET" \
   "MAIL FROM:<x@s6.example>" "RCPT TO:<bob@b.example>" "SOURCE 0123456789abcdef0123456789abcde1" "QUIT"
 # Not an MX, and the domain's lookups partly failed: cannot tell, 4xx.
@@ -1546,7 +1546,7 @@ EOF
     assert_line "250 2.6.0 0123456789abcdef0123456789abcde1 noted; the message will be fetched from the MX of s6.example"
   assert_line --regexp "^451 4\.4\.3 cannot tell now whether 192\.0\.2\.67 is an MX of s6\.example"
   # Taken as soon as the client's address resolved: ok6's unanswered AAAA was never asked.
-  run grep 'query\[AAAA\] ok6\.stub\.test' "$M/dnsmasq.log"
+  run grep 'query\[AAAA\] ok6\.flaky\.test' "$M/dnsmasq.log"
   assert_failure
   run jq -r '.[0].state' "$M/a/queue.json"
   assert_output --regexp '^(sent|notified)$'
