@@ -19,6 +19,8 @@ inline constexpr std::size_t header_fields = 10000;
 inline constexpr std::size_t message_size = 64 * 1024 * 1024;
 /// Most recipients of one message or SMTP transaction.
 inline constexpr std::size_t recipients = 1000;
+/// From addresses of one message looked at (whitelist matching).
+inline constexpr std::size_t from_addresses = 16;
 /// Most addresses taken from one address-list header.
 inline constexpr std::size_t addresses_per_field = 1000;
 /// Longest address (RFC 5321 §4.5.3.1.3 path limit is 256).

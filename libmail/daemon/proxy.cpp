@@ -43,91 +43,42 @@ std::string first_line(const SmtpReply& r) {
     return std::to_string(r.code) + " " + (r.lines.empty() ? std::string() : r.lines.front());
 }
 
-// A recipient form that some MTA behind us might route elsewhere: %-hack, bang paths, quoted '@',
-// or anything quoted at all (RFC 5321 §3.6 lets a relay refuse these).
-bool routing_trick(const Address& a) {
-    return a.local.find_first_of("%!@\"\\") != std::string::npos;
+} // namespace
+
+namespace {
+
+GatePolicy gate_policy_of(const ProxyPolicy& p) {
+    GatePolicy g;
+    g.delimiter = p.delimiter;
+    g.postage = p.postage;
+    g.relay_control = true;
+    g.refuse_unknown = p.unknown == UnknownMode::reject || p.unknown == UnknownMode::token_postage;
+    g.token_postage = p.unknown == UnknownMode::token_postage;
+    g.token_ttl = p.token_ttl;
+    g.token_limit_network = p.token_limit_network;
+    g.token_limit_sender = p.token_limit_sender;
+    g.batv = p.batv;
+    g.home_domains = p.home_domains;
+    return g;
 }
 
 } // namespace
 
-void HitBatch::add(std::int64_t id, std::int64_t now) {
-    std::lock_guard<std::mutex> g(m_);
-    auto& e = pending_[id];
-    ++e.first;
-    e.second = std::max(e.second, now);
-    ++count_;
-}
-
-void HitBatch::flush(Store& store, std::int64_t now, bool force) {
-    std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> take;
-    {
-        std::lock_guard<std::mutex> g(m_);
-        if (pending_.empty()) return;
-        if (!force && count_ < 256 && now - last_write_ < 2) return;
-        take.swap(pending_);
-        count_ = 0;
-        last_write_ = now;
-    }
-    auto w = store.transaction([&]() -> Result<void> {
-        for (const auto& [id, e] : take)
-            if (auto r = store.wl_hit(id, e.second, e.first); !r) return r;
-        return {};
-    });
-    if (!w) {
-        std::lock_guard<std::mutex> g(m_);
-        for (const auto& [id, e] : take) {
-            auto& p = pending_[id];
-            p.first += e.first;
-            p.second = std::max(p.second, e.second);
-            count_ += static_cast<std::size_t>(e.first);
-        }
-    }
-}
-
-HitFlusher::HitFlusher(std::shared_ptr<HitBatch> hits, StorePool& pool, std::chrono::milliseconds interval)
-    : hits_(std::move(hits)), pool_(pool), interval_(interval) {
-    thread_ = std::thread([this] { run(); });
-}
-
-HitFlusher::~HitFlusher() { stop(); }
-
-void HitFlusher::stop() {
-    {
-        std::lock_guard<std::mutex> g(m_);
-        if (stopping_ && !thread_.joinable()) return;
-        stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    write_now();  // whatever came in while the thread was stopping
-}
-
-void HitFlusher::write_now() {
-    if (hits_->empty()) return;
-    auto st = pool_.take();
-    if (!st) return;  // the store is unavailable: the hits stay counted for the next try
-    hits_->flush(**st, now(), true);
-    pool_.give(std::move(*st));
-}
-
-void HitFlusher::run() {
-    std::unique_lock<std::mutex> lk(m_);
-    while (!stopping_) {
-        cv_.wait_for(lk, interval_, [&] { return stopping_; });
-        lk.unlock();
-        write_now();
-        lk.lock();
-    }
-}
-
-bool HitBatch::empty() {
-    std::lock_guard<std::mutex> g(m_);
-    return pending_.empty();
-}
-
 ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address)
-    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)) {}
+    : p_(policy), ctx_(ctx), store_(store),
+      lookups_(store, policy.delimiter,
+               [this](std::int64_t id, std::int64_t t) {
+                   if (p_.hits) {
+                       p_.hits->add(id, t);
+                       p_.hits->flush(store_, t);
+                   } else {
+                       (void)store_.wl_hit(id, t);  // a statistic: not worth refusing mail over
+                   }
+               }),
+      look_(lookups_.lookups()), gate_policy_(gate_policy_of(policy)), gate_(gate_policy_, look_),
+      client_(std::move(client_address)) {
+    facts_.client = client_;
+}
 
 ProxySession::~ProxySession() {
     release_tokens();
@@ -137,13 +88,13 @@ ProxySession::~ProxySession() {
 
 void ProxySession::release_tokens() {
     // A store error leaves the reservation to expire (limits::token_reservation).
-    for (const auto& id : holds_) (void)store_.token_release(id, holder_);
+    for (const auto& id : holds_) lookups_.release(id, facts_.holder);
     holds_.clear();
 }
 
 void ProxySession::give_back_tokens() {
     for (const auto& id : claimed_) {
-        auto g = store_.token_give_back(id);
+        auto g = lookups_.give_back(id);
         ctx_.logger().log(g ? Level::info : Level::err, "token_give_back",
                           {{"client", client_}, {"token", id}, {"error", g ? "" : g.error().text}});
     }
@@ -154,8 +105,9 @@ void ProxySession::reset() {
     release_tokens();
     claimed_.clear();
     have_sender_ = false;
-    sender_.clear();
-    sender_match_.clear();
+    facts_.sender.reset();
+    facts_.sender_match.clear();
+    facts_.user.clear();
     rcpts_.clear();
     head_.clear();
     head_done_ = head_too_big_ = false;
@@ -235,267 +187,102 @@ void ProxySession::auth_failed() {
     if (delay > 0) std::this_thread::sleep_for(std::chrono::seconds(delay));
 }
 
-Result<std::vector<std::string>> ProxySession::protected_domains() {
-    if (!domains_) {
-        auto d = store_.domain_list();
-        if (!d) return d.error();
-        domains_ = std::move(*d);
-    }
-    return *domains_;
-}
-
-bool ProxySession::home_domain(const std::string& domain) {
-    const std::vector<std::string>* list = &p_.home_domains;
-    std::vector<std::string> prot;
-    if (list->empty()) {
-        auto d = protected_domains();
-        if (!d) return false;
-        prot = *d;
-        list = &prot;
-    }
-    return std::find(list->begin(), list->end(), domain) != list->end();
-}
-
 SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
     reset();
-    bool outgoing = server_ && server_->authenticated();
+    facts_.user = server_ && server_->authenticated() ? user_ : std::string();
+    facts_.sender = std::string();
     if (!sender.empty()) {
         auto a = parse_path(sender);
         if (!a || a->domain.empty()) return SmtpReply(553, "5.1.7 bad sender address syntax");
-        sender_ = normalize_address(*a);
-        sender_match_ = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
-        if (outgoing && !home_domain(normalize_domain(a->domain))) {
-            ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
-                                            {"user", user_}, {"reason", "sender not in the home domains"}});
-            return SmtpReply(553, "5.7.1 <" + sender_ + ">: sender address not owned by user " + user_);
-        }
-        if (outgoing) {
-            // A user sends only as the addresses it owns: one stolen password must not send as everybody.
-            auto u = store_.user_get(user_);
-            if (!u) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-            if (!*u || !may_send_as(user_senders(**u), sender_)) {
-                ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", sender_},
-                                                {"user", user_}, {"reason", "sender not owned by the user"}});
-                return SmtpReply(553, "5.7.1 <" + sender_ + ">: sender address not owned by user " + user_);
-            }
-        }
-    } else if (outgoing) {
-        return SmtpReply(553, "5.7.1 authenticated users send with a sender address");
+        facts_.sender = normalize_address(*a);
+        facts_.sender_match = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
     }
+    Decision d = gate_.at_mail(facts_);
+    if (d.outcome != Outcome::accept) {
+        if (d.outcome == Outcome::refuse)
+            ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", *facts_.sender},
+                                            {"user", user_}, {"reason", d.reason}});
+        return d.reply;
+    }
+    auto holder = new_holder();
+    if (!holder) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
+    facts_.holder = *holder;
     have_sender_ = true;
     started_ = Clock::now();
-    return SmtpReply(250, "2.1.0 OK");
+    return d.reply;
 }
 
-SmtpReply ProxySession::refuse_rcpt(int code, std::string text, const std::string& rcpt, std::string_view why,
-                                    std::string_view token) {
+SmtpReply ProxySession::refuse(const Decision& d, std::string_view rcpt) {
     ctx_.logger().notice("reject", {{"client", client_},
                                     {"helo", helo_},
-                                    {"sender", sender_},
+                                    {"sender", facts_.sender.value_or("")},
                                     {"rcpt", rcpt},
-                                    {"reason", why},
-                                    {"token", token},
-                                    {"reply", std::to_string(code) + " " + text}});
-    return SmtpReply(code, std::move(text));
+                                    {"reason", d.reason},
+                                    {"token", d.token},
+                                    {"reply", first_line(d.reply)}});
+    return d.reply;
 }
 
-Result<std::string> ProxySession::token_for(const std::string& rcpt) {
-    TokenRequest req;
-    req.recipient = rcpt;
-    req.flags = token_flag::once;
-    if (p_.unknown == UnknownMode::token_postage) req.flags |= token_flag::postage;
-    req.expires = now() + p_.token_ttl;
-    req.delimiter = p_.delimiter;
-    return issue_token(store_, req, now());
-}
-
-// "" when one more token may be handed out to this client and sender; else what is over its limit. Every
-// call counts (store rate_hit, fixed windows of a day, keys "tok:net:NETWORK" and "tok:snd:SENDER").
-Result<std::string> ProxySession::token_limit() {
-    constexpr std::int64_t day = 86400;
-    std::int64_t t = now();
-    if (p_.token_limit_network > 0) {
-        std::string net = client_network(client_);
-        auto ok = store_.rate_hit("tok:net:" + net, t, day, p_.token_limit_network);
-        if (!ok) return ok.error();
-        if (!*ok) return "network " + net;
+SmtpReply ProxySession::token_refusal(const std::vector<std::string>& rcpts) {
+    std::vector<std::string> tokens, why;
+    SmtpReply r = gate_.token_refusal(facts_, rcpts, true, tokens, why);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        Decision d;
+        d.reason = why[i];
+        d.token = tokens[i];
+        d.reply = SmtpReply(550, "5.7.1 unknown sender");
+        (void)refuse(d, rcpts[i]);
     }
-    if (p_.token_limit_sender > 0 && !sender_match_.empty()) {
-        auto ok = store_.rate_hit("tok:snd:" + sender_match_, t, day, p_.token_limit_sender);
-        if (!ok) return ok.error();
-        if (!*ok) return "sender " + sender_match_;
-    }
-    return std::string();
-}
-
-SmtpReply ProxySession::token_reply(const std::vector<std::string>& rcpts, bool at_data) {
-    std::vector<std::string> lines;
-    std::vector<std::string> tokens;  // per recipient answered; "" where a limit withheld the token
-    std::vector<std::string> why;
-    for (const auto& r : rcpts) {
-        if (tokens.size() >= 5) break;
-        auto over = token_limit();
-        if (!over) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-        lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
-        if (!over->empty()) {
-            tokens.emplace_back();
-            why.push_back("token limit: " + *over);
-            lines.push_back("5.7.1 (no more token addresses for you today)");
-            continue;
-        }
-        auto t = token_for(r);
-        if (!t) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-        tokens.push_back(*t);
-        why.push_back(at_data ? "no postage" : "unknown sender");
-        lines.push_back("5.7.1 To reach " + r + ", please send your message again, once,");
-        lines.push_back("5.7.1 to this address: <" + *t + ">");
-        if (p_.unknown == UnknownMode::token_postage)
-            lines.push_back("5.7.1 with a hashcash stamp of " + std::to_string(p_.postage.min_bits) +
-                            " bits for that address in an X-Hashcash field (hashcash -m -b " +
-                            std::to_string(p_.postage.min_bits) + " " + *t + ")");
-    }
-    if (at_data) lines.push_back("5.7.1 (the message carried no valid postage)");
-    for (std::size_t i = 0; i < tokens.size(); ++i)
-        (void)refuse_rcpt(550, "5.7.1 unknown sender", rcpts[i], why[i], tokens[i]);
-    return SmtpReply(550, lines);
+    return r;
 }
 
 SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     if (!have_sender_) return SmtpReply(503, "5.5.1 need MAIL before RCPT");
     auto a = parse_path(path);
-    if (!a || a->empty() || a->domain.empty())
-        return refuse_rcpt(501, "5.1.3 bad recipient address syntax", path, "syntax");
+    if (!a || a->empty() || a->domain.empty()) {
+        Decision d;
+        d.reason = "syntax";
+        d.reply = SmtpReply(501, "5.1.3 bad recipient address syntax");
+        return refuse(d, path);
+    }
     std::string rcpt = normalize_address(*a);
-    std::string domain = normalize_domain(a->domain);
-    bool literal = !domain.empty() && domain.front() == '[';
-    bool outgoing = server_ && server_->authenticated();
-
-    auto domains = protected_domains();
-    if (!domains) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-    bool local = !literal && std::find(domains->begin(), domains->end(), domain) != domains->end();
-
-    if (routing_trick(*a) || literal) {
-        if (!outgoing || routing_trick(*a))
-            return refuse_rcpt(554, "5.7.1 <" + path + ">: relay access denied", path, "routing form");
+    if (std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.d.rcpt == rcpt; })) {
+        return SmtpReply(250, "2.1.5 OK (duplicate)");
     }
-    auto dup = [&](const std::string& addr) {
-        return std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.addr == addr; });
-    };
-    if (outgoing) {
-        if (dup(rcpt)) return SmtpReply(250, "2.1.5 OK (duplicate)");
-        // An authenticated user's mail goes to the smart host, local recipients included.
-        Rcpt r;
-        r.addr = r.deliver_to = rcpt;
-        r.outgoing = true;
-        r.category = Category::whitelist;
-        r.reason = "authenticated user " + user_;
-        rcpts_.push_back(r);
-        return SmtpReply(250, "2.1.5 OK");
-    }
-    if (!local) return refuse_rcpt(554, "5.7.1 <" + rcpt + ">: relay access denied", rcpt, "relay");
+    Decision d = gate_.at_rcpt(facts_, rcpt);
+    if (d.hold && std::find(holds_.begin(), holds_.end(), d.hold->id) == holds_.end()) holds_.push_back(d.hold->id);
+    if (d.busy) ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", *facts_.sender}, {"rcpt", rcpt}});
+    if (d.outcome == Outcome::refuse) return refuse(d, d.reason == "routing form" ? path : rcpt);
+    if (d.outcome == Outcome::tempfail) return d.reply;
 
-    std::int64_t t = now();
     Rcpt r;
-    r.addr = r.deliver_to = rcpt;
-    std::string base = rcpt;  // the recipient a token stands for
-    if (auto tok = parse_token(rcpt, p_.delimiter)) base = tok->recipient();
-
-    if (sender_.empty()) {
-        // A bounce: with BATV it must come back to an address we signed, else it is backscatter.
-        if (p_.batv) {
-            auto keys = store_.secrets(batv_secret_purpose);
-            if (!keys) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-            BatvCheck c = batv_check(rcpt, *keys, t);
-            if (c != BatvCheck::ok)
-                return refuse_rcpt(550, "5.7.1 <" + rcpt + ">: bounce to an address we never sent from (" +
-                                            std::string(to_string(c)) + ")",
-                                   rcpt, "unsigned bounce");
-            r.deliver_to = batv_strip(rcpt);
+    r.v.category = d.category;
+    r.v.reason = d.reason;
+    r.v.hashcash = r.v.postage = "none";
+    bool unknown = d.outcome == Outcome::provisional && d.category == Category::unknown;
+    if (unknown && p_.unknown == UnknownMode::forward) {
+        std::string to = p_.forward_to;
+        std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
+        if (auto f = p_.forward_map.find(d.deliver_to); f != p_.forward_map.end()) to = f->second;
+        else if (auto g = p_.forward_map.find("@" + domain); g != p_.forward_map.end()) to = g->second;
+        if (to.empty()) {
+            d.reason = "no forward address";
+            d.reply = SmtpReply(550, "5.7.1 <" + rcpt + ">: unknown sender");
+            return refuse(d, rcpt);
         }
-        r.category = Category::information;
-        r.reason = "non-delivery notice";
-    } else {
-        std::string match_rcpt = rcpt;
-        if (rcpt.rfind("prvs=", 0) == 0) match_rcpt = r.deliver_to = batv_strip(rcpt);
-        auto m = wl_match(store_, sender_match_, match_rcpt);
-        if (!m) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-        if (!*m && iequals(a->local, "postmaster")) {
-            // RFC 5321 4.5.1: mail to postmaster is always taken.
-            r.category = Category::whitelist;
-            r.reason = "postmaster takes all mail (RFC 5321 4.5.1)";
-        }
-        if (!*m && base != rcpt) {
-            // A token address: whitelist entries scoped to the recipient it stands for count too.
-            m = wl_match(store_, sender_match_, base);
-            if (!m) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-            if (*m) r.deliver_to = base;
-        }
-        if (*m) {
-            if (p_.hits) {
-                p_.hits->add((*m)->id, t);
-                p_.hits->flush(store_, t);
-            } else {
-                (void)store_.wl_hit((*m)->id, t);  // a statistic: not worth refusing mail over
-            }
-            r.category = Category::whitelist;
-            r.reason = (*m)->kind == WlKind::recipient ? "recipient " + match_rcpt + " takes all mail"
-                                                       : "sender " + sender_match_ + " is whitelisted";
-        } else if (base != rcpt) {
-            // A one-time token is reserved for this transaction now, so that of any number of sessions
-            // naming it only one gets past RCPT; the reservation becomes a use before the message goes on.
-            if (holder_.empty()) {
-                unsigned char id[8];
-                if (RAND_bytes(id, sizeof id) != 1) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-                holder_ = hex_encode(std::string_view(reinterpret_cast<char*>(id), sizeof id));
-            }
-            std::optional<TokenRecord> hold;
-            auto v = reserve_token(store_, rcpt, sender_match_, holder_, t + limits::token_reservation, p_.delimiter,
-                                   t, hold);
-            if (!v) return SmtpReply(451, "4.3.0 cannot answer now, try again later");
-            if (hold && std::find(holds_.begin(), holds_.end(), hold->id) == holds_.end()) holds_.push_back(hold->id);
-            if (v->check == TokenCheck::ok) {
-                r.category = Category::whitelist;
-                r.reason = "token address " + rcpt;
-                r.deliver_to = base;
-                r.hold = hold;
-                auto tok = parse_token(rcpt, p_.delimiter);
-                if (tok && (tok->flags & token_flag::postage)) r.stamp_for = rcpt;
-            } else if (v->check == TokenCheck::reserved) {
-                ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", sender_}, {"rcpt", rcpt}});
-            }
-        }
-        if (r.category != Category::whitelist) {
-            r.category = Category::unknown;
-            r.reason = "not whitelisted";
-            r.deliver_to = base;
-            switch (p_.unknown) {
-            case UnknownMode::reject:
-            case UnknownMode::token_postage: {
-                SmtpReply rep = token_reply({base}, false);
-                return rep;
-            }
-            case UnknownMode::mark: break;
-            case UnknownMode::forward: {
-                std::string to = p_.forward_to;
-                if (auto f = p_.forward_map.find(base); f != p_.forward_map.end()) to = f->second;
-                else if (auto g = p_.forward_map.find("@" + domain); g != p_.forward_map.end()) to = g->second;
-                if (to.empty()) return refuse_rcpt(550, "5.7.1 <" + rcpt + ">: unknown sender", rcpt, "no forward address");
-                r.deliver_to = to;
-                r.reason = "not whitelisted, forwarded to " + to;
-                break;
-            }
-            case UnknownMode::postage:
-                r.provisional = true;
-                r.reason = "postage to be checked";
-                break;
-            }
-        }
+        r.forward_to = to;
     }
-    if (dup(r.addr)) return SmtpReply(250, "2.1.5 OK (duplicate)");
-    if (!rcpts_.empty() && (rcpts_.front().provisional != r.provisional ||
-                            rcpts_.front().stamp_for.empty() != r.stamp_for.empty()))
+    // Postage mode refuses after DATA what its stamps do not admit: that answer is for the whole message, so
+    // such recipients and others do not share a transaction; nor do tokens that need a stamp and others.
+    auto needs_postage = [&](const Decision& x) {
+        return p_.unknown == UnknownMode::postage && x.outcome == Outcome::provisional &&
+               x.category == Category::unknown;
+    };
+    if (!rcpts_.empty() && (needs_postage(rcpts_.front().d) != needs_postage(d) ||
+                            rcpts_.front().d.stamp_for.empty() != d.stamp_for.empty()))
         return SmtpReply(452, "4.5.3 send this recipient in a transaction of its own");
-    rcpts_.push_back(r);
+    r.d = std::move(d);
+    rcpts_.push_back(std::move(r));
     return SmtpReply(250, "2.1.5 OK");
 }
 
@@ -505,7 +292,9 @@ SmtpReply ProxySession::on_data() {
     head_done_ = head_too_big_ = false;
     body_.clear();
     size_ = 0;
-    if (rcpts_.front().provisional) hash_ = std::make_unique<RelaxedBodyHash>();
+    // The stamps of a message whose recipients wait for the end of DATA are bound to its body.
+    if (std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) { return r.d.outcome == Outcome::provisional; }))
+        hash_ = std::make_unique<RelaxedBodyHash>();
     return SmtpReply(354, "end data with <CR><LF>.<CR><LF>");
 }
 
@@ -553,18 +342,16 @@ std::string ProxySession::received(const std::vector<std::string>& rcpts) const 
     return r;
 }
 
-Result<DeliveryResult> ProxySession::hand_on(Delivery& d, const OutMessage& m) { return d.deliver(m); }
-
 void ProxySession::log_delivery(const std::vector<Rcpt*>& group, const std::string& cls, const DeliveryResult& r) {
     std::vector<std::string> to;
-    for (auto* g : group) to.push_back(g->deliver_to);
+    for (auto* g : group) to.push_back(g->d.deliver_to);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
     ctx_.logger().info("delivered", {{"client", client_},
                                      {"helo", helo_},
-                                     {"sender", sender_},
+                                     {"sender", facts_.sender.value_or("")},
                                      {"rcpt", join(to, ",")},
                                      {"class", cls},
-                                     {"reason", group.front()->reason},
+                                     {"reason", group.front()->v.reason},
                                      {"user", user_},
                                      {"downstream", first_line(r.reply)},
                                      {"where", r.where},
@@ -585,14 +372,14 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
         r = Error{ErrorKind::tempfail, "spool write failed"};
     } else {
         try {
-            r = rcpts_.front().outgoing ? finish_outgoing() : finish_incoming();
+            r = rcpts_.front().d.outgoing ? finish_outgoing() : finish_incoming();
         } catch (const std::exception& e) {
             r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
         }
     }
     SmtpReply out;
     if (!r) {
-        ctx_.logger().err("deferred", {{"client", client_}, {"sender", sender_}, {"error", r.error().text}});
+        ctx_.logger().err("deferred", {{"client", client_}, {"sender", facts_.sender.value_or("")}, {"error", r.error().text}});
         out = SmtpReply(451, "4.3.0 message not accepted, try again later");
     } else {
         out = *r;
@@ -604,51 +391,56 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
     return out;
 }
 
-Result<SmtpReply> ProxySession::finish_incoming() {
-    std::int64_t t = now();
-    // Postage mode: the stamps decide for the provisional recipients.
-    std::optional<Verdict> stamped;
-    if (rcpts_.front().provisional) {
-        std::istringstream hs(head_);
-        MessageReader msg(hs);
-        if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
-        Envelope env;
-        env.sender = sender_match_;
-        for (const auto& r : rcpts_) env.rcpts.push_back(r.deliver_to);
-        Verdict v;
-        v.hashcash = v.postage = "none";
-        if (has_postage(msg)) {
-            std::string bh = hash_ ? hash_->finish() : std::string();
-            hash_.reset();
-            if (auto c = check_stamps(store_, msg, env, bh, p_.postage, t, v); !c) return c.error();
-        }
-        if (v.category != Category::stamped && v.category != Category::questionable) {
-            std::vector<std::string> who;
-            for (const auto& r : rcpts_) who.push_back(r.deliver_to);
-            return token_reply(who, true);
-        }
-        stamped = v;
+// The admission core's end-of-message decision for the recipients that waited for it (and the stamps that
+// postage-flagged tokens need): a reply when the message is refused, else each recipient's verdict set.
+Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
+    bool ask = std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) {
+        return r.d.outcome == Outcome::provisional || !r.d.stamp_for.empty();
+    });
+    if (!ask) return std::optional<SmtpReply>();
+    std::istringstream hs(head_);
+    MessageReader msg(hs);
+    if (auto h = msg.read_header(); !h) return std::optional<SmtpReply>(SmtpReply(554, "5.6.0 malformed header section"));
+    std::vector<Decision> ds;
+    for (const auto& r : rcpts_) ds.push_back(r.d);
+    auto body_hash = [&]() -> Result<std::string> {
+        std::string bh = hash_ ? hash_->finish() : std::string();
+        hash_.reset();
+        return bh;
+    };
+    auto e = gate_.at_end(facts_, ds, msg, from_addresses(msg, p_.trusted_forwarders), body_hash);
+    if (!e) return e.error();
+    if (e->outcome == Outcome::refuse) {
+        Decision d;
+        d.reason = e->verdict.reason;
+        d.reply = e->reply;
+        return std::optional<SmtpReply>(refuse(d, rcpts_.front().d.rcpt));
     }
+    std::vector<std::string> refused;
+    for (auto& r : rcpts_) {
+        if (r.d.outcome != Outcome::provisional) continue;
+        r.v = e->verdict;
+        if (r.v.category != Category::unknown) continue;
+        if (p_.unknown == UnknownMode::postage) refused.push_back(r.d.deliver_to);
+        if (!r.forward_to.empty()) {
+            r.d.deliver_to = r.forward_to;
+            r.v.reason = "not whitelisted, forwarded to " + r.forward_to;
+        }
+    }
+    // Postage mode: what its stamps do not admit is refused, with a token address to resend to.
+    if (!refused.empty()) return std::optional<SmtpReply>(token_refusal(refused));
+    return std::optional<SmtpReply>();
+}
 
-    // Tokens with the postage flag: the message must carry a stamp for each (checked before any is used).
-    if (!rcpts_.front().stamp_for.empty()) {
-        std::istringstream hs(head_);
-        MessageReader msg(hs);
-        if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
-        if (auto refused = token_stamp_refusal(msg, t)) return *refused;
-    }
+Result<SmtpReply> ProxySession::finish_incoming() {
+    if (auto e = decide_at_end(); !e) return e.error();
+    else if (*e) return **e;
     if (auto c = claim_tokens(); !c) return c.error();
     else if (*c) return **c;
 
     // One copy per category (the verdict fields differ).
     std::map<char, std::vector<Rcpt*>> groups;
-    for (auto& r : rcpts_) {
-        if (stamped) {
-            r.category = stamped->category;
-            r.reason = stamped->reason;
-        }
-        groups[category_letter(r.category)].push_back(&r);
-    }
+    for (auto& r : rcpts_) groups[category_letter(r.v.category)].push_back(&r);
     if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout, p_.relay_pool);
     std::string last;
     for (auto& [letter, group] : groups) {
@@ -656,22 +448,17 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         MessageReader msg(hs);
         if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
         strip_verdicts(msg, p_.authserv_id);
-        Verdict v;
-        if (stamped) v = *stamped;
-        v.category = group.front()->category;
-        v.reason = group.front()->reason;
-        if (v.hashcash.empty()) v.hashcash = "none";
-        if (v.postage.empty()) v.postage = "none";
-        add_verdict_fields(msg, v, p_.authserv_id);
+        add_verdict_fields(msg, group.front()->v, p_.authserv_id);
         if (p_.tag) {
             auto tg = p_.tags.find(letter);
             std::string tag = tg != p_.tags.end() ? tg->second : std::string("[") + letter + "]";
             if (!tag.empty()) msg.tag_subject(tag);
         }
         OutMessage m;
-        m.sender = sender_;
+        m.sender = facts_.sender.value_or("");
         for (auto* g : group)
-            if (std::find(m.rcpts.begin(), m.rcpts.end(), g->deliver_to) == m.rcpts.end()) m.rcpts.push_back(g->deliver_to);
+            if (std::find(m.rcpts.begin(), m.rcpts.end(), g->d.deliver_to) == m.rcpts.end())
+                m.rcpts.push_back(g->d.deliver_to);
         msg.prepend("Received", received(m.rcpts));
         std::ostringstream hdr;
         if (auto w = msg.write_header(hdr); !w) return w.error();
@@ -681,10 +468,10 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         if (auto w = msg.copy_body(hdr); !w) return w.error();
         m.header = hdr.str();
         m.body = &body_;
-        auto d = hand_on(*in_delivery_, m);
+        auto d = in_delivery_->deliver(m);
         if (!d) return d.error();
         if (!d->accepted) {
-            ctx_.logger().warning("downstream", {{"client", client_}, {"sender", sender_},
+            ctx_.logger().warning("downstream", {{"client", client_}, {"sender", m.sender},
                                                  {"rcpt", join(m.rcpts, ",")}, {"reply", first_line(d->reply)}});
             if (d->reply.code >= 500)
                 return SmtpReply(d->reply.code, "5.0.0 refused downstream: " + first_line(d->reply));
@@ -694,7 +481,7 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         last = first_line(d->reply);
         // A copy went out to this group: its tokens stay used even if a later group's copy is not taken.
         for (auto* g : group)
-            if (g->hold) claimed_.erase(std::remove(claimed_.begin(), claimed_.end(), g->hold->id), claimed_.end());
+            if (g->d.hold) claimed_.erase(std::remove(claimed_.begin(), claimed_.end(), g->d.hold->id), claimed_.end());
     }
     claimed_.clear();  // the message is taken: its tokens stay used
     return SmtpReply(250, "2.0.0 OK: delivered (" + last + ")");
@@ -704,20 +491,20 @@ Result<SmtpReply> ProxySession::finish_incoming() {
 // first (its reservation here had run out) is a 451: the client's retry gets the 550 with a fresh token.
 Result<std::optional<SmtpReply>> ProxySession::claim_tokens() {
     for (const auto& r : rcpts_) {
-        if (!r.hold) continue;
-        TokenRecord rec = *r.hold;
+        if (!r.d.hold || r.v.category != Category::whitelist || r.d.outcome != Outcome::accept) continue;
+        TokenRecord rec = *r.d.hold;
         rec.changed = now();
-        auto c = store_.token_claim(rec, holder_);
+        auto c = lookups_.claim(rec, facts_.holder);
         if (!c) {
             give_back_tokens();
             return c.error();
         }
         if (c->has_value()) {
             give_back_tokens();
-            ctx_.logger().notice("token_lost", {{"client", client_}, {"sender", sender_}, {"rcpt", r.addr},
-                                                {"state", to_string(**c)}});
+            ctx_.logger().notice("token_lost", {{"client", client_}, {"sender", facts_.sender.value_or("")},
+                                                {"rcpt", r.d.rcpt}, {"state", to_string(**c)}});
             return std::optional<SmtpReply>(
-                SmtpReply(451, "4.7.1 <" + r.addr + ">: token address in use, try again later"));
+                SmtpReply(451, "4.7.1 <" + r.d.rcpt + ">: token address in use, try again later"));
         }
         claimed_.push_back(rec.id);
         holds_.erase(std::remove(holds_.begin(), holds_.end(), rec.id), holds_.end());  // the claim ended it
@@ -725,42 +512,26 @@ Result<std::optional<SmtpReply>> ProxySession::claim_tokens() {
     return std::optional<SmtpReply>();
 }
 
-std::optional<SmtpReply> ProxySession::token_stamp_refusal(const MessageReader& msg, std::int64_t t) {
-    int bits = p_.postage.min_bits;
-    for (const auto& r : rcpts_) {
-        if (r.stamp_for.empty()) continue;
-        HashcashCheck c = token_stamp(msg, r.stamp_for, bits, t);
-        if (c == HashcashCheck::ok) continue;
-        std::string why = c == HashcashCheck::malformed ? "no stamp" : std::string(to_string(c));
-        (void)refuse_rcpt(550, "5.7.1 token postage missing", r.addr, "token postage: " + why);
-        return SmtpReply(550, std::vector<std::string>{
-                                  "5.7.1 <" + r.addr + "> takes a resend only with a hashcash stamp of " +
-                                      std::to_string(bits) + " bits for that address",
-                                  "5.7.1 in an X-Hashcash field (hashcash -m -b " + std::to_string(bits) + " " +
-                                      r.addr + "); found: " + why});
-    }
-    return std::nullopt;
-}
-
 Result<SmtpReply> ProxySession::finish_outgoing() {
     std::int64_t t = now();
+    const std::string sender = facts_.sender.value_or("");
     OutMessage m;
-    m.sender = sender_;
+    m.sender = sender;
     if (p_.batv) {
         auto key = current_batv_secret(store_, t);
         if (!key) return key.error();
-        m.sender = batv_sign(sender_, *key, t, p_.batv_days);
+        m.sender = batv_sign(sender, *key, t, p_.batv_days);
     }
-    for (const auto& r : rcpts_) m.rcpts.push_back(r.deliver_to);
+    for (const auto& r : rcpts_) m.rcpts.push_back(r.d.deliver_to);
     m.header = "Received: " + received(m.rcpts) + "\r\n";
     Spool stamped;
     if (p_.stamp) {
         StampOptions so;
-        so.sender = sender_;
+        so.sender = sender;
         so.rcpts = m.rcpts;
         so.kind = *p_.stamp;
         so.bits = p_.stamp_bits;
-        so.whitelist_scope = sender_;
+        so.whitelist_scope = sender;
         SpoolReader in_buf(head_, body_);
         std::istream in(&in_buf);
         ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
@@ -774,12 +545,12 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         if (*rc != 0 || !out_buf.status)
             return Error{ErrorKind::tempfail, "stamping failed: " + (out_buf.status ? "exit " + std::to_string(*rc)
                                                                                    : out_buf.status.error().text)};
-        if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender_}, {"note", e}});
+        if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender}, {"note", e}});
         m.body = &stamped;
     } else {
         // The recipients are whitelisted even without stamps: they are people our users write to. Only for
         // the user who wrote (the sender, which on_mail made sure it owns), not for the whole site.
-        auto entries = wl_outgoing_entries(m.rcpts, sender_, t);
+        auto entries = wl_outgoing_entries(m.rcpts, sender, t);
         auto w = store_.transaction([&]() -> Result<void> {
             for (const auto& e : entries)
                 if (auto ins = store_.wl_insert(e); !ins) return ins.error();
@@ -798,12 +569,12 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         out_delivery_ = make_delivery(tgt, p_.hostname, p_.relay_timeout,
                                       p_.smarthost ? p_.smarthost_pool : p_.relay_pool);
     }
-    auto d = hand_on(*out_delivery_, m);
+    auto d = out_delivery_->deliver(m);
     if (!d) return d.error();
     std::vector<Rcpt*> group;
     for (auto& r : rcpts_) group.push_back(&r);
     if (!d->accepted) {
-        ctx_.logger().warning("downstream", {{"client", client_}, {"sender", sender_}, {"user", user_},
+        ctx_.logger().warning("downstream", {{"client", client_}, {"sender", sender}, {"user", user_},
                                              {"rcpt", join(m.rcpts, ",")}, {"reply", first_line(d->reply)}});
         if (d->reply.code >= 500) return SmtpReply(d->reply.code, "5.0.0 refused by the smart host: " + first_line(d->reply));
         return SmtpReply(451, "4.4.0 smart host busy, try again later: " + first_line(d->reply));

@@ -125,70 +125,20 @@ Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::
     }
     if (env.rcpts.size() > limits::recipients)
         return Error{ErrorKind::data, "more than " + std::to_string(limits::recipients) + " recipients"};
+    env.from = from_addresses(msg, trusted_forwarders);
+    return env;
+}
+
+std::vector<std::string> from_addresses(const MessageReader& msg, const std::vector<std::string>& trusted_forwarders) {
+    std::vector<std::string> from;
     for (const auto& value : msg.get_all("From")) {
         auto list = parse_address_list(value);
         if (!list) continue;
         for (const auto& a : *list)
-            if (!a.empty() && env.from.size() < 16) env.from.push_back(normalize_address(strip_sender_tags(a, trusted_forwarders)));
+            if (!a.empty() && from.size() < limits::from_addresses)
+                from.push_back(normalize_address(strip_sender_tags(a, trusted_forwarders)));
     }
-    return env;
-}
-
-bool is_bounce(const MessageReader& msg, const Envelope& env) {
-    if (env.sender && env.sender->empty()) return true;
-    if (env.sender) {
-        auto at = env.sender->find('@');
-        std::string_view local = std::string_view(*env.sender).substr(0, at);
-        if (iequals(local, "mailer-daemon")) return true;
-    }
-    if (auto ct = msg.get("Content-Type")) {
-        std::string type = lower(*ct);
-        if (type.rfind("multipart/report", 0) == 0 && type.find("delivery-status") != std::string::npos)
-            return true;
-    }
-    return false;
-}
-
-Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, const MessageReader& msg,
-                                                    char delimiter, int token_bits, std::int64_t now) {
-    std::vector<std::string> who;
-    if (env.sender && !env.sender->empty()) who.push_back(*env.sender);
-    for (const auto& f : env.from)
-        if (std::find(who.begin(), who.end(), f) == who.end()) who.push_back(f);
-    std::vector<std::string> rcpts = env.rcpts;
-    if (rcpts.empty()) rcpts.emplace_back();
-
-    for (const auto& r : rcpts) {
-        for (const auto& s : who) {
-            auto m = wl_match(store, s, r);
-            if (!m) return m.error();
-            if (!*m) continue;
-            if (auto h = store.wl_hit((*m)->id, now); !h) return h.error();
-            std::string why = (*m)->kind == WlKind::recipient ? "recipient " + r + " takes all mail"
-                                                               : "sender " + s + " is whitelisted";
-            return std::optional<std::string>(why);
-        }
-        if (who.empty() && !r.empty()) {
-            // No sender known: only an unconditional recipient can match.
-            auto m = wl_match(store, "", r);
-            if (m && *m && (*m)->kind == WlKind::recipient) {
-                if (auto h = store.wl_hit((*m)->id, now); !h) return h.error();
-                return std::optional<std::string>("recipient " + r + " takes all mail");
-            }
-        }
-    }
-    for (const auto& r : env.rcpts) {
-        auto tok = parse_token(r, delimiter);
-        if (!tok) continue;
-        // A token handed out by msmtp-proxy --unknown token-postage admits only a message stamped for it, here
-        // too (a backup MX, a local injection): without the stamp it is not looked at, so not used up either.
-        if ((tok->flags & token_flag::postage) && token_stamp(msg, r, token_bits, now) != HashcashCheck::ok)
-            continue;
-        auto v = check_token(store, r, env.sender.value_or(""), true, delimiter, now);
-        if (!v) return v.error();
-        if (v->check == TokenCheck::ok) return std::optional<std::string>("token address " + r);
-    }
-    return std::optional<std::string>();
+    return from;
 }
 
 bool has_postage(const MessageReader& msg) {
@@ -208,7 +158,7 @@ std::string message_key(const MessageReader& msg, std::string_view body_hash) {
     return key + "|" + hex_encode(body_hash);
 }
 
-void check_hashcash_stamps(Store& store, const MessageReader& msg, const Envelope& env, const std::string& key,
+void check_hashcash_stamps(SpendLookup& spend, const MessageReader& msg, const Envelope& env, const std::string& key,
                            const PostagePolicy& policy, std::int64_t now, Verdict& v, std::vector<Error>& errors) {
     HashcashCheck worst = HashcashCheck::malformed;
     bool any = false, spent = false;
@@ -225,7 +175,7 @@ void check_hashcash_stamps(Store& store, const MessageReader& msg, const Envelop
             }
             auto stamp = parse_hashcash(text);
             SpendRecord rec{text, key, now, stamp->time + hashcash_validity + hashcash_grace};
-            auto s = store.spend(rec);
+            auto s = spend.spend(rec);
             if (!s) {
                 errors.push_back(s.error());
                 return;
@@ -235,7 +185,7 @@ void check_hashcash_stamps(Store& store, const MessageReader& msg, const Envelop
                 continue;
             }
             // Housekeeping in proportion to new records: drop the worthless ones.
-            if (*s == SpendState::fresh) (void)store.spend_expire(now);
+            if (*s == SpendState::fresh) spend.expire(now);
             v.hashcash = "pass";
             v.hashcash_why = std::to_string(hashcash_value(text)) + " bits for " + r;
             return;
@@ -246,7 +196,7 @@ void check_hashcash_stamps(Store& store, const MessageReader& msg, const Envelop
     v.hashcash_why = spent ? std::string("spent on another message") : std::string(to_string(worst));
 }
 
-void check_signed_postage(Store& store, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
+void check_signed_postage(SpendLookup& spend, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
                           const std::string& key, const PostagePolicy& policy, std::int64_t now, Verdict& v,
                           std::vector<Error>& errors) {
     std::string msgid = msg.get("Message-ID").value_or("");
@@ -274,7 +224,7 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
             continue;
         }
         SpendRecord rec{s->spend_key(), key, now, s->date + postage_validity + postage_grace};
-        auto local = store.spend(rec);
+        auto local = spend.spend(rec);
         if (!local) {
             errors.push_back(local.error());
             return;
@@ -283,7 +233,7 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
             why = "spent on another message";
             continue;
         }
-        if (*local == SpendState::fresh) (void)store.spend_expire(now);
+        if (*local == SpendState::fresh) spend.expire(now);
         if (policy.remote_spend) {
             auto remote = policy.remote_spend(*s);
             if (!remote) {
@@ -320,13 +270,13 @@ void check_signed_postage(Store& store, const MessageReader& msg, const Envelope
 
 } // namespace
 
-Result<void> check_stamps(Store& store, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
+Result<void> check_stamps(SpendLookup& spend, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
                           const PostagePolicy& policy, std::int64_t now, Verdict& v) {
     std::string key = message_key(msg, body_hash);
     std::vector<Error> errors;
     v.hashcash = v.postage = "none";
-    check_signed_postage(store, msg, env, body_hash, key, policy, now, v, errors);
-    if (errors.empty() && v.postage != "pass") check_hashcash_stamps(store, msg, env, key, policy, now, v, errors);
+    check_signed_postage(spend, msg, env, body_hash, key, policy, now, v, errors);
+    if (errors.empty() && v.postage != "pass") check_hashcash_stamps(spend, msg, env, key, policy, now, v, errors);
     if (!errors.empty()) return errors.front();
     if (v.postage == "pass" || v.hashcash == "pass") {
         v.category = Category::stamped;

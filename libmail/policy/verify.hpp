@@ -43,6 +43,20 @@ Result<Envelope> envelope_of(const MessageReader& msg, const std::optional<std::
                              const std::vector<std::string>& rcpts, const std::vector<std::string>& domains,
                              const std::vector<std::string>& trusted_forwarders = {});
 
+/// Spend records of stamps (store spend / spend_expire).
+class SpendLookup {
+public:
+    virtual ~SpendLookup() = default;
+    /// Records r's stamp as spent on r's message: fresh, the same message again, or another message.
+    virtual Result<SpendState> spend(const SpendRecord& r) = 0;
+    /// Drops records past their expiry (housekeeping).
+    virtual void expire(std::int64_t now) = 0;
+};
+
+/// The From addresses of msg (at most limits::from_addresses), normalised, BATV tags and trusted forwarders'
+/// SRS wrappers taken off.
+std::vector<std::string> from_addresses(const MessageReader& msg, const std::vector<std::string>& trusted_forwarders);
+
 /// What the postage checks need to know.
 struct PostagePolicy {
     int min_bits = 20;
@@ -62,21 +76,12 @@ struct Verdict {
     std::string postage_why;
 };
 
-/// True when msg and env look like a non-delivery notice: null or MAILER-DAEMON sender, or a delivery-status report.
-bool is_bounce(const MessageReader& msg, const Envelope& env);
-
-/// The whitelist checks: a hit on the envelope sender or a From address for some recipient (counted in the store),
-/// an unconditional recipient, or a valid token address among the recipients (a one-time token is consumed;
-/// a token-postage one only with a hashcash stamp in msg for the token address of token_bits or more).
-Result<std::optional<std::string>> whitelist_reason(Store& store, const Envelope& env, const MessageReader& msg,
-                                                    char delimiter, int token_bits, std::int64_t now);
-
 /// True when the message carries stamps of either kind.
 bool has_postage(const MessageReader& msg);
 
 /// Checks the stamps on msg for env's recipients; body_hash is the relaxed body hash (postage.hpp).
 /// Fills the postage fields of v and sets v.category to stamped or questionable when they earn it.
-Result<void> check_stamps(Store& store, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
+Result<void> check_stamps(SpendLookup& spend, const MessageReader& msg, const Envelope& env, std::string_view body_hash,
                           const PostagePolicy& policy, std::int64_t now, Verdict& v);
 
 /// Removes the verdict fields a sender may have forged (DESIGN §5): every X-Mailstamp-* field, and each

@@ -14,6 +14,7 @@
 #include "libmail/io/spawn.hpp"
 #include "libmail/mail/spool.hpp"
 #include "libmail/policy/token.hpp"
+#include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/verify.hpp"
 #include "libmail/app/settings.hpp"
 #include "libmail/policy/whitelist.hpp"
@@ -563,6 +564,8 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
 
     Verdict v;
     v.hashcash = v.postage = "none";
+    StoreLookups lookups(store, s.delimiter);
+    std::optional<TokenHolds> holds;  // released unless claimed, whatever way this returns
     bool upstream = false;
     if (s.trust_upstream) {
         if (auto cls = msg.get("X-Mailstamp-Class"); cls && !cls->empty())
@@ -574,12 +577,8 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
     }
     if (!upstream) {
         strip_verdicts(msg, s.authserv_id);
-        auto wl = whitelist_reason(store, env, msg, s.delimiter, s.postage.min_bits, t);
-        if (!wl) return wl.error();
-        if (*wl) {
-            v.category = Category::whitelist;
-            v.reason = **wl;
-        } else if (has_postage(msg)) {
+        // The admission core decides (mailstamp(7) ADMISSION).
+        auto body_hash = [&]() -> Result<std::string> {
             RelaxedBodyHash hash;
             if (auto r = raw.each([&](std::string_view piece) -> Result<void> {
                     hash.update(piece);
@@ -587,17 +586,22 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
                 }, body_at);
                 !r)
                 return r.error();
-            if (auto c = check_stamps(store, msg, env, hash.finish(), s.postage, t, v); !c) return c.error();
-        }
-        if (v.category == Category::unknown && is_bounce(msg, env)) {
-            v.category = Category::information;
-            v.reason = "non-delivery notice";
-        }
-        if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
+            return hash.finish();
+        };
+        auto dec = decide_filter(lookups, holds, env, msg, s.delimiter, s.postage, body_hash);
+        if (!dec) return dec.error();
+        v = std::move(*dec);
     }
-    if (v.category != Category::unknown)
-        return deliver_marked(ctx, s, d, msg, raw, body_at, env, upstream ? std::nullopt : std::optional<Verdict>(v),
-                              category_letter(v.category));
+    if (v.category != Category::unknown) {
+        // The one-time tokens it came by become uses before it goes out (given back if it does not).
+        if (holds) {
+            if (auto c = holds->claim(t); !c) return c.error();
+        }
+        auto r = deliver_marked(ctx, s, d, msg, raw, body_at, env, upstream ? std::nullopt : std::optional<Verdict>(v),
+                                category_letter(v.category));
+        if (r && holds) holds->commit();
+        return r;
+    }
 
     // Unknown: hold it, and ask the sender unless the rules say not to. Without a recipient there is nobody to
     // confirm for: it goes through tagged.

@@ -11,6 +11,7 @@
 #include "libmail/policy/postage.hpp"
 #include "libmail/policy/spend.hpp"
 #include "libmail/mail/spool.hpp"
+#include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/verify.hpp"
 #include "libmail/base/text.hpp"
 
@@ -84,7 +85,6 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
     if (!p) return p.error();
     MessageReader msg(in, p->max_size);
     if (auto r = msg.read_header(); !r) return r.error();
-    std::int64_t t = now();
 
     Verdict v;
     bool upstream = false;
@@ -105,6 +105,8 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
     Spool spool;
     bool spooled = false;
     Envelope env;
+    StoreLookups lookups(**store, p->delimiter);
+    std::optional<TokenHolds> holds;  // released unless claimed, whatever way this returns
     if (!upstream) {
         forged = strip_verdicts(msg, p->authserv_id);
         std::vector<std::string> domains;
@@ -117,15 +119,9 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
         if (!e) return e.error();
         env = std::move(*e);
 
-        v.hashcash = v.postage = "none";
-        auto wl = whitelist_reason(**store, env, msg, p->delimiter, p->postage.min_bits, t);
-        if (!wl) return wl.error();
-        if (*wl) {
-            v.category = Category::whitelist;
-            v.reason = **wl;
-        } else if (has_postage(msg)) {
-            // The body hash binds stamps to the message; headers can only be written after it,
-            // so the body goes to a spool file on the way (memory stays flat).
+        // The admission core decides (mailstamp(7) ADMISSION). The body hash binds stamps to the message;
+        // headers can only be written after it, so the body goes to a spool file on the way (memory stays flat).
+        auto body_hash = [&]() -> Result<std::string> {
             RelaxedBodyHash hash;
             char buf[65536];
             for (;;) {
@@ -136,13 +132,11 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
                 if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
             }
             spooled = true;
-            if (auto c = check_stamps(**store, msg, env, hash.finish(), p->postage, t, v); !c) return c.error();
-        }
-        if (v.category == Category::unknown && is_bounce(msg, env)) {
-            v.category = Category::information;
-            v.reason = "non-delivery notice";
-        }
-        if (v.category == Category::unknown) v.reason = "no postage, not whitelisted";
+            return hash.finish();
+        };
+        auto d = decide_filter(lookups, holds, env, msg, p->delimiter, p->postage, body_hash);
+        if (!d) return d.error();
+        v = std::move(*d);
     }
 
     std::string letter(1, category_letter(v.category));
@@ -165,6 +159,10 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
         std::string tag = tag_for(ctx, v.category);
         if (!tag.empty()) msg.tag_subject(tag);
     }
+    // The one-time tokens it came by become uses before the message goes out (given back if it does not).
+    if (holds) {
+        if (auto c = holds->claim(now()); !c) return c.error();
+    }
     if (auto r = msg.write_header(out); !r) return r.error();
     if (spooled) {
         if (auto r = spool.copy_to(out); !r) return r.error();
@@ -173,6 +171,7 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
     }
     out.flush();
     if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    if (holds) holds->commit();
     return ex_ok;
 }
 

@@ -1,0 +1,407 @@
+// The admission core: see admission.hpp and mailstamp(7) ADMISSION.
+#include "libmail/policy/admission.hpp"
+
+#include "libmail/base/limits.hpp"
+#include "libmail/base/text.hpp"
+#include "libmail/mail/address.hpp"
+#include "libmail/mail/message.hpp"
+#include "libmail/policy/batv.hpp"
+#include "libmail/policy/hashcash.hpp"
+#include "libmail/policy/token_issue.hpp"
+#include "libmail/policy/user_senders.hpp"
+
+#include <algorithm>
+
+namespace mail {
+
+namespace {
+
+const char* const try_later = "4.3.0 cannot answer now, try again later";
+
+Decision tempfail(const std::string& rcpt) {
+    Decision d;
+    d.outcome = Outcome::tempfail;
+    d.rcpt = rcpt;
+    d.reply = SmtpReply(451, try_later);
+    d.reason = "lookup failed";
+    return d;
+}
+
+Decision refuse(const std::string& rcpt, int code, std::string text, std::string reason) {
+    Decision d;
+    d.outcome = Outcome::refuse;
+    d.rcpt = rcpt;
+    d.reply = SmtpReply(code, std::move(text));
+    d.reason = std::move(reason);
+    return d;
+}
+
+Decision accept(Decision d, Category c, std::string reason) {
+    d.outcome = Outcome::accept;
+    d.category = c;
+    d.reason = std::move(reason);
+    d.reply = SmtpReply(250, "2.1.5 OK");
+    return d;
+}
+
+// A recipient form that some MTA behind us might route elsewhere: %-hack, bang paths, quoted '@', or anything
+// quoted at all (RFC 5321 §3.6 lets a relay refuse these).
+bool routing_trick(std::string_view local) { return local.find_first_of("%!@\"\\") != std::string_view::npos; }
+
+std::string local_of(std::string_view addr) {
+    auto at = addr.rfind('@');
+    return std::string(addr.substr(0, at == std::string_view::npos ? addr.size() : at));
+}
+
+std::string domain_of(std::string_view addr) {
+    auto at = addr.rfind('@');
+    return at == std::string_view::npos ? std::string() : std::string(addr.substr(at + 1));
+}
+
+bool listed(const std::vector<std::string>& list, const std::string& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// The reason a whitelist entry gives.
+std::string entry_reason(const WlEntry& e, const std::string& sender, const std::string& rcpt) {
+    return e.kind == WlKind::recipient ? "recipient " + rcpt + " takes all mail" : "sender " + sender + " is whitelisted";
+}
+
+} // namespace
+
+Decision Gate::at_mail(const Facts& f) {
+    Decision d;
+    d.outcome = Outcome::accept;
+    d.reply = SmtpReply(250, "2.1.0 OK");
+    if (f.user.empty()) return d;
+    std::string sender = f.sender.value_or("");
+    if (sender.empty()) return refuse("", 553, "5.7.1 authenticated users send with a sender address", "null sender");
+    std::vector<std::string> home = p_.home_domains;
+    if (home.empty()) {
+        auto dom = l_.site.domains();
+        if (!dom) return tempfail("");
+        home = std::move(*dom);
+    }
+    std::string denied = "5.7.1 <" + sender + ">: sender address not owned by user " + f.user;
+    if (!listed(home, domain_of(sender))) return refuse("", 553, denied, "sender not in the home domains");
+    // A user sends only as the addresses it owns: one stolen password must not send as everybody.
+    auto owned = l_.site.senders_of(f.user);
+    if (!owned) return tempfail("");
+    if (!*owned || !may_send_as(**owned, sender)) return refuse("", 553, denied, "sender not owned by the user");
+    return d;
+}
+
+Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
+    Decision d;
+    d.rcpt = d.deliver_to = rcpt;
+    std::int64_t t = l_.now();
+    std::string domain = domain_of(rcpt);
+    std::string local = local_of(rcpt);
+    bool literal = !domain.empty() && domain.front() == '[';
+
+    if (p_.relay_control && !rcpt.empty()) {
+        if (routing_trick(local) || (literal && f.user.empty()))
+            return refuse(rcpt, 554, "5.7.1 <" + rcpt + ">: relay access denied", "routing form");
+        if (!f.user.empty()) {
+            // An authenticated user's mail goes to the smart host, local recipients included.
+            d.outgoing = true;
+            return accept(d, Category::whitelist, "authenticated user " + f.user);
+        }
+        auto dom = l_.site.domains();
+        if (!dom) return tempfail(rcpt);
+        if (literal || !listed(*dom, domain))
+            return refuse(rcpt, 554, "5.7.1 <" + rcpt + ">: relay access denied", "relay");
+    }
+
+    std::string base = rcpt;  // the recipient a token stands for
+    auto tok = rcpt.empty() ? std::nullopt : parse_token(rcpt, p_.delimiter);
+    if (tok) base = tok->recipient();
+    std::string match_rcpt = rcpt;
+    if (rcpt.rfind("prvs=", 0) == 0) match_rcpt = d.deliver_to = batv_strip(rcpt);
+
+    bool null_sender = f.sender && f.sender->empty();
+    if (null_sender && p_.batv && !rcpt.empty()) {
+        // A bounce must come back to an address we signed, else it is backscatter.
+        auto keys = l_.site.batv_keys();
+        if (!keys) return tempfail(rcpt);
+        BatvCheck c = batv_check(rcpt, *keys, t);
+        if (c != BatvCheck::ok)
+            return refuse(rcpt, 550, "5.7.1 <" + rcpt + ">: bounce to an address we never sent from (" +
+                                         std::string(to_string(c)) + ")",
+                          "unsigned bounce");
+    }
+
+    // The whitelist: the sender (or, with none known, only an unconditional recipient) for the recipient, then
+    // for the recipient a token address stands for.
+    const std::string& who = f.sender_match;
+    for (const std::string* r : {&match_rcpt, &base}) {
+        if (r == &base && base == match_rcpt) break;
+        auto m = l_.whitelist.match(who, *r);
+        if (!m) return tempfail(rcpt);
+        if (!*m || (who.empty() && (*m)->kind != WlKind::recipient)) continue;
+        l_.whitelist.hit((*m)->id, t);
+        if (r == &base) d.deliver_to = base;
+        return accept(d, Category::whitelist, entry_reason(**m, who, *r));
+    }
+
+    if (null_sender) {
+        // A non-delivery notice: never a token's use (backscatter must not spend one); a whitelisted From may
+        // still make it W at end of message.
+        d.category = Category::information;
+        d.reason = "non-delivery notice";
+        return d;
+    }
+    if (!rcpt.empty() && iequals(local, "postmaster")) {
+        // RFC 5321 4.5.1: mail to postmaster is always taken.
+        return accept(d, Category::whitelist, "postmaster takes all mail (RFC 5321 4.5.1)");
+    }
+    if (tok) {
+        // A one-time token is reserved for this transaction now, so that of any number of sessions naming it
+        // only one gets past; the reservation becomes a use once the message is taken.
+        std::optional<TokenRecord> hold;
+        auto v = l_.tokens.reserve(rcpt, who, f.holder, t + limits::token_reservation, t, hold);
+        if (!v) return tempfail(rcpt);
+        d.hold = hold;
+        if (v->check == TokenCheck::ok) {
+            d.deliver_to = base;
+            if (tok->flags & token_flag::postage) d.stamp_for = rcpt;
+            return accept(d, Category::whitelist, "token address " + rcpt);
+        }
+        d.busy = v->check == TokenCheck::reserved;
+    }
+    d.deliver_to = base;
+    d.reason = "not whitelisted";
+    if (p_.refuse_unknown) {
+        std::vector<std::string> tokens, why;
+        SmtpReply r = token_refusal(f, {base}, false, tokens, why);
+        Decision out = refuse(rcpt, r.code, "", r.code == 550 ? "unknown sender" : "lookup failed");
+        out.reply = r;
+        out.outcome = r.code == 550 ? Outcome::refuse : Outcome::tempfail;
+        out.deliver_to = base;
+        out.hold = d.hold;
+        out.busy = d.busy;
+        if (!tokens.empty()) out.token = tokens.front();
+        if (!why.empty()) out.reason = why.front();
+        return out;
+    }
+    return d;
+}
+
+Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcpts, const MessageReader& msg,
+                                const std::vector<std::string>& from,
+                                const std::function<Result<std::string>()>& body_hash) {
+    EndVerdict out;
+    Verdict& v = out.verdict;
+    v.hashcash = v.postage = "none";
+    std::int64_t t = l_.now();
+
+    // Tokens with the postage flag: the message must carry a stamp for each.
+    for (const auto& d : rcpts) {
+        if (d.stamp_for.empty()) continue;
+        HashcashCheck c = token_stamp(msg, d.stamp_for, p_.postage.min_bits, t);
+        if (c == HashcashCheck::ok) continue;
+        std::string why = c == HashcashCheck::malformed ? "no stamp" : std::string(to_string(c));
+        std::string bits = std::to_string(p_.postage.min_bits);
+        out.outcome = Outcome::refuse;
+        out.verdict.reason = "token postage: " + why;
+        out.reply = SmtpReply(550, std::vector<std::string>{
+                                       "5.7.1 <" + d.rcpt + "> takes a resend only with a hashcash stamp of " + bits +
+                                           " bits for that address",
+                                       "5.7.1 in an X-Hashcash field (hashcash -m -b " + bits + " " + d.rcpt +
+                                           "); found: " + why});
+        return out;
+    }
+
+    std::vector<const Decision*> open;
+    for (const auto& d : rcpts)
+        if (d.outcome == Outcome::provisional) open.push_back(&d);
+    if (open.empty()) return out;
+
+    // A whitelisted From address (DESIGN §7), for the recipient or the one its token stands for.
+    for (const Decision* d : open) {
+        const std::string base = d->deliver_to.empty() ? d->rcpt : d->deliver_to;
+        for (const auto& a : from) {
+            if (a == f.sender_match) continue;  // decided at RCPT
+            for (const std::string* r : {&d->rcpt, &base}) {
+                auto m = l_.whitelist.match(a, *r);
+                if (!m) return m.error();
+                if (!*m) continue;
+                l_.whitelist.hit((*m)->id, t);
+                v.category = Category::whitelist;
+                v.reason = entry_reason(**m, a, *r);
+                return out;
+            }
+        }
+    }
+
+    if (has_postage(msg)) {
+        auto bh = body_hash();
+        if (!bh) return bh.error();
+        Envelope env;
+        env.sender = f.sender_match;
+        for (const Decision* d : open) env.rcpts.push_back(d->deliver_to.empty() ? d->rcpt : d->deliver_to);
+        if (auto c = check_stamps(l_.spend, msg, env, *bh, p_.postage, t, v); !c) return c.error();
+        if (v.category != Category::unknown) return out;
+    }
+    if (f.sender && f.sender->empty()) {
+        v.category = Category::information;
+        v.reason = "non-delivery notice";
+        return out;
+    }
+    v.category = Category::unknown;
+    v.reason = "no postage, not whitelisted";
+    return out;
+}
+
+// "" when one more token may be handed out to this client and sender; else what is over its limit. Every call
+// counts (fixed windows of a day, keys "tok:net:NETWORK" and "tok:snd:SENDER").
+Result<std::string> Gate::token_limit(const Facts& f) {
+    constexpr std::int64_t day = 86400;
+    std::int64_t t = l_.now();
+    if (p_.token_limit_network > 0 && !f.client.empty()) {
+        std::string net = client_network(f.client);
+        auto ok = l_.tokens.rate("tok:net:" + net, t, day, p_.token_limit_network);
+        if (!ok) return ok.error();
+        if (!*ok) return "network " + net;
+    }
+    if (p_.token_limit_sender > 0 && !f.sender_match.empty()) {
+        auto ok = l_.tokens.rate("tok:snd:" + f.sender_match, t, day, p_.token_limit_sender);
+        if (!ok) return ok.error();
+        if (!*ok) return "sender " + f.sender_match;
+    }
+    return std::string();
+}
+
+SmtpReply Gate::token_refusal(const Facts& f, const std::vector<std::string>& rcpts, bool at_data,
+                              std::vector<std::string>& tokens, std::vector<std::string>& why) {
+    std::vector<std::string> lines;
+    tokens.clear();
+    why.clear();
+    std::string bits = std::to_string(p_.postage.min_bits);
+    for (const auto& r : rcpts) {
+        if (tokens.size() >= 5) break;
+        auto over = token_limit(f);
+        if (!over) return SmtpReply(451, try_later);
+        lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
+        if (!over->empty()) {
+            tokens.emplace_back();
+            why.push_back("token limit: " + *over);
+            lines.push_back("5.7.1 (no more token addresses for you today)");
+            continue;
+        }
+        TokenRequest req;
+        req.recipient = r;
+        req.flags = token_flag::once;
+        if (p_.token_postage) req.flags |= token_flag::postage;
+        req.expires = l_.now() + p_.token_ttl;
+        req.delimiter = p_.delimiter;
+        auto tok = l_.tokens.issue(req, l_.now());
+        if (!tok) return SmtpReply(451, try_later);
+        tokens.push_back(*tok);
+        why.push_back(at_data ? "no postage" : "unknown sender");
+        lines.push_back("5.7.1 To reach " + r + ", please send your message again, once,");
+        lines.push_back("5.7.1 to this address: <" + *tok + ">");
+        if (p_.token_postage)
+            lines.push_back("5.7.1 with a hashcash stamp of " + bits +
+                            " bits for that address in an X-Hashcash field (hashcash -m -b " + bits + " " + *tok + ")");
+    }
+    if (at_data) lines.push_back("5.7.1 (the message carried no valid postage)");
+    return SmtpReply(550, lines);
+}
+
+namespace {
+
+int rank(Category c) {
+    switch (c) {
+    case Category::whitelist: return 0;
+    case Category::stamped: return 1;
+    case Category::questionable: return 2;
+    case Category::information: return 3;
+    case Category::unknown: break;
+    }
+    return 4;
+}
+
+} // namespace
+
+Result<Verdict> Gate::decide(const Facts& f, const Envelope& env, const MessageReader& msg,
+                             const std::function<Result<std::string>()>& body_hash, std::vector<TokenRecord>& holds) {
+    std::vector<Decision> ds;
+    std::vector<std::string> rcpts = env.rcpts;
+    if (rcpts.empty()) rcpts.emplace_back();  // no recipient known: only unscoped entries can match
+    auto release_all = [&] {
+        for (const auto& d : ds)
+            if (d.hold) l_.tokens.release(d.hold->id, f.holder);
+    };
+    for (const auto& r : rcpts) {
+        Decision d = at_rcpt(f, r);
+        if (d.outcome == Outcome::tempfail) {
+            release_all();
+            return Error{ErrorKind::tempfail, "store lookup failed for " + (r.empty() ? std::string("<>") : r)};
+        }
+        if (!d.stamp_for.empty() &&
+            token_stamp(msg, d.stamp_for, p_.postage.min_bits, l_.now()) != HashcashCheck::ok) {
+            // A token handed out by msmtp-proxy --unknown token-postage admits only a message stamped for it;
+            // without the stamp it is not used up either.
+            if (d.hold) l_.tokens.release(d.hold->id, f.holder);
+            d.hold.reset();
+            d.stamp_for.clear();
+            d.outcome = Outcome::provisional;
+            d.category = Category::unknown;
+            d.reason = "token postage missing";
+        }
+        ds.push_back(std::move(d));
+    }
+    // The best accepted recipient; of whitelisted ones, one that does not use a token up.
+    const Decision* best = nullptr;
+    for (const auto& d : ds) {
+        if (d.outcome != Outcome::accept) continue;
+        if (!best || rank(d.category) < rank(best->category) || (best->hold && !d.hold && d.category == best->category))
+            best = &d;
+    }
+    Verdict v;
+    v.hashcash = v.postage = "none";
+    if (best && best->category == Category::whitelist) {
+        v.category = best->category;
+        v.reason = best->reason;
+    } else {
+        auto e = at_end(f, ds, msg, env.from, body_hash);
+        if (!e) {
+            release_all();
+            return e.error();
+        }
+        v = e->verdict;
+        if (best && rank(best->category) < rank(v.category)) {
+            v.category = best->category;
+            v.reason = best->reason;
+        } else {
+            best = nullptr;
+        }
+    }
+    for (const auto& d : ds) {
+        if (!d.hold) continue;
+        if (best == &d) holds.push_back(*d.hold);
+        else l_.tokens.release(d.hold->id, f.holder);
+    }
+    return v;
+}
+
+TokenHolds::~TokenHolds() {
+    for (const auto& r : records_) tokens_.release(r.id, holder_);
+    for (const auto& id : claimed_) (void)tokens_.give_back(id);
+}
+
+Result<void> TokenHolds::claim(std::int64_t now) {
+    while (!records_.empty()) {
+        TokenRecord rec = records_.back();
+        rec.changed = now;
+        auto c = tokens_.claim(rec, holder_);
+        if (!c) return c.error();
+        if (*c) return Error{ErrorKind::tempfail, "token " + rec.id + " taken by another message, try again later"};
+        records_.pop_back();
+        claimed_.push_back(rec.id);
+    }
+    return {};
+}
+
+} // namespace mail
