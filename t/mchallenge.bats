@@ -333,8 +333,14 @@ held_ids() { mchallenge list | cut -f1; }
 }
 
 @test "a crash between hold and challenge: the message stays held, and the MTA's retry sends the challenge once" {
+  # The crash comes from outside, as a real one would: a sendmail that kills mchallenge (its parent) with
+  # SIGKILL the moment it is started to send the challenge, before taking anything.
+  printf '#!/bin/bash\nkill -KILL "$PPID"\nexit 1\n' >"$M/killer"
+  chmod +x "$M/killer"
+  CRASH=(mchallenge --deliver "maildir:$MD" --sendmail "$M/killer" --hostname mx.ours.example)
   mkmsg "$M/u.eml" crash@stranger.example
-  run env MAILSTAMP_TEST_CRASH=after-hold "${MC[@]}" <"$M/u.eml"
+  run "${CRASH[@]}" <"$M/u.eml"
+  [ "$status" -eq 137 ]
   assert_failure
   [ "$(challenges)" -eq 0 ]
   run mchallenge list
@@ -347,7 +353,8 @@ held_ids() { mchallenge list | cut -f1; }
   assert_output --partial $'\tpending\t'
   # A challenge that could not go out is sent by expire.
   mkmsg "$M/v.eml" crash2@stranger.example
-  run env MAILSTAMP_TEST_CRASH=after-hold "${MC[@]}" <"$M/v.eml"
+  run "${CRASH[@]}" <"$M/v.eml"
+  [ "$status" -eq 137 ]
   run mchallenge --sendmail "$M/sendmail" expire
   assert_output --partial "challenged 1"
   [ "$(challenges)" -eq 2 ]

@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -642,8 +641,6 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const Setup& s, St
                 ctx.logger().warning("release", {{"id", h.id}, {"sender", h.sender}, {"error", r.error().text}});
             return ex_ok;
         }
-        if (const char* crash = std::getenv("MAILSTAMP_TEST_CRASH"); crash && std::string(crash) == "after-hold")
-            ::raise(SIGKILL);  // tests: a crash between hold and challenge
         if (!why.empty()) return ex_ok;
     }
     if (auto c = q.send_challenge(h, header_text(msg), t); !c) {
