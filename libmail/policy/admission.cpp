@@ -64,7 +64,8 @@ bool listed(const std::vector<std::string>& list, const std::string& item) {
 
 // The reason a whitelist entry gives.
 std::string entry_reason(const WlEntry& e, const std::string& sender, const std::string& rcpt) {
-    return e.kind == WlKind::recipient ? "recipient " + rcpt + " takes all mail" : "sender " + sender + " is whitelisted";
+    return e.kind == WlKind::recipient ? "recipient " + rcpt + " takes all mail"
+                                       : "sender " + sender + " is whitelisted";
 }
 
 } // namespace

@@ -45,7 +45,7 @@ public:
 class TokenLookup {
 public:
     virtual ~TokenLookup() = default;
-    /// As reserve_token (token.hpp): checks address for sender and reserves a good one-time token for holder until `until`.
+    /// As reserve_token (token.hpp): checks address for sender; reserves a good one-time token for holder until `until`.
     virtual Result<TokenVerdict> reserve(std::string_view address, std::string_view sender, std::string_view holder,
                                  std::int64_t until,
                                          std::int64_t now, std::optional<TokenRecord>& hold) = 0;
