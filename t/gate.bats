@@ -226,6 +226,26 @@ token_state() {
   assert_output "proxy=I mverify=I mchallenge=I"
 }
 
+@test "gate: chosen: a bounce to a one-time token address is I everywhere and leaves the token unused" {
+  # Was proxy=I mverify=W mchallenge=W, and the filters used the token up: they matched tokens for every sender,
+  # the null one included. Chosen: a notice is never a token's use, so backscatter cannot spend the token a
+  # stranger was handed; the notice itself is Information.
+  tok=$(mtoken make --once bob@ours.example)
+  gate_dsn "$G/m.eml" MAILER-DAEMON@mx.far.example
+  gate_case "$G/m.eml" "" "$tok"
+  assert_output "proxy=I mverify=I mchallenge=I"
+  [ "$(token_state proxy "$tok") $(token_state mverify "$tok") $(token_state mchallenge "$tok")" = "unused unused unused" ]
+}
+
+@test "gate: chosen: a bounce to an unconditional recipient is W everywhere" {
+  # Was proxy=I mverify=W mchallenge=W: the proxy filed every <> message as I before it looked at the whitelist.
+  # Chosen: the whitelist comes first for every sender (DESIGN §5), and the recipient takes all mail.
+  mwhitelist add --recipient info@ours.example >/dev/null
+  gate_dsn "$G/m.eml" MAILER-DAEMON@mx.far.example
+  gate_case "$G/m.eml" "" info@ours.example
+  assert_output "proxy=W mverify=W mchallenge=W"
+}
+
 @test "gate: null sender that is not a bounce (an auto-reply from a stranger)" {
   # Agree, on I: every front end calls anything from <> a non-delivery notice, whatever it is.
   gate_msg "$G/m.eml" stranger@bad.example "Auto-Submitted: auto-replied"
