@@ -109,11 +109,7 @@ void ProxySession::reset() {
     facts_.sender_match.clear();
     facts_.user.clear();
     rcpts_.clear();
-    head_.clear();
-    head_done_ = head_too_big_ = false;
-    body_.clear();
-    hash_.reset();
-    size_ = 0;
+    data_.clear();
 }
 
 void ProxySession::on_reset() { reset(); }
@@ -288,42 +284,11 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
 
 SmtpReply ProxySession::on_data() {
     if (rcpts_.empty()) return SmtpReply(554, "5.5.1 no valid recipients");
-    head_.clear();
-    head_done_ = head_too_big_ = false;
-    body_.clear();
-    size_ = 0;
-    // The stamps of a message whose recipients wait for the end of DATA are bound to its body.
-    if (std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) { return r.d.outcome == Outcome::provisional; }))
-        hash_ = std::make_unique<RelaxedBodyHash>();
+    data_.clear();
     return SmtpReply(354, "end data with <CR><LF>.<CR><LF>");
 }
 
-void ProxySession::on_data_chunk(std::string_view data) {
-    size_ += data.size();
-    if (!head_done_) {
-        std::size_t from = head_.size() >= 3 ? head_.size() - 3 : 0;
-        head_.append(data);
-        std::size_t end = std::string::npos;
-        if (head_.rfind("\r\n", 0) == 0) end = 2;  // no header fields at all
-        else if (auto e = head_.find("\r\n\r\n", from); e != std::string::npos) end = e + 4;
-        if (end == std::string::npos) {
-            if (head_.size() > limits::header_size) head_too_big_ = head_done_ = true;
-            return;
-        }
-        std::string rest = head_.substr(end);
-        head_.resize(end);
-        head_done_ = true;
-        data = {};
-        if (!rest.empty()) {
-            if (hash_) hash_->update(rest);
-            (void)body_.write(rest);  // a spool error shows at the end as a short body; checked there
-        }
-        return;
-    }
-    if (head_too_big_) return;
-    if (hash_) hash_->update(data);
-    (void)body_.write(data);
-}
+void ProxySession::on_data_chunk(std::string_view data) { data_.write(data, limits::header_size); }
 
 std::string ProxySession::received(const std::vector<std::string>& rcpts) const {
     bool tls = server_ && server_->tls_active();
@@ -355,7 +320,7 @@ void ProxySession::log_delivery(const std::vector<Rcpt*>& group, const std::stri
                                      {"user", user_},
                                      {"downstream", first_line(r.reply)},
                                      {"where", r.where},
-                                     {"size", static_cast<long>(size_)},
+                                     {"size", static_cast<long>(data_.size())},
                                      {"ms", static_cast<long>(ms)}});
 }
 
@@ -366,9 +331,9 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
     } else if (!why.empty()) {
         on_protocol_error("bare CR or LF in message data");
         r = SmtpReply(550, "5.6.0 message refused: bare CR or LF in the data (RFC 5321 section 2.3.8)");
-    } else if (head_too_big_) {
+    } else if (data_.head_too_big()) {
         r = SmtpReply(552, "5.3.4 header section too large");
-    } else if (body_.size() + head_.size() != size_) {
+    } else if (data_.failure()) {
         r = Error{ErrorKind::tempfail, "spool write failed"};
     } else {
         try {
@@ -398,15 +363,21 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
         return r.d.outcome == Outcome::provisional || !r.d.stamp_for.empty();
     });
     if (!ask) return std::optional<SmtpReply>();
-    std::istringstream hs(head_);
+    std::istringstream hs(data_.head());
     MessageReader msg(hs);
     if (auto h = msg.read_header(); !h) return std::optional<SmtpReply>(SmtpReply(554, "5.6.0 malformed header section"));
     std::vector<Decision> ds;
     for (const auto& r : rcpts_) ds.push_back(r.d);
+    // The stamps are bound to the body: its hash, read back from the spool only when there are stamps to check.
     auto body_hash = [&]() -> Result<std::string> {
-        std::string bh = hash_ ? hash_->finish() : std::string();
-        hash_.reset();
-        return bh;
+        RelaxedBodyHash hash;
+        if (auto r = data_.body().each([&](std::string_view piece) -> Result<void> {
+                hash.update(piece);
+                return {};
+            });
+            !r)
+            return r.error();
+        return hash.finish();
     };
     auto e = gate_.at_end(facts_, ds, msg, from_addresses(msg, p_.trusted_forwarders), body_hash);
     if (!e) return e.error();
@@ -444,7 +415,7 @@ Result<SmtpReply> ProxySession::finish_incoming() {
     if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout, p_.relay_pool);
     std::string last;
     for (auto& [letter, group] : groups) {
-        std::istringstream hs(head_);
+        std::istringstream hs(data_.head());
         MessageReader msg(hs);
         if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
         strip_verdicts(msg, p_.authserv_id);
@@ -463,11 +434,11 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         std::ostringstream hdr;
         if (auto w = msg.write_header(hdr); !w) return w.error();
         // A header that ran into a non-field line: a blank line goes before what follows, and what
-        // follows (still in head_) goes on as the start of the body.
+        // follows (still in the head) goes on as the start of the body.
         if (msg.separator().empty()) hdr << "\r\n";
         if (auto w = msg.copy_body(hdr); !w) return w.error();
         m.header = hdr.str();
-        m.body = &body_;
+        m.body = &data_.body();
         auto d = in_delivery_->deliver(m);
         if (!d) return d.error();
         if (!d->accepted) {
@@ -532,7 +503,7 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         so.kind = *p_.stamp;
         so.bits = p_.stamp_bits;
         so.whitelist_scope = sender;
-        SpoolReader in_buf(head_, body_);
+        SpoolReader in_buf(data_.head(), data_.body());
         std::istream in(&in_buf);
         ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
         std::ostream out(&out_buf);
@@ -557,8 +528,8 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
             return {};
         });
         if (!w) return w.error();
-        m.header += head_;
-        m.body = &body_;
+        m.header += data_.head();
+        m.body = &data_.body();
     }
     if (!out_delivery_) {
         DeliveryTarget tgt = p_.incoming;

@@ -128,12 +128,7 @@ private:
     bool have_sender_ = false;
     Facts facts_;              ///< the sender (normalised; "" for <>), its match form, the user, the holder
     std::vector<Rcpt> rcpts_;
-    std::string head_;         ///< the header section, until its blank line
-    bool head_done_ = false;
-    bool head_too_big_ = false;
-    Spool body_;
-    std::unique_ptr<class RelaxedBodyHash> hash_;
-    std::size_t size_ = 0;
+    HeadSpool data_;           ///< the message: its header section in memory, its body spooled
     std::chrono::steady_clock::time_point started_;
     std::string user_;         ///< the authenticated user
     std::vector<std::string> holds_;    ///< tokens reserved in this transaction
