@@ -97,6 +97,8 @@ private:
     Result<std::vector<std::pair<std::string, std::int64_t>>> counts(const char* sql);
     static TokenRecord read_token(sqlite3_stmt* s);
     Result<std::optional<TokenState>> token_blocked(const TokenRecord& r, std::string_view holder);
+    Result<std::optional<TokenState>> token_take(const TokenRecord& r, std::string_view holder,
+                                                 const std::function<Result<void>()>& take);
     Result<Held> read_held(sqlite3_stmt* s) const;
     static User read_user(sqlite3_stmt* s);
     static SourceOut read_source_out(sqlite3_stmt* s);

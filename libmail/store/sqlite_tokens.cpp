@@ -3,27 +3,17 @@
 
 namespace mail {
 
-// ---- token records ----
 TokenRecord SqliteStore::read_token(sqlite3_stmt* s) {
     TokenRecord t;
-    t.id = col(s, 0);
-    t.state = col(s, 1) == "revoked" ? TokenState::revoked : TokenState::used;
-    t.recipient = col(s, 2);
-    t.expires = sqlite3_column_int64(s, 3);
-    t.changed = sqlite3_column_int64(s, 4);
+    std::string state;
+    SqliteRow(s) >> t.id >> state >> t.recipient >> t.expires >> t.changed;
+    t.state = state == "revoked" ? TokenState::revoked : TokenState::used;
     return t;
 }
 
 Result<std::optional<TokenRecord>> SqliteStore::token_get(std::string_view id) {
-    auto s = prep("SELECT id,state,recipient,expires,changed FROM tokens WHERE id=?1");
-    if (!s) return s.error();
-    bind(*s, 1, id);
-    int rc = sqlite3_step(*s);
-    std::optional<TokenRecord> out;
-    if (rc == SQLITE_ROW) out = read_token(*s);
-    sqlite3_reset(*s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read token");
-    return out;
+    return first_row(bound("SELECT id,state,recipient,expires,changed FROM tokens WHERE id=?1", id), "read token",
+                     read_token);
 }
 
 Result<std::optional<TokenState>> SqliteStore::token_consume(const TokenRecord& r) { return token_claim(r, ""); }
@@ -34,124 +24,76 @@ Result<std::optional<TokenState>> SqliteStore::token_blocked(const TokenRecord& 
     auto g = token_get(r.id);
     if (!g) return g.error();
     if (g->has_value()) return std::optional<TokenState>((*g)->state);
-    auto s = prep("SELECT holder FROM token_holds WHERE id=?1 AND until>=?2");
-    if (!s) return s.error();
-    bind(*s, 1, r.id);
-    bind(*s, 2, r.changed);
-    int rc = sqlite3_step(*s);
-    bool other = rc == SQLITE_ROW && col(*s, 0) != holder;
-    sqlite3_reset(*s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read token reservation");
+    bool other = false;
+    auto f = step_row(bound("SELECT holder FROM token_holds WHERE id=?1 AND until>=?2", r.id, r.changed),
+                      "read token reservation", [&](sqlite3_stmt* s) { other = col(s, 0) != holder; });
+    if (!f) return f.error();
     if (other) return std::optional<TokenState>(TokenState::reserved);
     return std::optional<TokenState>();
 }
 
-Result<std::optional<TokenState>> SqliteStore::token_reserve(const TokenRecord& r, std::string_view holder,
-                                                std::int64_t until) {
+// In one write transaction: the state that blocks holder from r.id, or else nothing once take has run.
+Result<std::optional<TokenState>> SqliteStore::token_take(const TokenRecord& r, std::string_view holder,
+                                                          const std::function<Result<void>()>& take) {
     std::optional<TokenState> prior;
     auto w = write([&]() -> Result<void> {
         auto b = token_blocked(r, holder);
         if (!b) return b.error();
         if ((prior = *b)) return {};
-        auto d = prep("DELETE FROM token_holds WHERE until<?1");
-        if (!d) return d.error();
-        bind(*d, 1, r.changed);
-        if (auto x = step_done(*d, "prune token reservations"); !x) return x;
-        auto s = prep("INSERT INTO token_holds(id,holder,until) VALUES(?1,?2,?3)"
-                      " ON CONFLICT(id) DO UPDATE SET holder=excluded.holder, until=excluded.until");
-        if (!s) return s.error();
-        bind(*s, 1, r.id);
-        bind(*s, 2, holder);
-        bind(*s, 3, until);
-        return step_done(*s, "reserve token");
+        return take();
     });
     if (!w) return w.error();
     return prior;
+}
+
+Result<std::optional<TokenState>> SqliteStore::token_reserve(const TokenRecord& r, std::string_view holder,
+                                                             std::int64_t until) {
+    return token_take(r, holder, [&]() -> Result<void> {
+        if (auto d = run("DELETE FROM token_holds WHERE until<?1", "prune token reservations", r.changed); !d)
+            return d.error();
+        return no_count(run("INSERT INTO token_holds(id,holder,until) VALUES(?1,?2,?3)"
+                            " ON CONFLICT(id) DO UPDATE SET holder=excluded.holder, until=excluded.until",
+                            "reserve token", r.id, holder, until));
+    });
 }
 
 Result<std::optional<TokenState>> SqliteStore::token_claim(const TokenRecord& r, std::string_view holder) {
-    std::optional<TokenState> prior;
-    auto w = write([&]() -> Result<void> {
-        auto b = token_blocked(r, holder);
-        if (!b) return b.error();
-        if ((prior = *b)) return {};
-        auto d = prep("DELETE FROM token_holds WHERE id=?1");
-        if (!d) return d.error();
-        bind(*d, 1, r.id);
-        if (auto x = step_done(*d, "drop token reservation"); !x) return x;
-        auto s = prep("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'used',?2,?3,?4)");
-        if (!s) return s.error();
-        bind(*s, 1, r.id);
-        bind(*s, 2, r.recipient);
-        bind(*s, 3, r.expires);
-        bind(*s, 4, r.changed);
-        return step_done(*s, "consume token");
+    return token_take(r, holder, [&]() -> Result<void> {
+        if (auto d = run("DELETE FROM token_holds WHERE id=?1", "drop token reservation", r.id); !d) return d.error();
+        return no_count(run("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'used',?2,?3,?4)",
+                            "consume token", r.id, r.recipient, r.expires, r.changed));
     });
-    if (!w) return w.error();
-    return prior;
 }
 
 Result<void> SqliteStore::token_release(std::string_view id, std::string_view holder) {
-    return write([&]() -> Result<void> {
-        auto s = prep("DELETE FROM token_holds WHERE id=?1 AND holder=?2");
-        if (!s) return s.error();
-        bind(*s, 1, id);
-        bind(*s, 2, holder);
-        return step_done(*s, "release token reservation");
-    });
+    return no_count(
+        write_run("DELETE FROM token_holds WHERE id=?1 AND holder=?2", "release token reservation", id, holder));
 }
 
 Result<bool> SqliteStore::token_give_back(std::string_view id) {
-    bool gone = false;
-    auto w = write([&]() -> Result<void> {
-        auto s = prep("DELETE FROM tokens WHERE id=?1 AND state='used'");
-        if (!s) return s.error();
-        bind(*s, 1, id);
-        if (auto x = step_done(*s, "give back token"); !x) return x;
-        gone = sqlite3_changes(db_) > 0;
-        return {};
-    });
-    if (!w) return w.error();
-    return gone;
+    return write_any("DELETE FROM tokens WHERE id=?1 AND state='used'", "give back token", id);
 }
 
 Result<void> SqliteStore::token_revoke(const TokenRecord& r) {
-    return write([&]() -> Result<void> {
-        auto s = prep("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'revoked',?2,?3,?4)"
-                      " ON CONFLICT(id) DO UPDATE SET state='revoked', changed=excluded.changed");
-        if (!s) return s.error();
-        bind(*s, 1, r.id);
-        bind(*s, 2, r.recipient);
-        bind(*s, 3, r.expires);
-        bind(*s, 4, r.changed);
-        return step_done(*s, "revoke token");
-    });
+    return no_count(write_run("INSERT INTO tokens(id,state,recipient,expires,changed) VALUES(?1,'revoked',?2,?3,?4)"
+                              " ON CONFLICT(id) DO UPDATE SET state='revoked', changed=excluded.changed",
+                              "revoke token", r.id, r.recipient, r.expires, r.changed));
 }
 
 Result<std::vector<TokenRecord>> SqliteStore::token_list(std::int64_t now) {
-    std::vector<TokenRecord> out;
-    auto s = prep("SELECT id,state,recipient,expires,changed FROM tokens WHERE expires>=?1 ORDER BY changed,id");
-    if (!s) return s.error();
-    bind(*s, 1, now);
-    int rc;
-    while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_token(*s));
-    sqlite3_reset(*s);
-    if (rc != SQLITE_DONE) return err(rc, "list tokens");
-    return out;
+    return all_rows(
+        bound("SELECT id,state,recipient,expires,changed FROM tokens WHERE expires>=?1 ORDER BY changed,id", now),
+        "list tokens", read_token);
 }
 
 Result<std::int64_t> SqliteStore::token_expire(std::int64_t now) {
     std::int64_t n = 0;
     auto r = write([&]() -> Result<void> {
-        auto s = prep("DELETE FROM tokens WHERE expires<?1");
-        if (!s) return s.error();
-        bind(*s, 1, now);
-        if (auto d = step_done(*s, "expire tokens"); !d) return d;
-        n = sqlite3_changes(db_);
-        auto h = prep("DELETE FROM token_holds WHERE until<?1");  // reservations nobody ended
-        if (!h) return h.error();
-        bind(*h, 1, now);
-        return step_done(*h, "expire token reservations");
+        auto d = run("DELETE FROM tokens WHERE expires<?1", "expire tokens", now);
+        if (!d) return d.error();
+        n = *d;
+        // reservations nobody ended
+        return no_count(run("DELETE FROM token_holds WHERE until<?1", "expire token reservations", now));
     });
     if (!r) return r.error();
     return n;

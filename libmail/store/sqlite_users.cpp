@@ -5,34 +5,23 @@ namespace mail {
 
 // ---- secrets ----
 Result<std::vector<Secret>> SqliteStore::secrets(std::string_view purpose) {
-    std::vector<Secret> out;
-    auto s = prep("SELECT key_id, secret, created FROM secrets WHERE purpose=?1 ORDER BY key_id DESC");
-    if (!s) return s.error();
-    bind(*s, 1, purpose);
-    int rc;
-    while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
-        Secret k;
-        k.key_id = sqlite3_column_int(*s, 0);
-        auto p = static_cast<const char*>(sqlite3_column_blob(*s, 1));
-        k.bytes.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(*s, 1)));
-        k.created = sqlite3_column_int64(*s, 2);
-        out.push_back(std::move(k));
-    }
-    sqlite3_reset(*s);
-    if (rc != SQLITE_DONE) return err(rc, "read secrets");
-    return out;
+    return all_rows(bound("SELECT key_id, secret, created FROM secrets WHERE purpose=?1 ORDER BY key_id DESC", purpose),
+                    "read secrets", [](sqlite3_stmt* s) {
+                        Secret k;
+                        k.key_id = sqlite3_column_int(s, 0);
+                        auto p = static_cast<const char*>(sqlite3_column_blob(s, 1));
+                        k.bytes.assign(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(s, 1)));
+                        k.created = sqlite3_column_int64(s, 2);
+                        return k;
+                    });
 }
 
 Result<int> SqliteStore::secret_add(std::string_view purpose, std::string_view bytes, std::int64_t now) {
     int id = 0;
     auto r = write([&]() -> Result<void> {
-        auto q = prep("SELECT coalesce(max(key_id),0)+1 FROM secrets WHERE purpose=?1");
-        if (!q) return q.error();
-        bind(*q, 1, purpose);
-        int rc = sqlite3_step(*q);
-        if (rc != SQLITE_ROW) return err(rc, "allocate key id");
-        id = sqlite3_column_int(*q, 0);
-        sqlite3_reset(*q);
+        auto q = step_one(bound("SELECT coalesce(max(key_id),0)+1 FROM secrets WHERE purpose=?1", purpose),
+                          "allocate key id", [&](sqlite3_stmt* s) { id = sqlite3_column_int(s, 0); });
+        if (!q) return q;
         auto s = prep("INSERT INTO secrets(purpose,key_id,secret,created) VALUES(?1,?2,?3,?4)");
         if (!s) return s.error();
         bind(*s, 1, purpose);
@@ -47,101 +36,38 @@ Result<int> SqliteStore::secret_add(std::string_view purpose, std::string_view b
 
 // ---- SMTP AUTH users ----
 Result<bool> SqliteStore::user_add(const User& u) {
-    bool added = false;
-    auto r = write([&]() -> Result<void> {
-        auto s = prep("INSERT OR IGNORE INTO users(name,hash,created,changed,senders) VALUES(?1,?2,?3,?4,?5)");
-        if (!s) return s.error();
-        std::string senders = join_lines(u.senders);
-        bind(*s, 1, u.name);
-        bind(*s, 2, u.hash);
-        bind(*s, 3, u.created);
-        bind(*s, 4, u.changed);
-        bind(*s, 5, senders);
-        if (auto d = step_done(*s, "add user"); !d) return d;
-        added = sqlite3_changes(db_) > 0;
-        return {};
-    });
-    if (!r) return r.error();
-    return added;
+    std::string senders = join_lines(u.senders);
+    return write_any("INSERT OR IGNORE INTO users(name,hash,created,changed,senders) VALUES(?1,?2,?3,?4,?5)",
+                     "add user", u.name, u.hash, u.created, u.changed, senders);
 }
 
 Result<bool> SqliteStore::user_set_hash(std::string_view name, std::string_view hash, std::int64_t now) {
-    bool found = false;
-    auto r = write([&]() -> Result<void> {
-        auto s = prep("UPDATE users SET hash=?2, changed=?3 WHERE name=?1");
-        if (!s) return s.error();
-        bind(*s, 1, name);
-        bind(*s, 2, hash);
-        bind(*s, 3, now);
-        if (auto d = step_done(*s, "change user"); !d) return d;
-        found = sqlite3_changes(db_) > 0;
-        return {};
-    });
-    if (!r) return r.error();
-    return found;
+    return write_any("UPDATE users SET hash=?2, changed=?3 WHERE name=?1", "change user", name, hash, now);
 }
 
 Result<bool> SqliteStore::user_set_senders(std::string_view name, const std::vector<std::string>& senders) {
-    bool found = false;
-    auto r = write([&]() -> Result<void> {
-        auto s = prep("UPDATE users SET senders=?2 WHERE name=?1");
-        if (!s) return s.error();
-        std::string text = join_lines(senders);
-        bind(*s, 1, name);
-        bind(*s, 2, text);
-        if (auto d = step_done(*s, "change user senders"); !d) return d;
-        found = sqlite3_changes(db_) > 0;
-        return {};
-    });
-    if (!r) return r.error();
-    return found;
+    std::string text = join_lines(senders);
+    return write_any("UPDATE users SET senders=?2 WHERE name=?1", "change user senders", name, text);
 }
 
 Result<bool> SqliteStore::user_remove(std::string_view name) {
-    bool removed = false;
-    auto r = write([&]() -> Result<void> {
-        auto s = prep("DELETE FROM users WHERE name=?1");
-        if (!s) return s.error();
-        bind(*s, 1, name);
-        if (auto d = step_done(*s, "remove user"); !d) return d;
-        removed = sqlite3_changes(db_) > 0;
-        return {};
-    });
-    if (!r) return r.error();
-    return removed;
+    return write_any("DELETE FROM users WHERE name=?1", "remove user", name);
 }
 
 User SqliteStore::read_user(sqlite3_stmt* s) {
     User u;
-    u.name = col(s, 0);
-    u.hash = col(s, 1);
-    u.created = sqlite3_column_int64(s, 2);
-    u.changed = sqlite3_column_int64(s, 3);
-    u.senders = split_lines(col(s, 4));
+    SqliteRow(s) >> u.name >> u.hash >> u.created >> u.changed >> u.senders;
     return u;
 }
 
 Result<std::optional<User>> SqliteStore::user_get(std::string_view name) {
-    auto s = prep("SELECT name,hash,created,changed,senders FROM users WHERE name=?1");
-    if (!s) return s.error();
-    bind(*s, 1, name);
-    int rc = sqlite3_step(*s);
-    std::optional<User> out;
-    if (rc == SQLITE_ROW) out = read_user(*s);
-    sqlite3_reset(*s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return err(rc, "read user");
-    return out;
+    return first_row(bound("SELECT name,hash,created,changed,senders FROM users WHERE name=?1", name), "read user",
+                     read_user);
 }
 
 Result<std::vector<User>> SqliteStore::user_list() {
-    std::vector<User> out;
-    auto s = prep("SELECT name,hash,created,changed,senders FROM users ORDER BY name");
-    if (!s) return s.error();
-    int rc;
-    while ((rc = sqlite3_step(*s)) == SQLITE_ROW) out.push_back(read_user(*s));
-    sqlite3_reset(*s);
-    if (rc != SQLITE_DONE) return err(rc, "list users");
-    return out;
+    return all_rows(prep("SELECT name,hash,created,changed,senders FROM users ORDER BY name"), "list users",
+                    read_user);
 }
 
 } // namespace mail
