@@ -1,7 +1,8 @@
 // The shared store (DESIGN §4): one interface for every program, so a second
 // backend can be added without touching the tools. The SQLite backend lives in
-// store_sqlite.cpp; every statement is prepared, every write is one short
-// IMMEDIATE transaction, and a lock held past the busy timeout is a tempfail.
+// store_sqlite.cpp and the sqlite_*.cpp files beside it; every statement is
+// prepared, every write is one short IMMEDIATE transaction, and a lock held
+// past the busy timeout is a tempfail.
 #pragma once
 #include "libmail/base/error.hpp"
 

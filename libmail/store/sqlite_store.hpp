@@ -1,0 +1,108 @@
+// The SQLite backend of the store interface (DESIGN §4): the class behind open_store. Private to store/: its
+// members are defined one table group a file (sqlite_whitelist, sqlite_tokens, sqlite_users, sqlite_stamps,
+// sqlite_held, sqlite_source), its opening and schema migrations in store_sqlite.cpp.
+#pragma once
+#include "libmail/store/sqlite_db.hpp"
+#include "libmail/store/store.hpp"
+
+namespace mail {
+
+/// The store kept in one SQLite file.
+class SqliteStore final : public Store, public SqliteDb {
+public:
+    /// Takes over db, opened on the file at path.
+    SqliteStore(sqlite3* db, std::string path) : SqliteDb(db, std::move(path)) {}
+
+    /// Brings the schema up to this build's version (store_sqlite.cpp).
+    Result<void> migrate();
+    /// The schema version of the file.
+    Result<int> user_version();
+
+    Result<void> transaction(const std::function<Result<void>()>& fn) override { return write(fn); }
+
+    Result<bool> wl_insert(const WlEntry& e) override;
+    Result<bool> wl_remove(WlKind kind, std::string_view value, std::string_view scope) override;
+    Result<std::vector<WlEntry>> wl_lookup(const std::vector<std::string>& values,
+                                           const std::vector<std::string>& scopes) override;
+    Result<void> wl_each(const std::function<void(const WlEntry&)>& fn) override;
+    Result<void> wl_hit(std::int64_t id, std::int64_t now, std::int64_t n) override;
+    Result<WlStats> wl_stats() override;
+
+    Result<bool> domain_add(std::string_view domain, std::int64_t now) override;
+    Result<bool> domain_remove(std::string_view domain) override;
+    Result<std::vector<std::string>> domain_list() override;
+
+    Result<std::vector<Secret>> secrets(std::string_view purpose) override;
+    Result<int> secret_add(std::string_view purpose, std::string_view bytes, std::int64_t now) override;
+
+    Result<std::optional<TokenState>> token_consume(const TokenRecord& r) override;
+    Result<std::optional<TokenState>> token_reserve(const TokenRecord& r, std::string_view holder,
+                                                    std::int64_t until) override;
+    Result<std::optional<TokenState>> token_claim(const TokenRecord& r, std::string_view holder) override;
+    Result<void> token_release(std::string_view id, std::string_view holder) override;
+    Result<bool> token_give_back(std::string_view id) override;
+    Result<void> token_revoke(const TokenRecord& r) override;
+    Result<std::optional<TokenRecord>> token_get(std::string_view id) override;
+    Result<std::vector<TokenRecord>> token_list(std::int64_t now) override;
+    Result<std::int64_t> token_expire(std::int64_t now) override;
+
+    Result<SpendState> spend(const SpendRecord& r) override;
+    Result<std::int64_t> spend_expire(std::int64_t now) override;
+
+    Result<bool> book_add(const Book& b) override;
+    Result<std::vector<Book>> book_list() override;
+    Result<std::vector<BookStamp>> book_take(std::int64_t n, std::int64_t now) override;
+
+    Result<std::int64_t> volume_add(std::string_view sender, std::int64_t n, std::int64_t now,
+                                    std::int64_t window) override;
+
+    Result<bool> user_add(const User& u) override;
+    Result<bool> user_set_hash(std::string_view name, std::string_view hash, std::int64_t now) override;
+    Result<bool> user_set_senders(std::string_view name, const std::vector<std::string>& senders) override;
+    Result<bool> user_remove(std::string_view name) override;
+    Result<std::optional<User>> user_get(std::string_view name) override;
+    Result<std::vector<User>> user_list() override;
+
+    Result<bool> held_add(const Held& h) override;
+    Result<std::optional<Held>> held_find(HeldKey key, std::string_view value) override;
+    Result<void> held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) override;
+    Result<bool> held_transition(std::string_view id, const std::vector<HeldState>& from, HeldState to,
+                                 std::int64_t now, std::string_view note) override;
+    Result<void> held_set_challenged(std::string_view id, std::int64_t when) override;
+    Result<bool> held_remove(std::string_view id) override;
+
+    Result<bool> source_out_add(const SourceOut& o) override;
+    Result<std::vector<SourceOut>> source_out_list() override;
+    Result<bool> source_out_claim(std::string_view id, std::int64_t now, std::int64_t until) override;
+    Result<void> source_out_update(std::string_view id, std::string_view state, std::int64_t tries,
+                                   std::int64_t next_try, std::string_view note) override;
+    Result<std::optional<SourceOut>> source_out_get(std::string_view id, std::int64_t now) override;
+    Result<bool> source_out_remove(std::string_view id) override;
+    Result<std::int64_t> source_out_path_uses(std::string_view path) override;
+
+    Result<bool> source_in_add(const SourceIn& p) override;
+    Result<std::vector<SourceIn>> source_in_list() override;
+    Result<bool> source_in_claim(std::string_view domain, std::string_view id, std::int64_t now,
+                                 std::int64_t until) override;
+    Result<void> source_in_retry(std::string_view domain, std::string_view id, std::int64_t tries,
+                                 std::int64_t next_try, std::string_view note) override;
+    Result<bool> source_in_remove(std::string_view domain, std::string_view id) override;
+
+    Result<bool> rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) override;
+    Result<std::int64_t> rate_count(std::string_view key, std::int64_t now, std::int64_t window,
+                                    std::int64_t add) override;
+
+private:
+    static WlEntry read_entry(sqlite3_stmt* s);
+    Result<std::vector<std::pair<std::string, std::int64_t>>> counts(const char* sql);
+    static TokenRecord read_token(sqlite3_stmt* s);
+    Result<std::optional<TokenState>> token_blocked(const TokenRecord& r, std::string_view holder);
+    Result<std::optional<TokenState>> token_take(const TokenRecord& r, std::string_view holder,
+                                                 const std::function<Result<void>()>& take);
+    Result<Held> read_held(sqlite3_stmt* s) const;
+    static User read_user(sqlite3_stmt* s);
+    static SourceOut read_source_out(sqlite3_stmt* s);
+    static SourceIn read_source_in(sqlite3_stmt* s);
+};
+
+} // namespace mail
