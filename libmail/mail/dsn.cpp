@@ -2,6 +2,8 @@
 #include "libmail/mail/dsn.hpp"
 
 #include "libmail/mail/address.hpp"
+#include "libmail/mail/mime.hpp"
+#include "libmail/base/codec.hpp"
 #include "libmail/base/text.hpp"
 
 #include <algorithm>
@@ -88,258 +90,10 @@ std::vector<string_view> lines_of(string_view text) {
     return out;
 }
 
-// ------------------------------------------------------------- header fields
-
-struct Header {
-    std::vector<std::pair<std::string, std::string>> fields;  ///< lower-case name, unfolded value
-    string_view rest;  ///< what follows the blank line, or the first line that is not a field
-    const std::string* get(string_view name) const {
-        for (const auto& f : fields)
-            if (f.first == name) return &f.second;
-        return nullptr;
-    }
-    std::string value(string_view name) const {
-        const std::string* v = get(name);
-        return v ? *v : std::string();
-    }
-};
-
-// The name of a field line (RFC 5322 §3.6.8, with obsolete whitespace before
-// the colon), or nothing when the line is not a field.
-std::optional<string_view> field_name(string_view line, std::size_t* colon) {
-    std::size_t i = 0;
-    while (i < line.size() && line[i] != ':' && static_cast<unsigned char>(line[i]) > 32 &&
-           static_cast<unsigned char>(line[i]) < 127)
-        ++i;
-    if (i == 0) return std::nullopt;
-    std::size_t j = i;
-    while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
-    if (j >= line.size() || line[j] != ':') return std::nullopt;
-    *colon = j;
-    return line.substr(0, i);
-}
-
-// Reads header fields up to a blank line (consumed) or a line that is not a field (left in rest).
-Header parse_header(string_view text, std::size_t max_fields = limits::dsn_fields) {
-    Header h;
-    std::size_t pos = 0;
-    bool current = false;  // the last line was a field we keep, so a fold continues it
-    while (pos < text.size()) {
-        std::size_t eol = text.find('\n', pos);
-        std::size_t next = eol == npos ? text.size() : eol + 1;
-        string_view line = text.substr(pos, (eol == npos ? text.size() : eol) - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) {
-            pos = next;
-            break;
-        }
-        if (line[0] == ' ' || line[0] == '\t') {
-            if (current) {
-                std::string& v = h.fields.back().second;
-                string_view more = trim(line);
-                if (v.size() + more.size() + 1 <= limits::header_field_size) {
-                    if (!v.empty() && !more.empty()) v += ' ';
-                    v.append(more);
-                }
-            }
-            pos = next;
-            continue;
-        }
-        std::size_t colon = 0;
-        auto name = field_name(line, &colon);
-        if (!name) break;
-        current = h.fields.size() < max_fields;
-        if (current) h.fields.emplace_back(lower(*name), std::string(trim(line.substr(colon + 1))));
-        pos = next;
-    }
-    h.rest = text.substr(std::min(pos, text.size()));
-    return h;
-}
-
 // ---------------------------------------------------------------- MIME
-
-struct ContentType {
-    std::string type = "text";
-    std::string subtype = "plain";
-    std::vector<std::pair<std::string, std::string>> params;
-    std::string param(string_view name) const {
-        for (const auto& p : params)
-            if (p.first == name) return p.second;
-        return {};
-    }
-    bool is(string_view t, string_view s) const { return type == t && subtype == s; }
-};
-
-void skip_cfws(string_view v, std::size_t& i) {
-    for (;;) {
-        while (i < v.size() && is_trim_space(v[i])) ++i;
-        if (i >= v.size() || v[i] != '(') return;
-        int depth = 0;
-        for (; i < v.size(); ++i) {
-            if (v[i] == '\\') { ++i; continue; }
-            if (v[i] == '(') ++depth;
-            if (v[i] == ')' && --depth == 0) { ++i; break; }
-        }
-    }
-}
-
-std::string mime_token(string_view v, std::size_t& i) {
-    std::size_t b = i;
-    while (i < v.size() && !is_trim_space(v[i]) && v[i] != ';' && v[i] != '/' && v[i] != '=' && v[i] != '(' && v[i] != '"')
-        ++i;
-    return lower(v.substr(b, i - b));
-}
-
-// A Content-Type value (RFC 2045 §5.1); text/plain when it is missing or unreadable.
-ContentType parse_content_type(string_view v) {
-    ContentType ct;
-    std::size_t i = 0;
-    skip_cfws(v, i);
-    std::string type = mime_token(v, i);
-    skip_cfws(v, i);
-    if (i >= v.size() || v[i] != '/' || type.empty()) return ct;
-    ++i;
-    skip_cfws(v, i);
-    std::string sub = mime_token(v, i);
-    if (sub.empty()) return ct;
-    ct.type = type;
-    ct.subtype = sub;
-    while (ct.params.size() < 32) {
-        skip_cfws(v, i);
-        if (i >= v.size()) break;
-        if (v[i] != ';') {  // junk: skip to the next parameter
-            std::size_t semi = v.find(';', i);
-            if (semi == npos) break;
-            i = semi;
-        }
-        ++i;
-        skip_cfws(v, i);
-        std::string name = mime_token(v, i);
-        skip_cfws(v, i);
-        if (i >= v.size() || v[i] != '=') continue;
-        ++i;
-        skip_cfws(v, i);
-        std::string value;
-        if (i < v.size() && v[i] == '"') {
-            for (++i; i < v.size() && v[i] != '"'; ++i) {
-                if (v[i] == '\\' && i + 1 < v.size()) ++i;
-                value += v[i];
-            }
-            if (i < v.size()) ++i;
-        } else {
-            std::size_t b = i;
-            while (i < v.size() && !is_trim_space(v[i]) && v[i] != ';') ++i;
-            value = std::string(v.substr(b, i - b));
-        }
-        if (!name.empty()) ct.params.emplace_back(name, value);
-    }
-    return ct;
-}
-
-int b64value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (is_digit(c)) return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-// MIME base64 (RFC 2045 §6.8): line breaks and other non-alphabet octets
-// ignored, padding optional. postage.hpp's base64_decode is strict
-// (canonical, unbroken), which mail in the wild is not.
-std::string decode_base64(string_view s) {
-    std::string out;
-    out.reserve(s.size() / 4 * 3);
-    unsigned acc = 0;
-    int bits = 0;
-    for (char c : s) {
-        if (c == '=') break;
-        int v = b64value(c);
-        if (v < 0) continue;
-        acc = ((acc << 6) | static_cast<unsigned>(v)) & 0xffffu;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xff);
-        }
-    }
-    return out;
-}
-
-int hexvalue(char c) {
-    if (is_digit(c)) return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-// Quoted-printable (RFC 2045 §6.7), leniently: a stray '=' is kept.
-std::string decode_qp(string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '=') {
-            out += s[i];
-            continue;
-        }
-        std::size_t j = i + 1;
-        while (j < s.size() && (s[j] == ' ' || s[j] == '\t')) ++j;
-        if (j < s.size() && s[j] == '\n') { i = j; continue; }  // soft line break
-        if (j + 1 < s.size() && s[j] == '\r' && s[j + 1] == '\n') { i = j + 1; continue; }
-        if (i + 2 < s.size() && hexvalue(s[i + 1]) >= 0 && hexvalue(s[i + 2]) >= 0) {
-            out += static_cast<char>(hexvalue(s[i + 1]) * 16 + hexvalue(s[i + 2]));
-            i += 2;
-            continue;
-        }
-        out += '=';
-    }
-    return out;
-}
-
-std::string decode_body(string_view body, const Header& h) {
-    std::string cte = lower(trim(h.value("content-transfer-encoding")));
-    if (cte == "base64") return decode_base64(body);
-    if (cte == "quoted-printable") return decode_qp(body);
-    return std::string(body);
-}
-
-// The parts of a multipart body (RFC 2046 §5.1.1); a part cut off by the end
-// of the input runs to the end.
-std::vector<string_view> split_multipart(string_view body, string_view boundary, std::size_t max_parts) {
-    std::vector<string_view> parts;
-    std::size_t pos = 0, start = npos;
-    while (pos < body.size()) {
-        std::size_t eol = body.find('\n', pos);
-        std::size_t next = eol == npos ? body.size() : eol + 1;
-        string_view line = body.substr(pos, (eol == npos ? body.size() : eol) - pos);
-        if (line.size() >= boundary.size() + 2 && line[0] == '-' && line[1] == '-' &&
-            line.substr(2, boundary.size()) == boundary) {
-            string_view tail = line.substr(2 + boundary.size());
-            bool close = tail.size() >= 2 && tail[0] == '-' && tail[1] == '-';
-            if (close) tail.remove_prefix(2);
-            if (trim(tail).empty()) {
-                if (start != npos) {
-                    // The line end before a delimiter belongs to the delimiter.
-                    std::size_t end = pos;
-                    if (end > start && body[end - 1] == '\n') --end;
-                    if (end > start && body[end - 1] == '\r') --end;
-                    parts.push_back(body.substr(start, end - start));
-                    if (parts.size() >= max_parts) return parts;
-                }
-                if (close) return parts;
-                start = next;
-            }
-        }
-        pos = next;
-    }
-    if (start != npos && start < body.size()) parts.push_back(body.substr(start));
-    return parts;
-}
 
 // What the walk over a notice's parts collects.
 struct Parts {
-    std::size_t count = 0;
     std::vector<std::string> texts;    ///< decoded text/plain parts
     std::vector<std::string> htmls;    ///< decoded text/html parts
     std::vector<std::string> reports;  ///< decoded delivery-status parts
@@ -347,34 +101,34 @@ struct Parts {
     bool report_type_dsn = false;      ///< a multipart/report; report-type=delivery-status was seen
 };
 
-void walk(const Header& h, string_view body, std::size_t depth, Parts& out) {
-    if (++out.count > limits::dsn_parts) return;
-    const std::string* ctv = h.get("content-type");
-    ContentType ct = parse_content_type(ctv ? string_view(*ctv) : string_view());
-    if (ct.type == "multipart") {
-        std::string rt = lower(ct.param("report-type"));
-        if (ct.subtype == "report" && (rt == "delivery-status" || rt == "global-delivery-status"))
-            out.report_type_dsn = true;
-        std::string boundary = ct.param("boundary");
-        if (boundary.empty() || boundary.size() > 200 || depth + 1 >= limits::dsn_depth) return;
-        for (string_view part : split_multipart(body, boundary, limits::dsn_parts)) {
-            if (out.count >= limits::dsn_parts) break;
-            Header ph = parse_header(part);
-            walk(ph, ph.rest, depth + 1, out);
-        }
-        return;
-    }
-    if (ct.type == "message" && (ct.subtype == "delivery-status" || ct.subtype == "global-delivery-status")) {
-        out.reports.push_back(decode_body(body, h));
-    } else if ((ct.type == "message" && (ct.subtype == "rfc822" || ct.subtype == "global" ||
-                                         ct.subtype == "global-headers")) ||
-               ct.is("text", "rfc822-headers")) {
-        if (!out.returned) out.returned = decode_body(body, h);
-    } else if (ct.is("text", "html")) {
-        out.htmls.push_back(decode_body(body, h));
-    } else if (ct.type == "text") {
-        out.texts.push_back(decode_body(body, h));
-    }
+// Collects the parts of a notice that say something: text, HTML, reports and the returned message.
+void collect_parts(const MimeHeader& top, Parts& out) {
+    MimeBounds bounds;
+    bounds.parts = limits::dsn_parts;
+    bounds.depth = limits::dsn_depth;
+    bounds.fields = limits::dsn_fields;
+    walk_mime(
+        top,
+        [&out](const MimePart& p) {
+            const ContentType& ct = p.type;
+            if (ct.type == "multipart") {
+                std::string rt = lower(ct.param("report-type"));
+                if (ct.subtype == "report" && (rt == "delivery-status" || rt == "global-delivery-status"))
+                    out.report_type_dsn = true;
+            } else if (ct.type == "message" &&
+                       (ct.subtype == "delivery-status" || ct.subtype == "global-delivery-status")) {
+                out.reports.push_back(decode_body(p.body, p.header));
+            } else if ((ct.type == "message" &&
+                        (ct.subtype == "rfc822" || ct.subtype == "global" || ct.subtype == "global-headers")) ||
+                       ct.is("text", "rfc822-headers")) {
+                if (!out.returned) out.returned = decode_body(p.body, p.header);
+            } else if (ct.is("text", "html")) {
+                out.htmls.push_back(decode_body(p.body, p.header));
+            } else if (ct.type == "text") {
+                out.texts.push_back(decode_body(p.body, p.header));
+            }
+        },
+        bounds);
 }
 
 // Text of an HTML part: tags dropped, block ends as line ends, a few entities.
@@ -513,7 +267,7 @@ std::string decode_unicode_escapes(string_view s) {
                 unsigned long cp = 0;
                 bool ok = true;
                 for (std::size_t k = i + 3; k < e; ++k) {
-                    int v = hexvalue(s[k]);
+                    int v = hex_value(s[k]);
                     if (v < 0) ok = false;
                     else cp = cp * 16 + static_cast<unsigned>(v);
                 }
@@ -689,7 +443,7 @@ void parse_report(string_view text, Collect& c, ReportResult& rr) {
             rest.remove_prefix(eol == npos ? rest.size() : eol + 1);
         }
         if (rest.empty()) break;
-        Header h = parse_header(rest);
+        MimeHeader h = parse_mime_header(rest, limits::dsn_fields);
         if (h.fields.empty()) {  // not a field: skip the line
             std::size_t eol = rest.find('\n');
             rest.remove_prefix(eol == npos ? rest.size() : eol + 1);
@@ -772,7 +526,7 @@ bool is_returned_marker(string_view line) {
 }
 
 // The family of a text notice by its wording; "" when none matches.
-std::string text_family(string_view t, const Header& top) {
+std::string text_family(string_view t, const MimeHeader& top) {
     if (has(t, "This is the qmail-send program at") || has(t, "I'm afraid I wasn't able to deliver your message"))
         return "qmail";
     if (has(t, "unable to deliver your message to the following address")) return "yahoo";
@@ -818,7 +572,7 @@ std::optional<bool> wording_decides(string_view subject, string_view t) {
 }
 
 // Whoever sent the notice looks like a mail system, or its subject like a bounce.
-bool bounce_envelope(const Header& top) {
+bool bounce_envelope(const MimeHeader& top) {
     std::string rp = top.value("return-path");
     if (trim(rp) == "<>") return true;
     std::string from = lower(top.value("from"));
@@ -877,7 +631,7 @@ void parse_paragraphs(const std::vector<string_view>& lines, std::optional<bool>
 
 // Exim: "  addr" (two spaces) names a failed address, deeper lines say why;
 // X-Failed-Recipients lists them all.
-void parse_exim(const std::vector<string_view>& lines, const Header& top, std::optional<bool> dflt, Collect& c) {
+void parse_exim(const std::vector<string_view>& lines, const MimeHeader& top, std::optional<bool> dflt, Collect& c) {
     std::optional<std::string> cur;
     std::string diag;
     auto flush = [&] {
@@ -1081,7 +835,7 @@ void parse_gmail(const std::vector<string_view>& lines, std::optional<bool> dflt
 
 // Anything else from a mail system: a line with an address and a failure
 // code or phrase, or an address alone followed by one.
-void parse_generic(const std::vector<string_view>& lines, const Header& top, std::optional<bool> dflt, Collect& c) {
+void parse_generic(const std::vector<string_view>& lines, const MimeHeader& top, std::optional<bool> dflt, Collect& c) {
     std::vector<std::string> own;
     for (const char* name : {"from", "to", "sender", "reply-to"})
         if (auto v = top.get(name))
@@ -1126,7 +880,7 @@ std::string host_after(string_view t, string_view phrase) {
 // ---------------------------------------------------------------- the returned message
 
 // A header block that plausibly belongs to a message.
-bool plausible_header(const Header& h) {
+bool plausible_header(const MimeHeader& h) {
     for (const auto& f : h.fields)
         if (f.first == "message-id" || f.first == "from" || f.first == "received" || f.first == "return-path" ||
             f.first == "subject" || f.first == "date" || f.first == "to")
@@ -1134,7 +888,7 @@ bool plausible_header(const Header& h) {
     return false;
 }
 
-void take_original(const Header& h, DsnReport& r, const std::string& envelope_sender) {
+void take_original(const MimeHeader& h, DsnReport& r, const std::string& envelope_sender) {
     if (r.original_message_id.empty())
         if (auto id = h.get("message-id")) r.original_message_id = message_id_of(*id);
     if (r.original_sender.empty()) {
@@ -1180,9 +934,9 @@ DsnReport parse(string_view msg) {
         std::size_t eol = window.find('\n');
         window.remove_prefix(eol == npos ? window.size() : eol + 1);
     }
-    Header top = parse_header(window);
+    MimeHeader top = parse_mime_header(window, limits::dsn_fields);
     Parts parts;
-    walk(top, top.rest, 0, parts);
+    collect_parts(top, parts);
     const std::string subject = top.value("subject");
 
     // The notification text: the text parts (or, failing that, the HTML).
@@ -1270,13 +1024,13 @@ DsnReport parse(string_view msg) {
     // text's marker, else a Message-ID line, else the notice's own references.
     if (r.is_notice || !parts.reports.empty()) {
         if (parts.returned) {
-            Header h = parse_header(*parts.returned);
+            MimeHeader h = parse_mime_header(*parts.returned, limits::dsn_fields);
             take_original(h, r, rr.sender);
         }
         if (r.original_message_id.empty() && !copy.empty()) {
             string_view rest = copy;
             while (!rest.empty() && is_trim_space(rest.front())) rest.remove_prefix(1);
-            Header h = parse_header(rest);
+            MimeHeader h = parse_mime_header(rest, limits::dsn_fields);
             if (plausible_header(h)) take_original(h, r, rr.sender);
         }
         if (r.original_message_id.empty() && parts.returned) r.original_message_id = message_id_line(*parts.returned);
