@@ -145,17 +145,17 @@ std::string ContentType::param(string_view name) const {
     return {};
 }
 
-ContentType parse_content_type(string_view v) {
+std::optional<ContentType> read_content_type(string_view v) {
     ContentType ct;
     std::size_t i = 0;
     skip_cfws(v, i);
     std::string type = mime_token(v, i);
     skip_cfws(v, i);
-    if (i >= v.size() || v[i] != '/' || type.empty()) return ct;
+    if (i >= v.size() || v[i] != '/' || type.empty()) return std::nullopt;
     ++i;
     skip_cfws(v, i);
     std::string sub = mime_token(v, i);
-    if (sub.empty()) return ct;
+    if (sub.empty()) return std::nullopt;
     ct.type = type;
     ct.subtype = sub;
     while (ct.params.size() < limits::mime_params) {
@@ -178,6 +178,8 @@ ContentType parse_content_type(string_view v) {
     }
     return ct;
 }
+
+ContentType parse_content_type(string_view v) { return read_content_type(v).value_or(ContentType{}); }
 
 std::string decode_body(string_view body, const MimeHeader& h) {
     std::string cte = lower(trim(h.value("content-transfer-encoding")));

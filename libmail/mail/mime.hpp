@@ -12,7 +12,8 @@
 //   quoted-string values with quoted pairs; names and type lower-cased,
 //   values as written; junk skipped to the next ';'; at most
 //   limits::mime_params parameters. A missing or unreadable value is
-//   text/plain (RFC 2045 §5.2).
+//   text/plain (RFC 2045 §5.2) for parse_content_type(), nothing for
+//   read_content_type() (for a caller that must not guess).
 // - Bodies: base64 and quoted-printable undone leniently (base/codec.hpp),
 //   any other encoding left as it is.
 // - Multipart (RFC 2046 §5.1.1): a delimiter line is "--" and the boundary,
@@ -31,6 +32,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,7 +64,9 @@ struct ContentType {
     bool is(std::string_view t, std::string_view s) const { return type == t && subtype == s; }
 };
 
-/// Reads a Content-Type value (RFC 2045 §5.1); text/plain when it is empty or unreadable.
+/// Reads a Content-Type value (RFC 2045 §5.1); nothing when it has no type/subtype.
+std::optional<ContentType> read_content_type(std::string_view value);
+/// Reads a Content-Type value; text/plain when it is empty or unreadable (RFC 2045 §5.2).
 ContentType parse_content_type(std::string_view value);
 
 /// body with the Content-Transfer-Encoding of header h undone (base64, quoted-printable); else body as it is.

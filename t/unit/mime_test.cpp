@@ -74,6 +74,13 @@ TEST_CASE("mime: a missing or unreadable Content-Type is text/plain", "[mime]") 
     CHECK(parse_content_type("text/").is("text", "plain"));
     CHECK(parse_content_type("/plain").is("text", "plain"));
     CHECK(parse_content_type("garbage; charset=x").params.empty());
+    // read_content_type() says so instead of guessing.
+    CHECK_FALSE(read_content_type("").has_value());
+    CHECK_FALSE(read_content_type("garbage").has_value());
+    CHECK_FALSE(read_content_type("(only a comment)").has_value());
+    auto ok = read_content_type("(c) text/html");
+    REQUIRE(ok.has_value());
+    CHECK(ok->is("text", "html"));
 }
 
 TEST_CASE("mime: Content-Type parameters are bounded", "[mime]") {
