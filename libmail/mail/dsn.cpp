@@ -24,7 +24,7 @@ using namespace dsn_detail;
 using std::string_view;
 constexpr std::size_t npos = string_view::npos;
 
-// ---------------------------------------------------------------- MIME
+// ---------------------------------------------------------------- the parts
 
 // What the walk over a notice's parts collects.
 struct Parts {
@@ -65,6 +65,8 @@ void collect_parts(const MimeHeader& top, Parts& out) {
         bounds);
 }
 
+// ---------------------------------------------------------------- RFC 3464 reports
+
 // RFC 6533 §3 embedded-unicode-char: \x{HHHH} to UTF-8.
 std::string decode_unicode_escapes(string_view s) {
     std::string out;
@@ -104,26 +106,6 @@ std::string decode_unicode_escapes(string_view s) {
     }
     return out;
 }
-
-// A Message-ID as written in a field: the first <...>, or a bare id put in brackets.
-std::string message_id_of(string_view v) {
-    v = trim(v);
-    std::size_t lt = v.find('<');
-    string_view id;
-    if (lt != npos) {
-        std::size_t gt = v.find('>', lt);
-        if (gt == npos) return {};
-        id = trim(v.substr(lt + 1, gt - lt - 1));
-    } else {
-        id = v;
-    }
-    if (id.empty() || id.size() > 996 || id.find('@') == npos) return {};
-    for (char c : id)
-        if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '<' || c == '>') return {};
-    return "<" + std::string(id) + ">";
-}
-
-// ---------------------------------------------------------------- RFC 3464 reports
 
 struct ReportResult {
     bool failures = false;  ///< a failed or delayed recipient was seen
@@ -228,6 +210,24 @@ void parse_report(string_view text, Collect& c, ReportResult& rr) {
 }
 
 // ---------------------------------------------------------------- the returned message
+
+// A Message-ID as written in a field: the first <...>, or a bare id put in brackets.
+std::string message_id_of(string_view v) {
+    v = trim(v);
+    std::size_t lt = v.find('<');
+    string_view id;
+    if (lt != npos) {
+        std::size_t gt = v.find('>', lt);
+        if (gt == npos) return {};
+        id = trim(v.substr(lt + 1, gt - lt - 1));
+    } else {
+        id = v;
+    }
+    if (id.empty() || id.size() > 996 || id.find('@') == npos) return {};
+    for (char c : id)
+        if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '<' || c == '>') return {};
+    return "<" + std::string(id) + ">";
+}
 
 // A header block that plausibly belongs to a message.
 bool plausible_header(const MimeHeader& h) {
