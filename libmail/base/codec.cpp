@@ -64,6 +64,53 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return out;
 }
 
+std::string base64_decode_lenient(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : text) {
+        if (c == '=') break;
+        int v = b64value(c);
+        if (v < 0) continue;
+        acc = ((acc << 6) | static_cast<unsigned>(v)) & 0xffffu;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xff);
+        }
+    }
+    return out;
+}
+
+std::string qp_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '=') {
+            out += text[i];
+            continue;
+        }
+        std::size_t j = i + 1;
+        while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j;
+        if (j < text.size() && text[j] == '\n') {  // a soft line break
+            i = j;
+            continue;
+        }
+        if (j + 1 < text.size() && text[j] == '\r' && text[j + 1] == '\n') {
+            i = j + 1;
+            continue;
+        }
+        if (i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+            i += 2;
+            continue;
+        }
+        out += '=';
+    }
+    return out;
+}
+
 std::string hex_encode(std::string_view bytes) {
     static const char digits[] = "0123456789abcdef";
     std::string out;
@@ -73,6 +120,13 @@ std::string hex_encode(std::string_view bytes) {
         out += digits[c & 15];
     }
     return out;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
 
 } // namespace mail

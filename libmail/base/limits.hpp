@@ -29,6 +29,17 @@ inline constexpr std::size_t address_length = 320;
 inline constexpr std::size_t local_part_length = 64;
 /// Longest domain (RFC 5321 §4.5.3.1.2).
 inline constexpr std::size_t domain_length = 255;
+/// MIME (mail/mime.hpp): header fields read from one body part's header.
+inline constexpr std::size_t mime_fields = 1000;
+/// MIME: parameters read from one Content-Type value.
+inline constexpr std::size_t mime_params = 32;
+/// MIME: parts (multipart containers included) a walk visits, and multipart nesting it enters.
+inline constexpr std::size_t mime_parts = 64;
+inline constexpr std::size_t mime_depth = 8;
+/// MIME: the longest multipart boundary RFC 2046 §5.1.1 allows (what we edit), and the longest one we read
+/// (mail in the wild breaks the rule).
+inline constexpr std::size_t mime_boundary = 70;
+inline constexpr std::size_t mime_boundary_read = 200;
 /// Longest whitelist note.
 inline constexpr std::size_t note_length = 1024;
 /// Longest line of an import file.

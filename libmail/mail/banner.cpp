@@ -9,53 +9,26 @@
 //   delimiter. If the closing delimiter never comes (broken MIME), the body
 //   passes through unchanged and no banner is added.
 // - everything else (text/html, quoted-printable or base64 parts,
-//   multipart/alternative, other types): the message is wrapped in a new
-//   multipart/mixed whose first part is the original, Content-* fields and
-//   body byte for byte, and whose second part is the banner as text/plain.
+//   multipart/alternative, other types, a Content-Type that does not read
+//   as type/subtype): the message is wrapped in a new multipart/mixed whose
+//   first part is the original, Content-* fields and body byte for byte,
+//   and whose second part is the banner as text/plain.
 //   Whichever alternative a reader shows, the banner follows it.
 #include "libmail/mail/banner.hpp"
 
 #include "libmail/mail/message.hpp"
+#include "libmail/mail/mime.hpp"
 #include "libmail/base/codec.hpp"
 #include "libmail/base/text.hpp"
 
 #include <openssl/rand.h>
 
+#include <optional>
 #include <ostream>
 
 namespace mail {
 
 namespace {
-
-// The value of parameter name in a Content-Type value ("" when absent); quoted strings unquoted.
-std::string param(std::string_view value, std::string_view name) {
-    std::size_t i = value.find(';');
-    while (i != std::string_view::npos && i < value.size()) {
-        ++i;
-        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
-        std::size_t eq = value.find('=', i);
-        if (eq == std::string_view::npos) return "";
-        std::string key = lower(rtrim(value.substr(i, eq - i)));
-        std::size_t v = eq + 1;
-        while (v < value.size() && (value[v] == ' ' || value[v] == '\t')) ++v;
-        std::string val;
-        std::size_t next;
-        if (v < value.size() && value[v] == '"') {
-            std::size_t j = v + 1;
-            for (; j < value.size() && value[j] != '"'; ++j) {
-                if (value[j] == '\\' && j + 1 < value.size()) ++j;
-                val += value[j];
-            }
-            next = value.find(';', j);
-        } else {
-            next = value.find(';', v);
-            val = std::string(rtrim(value.substr(v, next == std::string_view::npos ? std::string_view::npos : next - v)));
-        }
-        if (key == name) return val;
-        i = next;
-    }
-    return "";
-}
 
 bool is_ascii(std::string_view s) {
     for (unsigned char c : s)
@@ -149,7 +122,7 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
             if (candidate) {
                 line += c;
                 if (c == '\n') {
-                    if (rtrim(line) == close) {
+                    if (delimiter_of(line, boundary) == Delimiter::close) {
                         out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
                         added = true;
                     }
@@ -167,7 +140,7 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
         }
     }
     if (!added && candidate && !line.empty()) {
-        if (rtrim(line) == close) {  // the closing delimiter on the last line, without a line end
+        if (delimiter_of(line, boundary) == Delimiter::close) {  // on the last line, without a line end
             out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
             added = true;
         }
@@ -179,13 +152,16 @@ Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string
 } // namespace
 
 Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ostream& body_out) {
-    std::string type = lower(msg.get("Content-Type").value_or("text/plain"));
+    auto field = msg.get("Content-Type");
+    // An unreadable Content-Type is not guessed at: the message is wrapped, the banner a part of its own.
+    std::optional<ContentType> read = field ? read_content_type(*field) : ContentType{};
+    if (!read) return wrap(msg, banner, body_out);
+    const ContentType& type = *read;
     std::string cte = lower(msg.get("Content-Transfer-Encoding").value_or("7bit"));
-    std::string media(rtrim(std::string_view(type).substr(0, type.find(';'))));
     bool plain_cte = cte == "7bit" || cte == "8bit" || cte == "binary";
 
-    if (media == "text/plain" && plain_cte) {
-        bool utf8 = lower(param(type, "charset")) == "utf-8";
+    if (type.is("text", "plain") && plain_cte) {
+        bool utf8 = lower(type.param("charset")) == "utf-8";
         if (is_ascii(banner) || (utf8 && cte != "7bit")) {
             // Append after the body, which may or may not end with a line end.
             char last = 0;
@@ -202,9 +178,9 @@ Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ost
             return {};
         }
     }
-    if (media == "multipart/mixed" && plain_cte) {
-        std::string boundary = param(msg.get("Content-Type").value_or(""), "boundary");
-        if (!boundary.empty() && boundary.size() <= 70) {
+    if (type.is("multipart", "mixed") && plain_cte) {
+        std::string boundary = type.param("boundary");
+        if (!boundary.empty() && boundary.size() <= limits::mime_boundary) {
             auto added = add_part(msg, boundary, banner, body_out);
             if (!added) return added.error();
             return {};
