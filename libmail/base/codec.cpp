@@ -129,4 +129,17 @@ int hex_value(char c) {
     return -1;
 }
 
+std::optional<std::string> hex_decode(std::string_view text) {
+    if (text.size() % 2) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+        if (text[i] >= 'A' && text[i] <= 'F') return std::nullopt;
+        if (text[i + 1] >= 'A' && text[i + 1] <= 'F') return std::nullopt;
+        int a = hex_value(text[i]), b = hex_value(text[i + 1]);
+        if (a < 0 || b < 0) return std::nullopt;
+        out += static_cast<char>(a * 16 + b);
+    }
+    return out;
+}
+
 } // namespace mail

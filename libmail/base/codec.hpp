@@ -22,5 +22,7 @@ std::string qp_decode(std::string_view text);
 std::string hex_encode(std::string_view bytes);
 /// The value of hex digit c (0-9, a-f, A-F); -1 for any other octet.
 int hex_value(char c);
+/// Lowercase hex back to bytes (hex_encode's form only: an odd length or any other octet is nothing).
+std::optional<std::string> hex_decode(std::string_view text);
 
 } // namespace mail

@@ -104,22 +104,6 @@ bool ed25519_verify(std::string_view pub, std::string_view data, std::string_vie
 }
 
 namespace {
-std::optional<std::string> hex_decode(std::string_view text) {
-    if (text.size() % 2) return std::nullopt;
-    std::string out;
-    auto nib = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-        int a = nib(text[i]), b = nib(text[i + 1]);
-        if (a < 0 || b < 0) return std::nullopt;
-        out += static_cast<char>(a * 16 + b);
-    }
-    return out;
-}
-
 std::optional<std::int64_t> number(std::string_view s) {
     std::int64_t v = 0;
     if (s.empty() || s.size() > 19 || s[0] == '-' || s[0] == '+') return std::nullopt;
