@@ -2,7 +2,7 @@
 // message carries, after strip_verdicts and add_verdict_fields exactly one
 // X-Mailstamp-* field and exactly one Authentication-Results under our
 // authserv-id remain, and both are ours (the first two fields). The envelope
-// and bounce checks and the postage parser never crash. Violations trap.
+// and From readers and the postage parser never crash. Violations trap.
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/postage.hpp"
 #include "libmail/policy/verify.hpp"
@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!r.read_header()) return 0;
 
     auto env = mail::envelope_of(r, std::nullopt, {}, {"ours.example"});
-    if (env) (void)mail::is_bounce(r, *env);
+    if (env) (void)mail::from_addresses(r, {"fwd.example"});
     for (const auto& v : r.get_all("Mailstamp-Postage")) (void)mail::parse_postage(v);
     (void)mail::has_postage(r);
 
