@@ -296,14 +296,7 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
         auto nl = it->find('\n');
         msg.prepend(it->substr(0, nl), it->substr(nl + 1));
     }
-    if (auto r = msg.write_header(out); !r) return r.error();
-    if (spooled) {
-        if (auto r = spool.copy_to(out); !r) return r.error();
-    } else if (auto r = msg.copy_body(out); !r) {
-        return r.error();
-    }
-    out.flush();
-    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    if (auto r = write_message(msg, spooled ? &spool : nullptr, out); !r) return r.error();
     if (left >= 0) {
         auto warn = int_setting(ctx, std::nullopt, "paid-warn", 10, 0, 1 << 30);
         int threshold = warn ? *warn : 10;

@@ -2,6 +2,7 @@
 #include "libmail/mail/message.hpp"
 
 #include "libmail/base/text.hpp"
+#include "libmail/mail/spool.hpp"
 
 #include <istream>
 #include <ostream>
@@ -245,6 +246,18 @@ Result<void> MessageReader::copy_body(std::ostream& out) {
         out.write(buf.data(), static_cast<std::streamsize>(*k));
         if (!out) return Error{ErrorKind::tempfail, "write error"};
     }
+    return {};
+}
+
+Result<void> write_message(MessageReader& msg, Spool* spooled, std::ostream& out) {
+    if (auto r = msg.write_header(out); !r) return r;
+    if (spooled) {
+        if (auto r = spooled->copy_to(out); !r) return r;
+    } else if (auto r = msg.copy_body(out); !r) {
+        return r;
+    }
+    out.flush();
+    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
     return {};
 }
 

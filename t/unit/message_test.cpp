@@ -1,4 +1,5 @@
 #include "libmail/mail/message.hpp"
+#include "libmail/mail/spool.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -554,4 +555,37 @@ TEST_CASE("message: a 50 MB body behind a malformed first line streams in chunks
     REQUIRE(r.copy_body(out).ok());
     CHECK(count.count + first.size() == body + 19);
     CHECK(r.octets_read() == body + head.size());
+}
+
+TEST_CASE("write_message: the header, then the spooled body or the rest of the input; a failed stream is tempfail") {
+    const std::string text = "Subject: hi\r\n\r\nthe body\r\n";
+    {
+        std::istringstream in(text);
+        MessageReader r(in);
+        REQUIRE(r.read_header().ok());
+        r.prepend("X-A", "1");
+        std::ostringstream out;
+        REQUIRE(write_message(r, nullptr, out).ok());
+        CHECK(out.str() == "X-A: 1\r\nSubject: hi\r\n\r\nthe body\r\n");
+    }
+    {
+        std::istringstream in(text);
+        MessageReader r(in);
+        REQUIRE(r.read_header().ok());
+        Spool spool;
+        REQUIRE(spool.write("another body\r\n").ok());
+        std::ostringstream out;
+        REQUIRE(write_message(r, &spool, out).ok());
+        CHECK(out.str() == "Subject: hi\r\n\r\nanother body\r\n");
+    }
+    {
+        std::istringstream in(text);
+        MessageReader r(in);
+        REQUIRE(r.read_header().ok());
+        std::ostringstream out;
+        out.setstate(std::ios::badbit);
+        auto w = write_message(r, nullptr, out);
+        REQUIRE(!w.ok());
+        CHECK(w.error().kind == ErrorKind::tempfail);
+    }
 }
