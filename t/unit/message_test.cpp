@@ -1,5 +1,6 @@
 #include "libmail/mail/message.hpp"
 #include "libmail/mail/spool.hpp"
+#include "libmail/base/canon.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -588,4 +589,19 @@ TEST_CASE("write_message: the header, then the spooled body or the rest of the i
         REQUIRE(!w.ok());
         CHECK(w.error().kind == ErrorKind::tempfail);
     }
+}
+
+TEST_CASE("spool_body: the rest of the body goes to the spool, its relaxed body hash comes back") {
+    std::istringstream in("Subject: hi\r\n\r\nthe  body \r\n\r\n");
+    MessageReader r(in);
+    REQUIRE(r.read_header().ok());
+    Spool spool;
+    auto h = spool_body(r, spool);
+    REQUIRE(h.ok());
+    RelaxedBodyHash want;
+    want.update("the  body \r\n\r\n");
+    CHECK(*h == want.finish());
+    std::ostringstream out;
+    REQUIRE(spool.copy_to(out).ok());
+    CHECK(out.str() == "the  body \r\n\r\n");
 }
