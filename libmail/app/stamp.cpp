@@ -169,29 +169,23 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
     Spool spool;
     bool spooled = false;
     std::string body_hash;
-    if (banner || *kind == StampKind::paid) {
+    if (banner) {
+        // What the banner writes goes to the body hash and the spool, in 64 KB batches.
         RelaxedBodyHash hash;
-        if (banner) {
-            // What the banner writes goes to the body hash and the spool, in 64 KB batches.
-            ChunkWriter sink([&](std::string_view d) {
-                hash.update(d);
-                return spool.write(d);
-            });
-            std::ostream body(&sink);
-            if (auto r = append_banner(msg, *banner, body); !r) return r.error();
-            body.flush();
-            if (!sink.status) return sink.status.error();
-        } else {
-            char buf[65536];
-            for (;;) {
-                auto n = msg.read_body(buf, sizeof buf);
-                if (!n) return n.error();
-                if (*n == 0) break;
-                hash.update(std::string_view(buf, *n));
-                if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
-            }
-        }
+        ChunkWriter sink([&](std::string_view d) {
+            hash.update(d);
+            return spool.write(d);
+        });
+        std::ostream body(&sink);
+        if (auto r = append_banner(msg, *banner, body); !r) return r.error();
+        body.flush();
+        if (!sink.status) return sink.status.error();
         body_hash = hash.finish();
+        spooled = true;
+    } else if (*kind == StampKind::paid) {
+        auto h = spool_body(msg, spool);
+        if (!h) return h.error();
+        body_hash = std::move(*h);
         spooled = true;
     }
 
@@ -296,14 +290,7 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
         auto nl = it->find('\n');
         msg.prepend(it->substr(0, nl), it->substr(nl + 1));
     }
-    if (auto r = msg.write_header(out); !r) return r.error();
-    if (spooled) {
-        if (auto r = spool.copy_to(out); !r) return r.error();
-    } else if (auto r = msg.copy_body(out); !r) {
-        return r.error();
-    }
-    out.flush();
-    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    if (auto r = write_message(msg, spooled ? &spool : nullptr, out); !r) return r.error();
     if (left >= 0) {
         auto warn = int_setting(ctx, std::nullopt, "paid-warn", 10, 0, 1 << 30);
         int threshold = warn ? *warn : 10;

@@ -141,6 +141,38 @@ std::unique_ptr<Store> session_store(Context& ctx, StorePool& pool, Conn& conn, 
     return nullptr;
 }
 
+void with_session_store(Context& ctx, StorePool& pool, Conn& conn, const std::string& peer, const std::string& hostname,
+                        const std::function<void(Store&)>& run) {
+    auto store = session_store(ctx, pool, conn, peer, hostname);
+    if (!store) return;
+    run(*store);
+    pool.give(std::move(store));
+}
+
+SmtpServerConfig session_config(SmtpServerConfig cfg, SSL_CTX* tls) {
+    cfg.tls_available = tls != nullptr;
+    return cfg;
+}
+
+void drive_session(Context& ctx, Conn& conn, const std::string& peer, SmtpServer& server, const SessionTimes& times,
+                   SSL_CTX* tls, const std::atomic<bool>* stop) {
+    ctx.logger().debug("connect", {{"client", peer}});
+    run_smtp_session(conn, server, times, tls, stop);
+    ctx.logger().debug("disconnect", {{"client", peer}, {"messages", static_cast<long>(server.messages())}});
+}
+
+void serve_daemon(Context& ctx, const std::vector<ServeSocket>& sockets, const ServeLimits& limits,
+                  const std::string& hostname, std::atomic<bool>& hup, const std::atomic<bool>& stop, const ConnFn& run) {
+    serve(
+        sockets, limits,
+        [&](int rfd, int wfd, const std::string& peer, const ServeSocket& via) {
+            Conn conn(rfd, wfd, true);
+            run(conn, peer, via);
+            if (hup.exchange(false)) ctx.logger().reopen();
+        },
+        busy_reply(ctx, hostname, limits), stop);
+}
+
 int inetd_session(Context& ctx, const std::string& user, const std::function<void(Conn&, const std::string&)>& run) {
     if (auto d = drop_privileges(user); !d) return daemon_failure(ctx, true, d.error());
     std::signal(SIGPIPE, SIG_IGN);

@@ -55,6 +55,27 @@ int daemon_failure(Context& ctx, bool inetd, const Error& e);
 std::unique_ptr<Store> session_store(Context& ctx, StorePool& pool, Conn& conn, const std::string& peer,
                                      const std::string& hostname);
 
+/// One session's store connection: taken from pool for run (none: the client is told 421, as session_store,
+/// and run is not called), given back to pool once run returns.
+void with_session_store(Context& ctx, StorePool& pool, Conn& conn, const std::string& peer, const std::string& hostname,
+                        const std::function<void(Store&)>& run);
+
+/// cfg for one session: STARTTLS offered when tls is set.
+SmtpServerConfig session_config(SmtpServerConfig cfg, SSL_CTX* tls);
+
+/// Drives server over conn to the end of the session (run_smtp_session), logging connect and disconnect (with
+/// the messages taken) at debug level.
+void drive_session(Context& ctx, Conn& conn, const std::string& peer, SmtpServer& server, const SessionTimes& times,
+                   SSL_CTX* tls, const std::atomic<bool>* stop);
+
+/// What a daemon does with one connection: the Conn, the peer's address and the socket it came in on.
+using ConnFn = std::function<void(Conn&, const std::string&, const ServeSocket&)>;
+
+/// Serves sockets until stop (serve()): each connection handed to run as a Conn, the log reopened after one
+/// that ends when a SIGHUP has set hup, a 421 naming hostname when a bound of limits is reached (busy_reply).
+void serve_daemon(Context& ctx, const std::vector<ServeSocket>& sockets, const ServeLimits& limits,
+                  const std::string& hostname, std::atomic<bool>& hup, const std::atomic<bool>& stop, const ConnFn& run);
+
 /// Runs one session on stdin/stdout as user: the peer's address is passed to run; an exception ends the
 /// session with a log line (nothing was answered 250 that is not delivered).
 int inetd_session(Context& ctx, const std::string& user, const std::function<void(Conn&, const std::string&)>& run);

@@ -1,5 +1,5 @@
-// msourced: sending, fetch passes, expiry and the queue (source.hpp, msourced(8)); the SMTP session is in
-// source_session.cpp.
+// msourced: sending, the passes, expiry and the queue (source.hpp, msourced(8)); fetching a domain's
+// partial messages is in source_fetch.cpp, the SMTP session in source_session.cpp.
 #include "libmail/daemon/source.hpp"
 
 #include "libmail/mail/address.hpp"
@@ -29,87 +29,19 @@
 
 namespace mail {
 
+using source_detail::backoff;
+using source_detail::claim_lease;
+using source_detail::connect_domain;
+using source_detail::fetch_domain;
+using source_detail::fetched_path;
 using source_detail::file_source;
 using source_detail::hand_on;
 using source_detail::host_port_text;
 using source_detail::id_tag;
-using source_detail::received_field;
 using source_detail::reply_text;
+using source_detail::stopping;
 
 namespace {
-
-// A claimed row is not taken by another pass for this long (a pass that died leaves it to the next). A pass
-// works on a domain's rows for at most half of it, then gives the rest back: no row is ever worked on by two.
-constexpr std::int64_t claim_lease = 1800;
-// The longest a GET reply's data may take, beyond the per-read timeout: a peer dripping octets is cut off.
-constexpr std::int64_t get_data_time = 600;
-
-std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
-    std::int64_t d = std::max<std::int64_t>(p.retry, 1);
-    for (std::int64_t i = 1; i < tries && d < p.retry_max; ++i) d *= 2;
-    return std::min(d, std::max(p.retry_max, p.retry));
-}
-
-// Connects to the first host for domain that answers; kind rejected when the domain takes no mail. Hosts
-// found in DNS are connected to by address, and never at an internal one (loopback, private, link-local,
-// multicast): a domain's MX records must not point our connections into our own networks. --mx-map entries
-// are the administrator's and go where they say.
-Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
-                                                                        bool need_source) {
-    auto targets = mail_targets(domain, p.mx_map, p.mx_port, p.timeout);
-    if (!targets && targets.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + targets.error().text};
-    if (!targets) return targets.error();
-    std::string why = "no host";
-    std::size_t internal = 0, reachable = 0;
-    for (const auto& t : *targets) {
-        std::vector<HostPort> tries;
-        if (t.mapped) tries.push_back(t.host);
-        for (const auto& a : t.addresses)
-            if (!t.mapped) tries.push_back(HostPort{a, t.host.port});
-        internal += t.internal;
-        reachable += tries.size();
-        for (const auto& hp : tries) {
-            const std::string where = host_port_text(t.host) + (t.mapped ? "" : " (" + hp.host + ")");
-            auto c = SmtpClient::open(hp, p.hostname, p.timeout);
-            if (!c) {
-                const std::string at = host_port_text(hp);
-                std::string e = c.error().text;
-                if (e.rfind(at, 0) == 0) e = e.substr(std::min(e.size(), at.size() + 2));
-                why = where + ": " + e;
-                continue;
-            }
-            if (need_source && !(*c)->has_extension(source_keyword)) {
-                why = where + ": does not offer SOURCE";
-                (*c)->quit();
-                continue;
-            }
-            return std::make_pair(std::move(*c), t.host);
-        }
-    }
-    // Hosts whose address lookup failed: tried with what resolved; with nothing resolved, a temporary failure.
-    std::string lookup;
-    for (const auto& t : *targets)
-        if (!t.error.empty() && lookup.empty()) lookup = t.error;
-    if (reachable == 0 && !lookup.empty()) {
-        if (internal > 0) lookup += "; " + std::to_string(internal) + " internal address(es) not tried";
-        return Error{ErrorKind::tempfail, lookup};
-    }
-    if (!lookup.empty()) why += "; " + lookup;
-    // Only internal addresses: for a fetch the notice cannot be from a real MX, nobody to fetch from. For our own
-    // outgoing mail it is a partner behind split-horizon DNS or a VPN: the message waits (send already took
-    // it) and is retried until the hold time ends, and the reason says what to do.
-    if (reachable == 0 && internal > 0 && !need_source)
-        return Error{ErrorKind::tempfail, domain + ": MX hosts have only internal addresses (" + std::to_string(internal) +
-                                              "), never connected to; add an --mx-map entry to send there"};
-    if (reachable == 0 && internal > 0)
-        return Error{ErrorKind::rejected, domain + ": its mail hosts have only internal addresses (" + std::to_string(internal) +
-                                              "), never connected to unless --mx-map names them"};
-    if (internal > 0) why += "; " + std::to_string(internal) + " internal address(es) not tried";
-    return Error{ErrorKind::tempfail, why};
-}
-
-// True when the pass should stop: the daemon is shutting down.
-bool stopping(const SourcePolicy& p) { return p.stop && p.stop->load(); }
 
 // Claims the due rows of one domain just before they are worked on: of two passes, each row goes to one.
 template <class Row, class Claim>
@@ -211,174 +143,6 @@ Result<void> give_notices(const SourcePolicy& p, Context& ctx, Store& store, con
         if (!mine->empty()) notify_domain(p, ctx, store, domain, *mine, pass);
     }
     return {};
-}
-
-// Where a fetched message waits when its delivery failed after the GET: the next try needs no GET (each
-// one spends one of the sender's max-gets). Empty when the domain cannot be part of a file name.
-std::string fetched_path(const SourcePolicy& p, const SourceIn& s) {
-    if (!is_valid_domain(s.domain)) return "";
-    return p.hold_dir + "/fetched-" + s.id + "." + s.domain;
-}
-
-// The copy: one line naming the MX it came from, then the message as fetched.
-Result<void> keep_fetched(const SourcePolicy& p, const SourceIn& s, const HeadSpool& msg, const std::string& mx) {
-    std::string path = fetched_path(p, s);
-    if (path.empty()) return Error{ErrorKind::tempfail, "no file name for " + s.domain};
-    if (::mkdir(p.hold_dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return Error{ErrorKind::tempfail, p.hold_dir + ": " + std::strerror(errno)};
-    return write_atomically(p.hold_dir + "/.fetched-" + s.id + ".tmp", path, p.hold_dir,
-                            [&](const std::function<Result<void>(std::string_view)>& write) -> Result<void> {
-                                if (auto w = write("mx=" + mx + "\n"); !w) return w;
-                                if (auto w = write(msg.head()); !w) return w;
-                                return msg.body().each(write);
-                            });
-}
-
-// Fetches the partial messages in rows (all from one domain) from that domain's MX.
-void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
-                  std::vector<SourceIn>& rows, SourcePass& pass, std::unique_ptr<Delivery>& delivery) {
-    const std::int64_t claimed = now();
-    auto defer = [&](SourceIn& s, const std::string& why) {
-        (void)store.source_in_retry(s.domain, s.id, s.tries + 1, now() + backoff(p, s.tries + 1), why);
-        ++pass.deferred;
-        ctx.logger().info("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
-                                    {"result", "deferred"}, {"error", why}});
-    };
-    auto drop = [&](SourceIn& s, const std::string& why) {
-        (void)store.source_in_remove(s.domain, s.id);
-        if (auto f = fetched_path(p, s); !f.empty()) ::unlink(f.c_str());
-        ++pass.refused;
-        ctx.logger().notice("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
-                                      {"client", s.client}, {"result", "refused"}, {"error", why}});
-    };
-    auto give_back = [&](std::size_t from) {
-        for (std::size_t j = from; j < rows.size(); ++j)
-            (void)store.source_in_retry(rows[j].domain, rows[j].id, rows[j].tries, now(), rows[j].note);
-    };
-    // Delivers msg for s; true when s is finished with (delivered, or dropped for good).
-    auto deliver = [&](SourceIn& s, const HeadSpool& msg, const std::string& mx, bool from_copy) {
-        std::vector<std::pair<std::string, std::string>> fields{
-            {"X-Mailstamp-Source", "verified; domain=" + domain + "; mx=" + mx + "; id=" + s.id},
-            {"Received", received_field(mx.substr(0, mx.rfind(':')), mx, p.hostname, "SOURCE/GET id " + s.id, s.rcpts)},
-        };
-        auto d = hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
-        if (!d || !d->accepted) {
-            std::string why = d ? "delivery: " + reply_text(d->reply) : "delivery: " + d.error().text;
-            if (delivery) {
-                delivery->close();
-                delivery.reset();
-            }
-            if ((d && d->reply.code >= 500) || (!d && d.error().kind == ErrorKind::data)) {
-                drop(s, why);
-                return;
-            }
-            if (!from_copy) {
-                if (auto k = keep_fetched(p, s, msg, mx); !k) why += "; the fetched copy was not kept: " + k.error().text;
-            }
-            defer(s, why);
-            return;
-        }
-        (void)store.source_in_remove(s.domain, s.id);
-        if (auto f = fetched_path(p, s); !f.empty()) ::unlink(f.c_str());
-        ++pass.fetched;
-        ctx.logger().info("fetch", {{"id", id_tag(s.id)}, {"domain", domain}, {"sender", s.sender},
-                                    {"rcpts", static_cast<long>(s.rcpts.size())}, {"mx", mx}, {"result", "delivered"},
-                                    {"size", static_cast<long>(msg.size())}, {"where", d->where}});
-    };
-
-    // Messages fetched before whose delivery failed: from their copies, no connection needed.
-    std::vector<SourceIn> need;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        SourceIn& s = rows[i];
-        std::string f = fetched_path(p, s);
-        if (f.empty() || ::access(f.c_str(), R_OK) != 0) {
-            need.push_back(s);
-            continue;
-        }
-        HeadSpool msg;
-        std::string first;
-        bool in_body = false;
-        if (auto r = read_file(f, [&](std::string_view piece) -> Result<void> {
-                if (!in_body) {
-                    auto nl = piece.find('\n');
-                    first.append(piece.substr(0, nl));
-                    if (first.size() > 600) return Error{ErrorKind::data, f + ": not a fetched copy"};
-                    if (nl == std::string_view::npos) return {};
-                    in_body = true;
-                    piece.remove_prefix(nl + 1);
-                }
-                msg.write(piece, limits::header_size);
-                return {};
-            });
-            !r || first.rfind("mx=", 0) != 0) {
-            defer(s, r ? f + ": not a fetched copy" : r.error().text);
-            continue;
-        }
-        deliver(s, msg, first.substr(3), true);
-    }
-    if (need.empty()) return;
-    rows = std::move(need);
-
-    // At most fetch_limit GETs per sender domain and window: a flood of notices naming one domain must not
-    // turn us into a client hammering its MX.
-    auto limited = [&](std::size_t from) {
-        auto ok = store.rate_hit("fetch:" + domain, now(), p.rate_window, p.fetch_limit);
-        if (ok && *ok) return false;
-        std::int64_t next = (now() / p.rate_window + 1) * p.rate_window;
-        std::string why = ok ? "fetch limit for " + domain + " reached (" + std::to_string(p.fetch_limit) + " per " +
-                                   std::to_string(p.rate_window) + "s)"
-                             : "fetch limit: " + ok.error().text;
-        for (std::size_t j = from; j < rows.size(); ++j) {
-            (void)store.source_in_retry(rows[j].domain, rows[j].id, rows[j].tries, std::max(next, now() + 1), why);
-            ++pass.deferred;
-            ctx.logger().info("fetch", {{"id", id_tag(rows[j].id)}, {"domain", domain}, {"sender", rows[j].sender},
-                                        {"result", "deferred"}, {"error", why}});
-        }
-        return true;
-    };
-    if (limited(0)) return;
-    auto conn = connect_domain(p, domain, true);
-    if (!conn) {
-        for (auto& s : rows) {
-            if (conn.error().kind == ErrorKind::rejected) drop(s, conn.error().text);
-            else defer(s, conn.error().text);
-        }
-        return;
-    }
-    auto& [client, hp] = *conn;
-    const std::string mx = host_port_text(hp);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        SourceIn& s = rows[i];
-        if (stopping(p) || now() - claimed > claim_lease / 2) return give_back(i);
-        auto lost = [&](const std::string& why) {
-            defer(s, why);
-            for (std::size_t j = i + 1; j < rows.size(); ++j) defer(rows[j], "connection lost");
-        };
-        if (i > 0 && limited(i)) {
-            client->quit();
-            return;
-        }
-        auto r = client->command("GET " + s.id);
-        if (!r) return lost(mx + ": " + r.error().text);
-        if (r->code != 250) {
-            if (r->code >= 500) drop(s, mx + ": GET: " + reply_text(*r));
-            else defer(s, mx + ": GET: " + reply_text(*r));
-            continue;
-        }
-        HeadSpool msg;
-        auto until = std::chrono::steady_clock::now() + p.timeout + std::chrono::seconds(get_data_time);
-        auto got = client->read_message(p.smtp.bare_newline, p.max_message_size, until, [&](std::string_view piece) -> Result<void> {
-            msg.write(piece, limits::header_size);
-            return {};
-        });
-        if (!got) {
-            if (got.error().kind == ErrorKind::tempfail) return lost(mx + ": " + got.error().text);
-            drop(s, mx + ": " + got.error().text);
-            continue;
-        }
-        deliver(s, msg, mx, false);
-    }
-    client->quit();
 }
 
 Result<void> remove_file_if_unused(Store& store, const std::string& path) {

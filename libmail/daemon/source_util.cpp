@@ -2,6 +2,7 @@
 #include "libmail/daemon/source_util.hpp"
 
 #include "libmail/base/clock.hpp"
+#include "libmail/mail/address.hpp"
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/postage.hpp"
 #include "libmail/policy/verify.hpp"
@@ -87,6 +88,80 @@ Result<DeliveryResult> hand_on(const SourcePolicy& p, std::unique_ptr<Delivery>&
     m.header = std::move(*head);
     m.body = &msg.body();
     return d->deliver(m);
+}
+
+std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
+    std::int64_t d = std::max<std::int64_t>(p.retry, 1);
+    for (std::int64_t i = 1; i < tries && d < p.retry_max; ++i) d *= 2;
+    return std::min(d, std::max(p.retry_max, p.retry));
+}
+
+// Connects to the first host for domain that answers; kind rejected when the domain takes no mail. Hosts
+// found in DNS are connected to by address, and never at an internal one (loopback, private, link-local,
+// multicast): a domain's MX records must not point our connections into our own networks. --mx-map entries
+// are the administrator's and go where they say.
+Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
+                                                                        bool need_source) {
+    auto targets = mail_targets(domain, p.mx_map, p.mx_port, p.timeout);
+    if (!targets && targets.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + targets.error().text};
+    if (!targets) return targets.error();
+    std::string why = "no host";
+    std::size_t internal = 0, reachable = 0;
+    for (const auto& t : *targets) {
+        std::vector<HostPort> tries;
+        if (t.mapped) tries.push_back(t.host);
+        for (const auto& a : t.addresses)
+            if (!t.mapped) tries.push_back(HostPort{a, t.host.port});
+        internal += t.internal;
+        reachable += tries.size();
+        for (const auto& hp : tries) {
+            const std::string where = host_port_text(t.host) + (t.mapped ? "" : " (" + hp.host + ")");
+            auto c = SmtpClient::open(hp, p.hostname, p.timeout);
+            if (!c) {
+                const std::string at = host_port_text(hp);
+                std::string e = c.error().text;
+                if (e.rfind(at, 0) == 0) e = e.substr(std::min(e.size(), at.size() + 2));
+                why = where + ": " + e;
+                continue;
+            }
+            if (need_source && !(*c)->has_extension(source_keyword)) {
+                why = where + ": does not offer SOURCE";
+                (*c)->quit();
+                continue;
+            }
+            return std::make_pair(std::move(*c), t.host);
+        }
+    }
+    // Hosts whose address lookup failed: tried with what resolved; with nothing resolved, a temporary failure.
+    std::string lookup;
+    for (const auto& t : *targets)
+        if (!t.error.empty() && lookup.empty()) lookup = t.error;
+    if (reachable == 0 && !lookup.empty()) {
+        if (internal > 0) lookup += "; " + std::to_string(internal) + " internal address(es) not tried";
+        return Error{ErrorKind::tempfail, lookup};
+    }
+    if (!lookup.empty()) why += "; " + lookup;
+    // Only internal addresses: for a fetch the notice cannot be from a real MX, nobody to fetch from. For our own
+    // outgoing mail it is a partner behind split-horizon DNS or a VPN: the message waits (send already took
+    // it) and is retried until the hold time ends, and the reason says what to do.
+    if (reachable == 0 && internal > 0 && !need_source)
+        return Error{ErrorKind::tempfail, domain + ": MX hosts have only internal addresses (" + std::to_string(internal) +
+                                              "), never connected to; add an --mx-map entry to send there"};
+    if (reachable == 0 && internal > 0)
+        return Error{ErrorKind::rejected, domain + ": its mail hosts have only internal addresses (" + std::to_string(internal) +
+                                              "), never connected to unless --mx-map names them"};
+    if (internal > 0) why += "; " + std::to_string(internal) + " internal address(es) not tried";
+    return Error{ErrorKind::tempfail, why};
+}
+
+// True when the pass should stop: the daemon is shutting down.
+bool stopping(const SourcePolicy& p) { return p.stop && p.stop->load(); }
+
+// Where a fetched message waits when its delivery failed after the GET: the next try needs no GET (each
+// one spends one of the sender's max-gets). Empty when the domain cannot be part of a file name.
+std::string fetched_path(const SourcePolicy& p, const SourceIn& s) {
+    if (!is_valid_domain(s.domain)) return "";
+    return p.hold_dir + "/fetched-" + s.id + "." + s.domain;
 }
 
 } // namespace source_detail

@@ -1,7 +1,9 @@
-// Helpers the two halves of msourced share (source.cpp: sending, passes,
-// expiry; source_session.cpp: the SMTP session). Internal to libmail.
+// Helpers the parts of msourced share (source.cpp: sending, passes, expiry;
+// source_fetch.cpp: fetching; source_session.cpp: the SMTP session).
+// Internal to libmail.
 #pragma once
 #include "libmail/daemon/source.hpp"
+#include "libmail/io/smtp_client.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -34,5 +36,24 @@ std::string domain_of(const std::string& addr);
 Result<DeliveryResult> hand_on(const SourcePolicy& p, std::unique_ptr<Delivery>& d, const std::string& sender,
                                const std::vector<std::string>& rcpts, const HeadSpool& msg,
                                const std::vector<std::pair<std::string, std::string>>& fields);
+
+/// A claimed row is not taken by another pass for this long (a pass that died leaves it to the next). A pass
+/// works on a domain's rows for at most half of it, then gives the rest back: no row is ever worked on by two.
+inline constexpr std::int64_t claim_lease = 1800;
+/// The wait before the next try of a row tried tries times: retry, doubled each time, at most retry-max.
+std::int64_t backoff(const SourcePolicy& p, std::int64_t tries);
+/// True when a pass should stop: the daemon is shutting down.
+bool stopping(const SourcePolicy& p);
+/// Connects to the first host for domain that answers (offering SOURCE when need_source), never to an internal
+/// address found in DNS; kind rejected when the domain takes no mail.
+Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
+                                                                        bool need_source);
+/// Where a fetched message waits when its delivery failed after the GET; empty when the domain cannot be part
+/// of a file name.
+std::string fetched_path(const SourcePolicy& p, const SourceIn& s);
+/// Fetches the partial messages in rows (all from one domain) from that domain's MX and delivers them
+/// (source_fetch.cpp); counts go into pass, the Delivery in delivery is made when needed.
+void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::string& domain,
+                  std::vector<SourceIn>& rows, SourcePass& pass, std::unique_ptr<Delivery>& delivery);
 
 } // namespace mail::source_detail

@@ -106,17 +106,32 @@ const char* rcode_name(int rcode) {
     return nullptr;
 }
 
-} // namespace
+// The header fields both parsers keep.
+struct Header {
+    int rcode = 0;
+    bool truncated = false;
+    unsigned answers = 0;  // ANCOUNT
+};
 
-Result<MxResponse> parse_mx_message(std::string_view p) {
+// One resource record of the answer section: its TYPE and CLASS, and where its RDATA lies in the packet.
+struct Record {
+    unsigned type = 0;
+    unsigned cls = 0;
+    std::size_t data = 0;    // offset of the RDATA
+    std::size_t length = 0;  // RDLENGTH, already checked to lie within the packet
+};
+
+// Reads the header of a response, skips its questions and hands each answer record to visit (which returns
+// Result<void>; its error ends the walk). Every read is bounds-checked.
+template <class Visit>
+Result<Header> walk_answers(std::string_view p, Visit&& visit) {
     if (p.size() < dns_header_size) return malformed("shorter than a header");
     if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
-    MxResponse r;
-    r.truncated = (u8(p, 2) & 0x02) != 0;
-    r.rcode = static_cast<int>(u8(p, 3) & 0x0F);
+    Header h;
+    h.truncated = (u8(p, 2) & 0x02) != 0;
+    h.rcode = static_cast<int>(u8(p, 3) & 0x0F);
     const unsigned qdcount = u16(p, 4);
-    const unsigned ancount = u16(p, 6);
-    r.answers = static_cast<int>(ancount);
+    h.answers = u16(p, 6);
 
     std::size_t pos = dns_header_size;
     for (unsigned i = 0; i < qdcount; ++i) {
@@ -126,73 +141,67 @@ Result<MxResponse> parse_mx_message(std::string_view p) {
         if (p.size() - pos < 4) return malformed("question runs past the end");
         pos += 4;  // QTYPE, QCLASS
     }
-    for (unsigned i = 0; i < ancount; ++i) {
+    for (unsigned i = 0; i < h.answers; ++i) {
         auto owner = read_name(p, pos);
         if (!owner) return owner.error();
         pos = owner->end;
         if (p.size() - pos < 10) return malformed("record runs past the end");
-        const unsigned type = u16(p, pos);
-        const unsigned cls = u16(p, pos + 2);
-        const std::size_t rdlength = u16(p, pos + 8);
+        Record rec;
+        rec.type = u16(p, pos);
+        rec.cls = u16(p, pos + 2);
+        rec.length = u16(p, pos + 8);
         pos += 10;
-        if (p.size() - pos < rdlength) return malformed("record data runs past the end");
-        const std::size_t rdata_end = pos + rdlength;
-        // CNAMEs (type 5) and anything else a resolver adds are skipped: the MX records that follow are the
-        // answer, and an answer of only CNAMEs means no MX.
-        if (type == type_mx && cls == class_in) {
-            if (rdlength < 3) return malformed("short MX record");
-            MxRecord mx;
-            mx.preference = static_cast<int>(u16(p, pos));
-            auto host = read_name(p, pos + 2);
-            if (!host) return host.error();
-            if (host->end != rdata_end) return malformed("MX record length does not match its name");
-            if (!host->host) return malformed("MX host '" + printable(host->text) + "' is not a host name");
-            mx.host = std::move(host->text);
-            r.records.push_back(std::move(mx));
-        }
-        pos = rdata_end;
+        if (p.size() - pos < rec.length) return malformed("record data runs past the end");
+        rec.data = pos;
+        if (auto v = visit(rec); !v) return v.error();
+        pos = rec.data + rec.length;
     }
+    return h;
+}
+
+} // namespace
+
+Result<MxResponse> parse_mx_message(std::string_view p) {
+    MxResponse r;
+    // CNAMEs (type 5) and anything else a resolver adds are skipped: the MX records that follow are the
+    // answer, and an answer of only CNAMEs means no MX.
+    auto h = walk_answers(p, [&](const Record& rec) -> Result<void> {
+        if (rec.type != type_mx || rec.cls != class_in) return {};
+        if (rec.length < 3) return malformed("short MX record");
+        MxRecord mx;
+        mx.preference = static_cast<int>(u16(p, rec.data));
+        auto host = read_name(p, rec.data + 2);
+        if (!host) return host.error();
+        if (host->end != rec.data + rec.length) return malformed("MX record length does not match its name");
+        if (!host->host) return malformed("MX host '" + printable(host->text) + "' is not a host name");
+        mx.host = std::move(host->text);
+        r.records.push_back(std::move(mx));
+        return {};
+    });
+    if (!h) return h.error();
+    r.rcode = h->rcode;
+    r.truncated = h->truncated;
+    r.answers = static_cast<int>(h->answers);
     std::stable_sort(r.records.begin(), r.records.end(),
                      [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
     return r;
 }
 
 Result<AddressResponse> parse_address_message(std::string_view p) {
-    if (p.size() < dns_header_size) return malformed("shorter than a header");
-    if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
     AddressResponse r;
-    r.truncated = (u8(p, 2) & 0x02) != 0;
-    r.rcode = static_cast<int>(u8(p, 3) & 0x0F);
-    const unsigned qdcount = u16(p, 4);
-    const unsigned ancount = u16(p, 6);
-    std::size_t pos = dns_header_size;
-    for (unsigned i = 0; i < qdcount; ++i) {
-        auto q = read_name(p, pos);
-        if (!q) return q.error();
-        pos = q->end;
-        if (p.size() - pos < 4) return malformed("question runs past the end");
-        pos += 4;
-    }
-    for (unsigned i = 0; i < ancount; ++i) {
-        auto owner = read_name(p, pos);
-        if (!owner) return owner.error();
-        pos = owner->end;
-        if (p.size() - pos < 10) return malformed("record runs past the end");
-        const unsigned type = u16(p, pos);
-        const unsigned cls = u16(p, pos + 2);
-        const std::size_t rdlength = u16(p, pos + 8);
-        pos += 10;
-        if (p.size() - pos < rdlength) return malformed("record data runs past the end");
-        if (cls == class_in && (type == type_a || type == type_aaaa)) {
-            const std::size_t want = type == type_a ? 4 : 16;
-            if (rdlength != want) return malformed("address record of the wrong length");
-            char text[INET6_ADDRSTRLEN] = {};
-            if (!::inet_ntop(type == type_a ? AF_INET : AF_INET6, p.data() + pos, text, sizeof text))
-                return malformed("unprintable address");
-            r.addresses.emplace_back(text);
-        }
-        pos += rdlength;
-    }
+    auto h = walk_answers(p, [&](const Record& rec) -> Result<void> {
+        if (rec.cls != class_in || (rec.type != type_a && rec.type != type_aaaa)) return {};
+        const std::size_t want = rec.type == type_a ? 4 : 16;
+        if (rec.length != want) return malformed("address record of the wrong length");
+        char text[INET6_ADDRSTRLEN] = {};
+        if (!::inet_ntop(rec.type == type_a ? AF_INET : AF_INET6, p.data() + rec.data, text, sizeof text))
+            return malformed("unprintable address");
+        r.addresses.emplace_back(text);
+        return {};
+    });
+    if (!h) return h.error();
+    r.rcode = h->rcode;
+    r.truncated = h->truncated;
     return r;
 }
 

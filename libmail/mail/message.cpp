@@ -1,7 +1,9 @@
 // Streaming message reader and writer: see message.hpp.
 #include "libmail/mail/message.hpp"
 
+#include "libmail/base/canon.hpp"
 #include "libmail/base/text.hpp"
+#include "libmail/mail/spool.hpp"
 
 #include <istream>
 #include <ostream>
@@ -245,6 +247,31 @@ Result<void> MessageReader::copy_body(std::ostream& out) {
         out.write(buf.data(), static_cast<std::streamsize>(*k));
         if (!out) return Error{ErrorKind::tempfail, "write error"};
     }
+    return {};
+}
+
+Result<std::string> spool_body(MessageReader& msg, Spool& spool) {
+    RelaxedBodyHash hash;
+    char buf[65536];
+    for (;;) {
+        auto n = msg.read_body(buf, sizeof buf);
+        if (!n) return n.error();
+        if (*n == 0) break;
+        hash.update(std::string_view(buf, *n));
+        if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
+    }
+    return hash.finish();
+}
+
+Result<void> write_message(MessageReader& msg, Spool* spooled, std::ostream& out) {
+    if (auto r = msg.write_header(out); !r) return r;
+    if (spooled) {
+        if (auto r = spooled->copy_to(out); !r) return r;
+    } else if (auto r = msg.copy_body(out); !r) {
+        return r;
+    }
+    out.flush();
+    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
     return {};
 }
 

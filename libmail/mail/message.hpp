@@ -20,6 +20,8 @@
 
 namespace mail {
 
+class Spool;
+
 /// One header field with its exact bytes.
 struct HeaderField {
     std::string raw;  ///< name, colon, value, folds and line endings exactly as read
@@ -82,5 +84,13 @@ private:
     std::string pending_;  ///< body bytes already read while looking for the header's end
     std::size_t pending_pos_ = 0;
 };
+
+/// Reads the rest of msg's body into spool, hashing it on the way: its RFC 6376 relaxed body hash (the
+/// 32-octet SHA-256 digest of RelaxedBodyHash), for stamps that must be checked before the header is written.
+Result<std::string> spool_body(MessageReader& msg, Spool& spool);
+
+/// Writes msg to out: its header, then the body from spooled when given (the body already read from the input
+/// into it), else the rest of the input; then flushes. Kind tempfail "write error on stdout" when out has failed.
+Result<void> write_message(MessageReader& msg, Spool* spooled, std::ostream& out);
 
 } // namespace mail

@@ -188,29 +188,21 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     return p;
 }
 
-void log_session(Context& ctx, const std::string& event, const std::string& peer, std::size_t messages) {
-    ctx.logger().debug(event, {{"client", peer}, {"messages", static_cast<long>(messages)}});
-}
-
 // One session over conn.
 void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Context& ctx, StorePool& pool,
              SSL_CTX* tls, const std::atomic<bool>* stop) {
-    auto store = session_store(ctx, pool, conn, peer, policy.hostname);
-    if (!store) return;
-    {
-        ProxySession ps(policy, ctx, *store, peer);
-        SmtpServerConfig cfg = policy.smtp;
-        cfg.tls_available = tls != nullptr;
-        cfg.auth_available = tls != nullptr;
-        cfg.require_auth = policy.submission;
-        SmtpServer server(cfg, ps);
-        ps.attach(&server);
-        log_session(ctx, "connect", peer, 0);
-        run_smtp_session(conn, server, policy.times, tls, stop);
-        log_session(ctx, "disconnect", peer, server.messages());
-    }
-    if (policy.hits) policy.hits->flush(*store, now());
-    pool.give(std::move(store));
+    with_session_store(ctx, pool, conn, peer, policy.hostname, [&](Store& store) {
+        {
+            ProxySession ps(policy, ctx, store, peer);
+            SmtpServerConfig cfg = session_config(policy.smtp, tls);
+            cfg.auth_available = cfg.tls_available;  // AUTH only under TLS
+            cfg.require_auth = policy.submission;
+            SmtpServer server(cfg, ps);
+            ps.attach(&server);
+            drive_session(ctx, conn, peer, server, policy.times, tls, stop);
+        }
+        if (policy.hits) policy.hits->flush(store, now());
+    });
 }
 
 // The senders column of `user list`: the user's senders, the default marked, or "-" for none.
@@ -380,16 +372,11 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
     for (const auto& s : socks)
         ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
                                        {"role", s.name == "submission" ? "submission" : "incoming"}});
-    std::string host = pol->hostname;
     HitFlusher flusher(pol->hits, pool);  // started after dropping privileges: it opens store connections
-    serve(
-        socks, *lim,
-        [&](int rfd, int wfd, const std::string& peer, const ServeSocket& via) {
-            Conn conn(rfd, wfd, true);
-            session(conn, peer, via.name == "submission" ? submission : incoming, ctx, pool, tls, &stop);
-            if (hup.exchange(false)) ctx.logger().reopen();
-        },
-        busy_reply(ctx, host, *lim), stop);
+    serve_daemon(ctx, socks, *lim, pol->hostname, hup, stop,
+                 [&](Conn& conn, const std::string& peer, const ServeSocket& via) {
+                     session(conn, peer, via.name == "submission" ? submission : incoming, ctx, pool, tls, &stop);
+                 });
     flusher.stop();
     ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
     if (tls) SSL_CTX_free(tls);

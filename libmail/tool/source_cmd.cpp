@@ -116,18 +116,11 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
 
 void session(Conn& conn, const std::string& peer, const SourcePolicy& policy, Context& ctx, StorePool& pool,
              SSL_CTX* tls, const std::atomic<bool>* stop) {
-    auto store = session_store(ctx, pool, conn, peer, policy.hostname);
-    if (!store) return;
-    {
-        SourceSession ss(policy, ctx, *store, peer);
-        SmtpServerConfig cfg = policy.smtp;
-        cfg.tls_available = tls != nullptr;
-        SmtpServer server(cfg, ss);
-        ctx.logger().debug("connect", {{"client", peer}});
-        run_smtp_session(conn, server, policy.times, tls, stop);
-        ctx.logger().debug("disconnect", {{"client", peer}, {"messages", static_cast<long>(server.messages())}});
-    }
-    pool.give(std::move(store));
+    with_session_store(ctx, pool, conn, peer, policy.hostname, [&](Store& store) {
+        SourceSession ss(policy, ctx, store, peer);
+        SmtpServer server(session_config(policy.smtp, tls), ss);
+        drive_session(ctx, conn, peer, server, policy.times, tls, stop);
+    });
 }
 
 int print_pass(Context& ctx, const Result<SourcePass>& r) {
@@ -271,15 +264,9 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
     for (const auto& s : *socks)
         ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
                                        {"fetch_interval", static_cast<long>(*fi)}});
-    std::string host = p.hostname;
-    serve(
-        *socks, *lim,
-        [&](int rfd, int wfd, const std::string& peer, const ServeSocket&) {
-            Conn conn(rfd, wfd, true);
-            session(conn, peer, p, ctx, pool, tls, &stop);
-            if (hup.exchange(false)) ctx.logger().reopen();
-        },
-        busy_reply(ctx, host, *lim), stop);
+    serve_daemon(ctx, *socks, *lim, p.hostname, hup, stop, [&](Conn& conn, const std::string& peer, const ServeSocket&) {
+        session(conn, peer, p, ctx, pool, tls, &stop);
+    });
     p.wake = nullptr;
     fetcher.reset();
     ctx.logger().notice("stop", {});
