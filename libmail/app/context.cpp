@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include <exception>
 #include <iostream>
 #include <unistd.h>
 
@@ -97,6 +98,22 @@ Result<std::unique_ptr<Store>> StorePool::take() {
 void StorePool::give(std::unique_ptr<Store> s) {
     std::lock_guard<std::mutex> g(m_);
     if (free_.size() < 32) free_.push_back(std::move(s));
+}
+
+int run_filter(std::string_view program, const std::function<Result<int>()>& body) {
+    Result<int> r = Error{ErrorKind::software, "internal error"};
+    try {
+        r = body();
+    } catch (const std::exception& e) {
+        // A bug must still leave the message with the MTA: report it and say "try again later".
+        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
+    }
+    if (r) return *r;
+    Error e = r.error();
+    if (e.kind != ErrorKind::usage && e.kind != ErrorKind::config && e.kind != ErrorKind::noinput &&
+        e.kind != ErrorKind::data)
+        e.kind = ErrorKind::tempfail;
+    return report(program, e);
 }
 
 } // namespace mail

@@ -6,6 +6,8 @@
 #include "libmail/base/error.hpp"
 #include "libmail/base/log.hpp"
 #include "libmail/io/net.hpp"
+
+#include <functional>
 #include "libmail/store/store.hpp"
 
 #include <initializer_list>
@@ -93,5 +95,9 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
 int report(std::string_view program, const Error& e);
 /// Prints "program: context: text" on stderr; returns the sysexits code.
 int report(std::string_view program, std::string_view context, const Error& e);
+
+/// Runs a filter's body (mverify, mstamp) so that no failure loses mail: an exception or any error but a usage,
+/// configuration, input or message error is reported and becomes 75, "try again later", for the MTA.
+int run_filter(std::string_view program, const std::function<Result<int>()>& body);
 
 } // namespace mail

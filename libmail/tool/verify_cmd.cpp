@@ -16,7 +16,6 @@
 #include "libmail/base/text.hpp"
 
 #include <iostream>
-#include <stdexcept>
 
 namespace mail {
 
@@ -122,17 +121,9 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
         // The admission core decides (mailstamp(7) ADMISSION). The body hash binds stamps to the message;
         // headers can only be written after it, so the body goes to a spool file on the way (memory stays flat).
         auto body_hash = [&]() -> Result<std::string> {
-            RelaxedBodyHash hash;
-            char buf[65536];
-            for (;;) {
-                auto n = msg.read_body(buf, sizeof buf);
-                if (!n) return n.error();
-                if (*n == 0) break;
-                hash.update(std::string_view(buf, *n));
-                if (auto w = spool.write(std::string_view(buf, *n)); !w) return w.error();
-            }
-            spooled = true;
-            return hash.finish();
+            auto h = spool_body(msg, spool);
+            if (h) spooled = true;
+            return h;
         };
         auto d = decide_filter(lookups, holds, env, msg, p->delimiter, p->postage, body_hash);
         if (!d) return d.error();
@@ -163,14 +154,7 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
     if (holds) {
         if (auto c = holds->claim(now()); !c) return c.error();
     }
-    if (auto r = msg.write_header(out); !r) return r.error();
-    if (spooled) {
-        if (auto r = spool.copy_to(out); !r) return r.error();
-    } else if (auto r = msg.copy_body(out); !r) {
-        return r.error();
-    }
-    out.flush();
-    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    if (auto r = write_message(msg, spooled ? &spool : nullptr, out); !r) return r.error();
     if (holds) holds->commit();
     return ex_ok;
 }
@@ -178,23 +162,7 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
 } // namespace
 
 int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
-    Result<int> r = Error{ErrorKind::software, "internal error"};
-    try {
-        r = verify(ctx, opt, in, out, err);
-    } catch (const std::exception& e) {
-        // A bug must still leave the message with the MTA: report it and say "try again later".
-        r = Error{ErrorKind::tempfail, std::string("internal error: ") + e.what()};
-    }
-    if (!r) {
-        // A filter that fails must not lose mail: anything but a usage, configuration or message error
-        // is "try again later".
-        Error e = r.error();
-        if (e.kind != ErrorKind::usage && e.kind != ErrorKind::config && e.kind != ErrorKind::noinput &&
-            e.kind != ErrorKind::data)
-            e.kind = ErrorKind::tempfail;
-        return report(ctx.program, e);
-    }
-    return *r;
+    return run_filter(ctx.program, [&] { return verify(ctx, opt, in, out, err); });
 }
 
 } // namespace mail
