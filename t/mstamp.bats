@@ -267,3 +267,15 @@ print([p.get_payload(decode=True) for p in m.walk() if p.get("Content-Transfer-E
   run mstamp --banner "$BATS_TEST_TMPDIR/missing.txt" <"$BATS_TEST_TMPDIR/plain.eml"
   assert_failure 66
 }
+
+@test "--banner survives a Content-Type whose comment ends in a lone backslash (fuzz crash)" {
+  # found by banner_fuzz: the comment skipper stepped past the end of the value
+  # and std::out_of_range killed mstamp; the message must come out whole.
+  printf 'Join mailstamp\n' >"$BATS_TEST_TMPDIR/banner.txt"
+  printf 'From: a@b.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed;\n boundary=(comment\\\n\n--x\nhello there\n' \
+    >"$BATS_TEST_TMPDIR/odd.eml"
+  run mstamp --bits 8 --rcpt ann@a.example --banner "$BATS_TEST_TMPDIR/banner.txt" <"$BATS_TEST_TMPDIR/odd.eml"
+  assert_success
+  assert_output --partial 'hello there'
+  assert_output --partial 'X-Hashcash: '
+}

@@ -37,7 +37,7 @@ void skip_cfws(string_view v, std::size_t& i) {
         int depth = 0;
         for (; i < v.size(); ++i) {
             if (v[i] == '\\') {
-                ++i;
+                if (i + 1 < v.size()) ++i;  // a quoted pair; a lone backslash at the end ends the value
                 continue;
             }
             if (v[i] == '(') ++depth;

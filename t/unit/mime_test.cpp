@@ -68,6 +68,14 @@ TEST_CASE("mime: Content-Type with parameters, quoted strings and comments", "[m
     CHECK(j.param("b") == "2");
 }
 
+TEST_CASE("mime: a comment cut off after a backslash ends the value (fuzz crash)", "[mime]") {
+    ContentType ct = parse_content_type("multipart/mixed;\n boundary=(comment\\");
+    CHECK(ct.is("multipart", "mixed"));
+    CHECK(ct.param("boundary").empty());
+    ContentType t = parse_content_type("text/plain (\\");
+    CHECK(t.is("text", "plain"));
+}
+
 TEST_CASE("mime: a missing or unreadable Content-Type is text/plain", "[mime]") {
     CHECK(parse_content_type("").is("text", "plain"));
     CHECK(parse_content_type("garbage").is("text", "plain"));
