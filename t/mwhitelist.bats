@@ -245,7 +245,7 @@ setup() { common_setup; }
 
 @test "the shipped example config is accepted; a broken config exits 78 naming the line; a missing one 66" {
   mwhitelist import </dev/null >/dev/null
-  run mwhitelist --config "$MAILSTAMP_SRC/share/mailstamp.conf.example" stats
+  run mwhitelist --config "$MAILSTAMP_BIN/share/mailstamp.conf.example" stats
   assert_success
   printf '[common]\nthis line is wrong\n' >"$BATS_TEST_TMPDIR/bad.conf"
   run mwhitelist --config "$BATS_TEST_TMPDIR/bad.conf" stats

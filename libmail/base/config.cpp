@@ -2,6 +2,7 @@
 
 #include "libmail/base/duration.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/paths.hpp"
 #include "libmail/base/text.hpp"
 
 #include <cerrno>
@@ -9,10 +10,6 @@
 #include <fcntl.h>
 #include <memory>
 #include <unistd.h>
-
-#ifndef MAILSTAMP_SYSCONFDIR
-#define MAILSTAMP_SYSCONFDIR "/etc"
-#endif
 
 namespace mail {
 
@@ -182,7 +179,7 @@ std::vector<std::string> Config::get_all(std::string_view program, std::string_v
     return own.empty() ? common : own;
 }
 
-std::string system_config_path() { return std::string(MAILSTAMP_SYSCONFDIR) + "/mailstamp/mailstamp.conf"; }
+std::string system_config_path() { return paths::config_file; }
 
 namespace {
 

@@ -64,7 +64,7 @@ private:
     std::string path_;
 };
 
-/// SYSCONFDIR/mailstamp/mailstamp.conf (MAILSTAMP_SYSCONFDIR, else /etc).
+/// SYSCONFDIR/mailstamp/mailstamp.conf, fixed at configure time (paths::config_file).
 std::string system_config_path();
 
 /// Finds and reads the config file in DESIGN §7 order; an empty Config when no optional file exists.

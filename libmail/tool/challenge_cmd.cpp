@@ -9,6 +9,7 @@
 #include "libmail/mail/dsn.hpp"
 #include "libmail/base/duration.hpp"
 #include "libmail/base/limits.hpp"
+#include "libmail/base/paths.hpp"
 #include "libmail/mail/message.hpp"
 #include "libmail/policy/postage.hpp"
 #include "libmail/io/smtp_client.hpp"
@@ -88,7 +89,7 @@ Result<ChallengeSetup> setup_of(const Context& ctx, const ChallengeOptions& opt)
         auto text = read_small_file(t->value, 64 * 1024);
         if (!text) return text.error();
         s.tmpl = *text;
-    } else if (auto text = read_small_file(MAILSTAMP_DATADIR "/challenge.txt", 64 * 1024)) {
+    } else if (auto text = read_small_file(std::string(paths::pkgdata_dir) + "/challenge.txt", 64 * 1024)) {
         s.tmpl = *text;
     } else {
         s.tmpl = default_template;
