@@ -164,8 +164,26 @@ for u in $units; do
     *) fail "$name is '$state', want disabled/static/indirect" ;;
   esac
 done
-check "no unit of the package is linked into /etc/systemd/system" sh -c '
-  ! find /etc/systemd/system -type l \( -name "msmtp-proxy*" -o -name "msourced*" -o -name "mchallenge*" \) | grep .'
+# User units (mchallenge expire, for the user whose mail is held): none may
+# be enabled for every user (systemctl --global).
+user_units=$(dpkg -L mailstamp | grep -E '^(/usr)?/lib/systemd/user/[^/]+\.(service|socket|timer)$')
+for u in $user_units; do
+  name=$(basename "$u")
+  check "systemd-analyze verify $name (user unit)" \
+    sh -c "out=\$(systemd-analyze verify --man=no '$u' 2>&1); printf '%s' \"\$out\"; [ -z \"\$out\" ]"
+  state=$(systemctl --global --root=/ is-enabled "$name" 2>/dev/null)
+  case $state in
+    disabled|static|indirect) pass "user unit $name not enabled globally ($state)" ;;
+    *) fail "user unit $name is '$state' for every user, want disabled/static/indirect" ;;
+  esac
+done
+check "no unit of the package is linked into /etc/systemd/system or /etc/systemd/user" sh -c '
+  ! find /etc/systemd/system /etc/systemd/user -type l \( -name "msmtp-proxy*" -o -name "msourced*" -o -name "mchallenge*" \) | grep .'
+# Where the package has the Postfix pipe helper outside the documentation,
+# it is a program: executable.
+for f in $(dpkg -L mailstamp | grep '/mverify-reinject$' | grep -v '^/usr/share/doc/'); do
+  check "$f is executable" test -x "$f"
+done
 check "systemd-analyze verify has something to refuse (a broken unit fails)" sh -c "
   printf '[Service]\nExecStart=/nonexistent/program\n' >'$scratch/units/broken.service'
   ! systemd-analyze verify --man=no '$scratch/units/broken.service' >/dev/null 2>&1"
@@ -180,7 +198,7 @@ check "package unknown to dpkg after purge" sh -c "! dpkg-query -W -f='\${Status
 check "/etc/mailstamp removed" test ! -e /etc/mailstamp
 check "/var/lib/mailstamp (the store) removed" test ! -e /var/lib/mailstamp
 check "statoverride removed" sh -c '! dpkg-statoverride --list /var/lib/mailstamp'
-check "units removed" sh -c "for u in $(echo $units); do [ ! -e \"\$u\" ] || exit 1; done"
+check "units removed" sh -c "for u in $(echo $units $user_units); do [ ! -e \"\$u\" ] || exit 1; done"
 check "man pages removed" test ! -e /usr/share/man/man8/msmtp-proxy.8.gz
 check "system user mailstamp kept on purge (policy, debian/mailstamp.postrm)" getent passwd mailstamp
 
