@@ -93,8 +93,10 @@ for page in mwhitelist.1 mtoken.1 mstamp.1 mverify.1 mchallenge.1 msmtp-proxy.8 
 done
 # Prose may name /usr/local (where a source build goes, an admin's own
 # script); no path of a program, configuration file, unit or data file may.
+# README.md is the source tree's own guide (make install, default prefix).
 check "no installed file names a program, configuration or data path under /usr/local" sh -c '
-  ! dpkg -L mailstamp | while read -r f; do [ -f "$f" ] && echo "$f"; done |
+  ! dpkg -L mailstamp | grep -vx /usr/share/doc/mailstamp/README.md.gz |
+    while read -r f; do [ -f "$f" ] && echo "$f"; done |
     xargs -r zgrep -lE "/usr/local/(s?bin|etc|share|lib|var)/"'
 
 echo "== user, group, store directory"
