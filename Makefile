@@ -46,3 +46,40 @@ bench: deps build
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+
+# Debian package (debian/). `make deb` builds mailstamp_VERSION_ARCH.deb with
+# dpkg-buildpackage (which writes into the parent directory; the results are
+# moved to $(DEB_OUT)) and runs lintian on it; `make deb-test` installs that
+# package on this machine, checks it and purges it again (t/deb.sh, as root).
+.PHONY: deb-deps deb deb-test
+DEB_OUT   ?= $(BUILD)/deb
+DEB_TOOLS  = dpkg-dev debhelper fakeroot lintian
+DEB_FILE   = $(DEB_OUT)/mailstamp_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH)
+
+# The packaging tools and debian/control's Build-Depends; never removes or
+# replaces an installed package.
+deb-deps:
+	@SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	missing=$$(for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-remove $$missing || exit 1; \
+	fi; \
+	if ! dpkg-checkbuilddeps; then \
+	  [ -n "$$missing" ] || $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get build-dep -y -qq --no-remove ./ || exit 1; \
+	fi
+
+deb: deb-deps
+	DEB_BUILD_OPTIONS="parallel=$(JOBS) $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@mkdir -p $(DEB_OUT); \
+	v=$$(dpkg-parsechangelog -S Version); a=$$(dpkg-architecture -qDEB_HOST_ARCH); \
+	for f in mailstamp_$${v}_$$a.deb mailstamp-dbgsym_$${v}_$$a.deb \
+	         mailstamp_$${v}_$$a.buildinfo mailstamp_$${v}_$$a.changes; do \
+	  if [ -e ../$$f ]; then mv -f ../$$f $(DEB_OUT)/; fi; \
+	done; \
+	ls -l $(DEB_OUT)/mailstamp*_$${v}_$$a.deb
+	lintian --info --fail-on error $(DEB_FILE).changes
+
+deb-test: deb
+	SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO bash t/deb.sh $(DEB_FILE).deb
