@@ -1,33 +1,77 @@
 # Make-style entry points around CMake. Settings live in Makefile.inc.
 include Makefile.inc
 
-.PHONY: all deps build demo test install sanitize fuzz bench clean print-deps
+.PHONY: all deps deps-build deps-demo deps-test deps-mta deps-bench deps-fuzz build demo test install \
+        sanitize fuzz bench clean print-deps print-deps-build print-deps-demo print-deps-test print-deps-bench \
+        print-deps-fuzz
 
 all: build
 
+# Every list but the MTA (for .ci/run, which installs them itself), or one list.
 print-deps:
 	@echo $(DEB_ALL)
+print-deps-build:
+	@echo $(DEB_BUILD)
+print-deps-demo:
+	@echo $(DEB_DEMO)
+print-deps-test:
+	@echo $(DEB_TEST)
+print-deps-bench:
+	@echo $(DEB_BENCH)
+print-deps-fuzz:
+	@echo $(DEB_FUZZ)
 
-# Installs the Debian packages that are missing (as root, or through sudo).
-deps:
-	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
+# apt_install PACKAGES, PURPOSE: installs the packages not yet installed (as root, or through sudo),
+# never removing or replacing one and without Recommends.
+define apt_install
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing ($(2)):" $$missing; \
+  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+  $$SUDO apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-remove --no-install-recommends $$missing; \
+fi
+endef
+
+deps-build:
+	@$(call apt_install,$(DEB_BUILD),build)
+deps-demo: deps-build
+	@$(call apt_install,$(DEB_DEMO),demo)
+deps-test: deps-demo deps-mta
+	@$(call apt_install,$(DEB_TEST),test)
+deps-bench: deps-test
+	@$(call apt_install,$(DEB_BENCH),bench)
+deps-fuzz: deps-build
+	@$(call apt_install,$(DEB_FUZZ),fuzz)
+# Postfix's smtp-sink and smtp-source are test peers, but installing Postfix where Exim (or any other
+# MTA) runs would replace the host's mail server: then it is not installed, and the tests that need it
+# say so when they skip. Postfix comes unconfigured ("No configuration"): nothing listens on port 25.
+deps-mta:
+	@if mta=$$(sh t/other-mta.sh); then \
+	  echo "not installing $(DEB_MTA): this machine's MTA is" $$mta "- the tests that need smtp-sink will skip"; \
+	else \
 	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  dpkg-query -W -f='$${Status}\n' $(DEB_MTA) 2>/dev/null | grep -q '^install ok installed' || \
+	    echo 'postfix postfix/main_mailer_type select No configuration' | $$SUDO debconf-set-selections; \
+	  $(call apt_install,$(DEB_MTA),test: smtp-sink and smtp-source with no other MTA installed); \
 	fi
+# Everything (a CI machine).
+deps: deps-bench deps-fuzz
 
 build:
 	$(CMAKE) -S . -B $(BUILD) $(CMAKE_FLAGS)
 	$(CMAKE) --build $(BUILD) -j $(JOBS)
 
-# Installs, builds, and shows the main job on a throwaway store.
-demo: deps build
+# Installs what building and the demo need (no MTA), builds, and shows the main job on a throwaway store.
+demo: deps-demo
+	$(MAKE) build
 	MAILSTAMP_BIN=$(CURDIR)/$(BUILD) bash contrib/demo.sh
 
-# Every test: Catch2 unit tests and the bats files (benchmarks excluded).
-test: deps build
-	cd $(BUILD) && $(CTEST) --output-on-failure -j $(JOBS)
+# Every test: Catch2 unit tests and the bats files (benchmarks excluded); then the tests that skipped, and why.
+test: deps-test
+	$(MAKE) build
+	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS); rc=$$?; \
+	  grep -h '^ok .* # skip' Testing/Temporary/LastTest.log | sed 's/^ok [0-9]* /skipped: /'; exit $$rc; }
 
 install: build
 	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD)
@@ -36,12 +80,13 @@ sanitize:
 	$(MAKE) test BUILD=$(BUILD)-asan SANITIZE=1 BUILD_TYPE=Debug
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS over the fixture corpus.
-fuzz:
+fuzz: deps-fuzz
 	CXX=clang++ $(CMAKE) -S . -B $(BUILD)-fuzz -DMAILSTAMP_FUZZ=ON -DMAILSTAMP_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build $(BUILD)-fuzz -j $(JOBS) --target fuzz_targets
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash t/fuzz/run.sh $(BUILD)-fuzz
 
-bench: deps build
+bench: deps-bench
+	$(MAKE) build
 	cd $(BUILD) && $(CTEST) -C bench -L bench --output-on-failure
 
 clean:

@@ -66,13 +66,8 @@ int main(int argc, char** argv) {
     for (auto* sub : user->get_subcommands()) opt.command = sub->get_name();
 
     bool inetd = mail::proxy_inetd_mode(opt);
-    auto ctx = mail::make_context("msmtp-proxy", common, mail::Env{}, inetd);
-    if (!ctx) {
-        if (inetd) {
-            std::cout << "421 4.3.0 service not available (configuration)\r\n" << std::flush;
-            return mail::exit_code(ctx.error().kind);
-        }
-        return mail::report("msmtp-proxy", ctx.error());
-    }
+    auto role = opt.command.empty() ? mail::LogRole::daemon : mail::LogRole::command;
+    auto ctx = mail::make_context("msmtp-proxy", common, mail::Env{}, role);
+    if (!ctx) return inetd ? mail::inetd_start_failure("msmtp-proxy", ctx.error()) : mail::report("msmtp-proxy", ctx.error());
     return mail::run_proxy(*ctx, opt, inetd, std::cin, std::cout, std::cerr);
 }

@@ -42,13 +42,8 @@ int main(int argc, char** argv) {
     for (auto* sub : app.get_subcommands()) opt.command = sub->get_name();
 
     bool inetd = mail::source_inetd_mode(opt);
-    auto ctx = mail::make_context("msourced", common, mail::Env{}, inetd);
-    if (!ctx) {
-        if (inetd) {
-            std::cout << "421 4.3.0 service not available (configuration)\r\n" << std::flush;
-            return mail::exit_code(ctx.error().kind);
-        }
-        return mail::report("msourced", ctx.error());
-    }
+    auto role = opt.command.empty() ? mail::LogRole::daemon : mail::LogRole::command;
+    auto ctx = mail::make_context("msourced", common, mail::Env{}, role);
+    if (!ctx) return inetd ? mail::inetd_start_failure("msourced", ctx.error()) : mail::report("msourced", ctx.error());
     return mail::run_source(*ctx, opt, inetd, std::cin, std::cout, std::cerr);
 }

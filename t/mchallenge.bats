@@ -361,7 +361,7 @@ held_ids() { mchallenge list | cut -f1; }
 }
 
 @test "challenges through --relay are captured by smtp-sink" {
-  command -v smtp-sink >/dev/null || skip "smtp-sink is not installed"
+  need_smtp_sink
   port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   u=(); [ "$(id -u)" -ne 0 ] || u=(-u root)
   mkdir -p "$M/sink"

@@ -205,6 +205,7 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
 }
 
 @test "a fetched message whose delivery fails is kept and delivered later without a second GET" {
+  need_smtp_sink
   start a
   SINK=$(free_port)
   # B relays to an MTA that is down: the GET succeeds, the delivery does not.
@@ -235,6 +236,7 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
 }
 
 @test "a peer that does not offer the extension gets the message by DATA (smtp-sink, msmtp-proxy)" {
+  need_smtp_sink
   SINK=$(free_port)
   mkdir -p "$M/sink"
   smtp-sink "${SINKU[@]}" -d "$M/sink/%M." "127.0.0.1:$SINK" 100 >/dev/null 2>&1 3>&- &

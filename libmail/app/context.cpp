@@ -47,7 +47,7 @@ void Context::log_event(std::string_view event, std::initializer_list<LogField> 
     logger_->info(event, fields);
 }
 
-Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env, bool no_stderr) {
+Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env, LogRole role) {
     auto config = load_config(opt.config, env);
     if (!config) return config.error();
     Settings settings(*config, env, std::string(program));
@@ -56,7 +56,8 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
     auto busy = settings.duration(std::nullopt, nullptr, "busy-timeout", limits::store_busy_timeout_ms / 1000);
     if (!busy) return busy.error();
     LogOptions lo;
-    lo.no_stderr = no_stderr;
+    lo.daemon = role == LogRole::daemon;
+    lo.no_stderr = lo.daemon && stderr_is_peer();
     lo.program = std::string(program);
     lo.target = settings.get(opt.log, nullptr, "log", "auto").value;
     auto level_text = settings.get(opt.log_level, nullptr, "log-level", "info");
@@ -65,6 +66,11 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
         return Error{opt.log_level ? ErrorKind::usage : ErrorKind::config,
                      level_text.origin + ": log level '" + level_text.value + "' is not err, warning, notice, info or debug"};
     lo.threshold = *level;
+    // A person at a terminal reads the command's own output: an info line saying the same again is noise.
+    bool auto_target = lo.target == "auto" || lo.target.empty();
+    if (role == LogRole::command && auto_target && !settings.find(opt.log_level, nullptr, "log-level") &&
+        ::isatty(2) == 1 && lo.threshold > Level::warning)
+        lo.threshold = Level::warning;
     auto ms = *busy * 1000;
     bool default_db = !settings.find(opt.db, "MAILSTAMP_DB", "db");
     Context ctx(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),

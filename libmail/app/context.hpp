@@ -86,10 +86,17 @@ private:
     std::vector<std::unique_ptr<Store>> free_;
 };
 
+/// What kind of program a Context is for, which decides where its "auto" log goes (mailstamp(7) LOGGING).
+enum class LogRole {
+    command,  ///< a filter or a command: on a terminal, only warnings and errors unless --log-level (or the
+              ///< config's log-level) asks for more -- the result printed is not repeated as a log line
+    daemon,   ///< a daemon (listening, or on inetd's socket): on a terminal, or with no syslog socket, the
+              ///< log goes to stderr -- unless stderr is the client's socket (stderr_is_peer())
+};
+
 /// Resolves config, store path and logger for program; config errors are kind config/noinput.
-/// no_stderr: stderr is not ours (an inetd session's socket), so the logger never writes to it.
 Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env = Env{},
-                             bool no_stderr = false);
+                             LogRole role = LogRole::command);
 
 /// Prints "program: text" (one line, control characters replaced) on stderr; returns the sysexits code.
 int report(std::string_view program, const Error& e);

@@ -8,6 +8,9 @@
 #include <ctime>
 #include <fcntl.h>
 #include <mutex>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -157,13 +160,39 @@ std::string format_line(std::int64_t time, std::string_view program, long pid, s
     return out;
 }
 
-LogTarget choose_target(std::string_view target, bool no_stderr, bool stderr_is_tty) {
+LogTarget choose_target(std::string_view target, bool no_stderr, bool stderr_is_tty, bool syslog_ok) {
     if (target == "syslog") return LogTarget::syslog;
     if (target == "none") return LogTarget::none;
     if (target == "stderr") return no_stderr ? LogTarget::syslog : LogTarget::stderr_stream;
     if (target == "auto" || target.empty())
-        return !no_stderr && stderr_is_tty ? LogTarget::stderr_stream : LogTarget::syslog;
+        return !no_stderr && (stderr_is_tty || !syslog_ok) ? LogTarget::stderr_stream : LogTarget::syslog;
     return LogTarget::file;
+}
+
+bool syslog_listening(const char* socket) {
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::size_t n = std::strlen(socket);
+    bool ok = false;
+    if (n < sizeof sa.sun_path) {
+        std::memcpy(sa.sun_path, socket, n);
+        ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    }
+    ::close(fd);
+    return ok;
+}
+
+bool stderr_is_peer() {
+    struct stat err {};
+    if (::fstat(2, &err) != 0) return true;
+    if (!S_ISSOCK(err.st_mode)) return false;
+    for (int fd : {0, 1}) {
+        struct stat other {};
+        if (::fstat(fd, &other) == 0 && other.st_dev == err.st_dev && other.st_ino == err.st_ino) return true;
+    }
+    return false;
 }
 
 namespace {
@@ -214,7 +243,10 @@ Logger::~Logger() {
 void Logger::open_target() noexcept {
     try {
         bool tty = options_.stderr_is_tty ? *options_.stderr_is_tty : ::isatty(2) == 1;
-        target_ = choose_target(options_.target, options_.no_stderr, tty);
+        bool syslog_ok = true;
+        if (options_.daemon && !tty && (options_.target == "auto" || options_.target.empty()))
+            syslog_ok = options_.syslog_ok ? *options_.syslog_ok : syslog_listening();
+        target_ = choose_target(options_.target, options_.no_stderr, tty, syslog_ok);
         fallback_.clear();
         if (options_.target == "stderr" && target_ != LogTarget::stderr_stream)
             fallback_ = "stderr is not available";

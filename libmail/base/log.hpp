@@ -14,7 +14,9 @@
 // Logging never throws and never fails the caller: a file that cannot be
 // opened falls back to stderr (or to syslog when stderr is forbidden, as in
 // inetd mode where stderr is the client's socket), and a missing syslog
-// socket just drops the line. Diagnostics ("tool: context: error" on stderr)
+// socket just drops the line -- except for a daemon (LogOptions::daemon),
+// whose "auto" log goes to stderr when no syslog socket answers, so that the
+// reason it refuses service is seen by someone. Diagnostics ("tool: context: error" on stderr)
 // are not logs and do not go through here.
 #pragma once
 #include <concepts>
@@ -77,8 +79,17 @@ std::string format_line(std::int64_t time, std::string_view program, long pid, s
 /// Where lines go.
 enum class LogTarget { syslog, stderr_stream, file, none };
 
-/// The target `--log` names: "syslog", "stderr", "none", "auto" (syslog unless stderr is a terminal) or a file.
-LogTarget choose_target(std::string_view target, bool no_stderr, bool stderr_is_tty);
+/// The target `--log` names: "syslog", "stderr", "none", "auto" or a file. "auto" is stderr when stderr is a
+/// terminal, else syslog -- or stderr when `syslog_ok` is false (a daemon with no syslog socket); never stderr
+/// when no_stderr.
+LogTarget choose_target(std::string_view target, bool no_stderr, bool stderr_is_tty, bool syslog_ok = true);
+
+/// True when a syslog daemon listens on `socket` (a datagram connect succeeds).
+bool syslog_listening(const char* socket = "/dev/log");
+
+/// True when fd 2 must not be written: it is closed, or it is the same socket as fd 0 or fd 1 (an inetd
+/// session's client). A terminal, a pipe, a file or another socket (systemd's journal) is fine.
+bool stderr_is_peer();
 
 /// How to build a Logger.
 struct LogOptions {
@@ -86,7 +97,9 @@ struct LogOptions {
     std::string target = "auto";           ///< --log: auto, syslog, stderr, none, or a file path
     Level threshold = Level::info;         ///< --log-level
     bool no_stderr = false;                ///< stderr is not ours (inetd mode): never write to it
+    bool daemon = false;                   ///< "auto" falls back to stderr when no syslog socket answers
     std::optional<bool> stderr_is_tty;     ///< unset: isatty(2)
+    std::optional<bool> syslog_ok;         ///< unset: syslog_listening() (asked only for a daemon)
     std::function<std::int64_t()> clock;   ///< unset: time(); the line timestamp
 };
 

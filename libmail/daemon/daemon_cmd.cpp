@@ -125,7 +125,14 @@ std::string resolve_user(const Context& ctx, const SmtpDaemonOptions& o) {
 
 int daemon_failure(Context& ctx, bool inetd, const Error& e) {
     if (!inetd) return report(ctx.program, e);
-    ctx.logger().err("config", {{"error", e.text}});
+    // The reason goes where someone reads it: the log, and stderr when that is not the client's socket (a
+    // terminal, the journal); once, when the log is stderr itself.
+    if (ctx.logger().target() != LogTarget::stderr_stream) ctx.logger().err("config", {{"error", e.text}});
+    return inetd_start_failure(ctx.program, e);
+}
+
+int inetd_start_failure(std::string_view program, const Error& e) {
+    if (!stderr_is_peer()) (void)report(program, e);
     std::string msg = "421 4.3.0 service not available (configuration)\r\n";
     (void)!::write(1, msg.data(), msg.size());
     return exit_code(e.kind);

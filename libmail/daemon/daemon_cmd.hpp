@@ -47,8 +47,12 @@ BusyFn busy_reply(Context& ctx, const std::string& hostname, const ServeLimits& 
 std::string resolve_user(const Context& ctx, const SmtpDaemonOptions& o);
 
 /// Reports e and returns its exit code: on stderr, or in inetd mode (stdout is the client) as a 421 to
-/// the client and a log line.
+/// the client, a log line, and the diagnostic on stderr unless stderr is the client too (inetd_start_failure).
 int daemon_failure(Context& ctx, bool inetd, const Error& e);
+
+/// In inetd mode, before there is a Context (a bad config file): "program: reason" on stderr unless stderr is
+/// the client's socket (stderr_is_peer()), and a 421 to the client on stdout; returns e's exit code.
+int inetd_start_failure(std::string_view program, const Error& e);
 
 /// A store connection for one session from pool; none when the store cannot be opened, after logging that
 /// and telling the client 421 (it retries later).

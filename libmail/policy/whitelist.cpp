@@ -367,6 +367,7 @@ Result<void> wl_list_json(Store& store, std::ostream& out) {
 }
 
 Result<void> wl_list_text(Store& store, std::ostream& out) {
+    out << "ENTRY\tKIND\tSCOPE\tCREATED\tHITS\tLAST-HIT\tSOURCE\tNOTE\n";
     auto r = store.wl_each([&](const WlEntry& e) {
         out << wl_entry_text(e) << '\t' << to_string(e.kind) << '\t' << (e.scope.empty() ? "*" : e.scope) << '\t'
             << format_time(e.created) << '\t' << e.hits << '\t'

@@ -60,7 +60,7 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
 Result<void> wl_export(Store& store, std::ostream& out, WlFormat format);
 /// Writes every entry as a JSON array.
 Result<void> wl_list_json(Store& store, std::ostream& out);
-/// Writes every entry as aligned text, one per line.
+/// Writes a header line naming the columns, then every entry, one per line, its fields separated by tabs.
 Result<void> wl_list_text(Store& store, std::ostream& out);
 
 /// Splits one CSV record (RFC 4180 quoting) into fields; nothing when malformed.

@@ -158,6 +158,29 @@ TEST_CASE("log: choosing the target", "[log]") {
     CHECK(choose_target("none", false, false) == LogTarget::none);
     CHECK(choose_target("/var/log/m.log", true, false) == LogTarget::file);
     CHECK(choose_target("./syslog", false, false) == LogTarget::file);
+    // No syslog socket (a daemon's view): "auto" is stderr, unless stderr is the client.
+    CHECK(choose_target("auto", false, false, false) == LogTarget::stderr_stream);
+    CHECK(choose_target("auto", true, false, false) == LogTarget::syslog);
+    CHECK(choose_target("syslog", false, false, false) == LogTarget::syslog);
+    CHECK(choose_target("none", false, false, false) == LogTarget::none);
+}
+
+TEST_CASE("log: a daemon without a syslog socket logs to stderr", "[log]") {
+    mail::LogOptions o;
+    o.program = "msmtp-proxy";
+    o.stderr_is_tty = false;
+    o.syslog_ok = false;
+    CHECK(mail::Logger(o).target() == LogTarget::syslog);  // not a daemon: "auto" stays syslog
+    o.daemon = true;
+    CHECK(mail::Logger(o).target() == LogTarget::stderr_stream);
+    o.syslog_ok = true;
+    CHECK(mail::Logger(o).target() == LogTarget::syslog);
+    o.syslog_ok = false;
+    o.no_stderr = true;
+    CHECK(mail::Logger(o).target() == LogTarget::syslog);
+    o.no_stderr = false;
+    o.target = "syslog";
+    CHECK(mail::Logger(o).target() == LogTarget::syslog);  // asked for by name: kept
 }
 
 TEST_CASE("log: file target writes one line per event, appending", "[log]") {
