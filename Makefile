@@ -98,21 +98,20 @@ clean:
 # package on this machine, checks it and purges it again (t/deb.sh, as root).
 .PHONY: deb-deps deb deb-test
 DEB_OUT   ?= $(BUILD)/deb
-DEB_TOOLS  = dpkg-dev debhelper fakeroot lintian
 DEB_FILE   = $(DEB_OUT)/mailstamp_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH)
 
 # The packaging tools and debian/control's Build-Depends; never removes or
 # replaces an installed package.
 deb-deps:
 	@SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	missing=$$(for p in $(DEB_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	missing=$$(for p in $(DEB_PACKAGE); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-remove $$missing || exit 1; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-remove --no-install-recommends $$missing || exit 1; \
 	fi; \
 	if ! dpkg-checkbuilddeps; then \
 	  [ -n "$$missing" ] || $$SUDO apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get build-dep -y -qq --no-remove ./ || exit 1; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get build-dep -y -qq --no-remove --no-install-recommends ./ || exit 1; \
 	fi
 
 deb: deb-deps
