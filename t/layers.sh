@@ -5,13 +5,14 @@
 import pathlib, re, sys
 
 ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent)
-LAYERS = ["base", "mail", "smtp", "io", "store", "policy", "app", "daemon", "tool"]
+LAYERS = ["base", "mail", "smtp", "io", "auth", "store", "policy", "app", "daemon", "tool"]
 # layer -> the layers it may not import
 FORBIDDEN = {
     "base": set(LAYERS) - {"base"},
     "mail": {"policy", "store", "app", "daemon", "tool"},
     "smtp": {"policy", "store", "app", "daemon", "tool", "io"},
-    "store": {"policy"},
+    "auth": {"store", "policy", "app", "daemon", "tool"},
+    "store": {"policy", "auth"},
     "daemon": {"tool"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*"libmail/([^"]+)"')
