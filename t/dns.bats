@@ -59,7 +59,10 @@ notice() {
   $PY "$TOOL" chat "$PB" "EHLO mx.$1" "MAIL FROM:<alice@$1>" "RCPT TO:<bob@b.example>" \
     "SOURCE 0123456789abcdef0123456789abcdef" "QUIT"
 }
-asked() { grep -c "^$1 $2\$" "$3" 2>/dev/null || true; }
+# asked NAME TYPE LOG: how many queries for NAME TYPE the zone server logged (0 when it logged none).
+asked() {
+  if [ -f "$3" ]; then grep -c "^$1 $2\$" "$3" || true; else echo 0; fi
+}
 
 @test "--dns names the server the MX lookup goes to, before MAILSTAMP_DNS and the config key" {
   printf 'dns = 127.0.0.1:%s\n' "$DNSPORT2" >>"$M/config"
