@@ -71,6 +71,7 @@ const std::string qptr("\xC0\x0C", 2);  // the question's name, always at offset
 
 Answer parse_and_answer(const Packet& p) {
     auto r = parse_response(p.build());
+    INFO((r.ok() ? std::string() : r.error().text));
     REQUIRE(r.ok());
     return answer_from(*r, p.qname, p.qtype);
 }
@@ -229,8 +230,8 @@ TEST_CASE("dns: CNAME chains are followed in the answer, at most 8 links", "[dns
     Packet p;
     p.qname = "www.example.org";
     p.an = {rr(qptr, Type::cname, wire("Alias.example.net"), 600), rr(wire("alias.example.net"), Type::cname, wire("host.example.com"), 100),
-            rr(wire("host.example.com"), Type::a, "\x0a\x00\x00\x01", 300),
-            rr(wire("other.example.com"), Type::a, "\x0a\x00\x00\x02", 300)};
+            rr(wire("host.example.com"), Type::a, std::string("\x0a\x00\x00\x01", 4), 300),
+            rr(wire("other.example.com"), Type::a, std::string("\x0a\x00\x00\x02", 4), 300)};
     auto a = parse_and_answer(p);
     REQUIRE(a.status == Status::ok);
     REQUIRE(a.records.size() == 1);
