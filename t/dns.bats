@@ -6,7 +6,8 @@
 # the config key dns are honoured in that order; a TIMEOUT record and SERVFAIL
 # are a temporary failure (451 in the session) within about dns-timeout; a bad
 # --dns value is one usage line and exit 64; the daemon's cache asks once
-# within the TTL. mverify, mchallenge and msmtp-proxy take the same setting.
+# within the TTL; answers with another id or question are ignored. mverify,
+# mchallenge and msmtp-proxy take the same setting.
 
 load helpers
 
@@ -152,4 +153,45 @@ asked() {
   run --separate-stderr msourced queue
   [ "$status" -eq 78 ]
   [[ "$stderr" == *"$M/config:3: dns: "* ]]
+}
+
+@test "answers with another id or another question are ignored; the one that matches is taken" {
+  # A server that sends two wrong answers before the right one: another id (naming evil.example as the
+  # MX), then the right id for another question (also evil), then the answer asked for.
+  cat >"$M/spoof.py" <<'PY'
+import socket, sys
+from dnslib import DNSRecord, DNSHeader, DNSQuestion, RR, QTYPE, MX, A
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+log = open(sys.argv[2], "a", buffering=1)
+while True:
+    data, peer = s.recvfrom(4096)
+    q = DNSRecord.parse(data)
+    name = str(q.q.qname).rstrip(".").lower()
+    log.write(f"{name} {QTYPE.get(q.q.qtype)}\n")
+    def reply(ident, qname, host):
+        r = DNSRecord(DNSHeader(id=ident, qr=1, rd=1, ra=1), q=DNSQuestion(qname, q.q.qtype))
+        if q.q.qtype == QTYPE.MX:
+            r.add_answer(RR(qname, QTYPE.MX, ttl=300, rdata=MX(host)))
+        elif q.q.qtype == QTYPE.A:
+            r.add_answer(RR(qname, QTYPE.A, ttl=300, rdata=A("192.0.2.25")))
+        return r.pack()
+    qid = q.header.id
+    s.sendto(reply((qid + 1) & 0xffff, name, "evil.example"), peer)
+    s.sendto(reply(qid, "other.example", "evil.example"), peer)
+    s.sendto(reply(qid, name, "mx." + name), peer)
+PY
+  $PY "$M/spoof.py" "$M/spoof.port" "$M/spoof.log" &
+  PIDS+=($!)
+  for i in $(seq 100); do [ -s "$M/spoof.port" ] && break; sleep 0.05; done
+  start_b --dns "127.0.0.1:$(cat "$M/spoof.port")"
+  run notice a.example
+  assert_success
+  sleep 0.3
+  run cat "$M/spoof.log"
+  assert_line "a.example MX"
+  assert_line "mx.a.example A"
+  refute_line --partial "evil.example"
 }
