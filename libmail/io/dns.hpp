@@ -82,8 +82,8 @@ struct ResolverOptions {
                                                    ///< most 3; none or no file: 127.0.0.1, as glibc does)
 };
 
-/// The resolver that talks to real servers (UDP, then TCP when the answer is truncated), with a bounded
-/// TTL cache when options.cache_entries > 0. Kind config when no server is known.
+/// The resolver of real servers (UDP, TCP when truncated), with a TTL cache when options.cache_entries > 0. No
+/// server named or in resolv.conf: 127.0.0.1, as glibc. Kind config for a non-numeric server, a timeout <= 0.
 Result<std::unique_ptr<Resolver>> make_resolver(const ResolverOptions& options);
 
 /// The bounded TTL cache alone, in front of inner (make_resolver uses it when cache_entries > 0): answers
