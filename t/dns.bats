@@ -6,7 +6,8 @@
 # the config key dns are honoured in that order; a TIMEOUT record and SERVFAIL
 # are a temporary failure (451 in the session) within about dns-timeout; a bad
 # --dns value is one usage line and exit 64; the daemon's cache asks once
-# within the TTL; answers with another id or question are ignored. mverify,
+# within the TTL; answers with another id or question are ignored; a truncated
+# answer is asked again over TCP. mverify,
 # mchallenge and msmtp-proxy take the same setting.
 
 load helpers
@@ -194,4 +195,18 @@ PY
   assert_line "a.example MX"
   assert_line "mx.a.example A"
   refute_line --partial "evil.example"
+}
+
+@test "a truncated UDP answer is asked again over TCP, and its records are used" {
+  # 80 MX records do not fit the 1232 octets offered over UDP: the server sends TC, the resolver asks over TCP.
+  for i in $(seq -w 10 89); do printf 'big.example MX %s mx%s.big.example\n' "$i" "$i"; done >>"$M/zone"
+  start_b --dns "127.0.0.1:$DNSPORT"
+  run notice big.example
+  assert_success
+  sleep 0.3
+  [ "$(asked big.example MX "$M/dns.log")" -eq 2 ]
+  # The hosts of the TCP answer are looked up, in order of preference.
+  run grep -m1 ' A$' "$M/dns.log"
+  assert_output "mx10.big.example A"
+  [ "$(asked mx19.big.example A "$M/dns.log")" -eq 1 ]
 }
