@@ -1,6 +1,6 @@
 // Finding the hosts that receive mail for a domain: DNS MX responses parsed
-// by hand (the packet is untrusted), per-domain overrides, and the system
-// resolver behind one call.
+// by hand (the packet is untrusted), per-domain overrides, and the lookups
+// through the one resolver layer (io/dns.hpp) behind one call.
 #pragma once
 #include "libmail/base/error.hpp"
 #include "libmail/io/dns.hpp"
