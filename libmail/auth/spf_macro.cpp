@@ -124,7 +124,8 @@ Result<std::vector<MacroToken>> tokenize_macro(std::string_view s, bool exp) {
         if (n == '%' || n == '_' || n == '-') {
             MacroToken t;
             t.macro = true;
-            t.literal = n == '%' ? "%" : n == '_' ? " " : "%20";
+            static const std::string percent = "%", space = " ", escaped_space = "%20";
+            t.literal = n == '%' ? percent : n == '_' ? space : escaped_space;
             out.push_back(std::move(t));
             i += 2;
             continue;
