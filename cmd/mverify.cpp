@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     mail::SpfCommandOptions spf_opt;
     auto* spf = mail::add_spf_command(app, spf_opt);
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (spf->parsed() && spf_opt.dns) common.dns = spf_opt.dns;  // `mverify spf --dns` as `mverify --dns`
     auto ctx = mail::make_context("mverify", common);
     if (!ctx) return mail::report("mverify", ctx.error());
     if (spf->parsed()) return mail::run_verify_spf(*ctx, spf_opt, std::cout, std::cerr);

@@ -198,16 +198,7 @@ int run_verify_spf(Context& ctx, const SpfCommandOptions& opt, std::ostream& out
     if (has_control(q.helo) || q.helo.size() > 255) return fail(ErrorKind::usage, "--helo: not a host name");
     if (has_control(q.sender) || q.sender.size() > 320) return fail(ErrorKind::usage, "--sender: not an address");
 
-    dns::ResolverOptions ro;
-    if (opt.dns) {
-        auto servers = dns::parse_servers(*opt.dns);
-        if (!servers) return fail(ErrorKind::usage, "--dns: " + servers.error().text);
-        ro.servers = std::move(*servers);
-    }
-    auto resolver = dns::make_resolver(ro);
-    if (!resolver) return fail(resolver.error().kind, resolver.error().text);
-
-    spf::Outcome o = spf::check_mailfrom(**resolver, q);
+    spf::Outcome o = spf::check_mailfrom(ctx.resolver(), q);
     out << spf::to_string(o.result) << "\n";
     if (!o.explanation.empty()) out << scrub(o.explanation, 1000) << "\n";
     ctx.log_event("spf", {{"result", std::string(spf::to_string(o.result))},
