@@ -26,8 +26,12 @@ int main(int argc, char** argv) {
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
+    mail::SpfCommandOptions spf_opt;
+    auto* spf = mail::add_spf_command(app, spf_opt);
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (spf->parsed() && spf_opt.dns) common.dns = spf_opt.dns;  // `mverify spf --dns` as `mverify --dns`
     auto ctx = mail::make_context("mverify", common);
     if (!ctx) return mail::report("mverify", ctx.error());
+    if (spf->parsed()) return mail::run_verify_spf(*ctx, spf_opt, std::cout, std::cerr);
     return mail::run_verify(*ctx, opt, std::cin, std::cout, std::cerr);
 }

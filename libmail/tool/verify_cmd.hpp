@@ -29,6 +29,23 @@ struct VerifyOptions {
     std::vector<std::string> trusted_forwarders;  ///< domains whose SRS wrappers are taken off
 };
 
+/// `mverify spf`'s options (mverify(1) SPF).
+struct SpfCommandOptions {
+    std::string ip;                  ///< --ip: the client address
+    std::string helo;                ///< --helo: the HELO/EHLO name
+    std::string sender;              ///< --sender: MAIL FROM ("" for the null sender)
+    std::optional<std::string> dns;  ///< --dns HOST:PORT[,...]; main() hands it to CommonOptions::dns
+};
+
+/// Adds the `spf` subcommand to mverify's app, bound to opt; returns it (parsed() says whether it ran).
+CLI::App* add_spf_command(CLI::App& app, SpfCommandOptions& opt);
+
+/// `mverify spf`: SPF check_host() for the MAIL FROM identity (postmaster@HELO for the null sender), like
+/// spfquery: the result word on the first line of out, then the explanation or problem when there is one.
+/// The resolver is ctx.resolver() (--dns, MAILSTAMP_DNS, config dns, /etc/resolv.conf). Exit 0 whatever the
+/// result; 64 for a bad --ip, --helo or --sender (a bad --dns is make_context's 64).
+int run_verify_spf(Context& ctx, const SpfCommandOptions& opt, std::ostream& out, std::ostream& err);
+
 /// Classifies the message on in and writes it, with its verdict, to out; returns the exit code
 /// (0 delivered, 69 rejected by --unknown reject, 75 on any internal failure with nothing written).
 int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::ostream& out, std::ostream& err);
