@@ -95,9 +95,7 @@ ArcResult Verifier::arc(dns::Resolver& resolver) {
     }
     // The newest AMS (§5.2 step 4).
     const Sig& top = *ams[count];
-    if (std::string why = m.body_mismatch(top); !why.empty())
-        return fail("ARC-Message-Signature i=" + std::to_string(count) + ": " + why);
-    detail::Check c = detail::check_signature(top, m.header_data(top), resolver);
+    detail::Check c = detail::check_signature(top, m.header_data(top), resolver, m.body_mismatch(top));
     if (c.status != Status::pass)
         return fail("ARC-Message-Signature i=" + std::to_string(count) + ": " + std::string(to_string(c.status)) + ", " +
                     c.reason);
@@ -110,7 +108,7 @@ ArcResult Verifier::arc(dns::Resolver& resolver) {
             if (j < i) data += detail::canon_header(m.fields[as[j]->field].raw, true);
         }
         data += as[i]->self;
-        detail::Check s = detail::check_signature(*as[i], data, resolver);
+        detail::Check s = detail::check_signature(*as[i], data, resolver, {});
         if (s.status != Status::pass)
             return fail("ARC-Seal i=" + std::to_string(i) + ": " + std::string(to_string(s.status)) + ", " + s.reason);
     }

@@ -130,11 +130,8 @@ std::vector<SignatureResult> Verifier::verify(dns::Resolver& resolver) {
         } else if (m.options.now > 0 && sig.x >= 0 && sig.x < m.options.now) {
             r.status = Status::permerror;
             r.reason = "signature expired";
-        } else if (std::string why = m.body_mismatch(sig); !why.empty()) {
-            r.status = Status::fail;
-            r.reason = why;
         } else {
-            detail::Check c = detail::check_signature(sig, m.header_data(sig), resolver);
+            detail::Check c = detail::check_signature(sig, m.header_data(sig), resolver, m.body_mismatch(sig));
             r.status = c.status;
             r.reason = c.reason;
             r.testing = c.testing;

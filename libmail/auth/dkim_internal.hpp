@@ -99,8 +99,10 @@ struct Check {
     std::string reason;
     bool testing = false;
 };
-/// Looks up s._domainkey.d and verifies sig.b over data (the canonical header octets).
-Check check_signature(const Sig& sig, std::string_view data, dns::Resolver& resolver);
+/// Looks up s._domainkey.d (RFC 6376 §6.1.2), then, with a usable key, fails with body_mismatch when that
+/// is not empty (§6.1.3: the body hash), else verifies sig.b over data (the canonical header octets).
+Check check_signature(const Sig& sig, std::string_view data, dns::Resolver& resolver,
+                      const std::string& body_mismatch);
 
 } // namespace mail::dkim::detail
 

@@ -38,17 +38,17 @@ bool list_has(std::string_view list, std::string_view word, bool star = false) {
 } // namespace
 
 namespace {
-Check check_key(const Sig& sig, std::string_view data, dns::Resolver& resolver);
+Check check_key(const Sig& sig, std::string_view data, dns::Resolver& resolver, const std::string& body);
 }
 
-Check check_signature(const Sig& sig, std::string_view data, dns::Resolver& resolver) {
-    Check c = check_key(sig, data, resolver);
+Check check_signature(const Sig& sig, std::string_view data, dns::Resolver& resolver, const std::string& body) {
+    Check c = check_key(sig, data, resolver, body);
     ERR_clear_error();  // nothing of a failed parse or verification is left for the next OpenSSL caller
     return c;
 }
 
 namespace {
-Check check_key(const Sig& sig, std::string_view data, dns::Resolver& resolver) {
+Check check_key(const Sig& sig, std::string_view data, dns::Resolver& resolver, const std::string& body) {
     std::string name = sig.s + "._domainkey." + sig.d;
     dns::Answer ans = resolver.query(name, dns::Type::txt);
     if (ans.temporary()) return result(Status::temperror, "key lookup " + name + ": " + ans.detail);
@@ -105,6 +105,7 @@ Check check_key(const Sig& sig, std::string_view data, dns::Resolver& resolver) 
     if (ktype == "rsa" && EVP_PKEY_get_bits(key.get()) < 1024)
         return result(Status::fail, "RSA key under 1024 bits (RFC 8301)", testing);
     if (sig.sha1) return result(Status::fail, "rsa-sha1 is not accepted (RFC 8301)", testing);
+    if (!body.empty()) return result(Status::fail, body, testing);
 
     std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
     if (!ctx) return result(Status::temperror, "out of memory", testing);

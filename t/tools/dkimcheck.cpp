@@ -38,7 +38,9 @@ public:
             std::string rest;
             std::getline(ls, rest);
             if (w == "TXT" || w == "txt") {
-                if (ls >> w && (w == "SERVFAIL" || w == "TIMEOUT")) {
+                std::string t = rest.substr(rest.find_first_not_of(" \t") == std::string::npos ? 0 : rest.find_first_not_of(" \t"));
+                while (!t.empty() && (t.back() == ' ' || t.back() == '\r')) t.pop_back();
+                if (t == "SERVFAIL" || t == "TIMEOUT" || t == "REFUSED") {
                     fails_[name] = true;
                     continue;
                 }
