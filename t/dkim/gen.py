@@ -188,18 +188,39 @@ for bi, base in enumerate(BASES):
                 meta2 = meta
             add("b%d/%s/%s" % (bi, cname, tname), m, dict(meta2))
 
+def drop_set1(m):
+    # removes the three fields of ARC set 1 (with their folded lines)
+    h, b = split(m)
+    out, skip = [], False
+    for ln in h.split(b"\r\n"):
+        if ln[:1] in (b" ", b"\t"):
+            if not skip:
+                out.append(ln)
+            continue
+        low = ln.lower()
+        skip = low.startswith(b"arc-") and b"i=1;" in ln.replace(b" ", b"")
+        if not skip:
+            out.append(ln)
+    return b"\r\n".join(out) + b"\r\n" + b
+
+
 # ARC: dkimpy seals 1- and 2-hop chains; broken ones tampered after sealing.
 def arc_hop(msg, sel, dom, key, srv):
-    msg = b"Authentication-Results: " + srv.encode() + b"; dkim=pass header.d=example.org; dmarc=pass\r\n" + msg
+    # dkimpy takes cv= from the arc= result of our own Authentication-Results
+    arc = b" arc=pass;" if b"ARC-Seal:" in msg else b""
+    msg = (b"Authentication-Results: " + srv.encode() + b";" + arc + b" dkim=pass header.d=example.org; dmarc=pass\r\n"
+           + msg)
     sig = dkim.arc_sign(msg, sel.encode(), dom.encode(), key, srv.encode())
     return b"".join(sig) + msg
 
 
 for bi, base in enumerate(BASES[:2]):
     signed = dsign(base, "sel1", "example.org", rsa_pem, RR)
-    hop1 = arc_hop(signed, "arc1", "lists.example.net", rsa2_pem, "lists.example.net")
-    hop2 = arc_hop(hop1.replace(b"Subject: ", b"Subject: [list] ", 1), "arc2", "fwd.example.com", rsa_pem,
-                   "fwd.example.com")
+    # the list tags the subject (breaking DKIM), then seals; the forwarder adds a field, then seals
+    hop1 = arc_hop(signed.replace(b"Subject: ", b"Subject: [list] ", 1), "arc1", "lists.example.net", rsa2_pem,
+                   "lists.example.net")
+    hop2 = arc_hop(b"X-Forwarded: yes\r\n" + hop1, "arc2", "fwd.example.com", rsa_pem, "fwd.example.com")
+    assert b"ARC-Seal: i=2" in hop2
     add("arc%d/1hop" % bi, hop1, {"arc": True})
     add("arc%d/2hop" % bi, hop2, {"arc": True})
     add("arc%d/2hop-body" % bi, hop2.replace(b"Hi Bob", b"Hi Eve") if b"Hi Bob" in hop2 else hop2 + b"x\r\n",
@@ -209,6 +230,7 @@ for bi, base in enumerate(BASES[:2]):
         {"arc": True})
     add("arc%d/1hop-subject" % bi, hop1.replace(b"Subject: ", b"Subject: X", 1), {"arc": True})
     add("arc%d/none" % bi, signed, {"arc": True})
+    add("arc%d/2hop-dropped-set1" % bi, drop_set1(hop2), {"arc": True})
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(cases, f, indent=0)
