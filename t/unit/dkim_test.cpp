@@ -111,6 +111,7 @@ struct SignSpec {
     long long l = -1;
     std::string name = "DKIM-Signature";
     std::string a;
+    bool b_middle = false;  // b= before bh= instead of last
 };
 
 std::string sign(const Key& key, const std::vector<HeaderField>& fields, std::string_view body, const SignSpec& sp) {
@@ -122,6 +123,13 @@ std::string sign(const Key& key, const std::vector<HeaderField>& fields, std::st
     std::string a = !sp.a.empty() ? sp.a : key.ed ? "ed25519-sha256" : "rsa-sha256";
     std::string field = sp.name + ": v=1; a=" + a + "; c=" + sp.c + "; d=" + sp.d + "; s=" + sp.s +
                         "; h=" + sp.h + sp.extra + ";\r\n\tbh=" + base64_encode(bh.digest()) + "; b=";
+    std::string tail;
+    if (sp.b_middle) {
+        field = sp.name + ": v=1; a=" + a + "; b=";
+        tail = ";\r\n\tc=" + sp.c + "; d=" + sp.d + "; s=" + sp.s + "; h=" + sp.h + sp.extra +
+               "; bh=" + base64_encode(bh.digest());
+        field += tail;
+    }
     std::string data;
     std::map<std::string, std::size_t> used;
     for (std::string_view rest = sp.h; !rest.empty();) {
@@ -138,6 +146,10 @@ std::string sign(const Key& key, const std::vector<HeaderField>& fields, std::st
     std::string self = detail::canon_header(field, hrel);
     self.resize(self.size() - 2);
     data += self;
+    if (sp.b_middle) {
+        std::string head = field.substr(0, field.size() - tail.size());
+        return head + base64_encode(key.sign(data)) + tail + "\r\n";
+    }
     return field + base64_encode(key.sign(data)) + "\r\n";
 }
 
@@ -241,6 +253,14 @@ TEST_CASE("dkim: signed messages pass, tampered ones fail") {
         auto head = run(with(sig, f), base_body, r);
         CHECK(head[0].status == Status::fail);
         CHECK(head[0].reason == "signature did not verify");
+
+        // b= before other tags: only its value is emptied for the hash (RFC 6376 3.7)
+        SignSpec mid = sp;
+        mid.b_middle = true;
+        std::string sigm = sign(rsa, base_fields(), base_body, mid);
+        CHECK(sigm.find("; b=") < sigm.find("bh="));
+        CHECK(run(with(sigm, base_fields()), base_body, r)[0].status == Status::pass);
+        CHECK(run(with(sigm, base_fields()), base_body + "x\r\n", r)[0].status == Status::fail);
 
         // whitespace: relaxed survives, simple does not
         auto fw = base_fields();
