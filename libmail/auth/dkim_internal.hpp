@@ -62,11 +62,9 @@ private:
     EVP_MD_CTX* ctx_ = nullptr;
     std::uint64_t total_ = 0;
     std::uint64_t empty_lines_ = 0;
-    std::string line_;  // simple: the current line (bounded by flushing when long)
     bool line_has_text_ = false;
     bool pending_space_ = false;
     bool cr_ = false;
-    bool any_ = false;
     bool done_ = false;
     std::string digest_;
 };
