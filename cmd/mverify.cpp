@@ -25,8 +25,11 @@ int main(int argc, char** argv) {
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
+    mail::AuthOptions auth_opt;
+    CLI::App* auth = mail::add_auth_command(app, auth_opt);
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = mail::make_context("mverify", common);
     if (!ctx) return mail::report("mverify", ctx.error());
+    if (*auth) return mail::run_auth(*ctx, auth_opt, std::cin, std::cout, std::cerr);
     return mail::run_verify(*ctx, opt, std::cin, std::cout, std::cerr);
 }
