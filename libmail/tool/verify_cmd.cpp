@@ -194,6 +194,15 @@ std::vector<std::string> list_setting(const Context& ctx, const std::vector<std:
 
 Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out) {
     const Settings& st = ctx.settings();
+    // The command line first: its errors are usage errors, before anything is read or asked.
+    auth::Client client;
+    if (opt.ip && client_ip(*opt.ip).empty())
+        return Error{ErrorKind::usage, "--ip: not a numeric IP address: " + scrub(*opt.ip, 100)};
+    if (opt.sender) {
+        std::string_view g = trim(*opt.sender);
+        if (!g.empty() && g != "<>")
+            if (auto a = parse_path(g); !a) return Error{ErrorKind::usage, "--sender: " + a.error().text};
+    }
     Setting dns_setting = st.get(opt.dns, "MAILSTAMP_DNS", "dns", "");
     dns::ResolverOptions ro;
     if (!dns_setting.value.empty()) {
@@ -226,10 +235,8 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
             sender = normalize_address(*a);
         }
     }
-    auth::Client client;
     if (opt.ip) {
         client.ip = client_ip(*opt.ip);
-        if (client.ip.empty()) return Error{ErrorKind::usage, "--ip: not a numeric IP address: " + scrub(*opt.ip, 100)};
         client.helo = opt.helo.value_or("");
     } else if (auto c = auth::client_from_received(msg.fields(), as.trusted_relays)) {
         client = *c;
