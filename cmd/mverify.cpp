@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
     mail::AuthOptions auth_opt;
-    CLI::App* auth = mail::add_auth_command(app, auth_opt);
+    CLI::App* auth = mail::add_auth_command(app, auth_opt, common);
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = mail::make_context("mverify", common);
     if (!ctx) return mail::report("mverify", ctx.error());

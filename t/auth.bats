@@ -74,10 +74,10 @@ assert len(h.results) == len(lines), (len(h.results), lines)
 for l, r in zip(lines, h.results):
     method, result = l.split(" ")[0].split("=")
     assert (r.method, r.result) == (method, result), (l, r.method, r.result)
-    if method == "dmarc" and "header.from=" in l:
-        assert r.header_from == l.split("header.from=")[1].split()[0], (l, r.header_from)
-    if method == "spf" and "smtp.mailfrom=" in l:
-        assert r.smtp_mailfrom == l.split("smtp.mailfrom=")[1].split()[0], (l, r.smtp_mailfrom)
+    props = {p.type + "." + p.name: p.value for p in r.properties}
+    for key in ("header.from", "smtp.mailfrom", "smtp.helo", "header.d", "header.s"):
+        if key + "=" in l:
+            assert props.get(key) == l.split(key + "=")[1].split()[0].strip('"'), (l, props)
 print("authres ok", len(lines))
 EOF
 }

@@ -193,7 +193,6 @@ std::vector<std::string> list_setting(const Context& ctx, const std::vector<std:
 }
 
 Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out) {
-    const Settings& st = ctx.settings();
     // The command line first: its errors are usage errors, before anything is read or asked.
     auth::Client client;
     if (opt.ip && client_ip(*opt.ip).empty())
@@ -203,17 +202,6 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
         if (!g.empty() && g != "<>")
             if (auto a = parse_path(g); !a) return Error{ErrorKind::usage, "--sender: " + a.error().text};
     }
-    Setting dns_setting = st.get(opt.dns, "MAILSTAMP_DNS", "dns", "");
-    dns::ResolverOptions ro;
-    if (!dns_setting.value.empty()) {
-        auto servers = dns::parse_servers(dns_setting.value);
-        if (!servers)
-            return Error{opt.dns ? ErrorKind::usage : ErrorKind::config, dns_setting.origin + ": dns: " + servers.error().text};
-        ro.servers = std::move(*servers);
-    }
-    auto resolver = dns::make_resolver(ro);
-    if (!resolver) return resolver.error();
-
     auth::Settings as;
     as.trusted_relays = list_setting(ctx, opt.trusted_relays, "trusted-relay");
     as.trusted_authserv_ids = list_setting(ctx, opt.trusted_authserv_ids, "trusted-authserv-id");
@@ -243,7 +231,7 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
         if (opt.helo) client.helo = *opt.helo;
     }
 
-    auth::Checker checker(**resolver, as, msg.fields());
+    auth::Checker checker(ctx.resolver(), as, msg.fields());
     char buf[16384];
     for (;;) {
         auto n = msg.read_body(buf, sizeof buf);
@@ -260,12 +248,12 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
 
 } // namespace
 
-CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt) {
+CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& common) {
     CLI::App* sub = app.add_subcommand("auth", "print the SPF, DKIM, DMARC and ARC results of the message on stdin");
     sub->add_option("--ip", opt.ip, "the SMTP client's address (default: from the Received fields)");
     sub->add_option("--helo", opt.helo, "the HELO/EHLO name the client gave");
     sub->add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce; default: Return-Path)");
-    sub->add_option("--dns", opt.dns, "HOST:PORT of the DNS resolver to ask (default: config dns, $MAILSTAMP_DNS, resolv.conf)");
+    add_dns_option(*sub, common);  // the same --dns as mverify's, after the subcommand's name
     sub->add_option("--trusted-relay", opt.trusted_relays, "an address or CIDR block whose Received fields are believed (repeatable)");
     sub->add_option("--trusted-authserv-id", opt.trusted_authserv_ids,
                     "an authserv-id whose Authentication-Results are taken when no client is known (repeatable)");

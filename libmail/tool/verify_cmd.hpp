@@ -40,14 +40,14 @@ struct AuthOptions {
     std::optional<std::string> ip;       ///< the SMTP client; absent: from the Received fields
     std::optional<std::string> helo;
     std::optional<std::string> sender;   ///< the envelope sender; absent: Return-Path
-    std::optional<std::string> dns;      ///< HOST:PORT[,...] of the resolver
     std::vector<std::string> trusted_relays;
     std::vector<std::string> trusted_authserv_ids;
     std::vector<std::string> trusted_arc_sealers;
 };
 
-/// Adds the `auth` subcommand to mverify's app, bound to opt; the subcommand (parsed when *sub is true).
-CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt);
+/// Adds the `auth` subcommand to mverify's app, bound to opt (and its --dns to common.dns); the subcommand
+/// (given when *sub is true). DNS goes through Context::resolver().
+CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& common);
 
 /// Reads a message on in and prints its RFC 8601 method results, one per line (spf, spf for HELO, dkim per
 /// signature, dmarc, arc); 0 when printed (whatever the results), 64 usage, 65 a bad message, 78 no resolver.
