@@ -11,9 +11,11 @@
 #include "libmail/io/dns.hpp"
 #include "libmail/mail/message.hpp"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mail::auth {
@@ -69,6 +71,33 @@ std::optional<Client> client_from_received(const std::vector<HeaderField>& field
 /// Results taken from the topmost Authentication-Results field whose authserv-id is trusted (RFC 8601
 /// parsing: comments, quoted strings, ptype.property=value); nothing when there is none.
 std::optional<Results> upstream_results(const std::vector<HeaderField>& fields, const Settings& settings);
+
+// ---- RFC 8601 parsing (pure, for tests and ARC's sealed results) ----
+
+/// One resinfo of an Authentication-Results field: "method[/version]=result [reason=...] ptype.property=value...".
+struct MethodResult {
+    std::string method;   ///< lower-case ("spf", "dkim", ...)
+    std::string version;  ///< the method version, "" when absent
+    std::string result;   ///< lower-case
+    std::string reason;   ///< the reason= value, "" when absent
+    std::vector<std::pair<std::string, std::string>> properties;  ///< "ptype.property" (lower-case) and value
+    std::vector<std::string> comments;  ///< the comments inside this resinfo, without their parentheses
+    /// The first value of "ptype.property" (lower-case), "" when absent.
+    std::string property(std::string_view name) const;
+};
+
+/// One parsed Authentication-Results field value.
+struct AuthResults {
+    std::string authserv_id;
+    int version = 1;
+    std::vector<MethodResult> results;  ///< empty for "none"
+};
+
+/// Parses the value of an Authentication-Results (or ARC-Authentication-Results, "i=N;" first) field
+/// (RFC 8601 §2.2): comments and quoted strings anywhere CFWS is allowed, a version, "none". A resinfo
+/// that does not parse is skipped up to the next ';'; nothing when there is no authserv-id or the
+/// version is not 1 (§2.2: unknown versions are ignored).
+std::optional<AuthResults> parse_authentication_results(std::string_view value);
 
 /// What a domain publishes: an SPF record, a DMARC record (its own or its organizational domain's).
 struct Publishes {

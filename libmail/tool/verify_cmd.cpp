@@ -14,6 +14,7 @@
 #include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/verify.hpp"
 #include "libmail/base/text.hpp"
+#include "libmail/auth/auth.hpp"
 #include "libmail/auth/spf.hpp"
 #include "libmail/io/dns.hpp"
 
@@ -209,6 +210,104 @@ int run_verify_spf(Context& ctx, const SpfCommandOptions& opt, std::ostream& out
                           {"mechanism", o.mechanism},
                           {"lookups", static_cast<long>(o.lookups)}});
     return ex_ok;
+}
+
+
+// ---------------------------------------------------------------- mverify auth
+
+namespace {
+
+// The values of a list setting: the command line's when given, else config `key` (separated by spaces or
+// commas).
+std::vector<std::string> list_setting(const Context& ctx, const std::vector<std::string>& cli, std::string_view key) {
+    if (!cli.empty()) return cli;
+    std::vector<std::string> out;
+    auto s = ctx.settings().find(std::nullopt, nullptr, key);
+    if (!s) return out;
+    std::string cur;
+    for (char c : s->value + " ") {
+        if (c == ' ' || c == ',' || c == '\t') {
+            if (!cur.empty()) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    return out;
+}
+
+Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out) {
+    // The command line first: its errors are usage errors, before anything is read or asked.
+    auth::Client client;
+    if (opt.ip && client_ip(*opt.ip).empty())
+        return Error{ErrorKind::usage, "--ip: not a numeric IP address: " + scrub(*opt.ip, 100)};
+    if (opt.sender) {
+        std::string_view g = trim(*opt.sender);
+        if (!g.empty() && g != "<>")
+            if (auto a = parse_path(g); !a) return Error{ErrorKind::usage, "--sender: " + a.error().text};
+    }
+    auth::Settings as;
+    as.trusted_relays = list_setting(ctx, opt.trusted_relays, "trusted-relay");
+    as.trusted_authserv_ids = list_setting(ctx, opt.trusted_authserv_ids, "trusted-authserv-id");
+    as.trusted_arc_sealers = list_setting(ctx, opt.trusted_arc_sealers, "trusted-arc-sealer");
+    as.receiver = host_name();
+    as.now = now();
+
+    MessageReader msg(in);
+    if (auto r = msg.read_header(); !r) return r.error();
+
+    std::string sender;
+    std::optional<std::string> given = opt.sender;
+    if (!given) given = msg.get("Return-Path");
+    if (given) {
+        std::string_view g = trim(*given);
+        if (!g.empty() && g != "<>") {
+            auto a = parse_path(g);
+            if (!a) return Error{opt.sender ? ErrorKind::usage : ErrorKind::data, "sender: " + a.error().text};
+            sender = normalize_address(*a);
+        }
+    }
+    if (opt.ip) {
+        client.ip = client_ip(*opt.ip);
+        client.helo = opt.helo.value_or("");
+    } else if (auto c = auth::client_from_received(msg.fields(), as.trusted_relays)) {
+        client = *c;
+        if (opt.helo) client.helo = *opt.helo;
+    }
+
+    auth::Checker checker(ctx.resolver(), as, msg.fields());
+    char buf[16384];
+    for (;;) {
+        auto n = msg.read_body(buf, sizeof buf);
+        if (!n) return n.error();
+        if (*n == 0) break;
+        checker.body(std::string_view(buf, *n));
+    }
+    auth::Results r = checker.finish(client, sender);
+    for (const auto& line : r.method_results()) out << line << '\n';
+    out.flush();
+    if (!out) return Error{ErrorKind::tempfail, "write error on stdout"};
+    return ex_ok;
+}
+
+} // namespace
+
+CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& common) {
+    CLI::App* sub = app.add_subcommand("auth", "print the SPF, DKIM, DMARC and ARC results of the message on stdin");
+    sub->add_option("--ip", opt.ip, "the SMTP client's address (default: from the Received fields)");
+    sub->add_option("--helo", opt.helo, "the HELO/EHLO name the client gave");
+    sub->add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce; default: Return-Path)");
+    add_dns_option(*sub, common);  // the same --dns as mverify's, after the subcommand's name
+    sub->add_option("--trusted-relay", opt.trusted_relays, "an address or CIDR block whose Received fields are believed (repeatable)");
+    sub->add_option("--trusted-authserv-id", opt.trusted_authserv_ids,
+                    "an authserv-id whose Authentication-Results are taken when no client is known (repeatable)");
+    sub->add_option("--trusted-arc-sealer", opt.trusted_arc_sealers, "a domain whose ARC seals count (repeatable)");
+    return sub;
+}
+
+int run_auth(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+    (void)err;
+    return run_filter(ctx.program, [&] { return auth_results(ctx, opt, in, out); });
 }
 
 } // namespace mail
