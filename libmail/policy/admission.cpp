@@ -188,8 +188,8 @@ Gate::AuthCheck Gate::authenticate(const WlEntry& e, const std::string& identity
         auth::Publishes p = l_.auth->publishes(dom);
         if (p.temporary) return temporary();
         if (p.spf || p.dmarc) return std::nullopt;
+        // No method authenticated it, so the reason names none (the log line says unauthenticated_hit).
         out.kind = K::unauthenticated;
-        out.method = "unauthenticated: " + dom + " publishes no SPF or DMARC";
         l_.auth->note("unauthenticated_hit", identity, out.detail);
         return out;
     };
@@ -414,7 +414,8 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
             if (a.kind != AuthCheck::Kind::pass && a.kind != AuthCheck::Kind::unauthenticated) continue;
             l_.whitelist.hit((*m)->id, t);
             v.category = Category::whitelist;
-            v.reason = entry_reason(**m, f.sender_match, *r) + ", " + a.method;
+            v.reason = entry_reason(**m, f.sender_match, *r);
+            if (!a.method.empty()) v.reason += ", " + a.method;
             return out;
         }
     }

@@ -195,7 +195,7 @@ public:
     /// How a whitelist hit's identity fared (mailstamp(7) ADMISSION).
     struct AuthCheck {
         enum class Kind { pass, unauthenticated, pending, forged, tempfail } kind = Kind::pass;
-        std::string method;  ///< pass: "spf pass", "dkim pass", "dmarc pass", "arc pass"; unauthenticated: why
+        std::string method;  ///< pass: "spf pass", "dkim pass", "dmarc pass", "arc pass (sealed by D)"
         std::string detail;  ///< the results, for the log
     };
     /// Checks entry e, matched on identity (the envelope sender, or a From address when on_from), against what
