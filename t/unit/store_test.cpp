@@ -841,6 +841,8 @@ TEST_CASE("store: a version 4 store is migrated to the current version, keeping 
     // ... and the token reservations and users' senders (5 -> 6).
     REQUIRE(sqlite3_exec(db, "DROP TABLE token_holds; ALTER TABLE users DROP COLUMN senders", nullptr, nullptr,
                          nullptr) == SQLITE_OK);
+    // ... and the whitelist's auth column (6 -> 7).
+    REQUIRE(sqlite3_exec(db, "ALTER TABLE whitelist DROP COLUMN auth", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});
