@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     mail::ChallengeOptions opt;
     CLI::App app{"mchallenge - challenge/response with a pending queue", "mchallenge"};
     mail::add_common_options(app, common);
+    mail::add_dns_option(app, common);
     app.add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce); default: Return-Path");
     app.add_option("--rcpt", opt.rcpts, "an envelope recipient (repeatable); default: X-Original-To, Delivered-To, To/Cc");
     mail::add_auth_options(app, opt.auth, true);

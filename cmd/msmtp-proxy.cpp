@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     mail::ProxyOptions opt;
     CLI::App app{"msmtp-proxy - SMTP front end: whitelists, token addresses and postage at RCPT time", "msmtp-proxy"};
     mail::add_common_options(app, common);
+    mail::add_dns_option(app, common);
     mail::add_smtp_daemon_options(app, opt);
     app.add_option("--submission-listen", opt.submission_listen, "ADDR:PORT for submission: AUTH required (repeatable)");
     app.add_flag("--submission", opt.submission, "every session is a submission session (AUTH required)");

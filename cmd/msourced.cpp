@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
     mail::SourceOptions opt;
     CLI::App app{"msourced - SOURCE/GET reverse delivery: mail fetched back from the sender domain's MX", "msourced"};
     mail::add_common_options(app, common);
+    mail::add_dns_option(app, common);
     mail::add_smtp_daemon_options(app, opt);
     app.add_option("--mx-map", opt.mx_map, "DOMAIN=HOST:PORT: where DOMAIN's mail goes, instead of its MX records (repeatable)");
     app.add_option("--deliver", opt.deliver, "where received mail goes: maildir:PATH or pickup:PATH");

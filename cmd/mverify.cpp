@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     mail::VerifyOptions opt;
     CLI::App app{"mverify - verdicts on incoming mail", "mverify"};
     mail::add_common_options(app, common);
+    mail::add_dns_option(app, common);
     app.add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce); default: Return-Path");
     app.add_option("--rcpt", opt.rcpts, "an envelope recipient (repeatable); default: X-Original-To, Delivered-To, To/Cc");
     app.add_option("--min-bits", opt.min_bits, "hashcash bits required (default 20)");

@@ -7,7 +7,6 @@
 #include "libmail/base/text.hpp"
 #include "libmail/mail/address.hpp"
 
-#include <mutex>
 
 namespace mail {
 
@@ -55,15 +54,6 @@ Result<std::vector<std::string>> list_of(const Context& ctx, const std::vector<s
     return v;
 }
 
-// Answers every query "no such name": the resolver until branch i14-dns lands (XXX issue 14: removed then).
-class NoDns : public dns::Resolver {
-public:
-    dns::Answer query(std::string_view, dns::Type) override {
-        dns::Answer a;
-        a.status = dns::Status::nxdomain;
-        return a;
-    }
-};
 
 } // namespace
 
@@ -93,25 +83,10 @@ Result<auth::Settings> resolve_auth_settings(const Context& ctx, const AuthOptio
     return s;
 }
 
-Result<dns::Resolver*> process_resolver(const Context& ctx, bool daemon) {
-    // One per process (the daemons' sessions share it and its cache); made on first use.
-    static std::mutex m;
-    static std::unique_ptr<dns::Resolver> made;
-    std::lock_guard<std::mutex> lock(m);
-    if (made) return made.get();
-    dns::ResolverOptions o;
-    if (auto s = ctx.settings().find(std::nullopt, "MAILSTAMP_DNS", "dns"); s && !s->value.empty()) {
-        auto servers = dns::parse_servers(s->value);
-        if (servers) o.servers = std::move(*servers);
-        else if (servers.error().text != "not built yet")
-            return Error{ErrorKind::config, s->origin + ": dns: " + servers.error().text};
-    }
-    if (daemon) o.cache_entries = 4096;
-    auto r = dns::make_resolver(o);
-    if (r) made = std::move(*r);
-    else if (r.error().text == "DNS resolver not built yet") made = std::make_unique<NoDns>();
-    else return r.error();
-    return made.get();
+Result<dns::Resolver*> process_resolver(const Context& ctx, bool) {
+    // The Context's resolver (branch i14-dns): --dns, MAILSTAMP_DNS, config dns, else /etc/resolv.conf; its
+    // cache is the daemons' (LogRole::daemon), none for filters.
+    return &ctx.resolver();
 }
 
 namespace {

@@ -28,8 +28,8 @@ struct AuthOptions {
 /// name. Kind usage for a bad value from the command line, config from the file.
 Result<auth::Settings> resolve_auth_settings(const Context& ctx, const AuthOptions& opt, const std::string& receiver);
 
-/// The resolver every lookup of this process goes through: the servers of --dns / MAILSTAMP_DNS / config
-/// `dns`, else /etc/resolv.conf's; with a bounded cache when daemon. Made once per process.
+/// The resolver every lookup of this program goes through: ctx.resolver() (--dns / MAILSTAMP_DNS / config
+/// `dns`, else /etc/resolv.conf's; cached for daemon contexts). The one place to switch it.
 Result<dns::Resolver*> process_resolver(const Context& ctx, bool daemon = false);
 
 /// A filter's check of msg (its header read, our own verdict fields stripped): the client from the options,

@@ -1,6 +1,8 @@
 // Settings, store and logger of a program: see context.hpp.
 #include "libmail/app/context.hpp"
 
+#include "libmail/app/settings.hpp"
+
 #include "libmail/base/limits.hpp"
 #include "libmail/base/text.hpp"
 
@@ -47,6 +49,21 @@ void Context::log_event(std::string_view event, std::initializer_list<LogField> 
     logger_->info(event, fields);
 }
 
+dns::Resolver& Context::resolver() const {
+    std::lock_guard<std::mutex> g(dns_->m);
+    if (!dns_->resolver) {
+        auto r = dns::make_resolver(dns_options);
+        if (r) dns_->resolver = std::move(*r);
+        else dns_->resolver = dns::make_failing_resolver("no DNS resolver: " + r.error().text);
+    }
+    return *dns_->resolver;
+}
+
+void Context::set_resolver(std::unique_ptr<dns::Resolver> r) {
+    std::lock_guard<std::mutex> g(dns_->m);
+    dns_->resolver = std::move(r);
+}
+
 Result<Context> make_context(std::string_view program, const CommonOptions& opt, const Env& env, LogRole role) {
     auto config = load_config(opt.config, env);
     if (!config) return config.error();
@@ -76,6 +93,11 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
     Context ctx(std::string(program), std::move(settings), *db, ms > 2000000000 ? 2000000000 : static_cast<int>(ms),
                 std::make_unique<Logger>(lo));
     ctx.default_db = default_db;
+    if (opt.uses_dns) {
+        auto d = resolve_dns_options(ctx, opt.dns, role == LogRole::daemon);
+        if (!d) return d.error();
+        ctx.dns_options = std::move(*d);
+    }
     return ctx;
 }
 

@@ -5,6 +5,7 @@
 #include "libmail/base/config.hpp"
 #include "libmail/base/error.hpp"
 #include "libmail/base/log.hpp"
+#include "libmail/io/dns.hpp"
 #include "libmail/io/net.hpp"
 
 #include <functional>
@@ -28,6 +29,10 @@ void fast_crypto_init();
 /// Options every program takes.
 struct CommonOptions {
     std::optional<std::string> config, db, log, log_level;
+    /// --dns HOST:PORT[,HOST:PORT] (tool/cli.hpp add_dns_option); the program looks up DNS when uses_dns.
+    std::optional<std::string> dns;
+    /// Set by add_dns_option: make_context resolves and checks the DNS setting (a bad one is an error there).
+    bool uses_dns = false;
 };
 
 /// What a command does with the store, which decides whether a missing store is created (mailstamp-store(5)).
@@ -62,7 +67,21 @@ public:
     /// The logger.
     Logger& logger() { return *logger_; }
 
+    /// The DNS resolver, made on first use from dns_options(): the --dns servers, else MAILSTAMP_DNS, else
+    /// config `dns`, else /etc/resolv.conf; a bounded TTL cache for daemons, none for filters. When no
+    /// resolver can be made, every answer is a temporary failure saying why. Safe from several threads.
+    dns::Resolver& resolver() const;
+    /// Replaces the resolver (tests, or a program with its own).
+    void set_resolver(std::unique_ptr<dns::Resolver> r);
+    /// How resolver() is made (make_context fills it in via resolve_dns_options when the program uses DNS).
+    dns::ResolverOptions dns_options;
+
 private:
+    struct DnsState {
+        std::mutex m;
+        std::unique_ptr<dns::Resolver> resolver;
+    };
+    std::unique_ptr<DnsState> dns_ = std::make_unique<DnsState>();
     Settings settings_;
     std::string db_path_;
     int busy_ms_;

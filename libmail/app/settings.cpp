@@ -118,6 +118,41 @@ Result<std::vector<std::string>> resolve_trusted_forwarders(const Context& ctx, 
     return Error{ErrorKind::config, ctx.settings().config().path() + ": trusted-forwarder: " + d.error().text};
 }
 
+Result<std::vector<HostPort>> resolve_dns_servers(const Context& ctx, const std::optional<std::string>& cli) {
+    auto s = ctx.settings().find(cli, "MAILSTAMP_DNS", "dns");
+    if (!s || s->value.empty()) return std::vector<HostPort>{};
+    auto servers = dns::parse_servers(s->value);
+    if (!servers) {
+        const bool from_file = !cli && s->origin.rfind('$', 0) != 0;  // the file's origin names no key
+        return setting_error(cli.has_value(), *s, (from_file ? "dns: " : "") + servers.error().text);
+    }
+    return servers;
+}
+
+Result<dns::ResolverOptions> resolve_dns_options(const Context& ctx, const std::optional<std::string>& cli,
+                                                 bool cache) {
+    dns::ResolverOptions o;
+    auto servers = resolve_dns_servers(ctx, cli);
+    if (!servers) return servers.error();
+    o.servers = std::move(*servers);
+    auto timeout = resolve_seconds(ctx, std::nullopt, "dns-timeout", 5);
+    if (!timeout) return timeout.error();
+    if (*timeout > std::chrono::minutes(10)) return Error{ErrorKind::config, "dns-timeout: at most 10m"};
+    o.timeout = *timeout;
+    auto attempts = resolve_number(ctx, std::nullopt, "dns-attempts", 2, 1, 5);
+    if (!attempts) return attempts.error();
+    o.attempts = static_cast<int>(*attempts);
+    if (cache) {
+        auto entries = resolve_number(ctx, std::nullopt, "dns-cache", 10000, 0, 1000000);
+        if (!entries) return entries.error();
+        o.cache_entries = static_cast<std::size_t>(*entries);
+        auto max_ttl = resolve_seconds(ctx, std::nullopt, "dns-max-ttl", 86400);
+        if (!max_ttl) return max_ttl.error();
+        o.max_ttl = std::chrono::duration_cast<std::chrono::seconds>(*max_ttl);
+    }
+    return o;
+}
+
 std::string tag_for(const Context& ctx, Category c) {
     std::string key = "tag-";
     for (char ch : category_name(c)) key += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);

@@ -39,6 +39,15 @@ Result<std::string> resolve_authserv_id(const Context& ctx, const std::optional<
 /// The trusted forwarders: the --trusted-forwarder values cli, else every config `trusted-forwarder`
 /// ([program], else [common]); normalised domains.
 Result<std::vector<std::string>> resolve_trusted_forwarders(const Context& ctx, const std::vector<std::string>& cli);
+/// The DNS servers: --dns (cli), else $MAILSTAMP_DNS, else config `dns` (each "HOST:PORT[,HOST:PORT]",
+/// numeric addresses, port 53 when left out); empty when none is set (the resolver then reads
+/// /etc/resolv.conf). A bad value is kind usage from the command line, else config, naming where it came from.
+Result<std::vector<HostPort>> resolve_dns_servers(const Context& ctx, const std::optional<std::string>& cli);
+/// Everything the resolver is made from: resolve_dns_servers, config `dns-timeout` (per query, default 5s),
+/// `dns-attempts` (1 to 5, default 2); for daemons (cache true) a cache of config `dns-cache` entries
+/// (default 10000; 0 turns it off) whose answers live at most config `dns-max-ttl` (default 1d).
+Result<dns::ResolverOptions> resolve_dns_options(const Context& ctx, const std::optional<std::string>& cli,
+                                                 bool cache);
 /// The subject tag configured for c (tag-stamped = [G] and so on); "" turns it off.
 std::string tag_for(const Context& ctx, Category c);
 

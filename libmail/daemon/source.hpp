@@ -49,6 +49,7 @@ struct SourcePolicy {
     MxMap mx_map;                                    ///< --mx-map overrides
     std::string mx_port = "25";                      ///< the port for hosts found in DNS
     std::chrono::milliseconds timeout{60000};        ///< DNS, connecting, each reply
+    dns::Resolver* resolver = nullptr;               ///< MX and address lookups (null: /etc/resolv.conf's servers)
     std::optional<DeliveryTarget> deliver;           ///< where received mail goes; none: refuse to receive
     std::string hold_dir;                            ///< the files of held outgoing messages
     std::int64_t hold_time = 7 * 86400;              ///< a held message is served this long

@@ -147,7 +147,7 @@ std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domai
     // that drops AAAA queries) does not matter then. 451 only when none matched and some lookup failed.
     const std::string ip = ip_;
     auto targets = mail_targets(domain, p_.mx_map, p_.mx_port, p_.timeout,
-                                [&ip](const MailTarget& t) { return is_target_address({t}, ip); });
+                                [&ip](const MailTarget& t) { return is_target_address({t}, ip); }, p_.resolver);
     auto cannot_tell = [&](const std::string& error) {
         ctx_.logger().notice("source", {{"client", client_}, {"sender", sender_}, {"result", "deferred"}, {"error", error}});
         return SmtpReply(451, "4.4.3 cannot tell now whether " + ip_ + " is an MX of " + domain + "; try again later");

@@ -102,7 +102,7 @@ std::int64_t backoff(const SourcePolicy& p, std::int64_t tries) {
 // are the administrator's and go where they say.
 Result<std::pair<std::unique_ptr<SmtpClient>, HostPort>> connect_domain(const SourcePolicy& p, const std::string& domain,
                                                                         bool need_source) {
-    auto targets = mail_targets(domain, p.mx_map, p.mx_port, p.timeout);
+    auto targets = mail_targets(domain, p.mx_map, p.mx_port, p.timeout, {}, p.resolver);
     if (!targets && targets.error().kind == ErrorKind::data) return Error{ErrorKind::rejected, domain + ": " + targets.error().text};
     if (!targets) return targets.error();
     std::string why = "no host";

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,11 +78,23 @@ struct ResolverOptions {
     int attempts = 2;                              ///< UDP sends per server within the timeout
     std::size_t cache_entries = 0;                 ///< 0: no cache (filters); daemons keep a bounded one
     std::chrono::seconds max_ttl{86400};           ///< cached answers live at most this long
+    std::string resolv_conf = "/etc/resolv.conf";  ///< read when servers is empty (its nameserver lines, at
+                                                   ///< most 3; none or no file: 127.0.0.1, as glibc does)
 };
 
-/// The resolver that talks to real servers (UDP, then TCP when the answer is truncated), with a bounded
-/// TTL cache when options.cache_entries > 0. Kind config when no server is known.
+/// The resolver of real servers (UDP, TCP when truncated), with a TTL cache when options.cache_entries > 0. No
+/// server named or in resolv.conf: 127.0.0.1, as glibc. Kind config for a non-numeric server, a timeout <= 0.
 Result<std::unique_ptr<Resolver>> make_resolver(const ResolverOptions& options);
+
+/// The bounded TTL cache alone, in front of inner (make_resolver uses it when cache_entries > 0): answers
+/// kept for min(their ttl, max_ttl), least recently used dropped beyond entries; NXDOMAIN/NODATA kept for
+/// their ttl (the SOA minimum), temporary failures and ttl 0 never. now is the clock (tests pass their own).
+std::unique_ptr<Resolver> make_cache(std::unique_ptr<Resolver> inner, std::size_t entries,
+                                     std::chrono::seconds max_ttl,
+                                     std::function<std::chrono::steady_clock::time_point()> now = {});
+
+/// A resolver whose every answer is Status::error with detail (when no real one could be made).
+std::unique_ptr<Resolver> make_failing_resolver(std::string detail);
 
 /// Parses "HOST:PORT", "HOST" (port 53), "[IPv6]:PORT" or a comma-separated list of them, as --dns takes
 /// them; kind usage when malformed. HOST must be a numeric address.
@@ -92,6 +105,10 @@ Result<std::vector<HostPort>> parse_servers(std::string_view text);
 Result<std::string> reverse_name(std::string_view ip);
 
 // ---- pure packet code, for tests and the fuzzer ----
+
+/// A name as parse_response writes names: lower-case, no trailing dot, octets of a label outside printable
+/// ASCII (and '.' or '\' inside one) as \DDD, the zone-file escape.
+std::string canonical_name(std::string_view name);
 
 /// A query packet for name and type with id (RD set, one question, an EDNS0 OPT record offering 1232 octets).
 /// Kind data when name is not a valid domain name (empty label, label over 63 or name over 253 octets).

@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <resolv.h>
 
 namespace mail {
 
@@ -27,8 +26,6 @@ constexpr std::size_t max_label = 63;
 // A legitimate name of 255 octets has at most 127 labels, each of which may be a pointer; more hops
 // than that can only be a loop.
 constexpr int max_pointer_hops = 127;
-// The largest DNS message (TCP length prefix is 16 bits): no response can be cut short by the buffer.
-constexpr std::size_t answer_buffer_size = 65536;
 
 constexpr unsigned type_mx = 15;
 constexpr unsigned type_a = 1;
@@ -321,51 +318,49 @@ Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const
     return hosts;
 }
 
+Result<std::vector<HostPort>> hosts_from_answer(std::string_view domain, const dns::Answer& answer,
+                                                const std::string& port) {
+    const std::string d(domain);
+    switch (answer.status) {
+    case dns::Status::nxdomain: return Error{ErrorKind::rejected, d + ": no such domain"};
+    case dns::Status::ok: break;
+    default: return Error{ErrorKind::tempfail, d + ": MX lookup failed: " + answer.detail};
+    }
+    MxResponse r;
+    r.answers = static_cast<int>(answer.records.size());
+    for (const auto& rec : answer.records) {
+        if (rec.type != dns::Type::mx) continue;
+        if (!rec.text.empty() && !std::all_of(rec.text.begin(), rec.text.end(), [](char c) { return c == '.' || host_char(c); }))
+            return Error{ErrorKind::tempfail, d + ": MX lookup failed: MX host '" + printable(rec.text) + "' is not a host name"};
+        r.records.push_back(MxRecord{rec.preference, rec.text.empty() ? "." : rec.text});
+    }
+    std::stable_sort(r.records.begin(), r.records.end(),
+                     [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+    return hosts_from_response(d, r, port);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Answer {
-    int herr = 0;         // h_errno when the query failed
-    std::string packet;   // the response when it did not
+// The resolver to ask: the caller's, else one of the system's servers made for this call.
+struct Asker {
+    dns::Resolver* r = nullptr;
+    std::unique_ptr<dns::Resolver> own;
+    Result<void> make(dns::Resolver* given, std::chrono::milliseconds timeout) {
+        if (given) {
+            r = given;
+            return {};
+        }
+        dns::ResolverOptions o;
+        o.timeout = std::max(std::chrono::milliseconds(1), timeout);
+        auto made = dns::make_resolver(o);
+        if (!made) return Error{ErrorKind::tempfail, "no DNS resolver: " + made.error().text};
+        own = std::move(*made);
+        r = own.get();
+        return {};
+    }
 };
-
-// One query through the system resolver with its own res_state (thread-safe), within timeout.
-Result<Answer> query(const std::string& name, int type, std::chrono::milliseconds timeout) {
-    struct __res_state st;
-    std::memset(&st, 0, sizeof st);
-    if (res_ninit(&st) != 0) return Error{ErrorKind::tempfail, name + ": lookup failed: no resolver"};
-    // glibc waits retrans seconds for each server in the first round, and about 2·retrans in all for the
-    // second: with n servers two rounds take (n + 2)·retrans, one round n·retrans. Whole seconds only.
-    const long secs = std::max<long>(1, static_cast<long>(timeout.count() / 1000));
-    const long servers = std::max(1, st.nscount);
-    if (secs >= servers + 2) {
-        st.retry = 2;
-        st.retrans = static_cast<int>(std::min<long>(secs / (servers + 2), 3600));
-    } else {
-        st.retry = 1;
-        st.retrans = static_cast<int>(std::max<long>(1, secs / servers));
-    }
-    std::vector<unsigned char> buf(answer_buffer_size);
-    const int n = res_nquery(&st, name.c_str(), ns_c_in, type, buf.data(), static_cast<int>(buf.size()));
-    Answer a;
-    a.herr = st.res_h_errno;
-    res_nclose(&st);
-    if (n < 0) return a;
-    if (static_cast<std::size_t>(n) > buf.size())
-        return Error{ErrorKind::tempfail, name + ": DNS lookup failed: response too large"};
-    a.herr = 0;
-    a.packet.assign(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(n));
-    return a;
-}
-
-Error lookup_failed(const std::string& name, const char* what, int herr) {
-    switch (herr) {
-    case TRY_AGAIN: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: timeout or SERVFAIL"};
-    case NO_RECOVERY: return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed: refused or server error"};
-    }
-    return Error{ErrorKind::tempfail, name + ": " + what + " lookup failed"};
-}
 
 std::chrono::milliseconds left(Clock::time_point until) {
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
@@ -373,28 +368,19 @@ std::chrono::milliseconds left(Clock::time_point until) {
 
 // One A or AAAA lookup of host into t: its addresses added (internal ones counted, not kept), or t.error set
 // when it failed. False when the host does not exist (no further lookup of it is needed).
-bool add_addresses(MailTarget& t, const std::string& host, int type, Clock::time_point until) {
-    auto fail = [&](const Error& e) {
-        if (t.error.empty()) t.error = e.text;
+bool add_addresses(MailTarget& t, const std::string& host, dns::Type type, Clock::time_point until, dns::Resolver& r) {
+    auto fail = [&](const std::string& e) {
+        if (t.error.empty()) t.error = e;
         return true;
     };
-    auto time = left(until);
-    if (time.count() <= 0) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: timeout"});
-    auto a = query(host, type, time);
-    if (!a) return fail(a.error());
-    std::vector<std::string> found;
-    if (a->packet.empty()) {
-        if (a->herr == HOST_NOT_FOUND) return false;  // no such host: nothing to reach there
-        if (a->herr == NO_DATA) return true;
-        return fail(lookup_failed(host, "address", a->herr));
-    }
-    auto r = parse_address_message(a->packet);
-    if (!r) return fail(Error{ErrorKind::tempfail, host + ": address lookup failed: " + r.error().text});
-    if (r->rcode == rcode_nxdomain) return false;
-    if (r->rcode != 0 || r->truncated) return fail(lookup_failed(host, "address", TRY_AGAIN));
-    for (auto& x : r->addresses) {
-        if (internal_address(x)) ++t.internal;
-        else if (std::find(t.addresses.begin(), t.addresses.end(), x) == t.addresses.end()) t.addresses.push_back(std::move(x));
+    if (left(until).count() <= 0) return fail(host + ": address lookup failed: timeout");
+    auto a = r.query(host, type);
+    if (a.status == dns::Status::nxdomain) return false;  // no such host: nothing to reach there
+    if (a.temporary()) return fail(host + ": address lookup failed: " + a.detail);
+    for (auto& rec : a.records) {
+        if (internal_address(rec.text)) ++t.internal;
+        else if (std::find(t.addresses.begin(), t.addresses.end(), rec.text) == t.addresses.end())
+            t.addresses.push_back(rec.text);
     }
     return true;
 }
@@ -402,36 +388,27 @@ bool add_addresses(MailTarget& t, const std::string& host, int type, Clock::time
 } // namespace
 
 Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
-                                         std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout, dns::Resolver* resolver) {
     auto d = normalize_mail_domain(domain);
     if (!d) return d.error();
     if (auto it = map.find(*d); it != map.end()) return std::vector<HostPort>{it->second};
-    auto a = query(*d, ns_t_mx, timeout);
-    if (!a) return a.error();
-    if (a->packet.empty()) {
-        switch (a->herr) {
-        case HOST_NOT_FOUND: return Error{ErrorKind::rejected, *d + ": no such domain"};
-        case NO_DATA: return std::vector<HostPort>{HostPort{*d, port}};  // RFC 5321 §5.1 implicit MX
-        }
-        return lookup_failed(*d, "MX", a->herr);
-    }
-    auto r = parse_mx_message(a->packet);
-    if (!r) return Error{ErrorKind::tempfail, *d + ": MX lookup failed: " + r.error().text};
-    return hosts_from_response(*d, *r, port);
+    Asker ask;
+    if (auto m = ask.make(resolver, timeout); !m) return m.error();
+    return hosts_from_answer(*d, ask.r->query(*d, dns::Type::mx), port);
 }
 
 Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
                                              std::chrono::milliseconds timeout,
-                                             const std::function<bool(const MailTarget&)>& enough) {
+                                             const std::function<bool(const MailTarget&)>& enough,
+                                             dns::Resolver* resolver) {
     const auto until = Clock::now() + timeout;
-    auto hosts = mail_hosts(domain, map, port, timeout);
-    if (!hosts) return hosts.error();
-    std::vector<MailTarget> out;
     auto d = normalize_mail_domain(domain);
-    if (d && map.count(*d)) {
+    if (!d) return d.error();
+    std::vector<MailTarget> out;
+    if (auto it = map.find(*d); it != map.end()) {
         // The administrator's own entry: taken as written, whatever the address.
         MailTarget t;
-        t.host = hosts->front();
+        t.host = it->second;
         t.mapped = true;
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
@@ -447,14 +424,18 @@ Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMa
         out.push_back(std::move(t));
         return out;
     }
+    Asker ask;
+    if (auto m = ask.make(resolver, timeout); !m) return m.error();
+    auto hosts = hosts_from_answer(*d, ask.r->query(*d, dns::Type::mx), port);
+    if (!hosts) return hosts.error();
     // A host whose lookup fails (a server dropping AAAA queries, the shared deadline) is kept with its error
     // and whatever resolved: one broken host must not cost the domain its others.
     for (auto& hp : *hosts) {
         if (out.size() >= max_mx_hosts) break;
         MailTarget t;
         t.host = std::move(hp);
-        for (int type : {ns_t_a, ns_t_aaaa}) {
-            if (!add_addresses(t, t.host.host, type, until)) break;
+        for (dns::Type type : {dns::Type::a, dns::Type::aaaa}) {
+            if (!add_addresses(t, t.host.host, type, until, *ask.r)) break;
             if (enough && enough(t)) {
                 out.push_back(std::move(t));
                 return out;

@@ -3,6 +3,7 @@
 // resolver behind one call.
 #pragma once
 #include "libmail/base/error.hpp"
+#include "libmail/io/dns.hpp"
 #include "libmail/io/net.hpp"
 
 #include <chrono>
@@ -55,15 +56,20 @@ Result<std::string> normalize_mail_domain(std::string_view domain);
 Result<std::vector<HostPort>> hosts_from_response(std::string_view domain, const MxResponse& response,
                                                   const std::string& port);
 
+/// The hosts to try for mail to domain given the answer to its MX query (dns.hpp), like hosts_from_response:
+/// NXDOMAIN and null MX rejected, a temporary failure or an MX host that is not a host name tempfail. Pure.
+Result<std::vector<HostPort>> hosts_from_answer(std::string_view domain, const dns::Answer& answer,
+                                                const std::string& port);
+
 /// The hosts to try for mail to domain, in order. The map's entry when there is one; else the domain's MX
-/// records from the system resolver (res_nquery with its own res_state, so it is thread-safe, with the
-/// given timeout for the whole lookup: set retrans/retry from it), each host with port; a domain with no
+/// records asked through resolver (null: a resolver of /etc/resolv.conf's servers with the given timeout
+/// for the whole lookup), each host with port; a domain with no
 /// MX records (NOERROR, no answer) is its own host (RFC 5321 §5.1 implicit MX). Kind rejected when the
 /// domain does not exist (NXDOMAIN: "no such domain") or publishes a null MX (RFC 7505: a single MX with
 /// host "." → "null MX: accepts no mail"); kind tempfail when the lookup fails otherwise (timeout,
 /// SERVFAIL, no resolver); kind data for a domain that is not a host name.
 Result<std::vector<HostPort>> mail_hosts(std::string_view domain, const MxMap& map, const std::string& port,
-                                         std::chrono::milliseconds timeout);
+                                         std::chrono::milliseconds timeout, dns::Resolver* resolver = nullptr);
 
 /// The addresses in the answer section of a DNS response to an A or AAAA query, as numeric text (RFC 1035
 /// §3.4.1, RFC 3596 §2.2), with the header's rcode and TC flag; records of other types (CNAME) are skipped.
@@ -100,10 +106,12 @@ struct MailTarget {
 /// past the timeout is kept with its error set and the addresses that did resolve; the others are still
 /// looked up. When enough is given and returns true for a host after one of its lookups, the hosts so far
 /// are returned at once. A map entry is resolved as written (a name through the system's resolver) and kept
-/// whole. Kind tempfail only when the MX lookup fails; rejected and data as mail_hosts.
+/// whole. Kind tempfail only when the MX lookup fails; rejected and data as mail_hosts. The lookups go
+/// through resolver (null: one of /etc/resolv.conf's servers with timeout per query, as mail_hosts).
 Result<std::vector<MailTarget>> mail_targets(std::string_view domain, const MxMap& map, const std::string& port,
                                              std::chrono::milliseconds timeout,
-                                             const std::function<bool(const MailTarget&)>& enough = {});
+                                             const std::function<bool(const MailTarget&)>& enough = {},
+                                             dns::Resolver* resolver = nullptr);
 
 /// True when the address lookup of one of the targets failed (see MailTarget::error).
 bool targets_failed(const std::vector<MailTarget>& targets);

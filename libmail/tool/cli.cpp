@@ -13,6 +13,12 @@ void add_common_options(CLI::App& app, CommonOptions& opt) {
     app.add_option("--log-level", opt.log_level, "err, warning, notice, info or debug");
 }
 
+void add_dns_option(CLI::App& app, CommonOptions& opt) {
+    opt.uses_dns = true;
+    app.add_option("--dns", opt.dns,
+                   "HOST:PORT[,HOST:PORT]: the DNS servers to ask (default: $MAILSTAMP_DNS, config dns, /etc/resolv.conf)");
+}
+
 void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& target, const std::string& yes_help,
                 const std::string& no_help) {
     auto* yes = app.add_flag_callback("--" + name, [&target] { target = true; }, yes_help);

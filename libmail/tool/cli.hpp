@@ -18,6 +18,10 @@ namespace mail {
 /// Binds --config, --db, --log, --log-level and --version to app.
 void add_common_options(CLI::App& app, CommonOptions& opt);
 
+/// Binds --dns HOST:PORT[,HOST:PORT] to opt.dns and marks the program as one that looks up DNS
+/// (make_context then resolves the setting; Context::resolver() asks the servers).
+void add_dns_option(CLI::App& app, CommonOptions& opt);
+
 /// Adds --NAME and --no-NAME to app (they exclude each other): target becomes true or false when one is given.
 void add_switch(CLI::App& app, const std::string& name, std::optional<bool>& target, const std::string& yes_help,
                 const std::string& no_help);

@@ -52,6 +52,7 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
     auto tmo = resolve_seconds(ctx, opt.timeout, "timeout", 60);
     if (!tmo) return tmo.error();
     p.timeout = *tmo;
+    p.resolver = &ctx.resolver();
 
     int targets = 0;
     if (auto d = st.find(opt.deliver, nullptr, "deliver")) {
