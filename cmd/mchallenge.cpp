@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     mail::add_dns_option(app, common);
     app.add_option("--sender", opt.sender, "the envelope sender ('' or <> for a bounce); default: Return-Path");
     app.add_option("--rcpt", opt.rcpts, "an envelope recipient (repeatable); default: X-Original-To, Delivered-To, To/Cc");
+    mail::add_auth_options(app, opt.auth, true);
     app.add_option("--trusted-forwarder", opt.trusted_forwarders,
                    "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");

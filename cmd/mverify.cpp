@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
     app.add_option("--unknown", opt.unknown, "unknown mail: mark (deliver tagged, default) or reject (exit 69)");
+    mail::add_auth_options(app, opt.auth, true);
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
     mail::SpfCommandOptions spf_opt;
     auto* spf = mail::add_spf_command(app, spf_opt);

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
     auto* add = app.add_subcommand("add", "add sender entries, recipients, or the recipients of a message");
     add->add_option("--note", opt.note, "a note kept with each entry");
     add->add_option("--for", opt.scope, "scope: a protected domain or one recipient address");
+    add->add_option("--auth", opt.auth,
+                    "what a hit needs: auto (default; a pass when the domain publishes SPF, DMARC or signs), "
+                    "spf, dkim, dmarc, or none (no authentication)")
+        ->check(CLI::IsMember({"auto", "spf", "dkim", "dmarc", "none"}));
     add->add_flag("--recipient", opt.recipient, "the arguments are unconditional recipients");
     add->add_flag("--from-message", opt.from_message, "whitelist every To, Cc and Bcc address of the message on stdin");
     add->add_option("entries", opt.args, "user@dom, dom, @dom or .dom");

@@ -26,6 +26,11 @@ setup() {
   printf '[common]\nmin-bits = 16\n' >"$MAILSTAMP_CONFIG"
   mwhitelist domain add ours.example >/dev/null
   mwhitelist add friend@good.example >/dev/null
+  # Sender authentication (issue 14): every sender domain of these cases publishes nothing (no SPF, no DMARC),
+  # so friend@good.example's auto entry is an unauthenticated hit and strangers are challenged, as before;
+  # t/auth_gate.bats has the domains that publish. The tests' own DNS server answers, never the network's.
+  : >"$G/zone"
+  start_zone "$G/zone"
   # mchallenge's challenges go to a sendmail that keeps them.
   cat >"$G/sendmail" <<EOF
 #!/bin/bash

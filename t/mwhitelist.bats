@@ -142,7 +142,7 @@ setup() { common_setup; }
   run mwhitelist import --format csv <"$BATS_TEST_TMPDIR/in.csv"
   assert_output "added 1, existing 0"
   run mwhitelist list
-  assert_output "$(printf 'ENTRY\tKIND\tSCOPE\tCREATED\tHITS\tLAST-HIT\tSOURCE\tNOTE\nold@x.example\taddress\t*\t2020-01-01T00:00:00Z\t42\t2021-06-01T12:00:00Z\tconfirmed\tlegacy')"
+  assert_output "$(printf 'ENTRY\tKIND\tSCOPE\tCREATED\tHITS\tLAST-HIT\tSOURCE\tAUTH\tNOTE\nold@x.example\taddress\t*\t2020-01-01T00:00:00Z\t42\t2021-06-01T12:00:00Z\tconfirmed\tauto\tlegacy')"
 }
 
 @test "protected domains: add, list, remove" {

@@ -47,6 +47,16 @@ std::string first_line(const SmtpReply& r) {
 
 namespace {
 
+// Answers every query "no such name", when a policy names no resolver (unit tests of the other parts).
+class NoAnswers : public dns::Resolver {
+public:
+    dns::Answer query(std::string_view, dns::Type) override {
+        dns::Answer a;
+        a.status = dns::Status::nxdomain;
+        return a;
+    }
+};
+
 GatePolicy gate_policy_of(const ProxyPolicy& p) {
     GatePolicy g;
     g.delimiter = p.delimiter;
@@ -76,8 +86,16 @@ ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store
                    }
                }),
       look_(lookups_.lookups()), gate_policy_(gate_policy_of(policy)), gate_(gate_policy_, look_),
+      no_dns_(policy.resolver ? nullptr : std::make_unique<NoAnswers>()),
+      auth_(policy.resolver ? *policy.resolver : *no_dns_,
+            [this](std::string_view event, std::string_view identity, std::string_view detail) {
+                ctx_.logger().log(event == "forged" ? Level::notice : Level::info, event,
+                                  {{"client", client_}, {"helo", helo_}, {"sender", facts_.sender.value_or("")},
+                                   {"identity", identity}, {"results", detail}});
+            }),
       client_(std::move(client_address)) {
     facts_.client = client_;
+    look_.auth = &auth_;
 }
 
 ProxySession::~ProxySession() {
@@ -110,6 +128,7 @@ void ProxySession::reset() {
     facts_.user.clear();
     rcpts_.clear();
     data_.clear();
+    auth_.reset();
 }
 
 void ProxySession::on_reset() { reset(); }
@@ -194,6 +213,11 @@ SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
         facts_.sender_match = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
     }
     Decision d = gate_.at_mail(facts_);
+    if (d.outcome == Outcome::accept && facts_.user.empty()) {
+        // SPF for the MAIL FROM identity (HELO's for the null sender) now: the RCPT decisions need it.
+        auth::Client client{client_ip(client_), helo_};
+        auth_.set_spf(auth::spf_at_mail(p_.resolver ? *p_.resolver : *no_dns_, client, *facts_.sender, p_.auth_settings));
+    }
     if (d.outcome != Outcome::accept) {
         if (d.outcome == Outcome::refuse)
             ctx_.logger().notice("reject", {{"client", client_}, {"helo", helo_}, {"sender", *facts_.sender},
@@ -270,9 +294,13 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     }
     // Postage mode refuses after DATA what its stamps do not admit: that answer is for the whole message, so
     // such recipients and others do not share a transaction; nor do tokens that need a stamp and others.
+    // So do recipients whose whitelisted sender's authentication waits for the end of the message in the
+    // reject modes (refused then, with a token address, when it does not pass).
+    bool reject_mode = p_.unknown == UnknownMode::reject || p_.unknown == UnknownMode::token_postage;
     auto needs_postage = [&](const Decision& x) {
-        return p_.unknown == UnknownMode::postage && x.outcome == Outcome::provisional &&
-               x.category == Category::unknown;
+        return (p_.unknown == UnknownMode::postage && x.outcome == Outcome::provisional &&
+                x.category == Category::unknown) ||
+               (reject_mode && x.auth_pending);
     };
     if (!rcpts_.empty() && (needs_postage(rcpts_.front().d) != needs_postage(d) ||
                             rcpts_.front().d.stamp_for.empty() != d.stamp_for.empty()))
@@ -358,14 +386,30 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
 
 // The admission core's end-of-message decision for the recipients that waited for it (and the stamps that
 // postage-flagged tokens need): a reply when the message is refused, else each recipient's verdict set.
+// Every authentication method over the message as received (our own verdict fields stripped first, as a
+// sender may have forged them): SPF as found at MAIL, DKIM over the spooled body, ARC, DMARC.
+void ProxySession::check_auth(MessageReader& msg) {
+    strip_verdicts(msg, p_.authserv_id);
+    auth::Checker checker(p_.resolver ? *p_.resolver : *no_dns_, p_.auth_settings, msg.fields());
+    (void)data_.body().each([&](std::string_view piece) -> Result<void> {
+        checker.body(piece);
+        return {};
+    });
+    auth::Client client{client_ip(client_), helo_};
+    auth_.set_results(checker.finish(client, facts_.sender.value_or(""), auth_.spf_at_mail()));
+}
+
 Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
+    std::istringstream hs(data_.head());
+    MessageReader msg(hs);
+    if (auto h = msg.read_header(); !h) return std::optional<SmtpReply>(SmtpReply(554, "5.6.0 malformed header section"));
+    check_auth(msg);
+    std::vector<std::string> methods = auth_.results() ? auth_.results()->method_results() : std::vector<std::string>{};
+    for (auto& r : rcpts_) r.v.auth_results = methods;
     bool ask = std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) {
         return r.d.outcome == Outcome::provisional || !r.d.stamp_for.empty();
     });
     if (!ask) return std::optional<SmtpReply>();
-    std::istringstream hs(data_.head());
-    MessageReader msg(hs);
-    if (auto h = msg.read_header(); !h) return std::optional<SmtpReply>(SmtpReply(554, "5.6.0 malformed header section"));
     std::vector<Decision> ds;
     for (const auto& r : rcpts_) ds.push_back(r.d);
     // The stamps are bound to the body: its hash, read back from the spool only when there are stamps to check.
@@ -381,18 +425,26 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
     };
     auto e = gate_.at_end(facts_, ds, msg, from_addresses(msg, p_.trusted_forwarders), body_hash);
     if (!e) return e.error();
+    if (e->outcome == Outcome::tempfail) {
+        ctx_.logger().notice("deferred", {{"client", client_}, {"sender", facts_.sender.value_or("")},
+                                          {"reason", e->verdict.reason}});
+        return std::optional<SmtpReply>(e->reply);
+    }
     if (e->outcome == Outcome::refuse) {
         Decision d;
         d.reason = e->verdict.reason;
         d.reply = e->reply;
         return std::optional<SmtpReply>(refuse(d, rcpts_.front().d.rcpt));
     }
+    // The reject modes refuse a whitelisted sender that did not authenticate by the end, as any stranger.
+    bool reject_mode = p_.unknown == UnknownMode::reject || p_.unknown == UnknownMode::token_postage;
     std::vector<std::string> refused;
     for (auto& r : rcpts_) {
         if (r.d.outcome != Outcome::provisional) continue;
         r.v = e->verdict;
+        r.v.auth_results = methods;
         if (r.v.category != Category::unknown) continue;
-        if (p_.unknown == UnknownMode::postage) refused.push_back(r.d.deliver_to);
+        if (p_.unknown == UnknownMode::postage || (reject_mode && r.d.auth_pending)) refused.push_back(r.d.deliver_to);
         if (!r.forward_to.empty()) {
             r.d.deliver_to = r.forward_to;
             r.v.reason = "not whitelisted, forwarded to " + r.forward_to;

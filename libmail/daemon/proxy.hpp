@@ -8,6 +8,8 @@
 // answered 250 only once it is downstream or on disk.
 #pragma once
 #include "libmail/daemon/hit_batch.hpp"
+#include "libmail/auth/auth.hpp"
+#include "libmail/policy/admission_auth.hpp"
 #include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/auth_limit.hpp"
 #include "libmail/io/deliver.hpp"
@@ -68,6 +70,8 @@ struct ProxyPolicy {
     SessionTimes times;
     std::shared_ptr<HitBatch> hits;                  ///< whitelist hits to count; none: one write per hit
     std::shared_ptr<SmtpClientPool> relay_pool, smarthost_pool;  ///< kept connections; none: one per session
+    dns::Resolver* resolver = nullptr;               ///< sender authentication's lookups (the process's resolver)
+    auth::Settings auth_settings;                    ///< trusted authserv-ids and ARC sealers, our name
 };
 
 /// The handler behind one session.
@@ -106,6 +110,7 @@ private:
     void release_tokens();
     SmtpReply token_refusal(const std::vector<std::string>& rcpts);
     Result<std::optional<SmtpReply>> decide_at_end();
+    void check_auth(MessageReader& msg);
     Result<SmtpReply> finish_incoming();
     Result<SmtpReply> finish_outgoing();
     std::string received(const std::vector<std::string>& rcpts) const;
@@ -120,6 +125,8 @@ private:
     GatePolicy gate_policy_;
     Gate gate_;
     const SmtpServer* server_ = nullptr;
+    std::unique_ptr<dns::Resolver> no_dns_;  ///< when the policy names no resolver (tests of other parts)
+    FrontAuth auth_;                          ///< SPF at MAIL, every method at the end of DATA
     std::string client_;
     std::string helo_;
     bool esmtp_ = false;

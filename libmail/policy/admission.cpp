@@ -9,6 +9,7 @@
 #include "libmail/policy/hashcash.hpp"
 #include "libmail/policy/token_issue.hpp"
 #include "libmail/policy/user_senders.hpp"
+#include "libmail/policy/whitelist.hpp"
 
 #include <algorithm>
 
@@ -62,6 +63,42 @@ bool listed(const std::vector<std::string>& list, const std::string& item) {
     return std::find(list.begin(), list.end(), item) != list.end();
 }
 
+const char* const auth_later = "4.7.0 cannot check the sender's authentication now (DNS), try again later";
+
+Decision auth_tempfail(const std::string& rcpt) {
+    Decision d = tempfail(rcpt);
+    d.reply = SmtpReply(451, auth_later);
+    d.reason = "authentication lookup failed";
+    return d;
+}
+
+// What the authentication results were, for the log: "spf=fail (good.example) dkim=none dmarc=fail".
+std::string summary(const auth::Results* r, const std::optional<spf::Outcome>& spf, const std::string& domain) {
+    std::string o = "spf=";
+    if (r) {
+        o += r->spf_checked || r->spf_mailfrom.result != spf::SpfResult::none || !r->upstream.empty()
+                 ? std::string(spf::to_string(r->spf_mailfrom.result))
+                 : std::string("not-checked");
+        if (!r->spf_mailfrom.domain.empty()) o += " (" + r->spf_mailfrom.domain + ")";
+        std::string dk = "none";
+        for (const auto& s : r->dkim) {
+            if (!iequals(s.domain, domain)) continue;
+            dk = std::string(dkim::to_string(s.status));
+            if (s.status == dkim::Status::pass) break;
+        }
+        o += " dkim=" + dk + " (" + domain + ")";
+        o += " dmarc=" + std::string(dmarc::to_string(r->dmarc.status));
+        if (!r->from_domain.empty()) o += " (" + r->from_domain + ")";
+        if (r->arc_trusted) o += " arc=pass (trusted)";
+        if (!r->upstream.empty()) o += " upstream=" + r->upstream;
+    } else {
+        o += spf ? std::string(spf::to_string(spf->result)) : std::string("not-checked");
+        if (spf && !spf->domain.empty()) o += " (" + spf->domain + ")";
+        o += " dkim,dmarc=pending";
+    }
+    return o;
+}
+
 // The reason a whitelist entry gives.
 std::string entry_reason(const WlEntry& e, const std::string& sender, const std::string& rcpt) {
     return e.kind == WlKind::recipient ? "recipient " + rcpt + " takes all mail"
@@ -90,6 +127,128 @@ Decision Gate::at_mail(const Facts& f) {
     if (!owned) return tempfail("");
     if (!*owned || !may_send_as(**owned, sender)) return refuse("", 553, denied, "sender not owned by the user");
     return d;
+}
+
+Gate::AuthCheck Gate::authenticate(const WlEntry& e, const std::string& identity, bool on_from) {
+    using K = AuthCheck::Kind;
+    AuthCheck out;
+    if (!l_.auth || e.auth == WlAuth::none || e.kind == WlKind::recipient) return out;
+    const std::string dom = lower(domain_of(identity));
+    const auth::Results* r = l_.auth->results();
+    std::optional<spf::Outcome> spf = r ? std::optional<spf::Outcome>(r->spf_mailfrom) : l_.auth->spf_at_mail();
+
+    // The passes that speak for dom. An SPF pass is for the envelope sender's domain: for a From match it
+    // counts when that is the From domain itself (aligned, strictly). A DKIM pass is for d= equal to dom.
+    // A DMARC pass (or a trusted ARC chain saying so) is for the single From domain, so it speaks for dom
+    // only when that is dom.
+    bool spf_ok = r ? r->spf_pass(dom) : (spf && spf->result == spf::SpfResult::pass && iequals(spf->domain, dom));
+    bool dkim_ok = r && r->dkim_pass(dom);
+    bool dmarc_ok = r && r->dmarc_pass() && iequals(r->from_domain, dom);
+    (void)on_from;  // the rules differ only in which identity dom is (mailstamp(7) ADMISSION)
+    auto pass = [&](const char* m) {
+        out.kind = K::pass;
+        out.method = m;
+        if (std::string_view(m) == "dmarc pass" && r && r->dmarc.status != dmarc::Status::pass && r->arc_trusted)
+            out.method = "arc pass (sealed by " + r->arc.sealer + ")";
+        return out;
+    };
+    switch (e.auth) {
+    case WlAuth::spf:
+        if (spf_ok) return pass("spf pass");
+        break;
+    case WlAuth::dkim:
+        if (dkim_ok) return pass("dkim pass");
+        break;
+    case WlAuth::dmarc:
+        if (dmarc_ok) return pass("dmarc pass");
+        break;
+    default:
+        if (spf_ok) return pass("spf pass");
+        if (dkim_ok) return pass("dkim pass");
+        if (dmarc_ok) return pass("dmarc pass");
+        break;
+    }
+    out.detail = summary(r, spf, dom);
+    auto forged = [&] {
+        out.kind = K::forged;
+        l_.auth->note("forged", identity, std::string(to_string(e.auth)) + " entry " + wl_entry_text(e) + ": " + out.detail);
+        return out;
+    };
+    auto temporary = [&] {
+        out.kind = K::tempfail;
+        return out;
+    };
+    // auto: a domain that publishes nothing (no SPF, no DMARC, no signature on this message) cannot
+    // authenticate; its hit counts unauthenticated. Anything it publishes must pass.
+    auto unauthenticated = [&]() -> std::optional<AuthCheck> {
+        if (e.auth != WlAuth::automatic) return std::nullopt;
+        if (r)
+            for (const auto& s : r->dkim)
+                if (iequals(s.domain, dom) && s.status != dkim::Status::none) return std::nullopt;
+        auth::Publishes p = l_.auth->publishes(dom);
+        if (p.temporary) return temporary();
+        if (p.spf || p.dmarc) return std::nullopt;
+        // No method authenticated it, so the reason names none (the log line says unauthenticated_hit).
+        out.kind = K::unauthenticated;
+        l_.auth->note("unauthenticated_hit", identity, out.detail);
+        return out;
+    };
+
+    if (!r) {
+        // At RCPT only SPF is known. An spf entry is decided now; the others may still pass by DKIM or DMARC
+        // at the end of the message, so the recipient waits for it (pending) unless the domain publishes
+        // nothing at all.
+        if (e.auth == WlAuth::spf) {
+            if (spf && spf->result == spf::SpfResult::temperror) return temporary();
+            if (spf) return forged();
+            out.kind = K::pending;
+            return out;
+        }
+        if (spf && spf->result == spf::SpfResult::temperror) {
+            out.kind = K::pending;  // the end of the message decides: a DKIM pass, else temporary
+            return out;
+        }
+        if (auto u = unauthenticated()) return *u;
+        out.kind = K::pending;
+        return out;
+    }
+
+    // Every result is known. A temporary failure where it matters is a retry, never a verdict.
+    bool temp = false;
+    switch (e.auth) {
+    case WlAuth::spf: temp = r->spf_mailfrom.result == spf::SpfResult::temperror; break;
+    case WlAuth::dkim:
+        for (const auto& s : r->dkim)
+            if (iequals(s.domain, dom) && s.status == dkim::Status::temperror) temp = true;
+        break;
+    default: temp = r->temporary(); break;
+    }
+    if (temp) return temporary();
+    if (auto u = unauthenticated()) return *u;
+    return forged();
+}
+
+ChallengeAuth Gate::challenge(const Facts& f) {
+    if (!l_.auth) return ChallengeAuth::send;
+    const std::string dom = lower(domain_of(f.sender_match));
+    if (dom.empty()) return ChallengeAuth::quiet;
+    const auth::Results* r = l_.auth->results();
+    std::optional<spf::Outcome> spf = r ? std::optional<spf::Outcome>(r->spf_mailfrom) : l_.auth->spf_at_mail();
+    bool spf_ok = spf && spf->result == spf::SpfResult::pass && iequals(spf->domain, dom);
+    bool dkim_ok = false;
+    if (r)
+        for (const auto& s : r->dkim)
+            if (s.status == dkim::Status::pass && !s.testing && dmarc::aligned(lower(s.domain), dom, false))
+                dkim_ok = true;
+    if (spf_ok || dkim_ok) return ChallengeAuth::send;
+    if (spf && spf->result == spf::SpfResult::fail) return ChallengeAuth::quiet;
+    if (r && r->dmarc.status == dmarc::Status::fail && (r->dmarc.policy == "reject" || r->dmarc.policy == "quarantine"))
+        return ChallengeAuth::quiet;
+    if (r && r->temporary()) return ChallengeAuth::tempfail;
+    // No pass: a challenge only to a domain that publishes nothing, which cannot authenticate at all.
+    auth::Publishes p = l_.auth->publishes(dom);
+    if (p.temporary) return ChallengeAuth::tempfail;
+    return p.spf || p.dmarc ? ChallengeAuth::quiet : ChallengeAuth::send;
 }
 
 Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
@@ -134,15 +293,29 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
 
     // The whitelist: the sender (or, with none known, only an unconditional recipient) for the recipient, then
     // for the recipient a token address stands for.
+    // A sender entry's hit counts only for an authenticated sender (mailstamp(7) ADMISSION): a forged one is
+    // Unknown, one whose authentication the end of the message decides is provisional.
     const std::string& who = f.sender_match;
     for (const std::string* r : {&match_rcpt, &base}) {
         if (r == &base && base == match_rcpt) break;
         auto m = l_.whitelist.match(who, *r);
         if (!m) return tempfail(rcpt);
         if (!*m || (who.empty() && (*m)->kind != WlKind::recipient)) continue;
-        l_.whitelist.hit((*m)->id, t);
+        AuthCheck a = authenticate(**m, who, false);
+        if (a.kind == AuthCheck::Kind::tempfail) return auth_tempfail(rcpt);
+        if (a.kind == AuthCheck::Kind::forged) continue;
         if (r == &base) d.deliver_to = base;
-        return accept(d, Category::whitelist, entry_reason(**m, who, *r));
+        if (a.kind == AuthCheck::Kind::pending) {
+            d.outcome = Outcome::provisional;
+            d.category = Category::unknown;
+            d.auth_pending = true;
+            d.reason = "sender " + who + " is whitelisted, authentication decided at end of message";
+            return d;
+        }
+        l_.whitelist.hit((*m)->id, t);
+        std::string why = entry_reason(**m, who, *r);
+        if (!a.method.empty()) why += ", " + a.method;
+        return accept(d, Category::whitelist, why);
     }
 
     if (null_sender) {
@@ -218,7 +391,37 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
         if (d.outcome == Outcome::provisional) open.push_back(&d);
     if (open.empty()) return out;
 
-    // A whitelisted From address (DESIGN §7), for the recipient or the one its token stands for.
+    if (l_.auth)
+        if (const auth::Results* r = l_.auth->results()) v.auth_results = r->method_results();
+    auto temporary = [&] {
+        out.outcome = Outcome::tempfail;
+        out.reply = SmtpReply(451, auth_later);
+        v.category = Category::unknown;
+        v.reason = "authentication lookup failed";
+        return out;
+    };
+
+    // A whitelisted sender whose authentication waited for the whole message (SPF did not pass at RCPT).
+    for (const Decision* d : open) {
+        if (!d->auth_pending) continue;
+        const std::string base = d->deliver_to.empty() ? d->rcpt : d->deliver_to;
+        for (const std::string* r : {&d->rcpt, &base}) {
+            auto m = l_.whitelist.match(f.sender_match, *r);
+            if (!m) return m.error();
+            if (!*m) continue;
+            AuthCheck a = authenticate(**m, f.sender_match, false);
+            if (a.kind == AuthCheck::Kind::tempfail) return temporary();
+            if (a.kind != AuthCheck::Kind::pass && a.kind != AuthCheck::Kind::unauthenticated) continue;
+            l_.whitelist.hit((*m)->id, t);
+            v.category = Category::whitelist;
+            v.reason = entry_reason(**m, f.sender_match, *r);
+            if (!a.method.empty()) v.reason += ", " + a.method;
+            return out;
+        }
+    }
+
+    // A whitelisted From address (DESIGN §7), for the recipient or the one its token stands for: it counts
+    // only with a DMARC-aligned pass for its domain (or what its entry's requirement says).
     for (const Decision* d : open) {
         const std::string base = d->deliver_to.empty() ? d->rcpt : d->deliver_to;
         for (const auto& a : from) {
@@ -227,9 +430,13 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
                 auto m = l_.whitelist.match(a, *r);
                 if (!m) return m.error();
                 if (!*m) continue;
+                AuthCheck c = authenticate(**m, a, true);
+                if (c.kind == AuthCheck::Kind::tempfail) return temporary();
+                if (c.kind != AuthCheck::Kind::pass && c.kind != AuthCheck::Kind::unauthenticated) break;
                 l_.whitelist.hit((*m)->id, t);
                 v.category = Category::whitelist;
                 v.reason = entry_reason(**m, a, *r);
+                if (!c.method.empty()) v.reason += ", " + c.method;
                 return out;
             }
         }
@@ -338,7 +545,9 @@ Result<Verdict> Gate::decide(const Facts& f, const Envelope& env, const MessageR
         Decision d = at_rcpt(f, r);
         if (d.outcome == Outcome::tempfail) {
             release_all();
-            return Error{ErrorKind::tempfail, "store lookup failed for " + (r.empty() ? std::string("<>") : r)};
+            return Error{ErrorKind::tempfail, (d.reason == "authentication lookup failed" ? "authentication lookup failed for "
+                                                                                          : "store lookup failed for ") +
+                                                  (r.empty() ? std::string("<>") : r)};
         }
         if (!d.stamp_for.empty() &&
             token_stamp(msg, d.stamp_for, p_.postage.min_bits, l_.now()) != HashcashCheck::ok) {
@@ -365,11 +574,17 @@ Result<Verdict> Gate::decide(const Facts& f, const Envelope& env, const MessageR
     if (best && best->category == Category::whitelist) {
         v.category = best->category;
         v.reason = best->reason;
+        if (l_.auth)
+            if (const auth::Results* r = l_.auth->results()) v.auth_results = r->method_results();
     } else {
         auto e = at_end(f, ds, msg, env.from, body_hash);
         if (!e) {
             release_all();
             return e.error();
+        }
+        if (e->outcome == Outcome::tempfail) {
+            release_all();
+            return Error{ErrorKind::tempfail, "cannot check the sender's authentication now (DNS)"};
         }
         v = e->verdict;
         if (best && rank(best->category) < rank(v.category)) {

@@ -15,6 +15,7 @@
 // the small interfaces below, so it is tested with fakes and never touches a
 // socket or a file. A front end makes no admission decision of its own.
 #pragma once
+#include "libmail/auth/auth.hpp"
 #include "libmail/base/error.hpp"
 #include "libmail/policy/token.hpp"
 #include "libmail/policy/verify.hpp"
@@ -73,6 +74,22 @@ public:
     virtual Result<std::optional<std::vector<std::string>>> senders_of(std::string_view user) = 0;
 };
 
+/// Sender authentication as far as a front end knows it at each stage (mailstamp(7) ADMISSION): a whitelist
+/// hit counts only for an authenticated identity.
+class AuthLookup {
+public:
+    virtual ~AuthLookup() = default;
+    /// SPF of the MAIL FROM identity as evaluated at MAIL (the proxy); nothing when it was not evaluated.
+    virtual std::optional<spf::Outcome> spf_at_mail() = 0;
+    /// Every method's results once the message has been read; nullptr before that (the proxy before the
+    /// end of DATA). Filters know them before they ask.
+    virtual const auth::Results* results() = 0;
+    /// What domain publishes (an SPF record, a DMARC record).
+    virtual auth::Publishes publishes(std::string_view domain) = 0;
+    /// An event for the log: "forged" or "unauthenticated_hit", the identity, what the results were.
+    virtual void note(std::string_view event, std::string_view identity, std::string_view detail) = 0;
+};
+
 /// All the lookups of one front end, and its clock.
 struct Lookups {
     WhitelistLookup& whitelist;
@@ -80,6 +97,17 @@ struct Lookups {
     SiteLookup& site;
     SpendLookup& spend;
     std::function<std::int64_t()> now;
+    /// Sender authentication; nullptr: none at all, every hit counts as before issue 14 (unit tests of the
+    /// other rules only; every front end passes one).
+    AuthLookup* auth = nullptr;
+};
+
+/// May a challenge go to the envelope sender (mchallenge)? Only to one that authenticates.
+enum class ChallengeAuth {
+    send,   ///< SPF pass or an aligned DKIM pass for its domain, or a domain that publishes nothing
+    quiet,  ///< SPF fail, DMARC reject/quarantine without alignment, or no pass where the domain publishes:
+            ///< hold the message without a challenge (it would go to a forged address)
+    tempfail,  ///< a DNS failure decides it: try again later
 };
 
 /// The settings of the core, resolved by the front end.
@@ -121,6 +149,8 @@ struct Decision {
     std::string stamp_for;             ///< a postage-flagged token: the message needs a hashcash stamp for it
     bool outgoing = false;             ///< an authenticated user's mail (to the smart host)
     bool busy = false;                 ///< a token another transaction holds
+    bool auth_pending = false;         ///< provisional: a whitelisted sender whose authentication the end of
+                                       ///< the message decides (SPF did not pass at RCPT, DKIM/DMARC may)
 };
 
 /// The verdict at end of message: the category and stamp results for the provisional recipients.
@@ -158,6 +188,19 @@ public:
     /// (TokenLookup::claim) once the message is written or delivered; other reservations are released.
     Result<Verdict> decide(const Facts& f, const Envelope& env, const MessageReader& msg,
                            const std::function<Result<std::string>()>& body_hash, std::vector<TokenRecord>& holds);
+
+    /// Whether a challenge may go to f's envelope sender, on the authentication results known (filters).
+    ChallengeAuth challenge(const Facts& f);
+
+    /// How a whitelist hit's identity fared (mailstamp(7) ADMISSION).
+    struct AuthCheck {
+        enum class Kind { pass, unauthenticated, pending, forged, tempfail } kind = Kind::pass;
+        std::string method;  ///< pass: "spf pass", "dkim pass", "dmarc pass", "arc pass (sealed by D)"
+        std::string detail;  ///< the results, for the log
+    };
+    /// Checks entry e, matched on identity (the envelope sender, or a From address when on_from), against what
+    /// is known of the authentication now. Logs forged and unauthenticated_hit through the AuthLookup.
+    AuthCheck authenticate(const WlEntry& e, const std::string& identity, bool on_from);
 
 private:
     Result<std::string> token_limit(const Facts& f);

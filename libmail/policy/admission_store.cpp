@@ -14,7 +14,7 @@ namespace mail {
 StoreLookups::StoreLookups(Store& store, char delimiter, std::function<void(std::int64_t, std::int64_t)> count_hit)
     : store_(store), delimiter_(delimiter), count_hit_(std::move(count_hit)) {}
 
-Lookups StoreLookups::lookups() { return Lookups{*this, *this, *this, *this, [] { return now(); }}; }
+Lookups StoreLookups::lookups() { return Lookups{*this, *this, *this, *this, [] { return now(); }, nullptr}; }
 
 Result<std::optional<WlEntry>> StoreLookups::match(std::string_view sender, std::string_view rcpt) {
     return wl_match(store_, sender, rcpt);
@@ -75,7 +75,7 @@ void StoreLookups::expire(std::int64_t t) { (void)store_.spend_expire(t); }
 
 Result<Verdict> decide_filter(StoreLookups& lookups, std::optional<TokenHolds>& holds, const Envelope& env,
                               const MessageReader& msg, char delimiter, const PostagePolicy& postage,
-                              const std::function<Result<std::string>()>& body_hash) {
+                              const std::function<Result<std::string>()>& body_hash, AuthLookup* auth) {
     auto holder = new_holder();
     if (!holder) return holder.error();
     Facts facts;
@@ -87,8 +87,20 @@ Result<Verdict> decide_filter(StoreLookups& lookups, std::optional<TokenHolds>& 
     gp.delimiter = delimiter;
     gp.postage = postage;
     Lookups look = lookups.lookups();
+    look.auth = auth;
     Gate gate(gp, look);
     return gate.decide(facts, env, msg, body_hash, holds->records());
+}
+
+ChallengeAuth challenge_filter(StoreLookups& lookups, const Envelope& env, AuthLookup* auth) {
+    Facts facts;
+    facts.sender = env.sender;
+    facts.sender_match = env.sender.value_or("");
+    GatePolicy gp;
+    Lookups look = lookups.lookups();
+    look.auth = auth;
+    Gate gate(gp, look);
+    return gate.challenge(facts);
 }
 
 Result<std::string> new_holder() {

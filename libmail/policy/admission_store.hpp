@@ -42,9 +42,13 @@ private:
 /// A filter's question (mverify, mchallenge): Gate::decide for the message msg with env (its envelope, From
 /// addresses included), asked of lookups under a policy of delimiter and postage; the reservations it makes go
 /// into holds (made here), to be claimed once the message goes out.
+/// auth: the message's sender authentication (nullptr: none, as before issue 14 -- no front end passes that).
 Result<Verdict> decide_filter(StoreLookups& lookups, std::optional<TokenHolds>& holds, const Envelope& env,
                               const MessageReader& msg, char delimiter, const PostagePolicy& postage,
-                              const std::function<Result<std::string>()>& body_hash);
+                              const std::function<Result<std::string>()>& body_hash, AuthLookup* auth);
+
+/// Whether a challenge may go to env's sender (Gate::challenge) on what auth knows.
+ChallengeAuth challenge_filter(StoreLookups& lookups, const Envelope& env, AuthLookup* auth);
 
 /// A name for one transaction's token reservations: random, hex.
 Result<std::string> new_holder();

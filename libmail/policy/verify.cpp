@@ -337,8 +337,18 @@ void add_verdict_fields(MessageReader& msg, const Verdict& v, std::string_view a
         }
         return s;
     };
-    msg.prepend("Authentication-Results", id + "; " + result("x-mailstamp-hashcash", v.hashcash, v.hashcash_why) +
-                                              "; " + result("x-mailstamp-postage", v.postage, v.postage_why));
+    std::string ar = id;
+    // The sender authentication results first (RFC 8601 §2.2: one resinfo per method), then the postage ones.
+    // They come from auth::Results::method_results(), already one RFC 8601 resinfo each; control characters
+    // are replaced so that a value from the message cannot end the field.
+    for (const auto& m : v.auth_results) {
+        std::string clean;
+        for (char ch : m) clean += (static_cast<unsigned char>(ch) < ' ' || ch == 0x7f || ch == ';') ? ' ' : ch;
+        ar += "; " + clean;
+    }
+    ar += "; " + result("x-mailstamp-hashcash", v.hashcash, v.hashcash_why) + "; " +
+          result("x-mailstamp-postage", v.postage, v.postage_why);
+    msg.prepend("Authentication-Results", ar);
     msg.prepend("X-Mailstamp-Class", std::string(1, category_letter(v.category)) + " (" +
                                          std::string(category_name(v.category)) + ": " + v.reason + ") by " + id);
 }

@@ -74,6 +74,8 @@ struct Verdict {
     std::string postage;       ///< the same for signed postage: pass, fail, temperror, none
     std::string hashcash_why;  ///< comment: "22 bits for bob@x", "spent", ...
     std::string postage_why;
+    std::vector<std::string> auth_results;  ///< RFC 8601 method results of sender authentication (spf, dkim,
+                                            ///< dmarc, arc), added beside the postage ones
 };
 
 /// True when the message carries stamps of either kind.

@@ -262,6 +262,13 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
                 auto sp = l.find_first_of(" \t");
                 std::string_view entry = l.substr(0, sp);
                 std::string_view scope = sp == std::string_view::npos ? std::string_view() : trim(l.substr(sp));
+                // An "auth=REQUIREMENT" word ends the line when the entry's requirement is not auto.
+                std::string_view auth_word;
+                if (auto last = scope.find_last_of(" \t");
+                    scope.substr(last == std::string_view::npos ? 0 : last + 1).substr(0, 5) == "auth=") {
+                    auth_word = scope.substr(last == std::string_view::npos ? 0 : last + 1);
+                    scope = last == std::string_view::npos ? std::string_view() : trim(scope.substr(0, last));
+                }
                 auto p = entry.substr(0, 5) == "rcpt:" ? parse_wl_recipient(entry.substr(5)) : parse_wl_entry(entry);
                 if (!p) return at_line(lineno, p.error());
                 e = *p;
@@ -272,11 +279,16 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
                     if (!s) return at_line(lineno, s.error());
                     e.scope = *s;
                 }
+                if (!auth_word.empty()) {
+                    auto a = parse_wl_auth(auth_word.substr(5));
+                    if (!a) return at_line(lineno, bad("auth", auth_word, "not auto, spf, dkim, dmarc or none"));
+                    e.auth = *a;
+                }
                 e.source = "import";
             } else {
                 auto f = csv_split(l);
-                if (!f || f->size() < 1 || f->size() > 8) return at_line(lineno, bad("record", l, "malformed CSV"));
-                f->resize(8);
+                if (!f || f->size() < 1 || f->size() > 9) return at_line(lineno, bad("record", l, "malformed CSV"));
+                f->resize(9);
                 auto& v = *f;
                 if (counts.lines == 1 && v[0] == "entry" && v[1] == "kind") {  // the header record
                     --counts.lines;
@@ -315,6 +327,11 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
                 e.created = *created;
                 e.hits = *hits;
                 e.last_hit = *last;
+                if (!v[8].empty()) {
+                    auto a = parse_wl_auth(v[8]);
+                    if (!a) return at_line(lineno, bad("auth", v[8], "not auto, spf, dkim, dmarc or none"));
+                    e.auth = *a;
+                }
             }
             if (e.created == 0) e.created = now;
             auto ins = store.wl_insert(e);
@@ -328,17 +345,18 @@ Result<WlImportCounts> wl_import(Store& store, std::istream& in, WlFormat format
 }
 
 Result<void> wl_export(Store& store, std::ostream& out, WlFormat format) {
-    if (format == WlFormat::csv) out << "entry,kind,scope,note,source,created,hits,last_hit\n";
+    if (format == WlFormat::csv) out << "entry,kind,scope,note,source,created,hits,last_hit,auth\n";
     auto r = store.wl_each([&](const WlEntry& e) {
         if (format == WlFormat::lines) {
             out << wl_entry_text(e);
             if (!e.scope.empty()) out << ' ' << e.scope;
+            if (e.auth != WlAuth::automatic) out << " auth=" << to_string(e.auth);
             out << '\n';
         } else {
             std::string entry = e.kind == WlKind::recipient ? e.value : wl_entry_text(e);
             out << csv_field(entry) << ',' << to_string(e.kind) << ',' << csv_field(e.scope) << ','
                 << csv_field(e.note) << ',' << csv_field(e.source) << ',' << format_time(e.created) << ','
-                << e.hits << ',' << format_time(e.last_hit) << '\n';
+                << e.hits << ',' << format_time(e.last_hit) << ',' << to_string(e.auth) << '\n';
         }
     });
     if (!r) return r;
@@ -356,7 +374,8 @@ Result<void> wl_list_json(Store& store, std::ostream& out) {
             << ",\"scope\":" << json_string(e.scope) << ",\"created\":" << json_string(format_time(e.created))
             << ",\"hits\":" << e.hits << ",\"last_hit\":"
             << (e.last_hit ? json_string(format_time(e.last_hit)) : std::string("null"))
-            << ",\"note\":" << json_string(e.note) << ",\"source\":" << json_string(e.source) << '}';
+            << ",\"note\":" << json_string(e.note) << ",\"source\":" << json_string(e.source)
+            << ",\"auth\":" << json_string(to_string(e.auth)) << '}';
         first = false;
     });
     if (!r) return r;
@@ -367,11 +386,12 @@ Result<void> wl_list_json(Store& store, std::ostream& out) {
 }
 
 Result<void> wl_list_text(Store& store, std::ostream& out) {
-    out << "ENTRY\tKIND\tSCOPE\tCREATED\tHITS\tLAST-HIT\tSOURCE\tNOTE\n";
+    out << "ENTRY\tKIND\tSCOPE\tCREATED\tHITS\tLAST-HIT\tSOURCE\tAUTH\tNOTE\n";
     auto r = store.wl_each([&](const WlEntry& e) {
         out << wl_entry_text(e) << '\t' << to_string(e.kind) << '\t' << (e.scope.empty() ? "*" : e.scope) << '\t'
             << format_time(e.created) << '\t' << e.hits << '\t'
-            << (e.last_hit ? format_time(e.last_hit) : std::string("-")) << '\t' << e.source << '\t' << e.note
+            << (e.last_hit ? format_time(e.last_hit) : std::string("-")) << '\t' << e.source << '\t'
+            << to_string(e.auth) << '\t' << e.note
             << '\n';
     });
     if (!r) return r;

@@ -5,10 +5,10 @@ namespace mail {
 
 // ---- whitelist ----
 Result<bool> SqliteStore::wl_insert(const WlEntry& e) {
-    return write_any("INSERT OR IGNORE INTO whitelist(kind,value,scope,note,source,created,hits,last_hit)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    return write_any("INSERT OR IGNORE INTO whitelist(kind,value,scope,note,source,created,hits,last_hit,auth)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                      "add whitelist entry", to_string(e.kind), e.value, e.scope, e.note, e.source, e.created, e.hits,
-                     e.last_hit);
+                     e.last_hit, to_string(e.auth));
 }
 
 Result<bool> SqliteStore::wl_remove(WlKind kind, std::string_view value, std::string_view scope) {
@@ -18,9 +18,11 @@ Result<bool> SqliteStore::wl_remove(WlKind kind, std::string_view value, std::st
 
 WlEntry SqliteStore::read_entry(sqlite3_stmt* s) {
     WlEntry e;
-    std::string kind;
-    SqliteRow(s) >> e.id >> kind >> e.value >> e.scope >> e.note >> e.source >> e.created >> e.hits >> e.last_hit;
+    std::string kind, auth;
+    SqliteRow(s) >> e.id >> kind >> e.value >> e.scope >> e.note >> e.source >> e.created >> e.hits >> e.last_hit >>
+        auth;
     e.kind = parse_wl_kind(kind).value_or(WlKind::address);
+    e.auth = parse_wl_auth(auth).value_or(WlAuth::automatic);
     return e;
 }
 
@@ -28,7 +30,7 @@ Result<std::vector<WlEntry>> SqliteStore::wl_lookup(const std::vector<std::strin
                                                     const std::vector<std::string>& scopes) {
     std::vector<WlEntry> out;
     // One indexed probe per (value, scope) pair: a handful per lookup.
-    auto s = prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit FROM whitelist"
+    auto s = prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
                   " WHERE value=?1 AND scope=?2");
     if (!s) return s.error();
     for (const auto& v : values) {
@@ -43,7 +45,7 @@ Result<std::vector<WlEntry>> SqliteStore::wl_lookup(const std::vector<std::strin
 }
 
 Result<void> SqliteStore::wl_each(const std::function<void(const WlEntry&)>& fn) {
-    return each_row(prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit FROM whitelist"
+    return each_row(prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
                          " ORDER BY kind,value,scope"),
                     "list whitelist", [&](sqlite3_stmt* s) { fn(read_entry(s)); });
 }

@@ -33,6 +33,26 @@ std::optional<HeldState> parse_held_state(std::string_view s) {
     return std::nullopt;
 }
 
+std::string_view to_string(WlAuth a) {
+    switch (a) {
+    case WlAuth::automatic: return "auto";
+    case WlAuth::spf: return "spf";
+    case WlAuth::dkim: return "dkim";
+    case WlAuth::dmarc: return "dmarc";
+    case WlAuth::none: return "none";
+    }
+    return "auto";
+}
+
+std::optional<WlAuth> parse_wl_auth(std::string_view s) {
+    if (s == "auto") return WlAuth::automatic;
+    if (s == "spf") return WlAuth::spf;
+    if (s == "dkim") return WlAuth::dkim;
+    if (s == "dmarc") return WlAuth::dmarc;
+    if (s == "none") return WlAuth::none;
+    return std::nullopt;
+}
+
 std::optional<WlKind> parse_wl_kind(std::string_view s) {
     if (s == "address") return WlKind::address;
     if (s == "domain") return WlKind::domain;

@@ -30,6 +30,20 @@ std::string_view to_string(WlKind k);
 /// The kind named by s, or nothing.
 std::optional<WlKind> parse_wl_kind(std::string_view s);
 
+/// The authentication a whitelist entry's hit needs (mwhitelist(1) --auth; mailstamp(7) ADMISSION).
+enum class WlAuth {
+    automatic,  ///< "auto": a pass when the sender's domain publishes SPF, DMARC or signs; else none needed
+    spf,        ///< SPF pass for the domain of the identity matched
+    dkim,       ///< a DKIM pass for that domain
+    dmarc,      ///< a DMARC pass (an aligned SPF or DKIM pass, or a trusted ARC chain)
+    none,       ///< no authentication: the behaviour before issue 14, for the rare partner that needs it
+};
+
+/// The stable name of a requirement ("auto", "spf", "dkim", "dmarc", "none").
+std::string_view to_string(WlAuth a);
+/// The requirement named by s, or nothing.
+std::optional<WlAuth> parse_wl_auth(std::string_view s);
+
 /// One whitelist entry as stored. value and scope are normalised.
 struct WlEntry {
     std::int64_t id = 0;
@@ -38,6 +52,7 @@ struct WlEntry {
     std::string scope;  ///< "" = every recipient; else a protected domain or one recipient
     std::string note;
     std::string source = "manual";  ///< manual, import, outgoing, confirmed
+    WlAuth auth = WlAuth::automatic;  ///< what a hit needs
     std::int64_t created = 0;
     std::int64_t hits = 0;
     std::int64_t last_hit = 0;

@@ -78,6 +78,10 @@ const char* const migrations[] = {
     "CREATE TABLE token_holds(id TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX token_holds_until ON token_holds(until);"
     "ALTER TABLE users ADD COLUMN senders TEXT NOT NULL DEFAULT '';",
+    // 6 -> 7: the authentication each whitelist entry's hit needs (issue 14); existing entries get the
+    // default, auto: a forged sender of a domain that authenticates its mail no longer gets in.
+    "ALTER TABLE whitelist ADD COLUMN auth TEXT NOT NULL DEFAULT 'auto'"
+    "  CHECK(auth='auto' OR auth='spf' OR auth='dkim' OR auth='dmarc' OR auth='none');",
 };
 constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
 

@@ -1,5 +1,7 @@
 // mchallenge: see mchallenge(1).
 #include "libmail/tool/challenge_cmd.hpp"
+
+#include "libmail/policy/admission_auth.hpp"
 #include "libmail/tool/challenge_queue.hpp"
 
 #include "libmail/mail/address.hpp"
@@ -230,8 +232,21 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
                 upstream = true;
             }
     }
+    std::optional<FrontAuth> auth;
+    auto resolver = process_resolver(ctx);
+    if (!resolver) return resolver.error();
+    auth.emplace(**resolver, [&](std::string_view event, std::string_view identity, std::string_view detail) {
+        ctx.logger().log(event == "forged" ? Level::notice : Level::info, event,
+                         {{"identity", identity}, {"sender", sender}, {"results", detail}});
+    });
     if (!upstream) {
         strip_verdicts(msg, s.authserv_id);
+        // Sender authentication (mailstamp(7) ADMISSION), over the header as stripped and the spooled body.
+        auto settings = resolve_auth_settings(ctx, opt.auth, s.hostname);
+        if (!settings) return settings.error();
+        auto results = check_spooled(**resolver, *settings, opt.auth, msg.fields(), sender, raw, body_at);
+        if (!results) return results.error();
+        auth->set_results(*results);
         // The admission core decides (mailstamp(7) ADMISSION).
         auto body_hash = [&]() -> Result<std::string> {
             RelaxedBodyHash hash;
@@ -243,7 +258,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
                 return r.error();
             return hash.finish();
         };
-        auto dec = decide_filter(lookups, holds, env, msg, s.delimiter, s.postage, body_hash);
+        auto dec = decide_filter(lookups, holds, env, msg, s.delimiter, s.postage, body_hash, &*auth);
         if (!dec) return dec.error();
         v = std::move(*dec);
     }
@@ -263,6 +278,17 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
     if (env.rcpts.empty()) {
         v.reason += "; not challenged: no recipient known";
         return deliver_marked(ctx, s, d, msg, raw, body_at, env, v, 'B');
+    }
+    // A challenge goes only to a sender that authenticates: one to a forged address is backscatter. Mail from
+    // a sender that fails SPF, or whose DMARC policy refuses it, is held quietly. Behind a trusted upstream
+    // (its verdict taken as it is) nothing was checked here: the upstream's results decide, or none do.
+    if (why.empty() && !upstream) {
+        switch (challenge_filter(lookups, env, &*auth)) {
+        case ChallengeAuth::send: break;
+        case ChallengeAuth::quiet: why = "sender not authenticated"; break;
+        case ChallengeAuth::tempfail:
+            return Error{ErrorKind::tempfail, "cannot check the sender's authentication now (DNS)"};
+        }
     }
     if (why.empty() && s.quota >= 0) {
         auto sent = store.volume_add("challenge:" + sender, 0, t, 86400);

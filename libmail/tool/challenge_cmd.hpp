@@ -2,6 +2,7 @@
 // agent that holds unknown mail and challenges its sender, the confirm and
 // bounce loops, and the preview commands over the held queue.
 #pragma once
+#include "libmail/app/auth_setup.hpp"
 #include "libmail/tool/cli.hpp"
 
 #include <iosfwd>
@@ -23,6 +24,7 @@ struct ChallengeOptions {
     std::optional<std::string> hold_dir, hold_time, quota, template_file, hostname, max_size;
     std::optional<bool> tag;
     std::vector<std::string> trusted_forwarders;  ///< domains whose SRS wrappers are taken off
+    AuthOptions auth;                             ///< the client, trusted relays, authserv-ids, ARC sealers
     // list, show, release, delete, whitelist, expire
     std::vector<std::string> ids;
     bool json = false;

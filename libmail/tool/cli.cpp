@@ -40,4 +40,17 @@ int parse_cli(CLI::App& app, int argc, char** argv) {
     return -1;
 }
 
+void add_auth_options(CLI::App& app, AuthOptions& opt, bool client) {
+    if (client) {
+        app.add_option("--client-ip", opt.client_ip, "the SMTP client's address, for SPF (Postfix: ${client_address})");
+        app.add_option("--helo", opt.helo, "the SMTP client's HELO name, for SPF (Postfix: ${client_helo})");
+    }
+    app.add_option("--trusted-relay", opt.trusted_relays,
+                   "an address or CIDR block whose Received fields name the client (repeatable; config trusted-relay)");
+    app.add_option("--trusted-authserv-id", opt.trusted_authserv_ids,
+                   "an authserv-id whose Authentication-Results are taken as they are (repeatable)");
+    app.add_option("--trusted-arc-sealer", opt.trusted_arc_sealers,
+                   "a domain whose ARC seals count, such as a mailing list (repeatable)");
+}
+
 } // namespace mail

@@ -139,6 +139,14 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!fwd) return fwd.error();
     p.trusted_forwarders = std::move(*fwd);
 
+    // Sender authentication: the process's resolver (with its cache) and the trusted upstreams.
+    auto as = resolve_auth_settings(ctx, opt.auth, p.hostname);
+    if (!as) return as.error();
+    p.auth_settings = std::move(*as);
+    auto resolver = process_resolver(ctx, true);
+    if (!resolver) return resolver.error();
+    p.resolver = *resolver;
+
     Setting stamp = st.get(opt.stamp, nullptr, "stamp", "none");
     if (stamp.value == "hashcash") p.stamp = StampKind::hashcash;
     else if (stamp.value == "timed") p.stamp = StampKind::timed;

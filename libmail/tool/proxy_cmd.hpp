@@ -2,6 +2,7 @@
 // settings, pick the way of running (inetd, socket activation, --listen),
 // and serve; and the `user` commands that keep SMTP AUTH users in the store.
 #pragma once
+#include "libmail/app/auth_setup.hpp"
 #include "libmail/tool/cli.hpp"
 #include "libmail/daemon/daemon_cmd.hpp"
 
@@ -19,6 +20,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> relay, maildir, pickup, smarthost;
     std::optional<std::string> unknown;
     std::optional<std::string> authserv_id;
+    AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)
     std::optional<std::string> stamp, stamp_bits;
     std::optional<bool> batv;
     std::vector<std::string> home_domains;

@@ -11,6 +11,7 @@
 #include "libmail/policy/postage.hpp"
 #include "libmail/policy/spend.hpp"
 #include "libmail/mail/spool.hpp"
+#include "libmail/policy/admission_auth.hpp"
 #include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/verify.hpp"
 #include "libmail/base/text.hpp"
@@ -124,14 +125,26 @@ Result<int> verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std
         if (!e) return e.error();
         env = std::move(*e);
 
-        // The admission core decides (mailstamp(7) ADMISSION). The body hash binds stamps to the message;
-        // headers can only be written after it, so the body goes to a spool file on the way (memory stays flat).
-        auto body_hash = [&]() -> Result<std::string> {
-            auto h = spool_body(msg, spool);
-            if (h) spooled = true;
-            return h;
-        };
-        auto d = decide_filter(lookups, holds, env, msg, p->delimiter, p->postage, body_hash);
+        // Sender authentication first (mailstamp(7) ADMISSION): DKIM needs the whole body, and the headers can
+        // only be written after the verdict, so the body goes to a spool file on the way (memory stays flat),
+        // its relaxed hash taken for the stamps at the same time.
+        auto settings = resolve_auth_settings(ctx, opt.auth, host_name());
+        if (!settings) return settings.error();
+        auto resolver = process_resolver(ctx);
+        if (!resolver) return resolver.error();
+        std::string hash;
+        auto results = check_message(**resolver, *settings, opt.auth, msg, env.sender.value_or(""), spool, hash);
+        if (!results) return results.error();
+        spooled = true;
+        FrontAuth auth(**resolver, [&](std::string_view event, std::string_view identity, std::string_view detail) {
+            ctx.logger().log(event == "forged" ? Level::notice : Level::info, event,
+                             {{"identity", identity}, {"sender", env.sender.value_or("")}, {"results", detail}});
+        });
+        auth.set_results(*results);
+
+        // The admission core decides (mailstamp(7) ADMISSION).
+        auto body_hash = [&]() -> Result<std::string> { return hash; };
+        auto d = decide_filter(lookups, holds, env, msg, p->delimiter, p->postage, body_hash, &auth);
         if (!d) return d.error();
         v = std::move(*d);
     }

@@ -1,5 +1,6 @@
 // mverify's job behind cmd/mverify.cpp: verdicts on incoming mail (mverify(1)).
 #pragma once
+#include "libmail/app/auth_setup.hpp"
 #include "libmail/app/settings.hpp"
 #include "libmail/tool/cli.hpp"
 #include "libmail/policy/verify.hpp"
@@ -27,6 +28,7 @@ struct VerifyOptions {
     bool trust_upstream = false;
     std::optional<bool> tag;
     std::vector<std::string> trusted_forwarders;  ///< domains whose SRS wrappers are taken off
+    AuthOptions auth;                             ///< the client, trusted relays, authserv-ids, ARC sealers
 };
 
 /// `mverify spf`'s options (mverify(1) SPF).

@@ -67,6 +67,8 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
         if (static_cast<unsigned char>(c) < 0x20) return Error{ErrorKind::usage, "--note has control characters"};
     auto scope = scope_option(opt);
     if (!scope) return scope.error();
+    auto auth = parse_wl_auth(opt.auth);
+    if (!auth) return Error{ErrorKind::usage, "--auth must be auto, spf, dkim, dmarc or none"};
     // Parse everything first: a malformed entry leaves nothing half-written.
     std::vector<WlEntry> entries;
     std::int64_t t = now();
@@ -84,13 +86,17 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
         }
         entries = wl_outgoing_entries(m->rcpts, *scope, t);
         if (entries.empty()) return Error{ErrorKind::data, "message has no To, Cc or Bcc address to whitelist"};
-        for (auto& e : entries) e.note = opt.note;
+        for (auto& e : entries) {
+            e.note = opt.note;
+            e.auth = *auth;
+        }
     } else {
         if (opt.args.empty()) return Error{ErrorKind::usage, "no entries given"};
         for (const auto& a : opt.args) {
             auto e = entry_argument(a, opt.recipient, *scope);
             if (!e) return e.error();
             e->note = opt.note;
+            e->auth = *auth;
             e->source = "manual";
             e->created = t;
             entries.push_back(*e);
@@ -102,7 +108,10 @@ Result<void> cmd_add(Context& ctx, Store& store, const WhitelistOptions& opt, st
             auto ins = store.wl_insert(e);
             if (!ins) return ins.error();
             lines.push_back(std::string(*ins ? "added " : "exists ") + wl_entry_text(e) +
-                            (e.scope.empty() ? "" : " for " + e.scope));
+                            (e.scope.empty() ? "" : " for " + e.scope) +
+                            (*ins && e.auth != WlAuth::automatic && e.kind != WlKind::recipient
+                                 ? " auth " + std::string(to_string(e.auth))
+                                 : ""));
         }
         return {};
     });

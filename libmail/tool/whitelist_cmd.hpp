@@ -15,6 +15,7 @@ struct WhitelistOptions {
     std::vector<std::string> trusted_forwarders;  ///< check: domains whose SRS wrappers are taken off the sender
     std::string note, scope, sender, rcpt, file;
     std::string format = "lines";
+    std::string auth = "auto";  ///< add: the authentication a hit needs (auto, spf, dkim, dmarc, none)
     bool recipient = false, from_message = false, json = false;
 };
 

@@ -18,10 +18,11 @@ struct FakeWhitelist : WhitelistLookup {
     std::map<std::string, WlEntry> unconditional;                    // rcpt -> entry
     std::vector<std::int64_t> hits;
     bool fail = false;
-    void add(std::int64_t id, const std::string& sender, const std::string& rcpt = "") {
+    void add(std::int64_t id, const std::string& sender, const std::string& rcpt = "", WlAuth auth = WlAuth::automatic) {
         WlEntry e;
         e.id = id;
         e.value = sender;
+        e.auth = auth;
         entries[{sender, rcpt}] = e;
     }
     Result<std::optional<WlEntry>> match(std::string_view sender, std::string_view rcpt) override {
@@ -98,7 +99,7 @@ struct Rig {
     FakeSite site;
     FakeSpend spend;
     std::int64_t clock = 1790000000;
-    Lookups look{wl, tokens, site, spend, [this] { return clock; }};
+    Lookups look{wl, tokens, site, spend, [this] { return clock; }, nullptr};
     GatePolicy policy;
     Gate gate{policy, look};
     Facts facts(std::optional<std::string> sender) {
@@ -352,4 +353,366 @@ TEST_CASE("admission: a filter's token holds are given back unless the message w
         h.records().push_back(TokenRecord{"t4", TokenState::used, "bob@ours.example", 0, 0});
     }
     CHECK(unclaimed.released == std::vector<std::string>{"t4"});
+}
+
+// ---- sender authentication (issue 14): a whitelist hit counts only for an authenticated identity ----
+
+namespace {
+
+struct FakeAuth : AuthLookup {
+    std::optional<spf::Outcome> spf;               // at MAIL
+    std::optional<auth::Results> res;              // at end of message (filters: from the start)
+    std::map<std::string, auth::Publishes> pub;    // domain -> what it publishes (nothing when not listed)
+    std::vector<std::string> asked;                // publishes() calls
+    std::vector<std::pair<std::string, std::string>> events;  // (event, identity)
+    std::optional<spf::Outcome> spf_at_mail() override { return spf; }
+    const auth::Results* results() override { return res ? &*res : nullptr; }
+    auth::Publishes publishes(std::string_view d) override {
+        asked.emplace_back(d);
+        auto p = pub.find(std::string(d));
+        return p == pub.end() ? auth::Publishes{} : p->second;
+    }
+    void note(std::string_view event, std::string_view identity, std::string_view) override {
+        events.emplace_back(std::string(event), std::string(identity));
+    }
+    bool logged(const std::string& event) const {
+        for (const auto& e : events)
+            if (e.first == event) return true;
+        return false;
+    }
+};
+
+spf::Outcome spf_of(spf::SpfResult r, const std::string& domain) {
+    spf::Outcome o;
+    o.result = r;
+    o.domain = domain;
+    o.identity = "mailfrom";
+    return o;
+}
+
+dkim::SignatureResult sig(dkim::Status s, const std::string& d) {
+    dkim::SignatureResult r;
+    r.status = s;
+    r.domain = d;
+    r.selector = "sel";
+    return r;
+}
+
+// Results as the combined check gives them: SPF for the envelope domain, DKIM signatures, DMARC for From.
+auth::Results results(spf::SpfResult spf, const std::string& env_domain, std::vector<dkim::SignatureResult> dk = {},
+                      dmarc::Status dm = dmarc::Status::none, const std::string& from_domain = "") {
+    auth::Results r;
+    r.spf_checked = true;
+    r.spf_mailfrom = spf_of(spf, env_domain);
+    r.dkim = std::move(dk);
+    r.dmarc.status = dm;
+    r.dmarc.from_domain = from_domain;
+    r.from_domain = from_domain;
+    return r;
+}
+
+struct AuthRig : Rig {
+    FakeAuth auth;
+    AuthRig() { look.auth = &auth; }
+    // good.example publishes SPF -all and DMARC p=reject; quiet.example nothing.
+    void publishing() {
+        auth.pub["good.example"] = auth::Publishes{true, true, false};
+    }
+};
+
+using spf::SpfResult;
+
+} // namespace
+
+TEST_CASE("auth: an envelope sender's hit at RCPT needs SPF pass for its domain; the reason names the method") {
+    AuthRig g;
+    g.publishing();
+    g.wl.add(7, "friend@good.example");
+    g.auth.spf = spf_of(SpfResult::pass, "good.example");
+    Decision d = g.gate.at_rcpt(g.facts("friend@good.example"), "bob@ours.example");
+    CHECK(d.outcome == Outcome::accept);
+    CHECK(d.category == Category::whitelist);
+    CHECK(d.reason == "sender friend@good.example is whitelisted, spf pass");
+    CHECK(g.wl.hits == std::vector<std::int64_t>{7});
+    // An SPF pass for another domain (HELO, a different sender domain) does not speak for good.example.
+    g.auth.spf = spf_of(SpfResult::pass, "evil.example");
+    Decision other = g.gate.at_rcpt(g.facts("friend@good.example"), "bob@ours.example");
+    CHECK(other.outcome == Outcome::provisional);
+    CHECK(other.auth_pending);
+}
+
+TEST_CASE("auth: SPF fail at RCPT leaves an auto entry pending (DKIM may pass); the end of message decides") {
+    AuthRig g;
+    g.publishing();
+    g.wl.add(7, "friend@good.example");
+    g.auth.spf = spf_of(SpfResult::fail, "good.example");
+    auto f = g.facts("friend@good.example");
+    Decision d = g.gate.at_rcpt(f, "bob@ours.example");
+    CHECK(d.outcome == Outcome::provisional);
+    CHECK(d.category == Category::unknown);
+    CHECK(d.auth_pending);
+    CHECK(g.wl.hits.empty());
+    // Even in the reject modes: no 550 for a sender that may still authenticate by DKIM.
+    g.policy.refuse_unknown = true;
+    Decision r = g.gate.at_rcpt(f, "bob@ours.example");
+    CHECK(r.outcome == Outcome::provisional);
+    CHECK(r.auth_pending);
+    CHECK(r.token.empty());
+
+    Msg plain("From: friend@good.example\nSubject: hi\n\nbody\n");
+    std::vector<Decision> ds{d};
+    // The message carries a DKIM signature of good.example that passes: whitelisted.
+    g.auth.res = results(SpfResult::fail, "good.example", {sig(dkim::Status::pass, "good.example")});
+    auto e = g.gate.at_end(f, ds, plain.r, {}, no_body);
+    REQUIRE(e.ok());
+    CHECK(e->verdict.category == Category::whitelist);
+    CHECK(e->verdict.reason == "sender friend@good.example is whitelisted, dkim pass");
+    // Without it: forged, Unknown, logged with the identity.
+    g.auth.res = results(SpfResult::fail, "good.example");
+    auto b = g.gate.at_end(f, ds, plain.r, {}, no_body);
+    REQUIRE(b.ok());
+    CHECK(b->outcome == Outcome::accept);
+    CHECK(b->verdict.category == Category::unknown);
+    CHECK(g.auth.logged("forged"));
+    CHECK(g.auth.events.back().second == "friend@good.example");
+}
+
+TEST_CASE("auth: a domain that publishes nothing is an unauthenticated hit, logged; one that publishes is not") {
+    AuthRig g;
+    g.wl.add(7, "ann@quiet.example");
+    g.auth.spf = spf_of(SpfResult::none, "quiet.example");
+    Decision d = g.gate.at_rcpt(g.facts("ann@quiet.example"), "bob@ours.example");
+    CHECK(d.outcome == Outcome::accept);
+    CHECK(d.category == Category::whitelist);
+    CHECK(d.reason == "sender ann@quiet.example is whitelisted");
+    CHECK(g.auth.logged("unauthenticated_hit"));
+    CHECK_FALSE(g.auth.logged("forged"));
+    CHECK(g.auth.asked == std::vector<std::string>{"quiet.example"});
+
+    // Publishing DMARC only is enough to need a pass.
+    g.auth.pub["quiet.example"] = auth::Publishes{false, true, false};
+    Decision p = g.gate.at_rcpt(g.facts("ann@quiet.example"), "bob@ours.example");
+    CHECK(p.outcome == Outcome::provisional);
+    CHECK(p.auth_pending);
+}
+
+TEST_CASE("auth: a domain that signs this message must pass even when it publishes no SPF or DMARC") {
+    AuthRig g;
+    g.wl.add(7, "ann@quiet.example");
+    g.auth.res = results(SpfResult::none, "quiet.example", {sig(dkim::Status::fail, "quiet.example")});
+    Envelope env;
+    env.sender = "ann@quiet.example";
+    env.rcpts = {"bob@ours.example"};
+    Msg plain("From: ann@quiet.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    auto v = g.gate.decide(g.facts("ann@quiet.example"), env, plain.r, no_body, holds);
+    REQUIRE(v.ok());
+    CHECK(v->category == Category::unknown);
+    CHECK(g.auth.logged("forged"));
+    CHECK_FALSE(g.auth.logged("unauthenticated_hit"));
+}
+
+TEST_CASE("auth: a From hit needs a DMARC-aligned pass; the forged whitelisted From is Unknown") {
+    AuthRig g;
+    g.publishing();
+    g.wl.add(7, "friend@good.example");
+    Envelope env;
+    env.sender = "spammer@evil.example";
+    env.rcpts = {"bob@ours.example"};
+    env.from = {"friend@good.example"};
+    Msg plain("From: friend@good.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    // The attack of the issue: SPF passes for evil.example, DMARC fails for good.example.
+    g.auth.res = results(SpfResult::pass, "evil.example", {}, dmarc::Status::fail, "good.example");
+    auto v = g.gate.decide(g.facts("spammer@evil.example"), env, plain.r, no_body, holds);
+    REQUIRE(v.ok());
+    CHECK(v->category == Category::unknown);
+    CHECK(g.auth.logged("forged"));
+    // The real message: DKIM aligned, DMARC pass.
+    g.auth.res = results(SpfResult::pass, "evil.example", {sig(dkim::Status::pass, "good.example")}, dmarc::Status::pass,
+                         "good.example");
+    auto w = g.gate.decide(g.facts("list@evil.example"), env, plain.r, no_body, holds);
+    REQUIRE(w.ok());
+    CHECK(w->category == Category::whitelist);
+    CHECK(w->reason == "sender friend@good.example is whitelisted, dkim pass");
+    // A DMARC pass alone (SPF aligned upstream, say) names dmarc.
+    g.auth.res = results(SpfResult::none, "evil.example", {}, dmarc::Status::pass, "good.example");
+    auto m = g.gate.decide(g.facts("list@evil.example"), env, plain.r, no_body, holds);
+    REQUIRE(m.ok());
+    CHECK(m->category == Category::whitelist);
+    CHECK(m->reason == "sender friend@good.example is whitelisted, dmarc pass");
+    // A DMARC pass for another From domain does not speak for good.example.
+    g.auth.res = results(SpfResult::none, "evil.example", {}, dmarc::Status::pass, "evil.example");
+    auto o = g.gate.decide(g.facts("list@evil.example"), env, plain.r, no_body, holds);
+    REQUIRE(o.ok());
+    CHECK(o->category == Category::unknown);
+}
+
+TEST_CASE("auth: a trusted ARC chain counts as a DMARC pass and the reason says so") {
+    AuthRig g;
+    g.publishing();
+    g.wl.add(7, "friend@good.example");
+    Envelope env;
+    env.sender = "list-bounces@lists.example";
+    env.rcpts = {"bob@ours.example"};
+    env.from = {"friend@good.example"};
+    Msg plain("From: friend@good.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    auto r = results(SpfResult::pass, "lists.example", {sig(dkim::Status::fail, "good.example")}, dmarc::Status::fail,
+                     "good.example");
+    r.arc.status = dkim::ArcStatus::pass;
+    r.arc.sealer = "lists.example";
+    r.arc_trusted = true;
+    g.auth.res = r;
+    auto v = g.gate.decide(g.facts("list-bounces@lists.example"), env, plain.r, no_body, holds);
+    REQUIRE(v.ok());
+    CHECK(v->category == Category::whitelist);
+    CHECK(v->reason == "sender friend@good.example is whitelisted, arc pass (sealed by lists.example)");
+}
+
+TEST_CASE("auth: spf, dkim and dmarc entries need exactly that method; none is the old behaviour") {
+    AuthRig g;
+    g.publishing();
+    Envelope env;
+    env.sender = "friend@good.example";
+    env.rcpts = {"bob@ours.example"};
+    Msg plain("From: friend@good.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    auto decide = [&](WlAuth a, const auth::Results& r) {
+        g.wl.add(7, "friend@good.example", "", a);
+        g.auth.res = r;
+        auto v = g.gate.decide(g.facts("friend@good.example"), env, plain.r, no_body, holds);
+        REQUIRE(v.ok());
+        return v->category;
+    };
+    auto spf_only = results(SpfResult::pass, "good.example");
+    auto dkim_only = results(SpfResult::fail, "good.example", {sig(dkim::Status::pass, "good.example")});
+    auto dmarc_only = results(SpfResult::softfail, "good.example", {}, dmarc::Status::pass, "good.example");
+    auto nothing = results(SpfResult::fail, "good.example", {}, dmarc::Status::fail, "good.example");
+    CHECK(decide(WlAuth::spf, spf_only) == Category::whitelist);
+    CHECK(decide(WlAuth::spf, dkim_only) == Category::unknown);
+    CHECK(decide(WlAuth::dkim, dkim_only) == Category::whitelist);
+    CHECK(decide(WlAuth::dkim, spf_only) == Category::unknown);
+    CHECK(decide(WlAuth::dmarc, dmarc_only) == Category::whitelist);
+    CHECK(decide(WlAuth::dmarc, spf_only) == Category::unknown);
+    CHECK(decide(WlAuth::automatic, spf_only) == Category::whitelist);
+    CHECK(decide(WlAuth::automatic, dkim_only) == Category::whitelist);
+    CHECK(decide(WlAuth::automatic, dmarc_only) == Category::whitelist);
+    CHECK(decide(WlAuth::automatic, nothing) == Category::unknown);
+    g.auth.events.clear();
+    CHECK(decide(WlAuth::none, nothing) == Category::whitelist);
+    CHECK(g.auth.events.empty());
+    // An spf entry is decided at RCPT: SPF fail there is forged at once, so the reject modes answer 550.
+    g.wl.add(7, "friend@good.example", "", WlAuth::spf);
+    g.auth.res.reset();
+    g.auth.spf = spf_of(SpfResult::fail, "good.example");
+    g.policy.refuse_unknown = true;
+    Decision d = g.gate.at_rcpt(g.facts("friend@good.example"), "bob@ours.example");
+    CHECK(d.outcome == Outcome::refuse);
+    CHECK(d.reply.code == 550);
+    CHECK_FALSE(d.token.empty());
+    // A recipient entry takes mail from anyone: no authentication asked.
+    WlEntry all;
+    all.id = 9;
+    all.kind = WlKind::recipient;
+    all.value = "all@ours.example";
+    g.wl.unconditional["all@ours.example"] = all;
+    CHECK(g.gate.at_rcpt(g.facts("friend@good.example"), "all@ours.example").outcome == Outcome::accept);
+}
+
+TEST_CASE("auth: a temporary DNS failure is a tempfail, never an acceptance or a refusal") {
+    AuthRig g;
+    g.publishing();
+    g.wl.add(7, "friend@good.example");
+    Envelope env;
+    env.sender = "friend@good.example";
+    env.rcpts = {"bob@ours.example"};
+    Msg plain("From: friend@good.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    g.auth.res = results(SpfResult::temperror, "good.example");
+    auto v = g.gate.decide(g.facts("friend@good.example"), env, plain.r, no_body, holds);
+    REQUIRE_FALSE(v.ok());
+    CHECK(v.error().kind == ErrorKind::tempfail);
+    // But a pass by another method stands: nothing retried could change it.
+    g.auth.res = results(SpfResult::temperror, "good.example", {sig(dkim::Status::pass, "good.example")});
+    auto w = g.gate.decide(g.facts("friend@good.example"), env, plain.r, no_body, holds);
+    REQUIRE(w.ok());
+    CHECK(w->category == Category::whitelist);
+
+    // Not knowing what a domain publishes, the auto rule cannot say "publishes nothing": 451 at RCPT.
+    g.auth.res.reset();
+    g.auth.pub["quiet.example"] = auth::Publishes{false, false, true};
+    g.wl.add(8, "ann@quiet.example");
+    g.auth.spf = spf_of(SpfResult::none, "quiet.example");
+    Decision d = g.gate.at_rcpt(g.facts("ann@quiet.example"), "bob@ours.example");
+    CHECK(d.outcome == Outcome::tempfail);
+    CHECK(d.reply.code == 451);
+    // SPF temperror at RCPT waits for the end of message; still temporary there: 451 for the message.
+    g.auth.spf = spf_of(SpfResult::temperror, "good.example");
+    auto f = g.facts("friend@good.example");
+    Decision p = g.gate.at_rcpt(f, "bob@ours.example");
+    CHECK(p.auth_pending);
+    std::vector<Decision> ds{p};
+    g.auth.res = results(SpfResult::temperror, "good.example");
+    auto e = g.gate.at_end(f, ds, plain.r, {}, no_body);
+    REQUIRE(e.ok());
+    CHECK(e->outcome == Outcome::tempfail);
+    CHECK(e->reply.code == 451);
+    // A temporary failure for a From hit too.
+    g.auth.res = results(SpfResult::none, "evil.example", {sig(dkim::Status::temperror, "good.example")},
+                         dmarc::Status::temperror, "good.example");
+    env.sender = "x@evil.example";
+    env.from = {"friend@good.example"};
+    auto t = g.gate.decide(g.facts("x@evil.example"), env, plain.r, no_body, holds);
+    REQUIRE_FALSE(t.ok());
+    CHECK(t.error().kind == ErrorKind::tempfail);
+}
+
+TEST_CASE("auth: the method results go into the verdict for Authentication-Results") {
+    AuthRig g;
+    g.wl.add(7, "friend@good.example");
+    g.auth.res = results(SpfResult::pass, "good.example");
+    Envelope env;
+    env.sender = "friend@good.example";
+    env.rcpts = {"bob@ours.example"};
+    Msg plain("From: friend@good.example\n\nbody\n");
+    std::vector<TokenRecord> holds;
+    auto v = g.gate.decide(g.facts("friend@good.example"), env, plain.r, no_body, holds);
+    REQUIRE(v.ok());
+    CHECK(v->auth_results == g.auth.res->method_results());
+    Verdict x;
+    x.category = Category::whitelist;
+    x.reason = "r";
+    x.auth_results = {"spf=pass smtp.mailfrom=friend@good.example", "dmarc=fail\r\nX-Evil: 1 header.from=good.example"};
+    Msg out("Subject: s\n\nbody\n");
+    add_verdict_fields(out.r, x, "mx.ours.example");
+    auto ar = out.r.get("Authentication-Results");
+    REQUIRE(ar);
+    CHECK(ar->find("mx.ours.example; spf=pass smtp.mailfrom=friend@good.example; dmarc=fail  X-Evil: 1") == 0);
+    CHECK(ar->find("x-mailstamp-hashcash=") != std::string::npos);
+    CHECK(ar->find('\n') == std::string::npos);
+}
+
+TEST_CASE("auth: challenges go only to senders that authenticate") {
+    AuthRig g;
+    g.publishing();
+    auto f = g.facts("friend@good.example");
+    g.auth.res = results(SpfResult::pass, "good.example");
+    CHECK(g.gate.challenge(f) == ChallengeAuth::send);
+    g.auth.res = results(SpfResult::none, "good.example", {sig(dkim::Status::pass, "good.example")});
+    CHECK(g.gate.challenge(f) == ChallengeAuth::send);
+    g.auth.res = results(SpfResult::fail, "good.example");
+    CHECK(g.gate.challenge(f) == ChallengeAuth::quiet);
+    auto r = results(SpfResult::neutral, "good.example", {}, dmarc::Status::fail, "good.example");
+    r.dmarc.policy = "reject";
+    g.auth.res = r;
+    CHECK(g.gate.challenge(f) == ChallengeAuth::quiet);
+    // Publishes SPF, nothing passed (SPF not evaluated in a filter without the client): quiet.
+    g.auth.res = results(SpfResult::none, "good.example");
+    CHECK(g.gate.challenge(f) == ChallengeAuth::quiet);
+    g.auth.res = results(SpfResult::temperror, "good.example");
+    CHECK(g.gate.challenge(f) == ChallengeAuth::tempfail);
+    // A domain that publishes nothing cannot authenticate: it is challenged as before.
+    g.auth.res = results(SpfResult::none, "quiet.example");
+    CHECK(g.gate.challenge(g.facts("ann@quiet.example")) == ChallengeAuth::send);
 }

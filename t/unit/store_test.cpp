@@ -360,13 +360,19 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
         auto s = open_store(p);
         REQUIRE(s.ok());
         CHECK(*(*s)->domain_add("example.org", 1));
+        WlEntry e;
+        e.value = "friend@good.example";
+        e.auth = WlAuth::none;
+        e.created = 1;
+        CHECK(*(*s)->wl_insert(e));
     }
     // Turn it back into a version 2 store: the users table (2 -> 3), the held queue (3 -> 4) and the
-    // SOURCE/GET tables (4 -> 5) go.
+    // SOURCE/GET tables (4 -> 5) go, and the whitelist's auth column (6 -> 7).
     sqlite3* db;
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db, "DROP TABLE users; DROP TABLE held; DROP TABLE source_out; DROP TABLE source_in;"
-                             " DROP TABLE source_rate; DROP TABLE token_holds; PRAGMA user_version=2",
+                             " DROP TABLE source_rate; DROP TABLE token_holds; ALTER TABLE whitelist DROP COLUMN auth;"
+                             " PRAGMA user_version=2",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
@@ -380,6 +386,11 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
     REQUIRE(s.ok());
     CHECK(store_schema_version() >= 5);
     CHECK(*(*s)->domain_list() == std::vector<std::string>{"example.org"});
+    // An entry from before the auth column needs what the default says: auto (issue 14).
+    std::vector<WlEntry> wl;
+    REQUIRE((*s)->wl_each([&](const WlEntry& e) { wl.push_back(e); }).ok());
+    REQUIRE(wl.size() == 1);
+    CHECK(wl.front().auth == WlAuth::automatic);
     CHECK(*(*s)->user_add(User{"frank", "h", 5, 5}));
     CHECK((*(*s)->user_get("frank"))->hash == "h");
     Held h;
@@ -830,6 +841,8 @@ TEST_CASE("store: a version 4 store is migrated to the current version, keeping 
     // ... and the token reservations and users' senders (5 -> 6).
     REQUIRE(sqlite3_exec(db, "DROP TABLE token_holds; ALTER TABLE users DROP COLUMN senders", nullptr, nullptr,
                          nullptr) == SQLITE_OK);
+    // ... and the whitelist's auth column (6 -> 7).
+    REQUIRE(sqlite3_exec(db, "ALTER TABLE whitelist DROP COLUMN auth", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
     {
         auto ro = open_store(p, StoreOptions{1000, true});

@@ -159,7 +159,7 @@ TEST_CASE("verify: a filter's decision on a store counts the hit of a whiteliste
     StoreLookups look(**store, '+');
     std::optional<TokenHolds> holds;
     auto no_body = []() -> Result<std::string> { return std::string(); };
-    auto w = decide_filter(look, holds, env, m.r, '+', PostagePolicy{}, no_body);
+    auto w = decide_filter(look, holds, env, m.r, '+', PostagePolicy{}, no_body, nullptr);
     REQUIRE(w.ok());
     CHECK(w->category == Category::whitelist);
     CHECK(w->reason == "sender ann@friend.example is whitelisted");
@@ -168,7 +168,7 @@ TEST_CASE("verify: a filter's decision on a store counts the hit of a whiteliste
 
     env.from.clear();
     std::optional<TokenHolds> holds2;
-    auto u = decide_filter(look, holds2, env, m.r, '+', PostagePolicy{}, no_body);
+    auto u = decide_filter(look, holds2, env, m.r, '+', PostagePolicy{}, no_body, nullptr);
     REQUIRE(u.ok());
     CHECK(u->category == Category::unknown);
 }

@@ -2,6 +2,7 @@
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <sstream>
 
 using namespace mail;
@@ -150,4 +151,38 @@ TEST_CASE("whitelist: outgoing recipients are whitelisted for their sender, neve
     lit.created = 1;
     REQUIRE(st.wl_insert(lit).ok());
     CHECK(match(st, "x@[192.0.2.1]", "bob@ours.example") == "-");
+}
+
+TEST_CASE("whitelist: the authentication requirement is stored, exported and imported in both formats") {
+    TmpDir d;
+    auto st = open_store(d.file("s.db"));
+    REQUIRE(st.ok());
+    WlEntry a = entry("@partner.example");
+    a.auth = WlAuth::dkim;
+    WlEntry b = entry("ann@quiet.example", "ours.example");
+    b.auth = WlAuth::none;
+    WlEntry c = entry("bob@plain.example");
+    for (auto* e : {&a, &b, &c}) REQUIRE(*(*st)->wl_insert(*e));
+    CHECK(to_string(WlAuth::automatic) == "auto");
+    CHECK(parse_wl_auth("dmarc") == WlAuth::dmarc);
+    CHECK_FALSE(parse_wl_auth("Auto"));
+    for (WlFormat f : {WlFormat::lines, WlFormat::csv}) {
+        std::ostringstream out;
+        REQUIRE(wl_export(**st, out, f).ok());
+        if (f == WlFormat::lines)
+            CHECK(out.str() == "ann@quiet.example ours.example auth=none\nbob@plain.example\n@partner.example auth=dkim\n");
+        auto copy = open_store(d.file(f == WlFormat::lines ? "l.db" : "c.db"));
+        REQUIRE(copy.ok());
+        std::istringstream in(out.str());
+        REQUIRE(wl_import(**copy, in, f, 5).ok());
+        std::map<std::string, WlAuth> got;
+        REQUIRE((*copy)->wl_each([&](const WlEntry& e) { got[e.value] = e.auth; }).ok());
+        CHECK(got["partner.example"] == WlAuth::dkim);
+        CHECK(got["ann@quiet.example"] == WlAuth::none);
+        CHECK(got["bob@plain.example"] == WlAuth::automatic);
+    }
+    std::istringstream bad("x@y.example auth=weak\n");
+    auto r = wl_import(**st, bad, WlFormat::lines, 5);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().text.find("auth") != std::string::npos);
 }

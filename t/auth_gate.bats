@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# Whitelists that forgers cannot use (issue 14; mailstamp(7) ADMISSION): a whitelist hit counts only for an
+# authenticated identity, in msmtp-proxy at SMTP time and in mverify, against the tests' own DNS server
+# (t/dns/zone-server.py on loopback) serving good.example's SPF and DMARC records, a domain that publishes
+# nothing, and a timeout. The proxy's client is 127.0.0.1; mverify is given --client-ip and --helo.
+# Cases that need the real resolver, SPF evaluator and DMARC check skip (need_auth_stack) while this tree
+# still has the issue 14 groundwork stubs; the others run everywhere.
+
+load helpers
+
+setup() {
+  common_setup
+  proxy_rig_setup
+  export MAILSTAMP_DB="$M/store.db"
+  mwhitelist domain add ours.example >/dev/null
+  ZONE="$M/zone"
+}
+
+teardown() { kill_rig; }
+
+# zone_good SPF: good.example publishes the SPF record SPF and DMARC p=reject; quiet.example nothing.
+zone_good() {
+  cat >"$ZONE" <<EOF2
+good.example TXT "$1"
+_dmarc.good.example TXT "v=DMARC1; p=reject"
+evil.example TXT "v=spf1 +all"
+EOF2
+  start_zone "$ZONE"
+}
+
+# msg FILE FROM: a message to bob@ours.example from FROM, CRLF line ends.
+msg() {
+  printf 'From: %s\r\nTo: bob@ours.example\r\nSubject: auth case\r\nMessage-ID: <a%s@x.example>\r\n\r\nhello\r\n' \
+    "$2" "$RANDOM" >"$1"
+}
+
+class_of() { sed -n 's/^X-Mailstamp-Class: \(.\).*/\1/p' "$1" | head -1; }
+
+# verify SENDER CLIENT-IP [mverify options]: mverify on $M/m.eml; sets V to the class or exit:N.
+verify() {
+  local rc=0 s=$1 ip=$2
+  shift 2
+  mverify --log "$M/mverify.log" --sender "$s" --rcpt bob@ours.example --client-ip "$ip" --helo mail.example \
+    "$@" <"$M/m.eml" >"$M/out.eml" 2>"$M/mverify.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then V="exit:$rc"; else V=$(class_of "$M/out.eml"); fi
+}
+
+# send SENDER: $M/m.eml through the proxy as SENDER to bob@ours.example; sets OUT to smtptool's line.
+send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
+
+@test "forged whitelisted From (envelope spammer@evil.example): mverify tags [B] and logs forged" {
+  need_auth_stack
+  mwhitelist add friend@good.example >/dev/null
+  zone_good "v=spf1 ip4:192.0.2.1 -all"
+  msg "$M/m.eml" friend@good.example
+  verify spammer@evil.example 198.51.100.7
+  [ "$V" = B ]
+  grep -q 'forged.*friend@good.example' "$M/mverify.log"
+  # The same message from the real sender (SPF pass for good.example, so DMARC passes aligned): [W], and the
+  # reason names the method; the results are in Authentication-Results under our authserv-id.
+  verify friend@good.example 192.0.2.1 --authserv-id mx.ours.example
+  [ "$V" = W ]
+  grep -q '^X-Mailstamp-Class: W .*friend@good.example is whitelisted, spf pass' "$M/out.eml"
+  grep -q '^Authentication-Results: mx.ours.example; spf=pass' "$M/out.eml"
+}
+
+@test "forged whitelisted envelope sender: msmtp-proxy refuses it at SMTP time with a token address" {
+  need_auth_stack
+  mwhitelist add friend@good.example >/dev/null
+  zone_good "v=spf1 ip4:192.0.2.1 -all"   # 127.0.0.1, the proxy's client, is not good.example's
+  msg "$M/m.eml" friend@good.example
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK"
+  send friend@good.example
+  [[ "$OUT" == *550* ]]
+  [[ "$OUT" == *"this address"* ]]
+  grep -q 'forged' "$M/proxy.log"
+  [ "$(sink_count)" -eq 0 ]
+  # The envelope of the issue: spammer@evil.example, From friend@good.example; marked [B] in mark mode.
+  kill "$PROXY_PID"
+  start_proxy --relay "127.0.0.1:$SINK" --unknown mark
+  send spammer@evil.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: B'
+}
+
+@test "the real whitelisted sender with SPF pass is still [W] through msmtp-proxy" {
+  need_auth_stack
+  mwhitelist add friend@good.example >/dev/null
+  zone_good "v=spf1 ip4:127.0.0.1 -all"
+  msg "$M/m.eml" friend@good.example
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --authserv-id mx.ours.example
+  send friend@good.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W .*spf pass'
+  sink_all | grep -q '^Authentication-Results: mx.ours.example; spf=pass'
+}
+
+@test "a domain that publishes nothing is still [W], logged as unauthenticated_hit" {
+  mwhitelist add ann@quiet.example >/dev/null
+  printf 'good.example TXT "v=spf1 -all"\n' >"$ZONE"
+  start_zone "$ZONE"
+  msg "$M/m.eml" ann@quiet.example
+  verify ann@quiet.example 198.51.100.7
+  [ "$V" = W ]
+  grep -q 'unauthenticated_hit.*ann@quiet.example' "$M/mverify.log"
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK"
+  send ann@quiet.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W'
+  grep -q 'unauthenticated_hit' "$M/proxy.log"
+}
+
+@test "a DNS timeout is 4xx from msmtp-proxy and exit 75 from mverify, never a verdict" {
+  need_auth_stack
+  mwhitelist add friend@good.example >/dev/null
+  printf 'good.example TIMEOUT\n_dmarc.good.example TIMEOUT\n' >"$ZONE"
+  start_zone "$ZONE"
+  msg "$M/m.eml" friend@good.example
+  verify friend@good.example 192.0.2.1
+  [ "$V" = exit:75 ]
+  [ ! -s "$M/out.eml" ]
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK"
+  send friend@good.example
+  [[ "$OUT" == *" 4"[0-9][0-9]* ]] || [[ "$OUT" == *"451"* ]]
+  [ "$(sink_count)" -eq 0 ]
+}
+
+@test "--auth none keeps the old behaviour: a whitelisted sender counts whatever SPF says" {
+  mwhitelist add --auth none friend@good.example >/dev/null
+  run mwhitelist list
+  assert_line --regexp '^friend@good.example	address	.*	none	'
+  zone_good "v=spf1 ip4:192.0.2.1 -all"
+  msg "$M/m.eml" friend@good.example
+  verify friend@good.example 198.51.100.7
+  [ "$V" = W ]
+  ! grep -q forged "$M/mverify.log"
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK"
+  send friend@good.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W'
+}
+
+@test "mchallenge holds a forged whitelisted sender quietly: no challenge to the forged address" {
+  need_auth_stack
+  mwhitelist add friend@good.example >/dev/null
+  zone_good "v=spf1 ip4:192.0.2.1 -all"
+  msg "$M/m.eml" friend@good.example
+  cat >"$M/sendmail" <<EOF2
+#!/bin/bash
+cat >"$M/challenge.\$\$"
+EOF2
+  chmod +x "$M/sendmail"
+  mchallenge --deliver "maildir:$M/Maildir" --sendmail "$M/sendmail" --hostname mx.ours.example \
+    --sender friend@good.example --rcpt bob@ours.example --client-ip 198.51.100.7 --helo x.example <"$M/m.eml"
+  [ -z "$(find "$M/Maildir/new" -type f 2>/dev/null)" ]
+  run mchallenge list
+  assert_output --partial quiet
+  [ -z "$(ls "$M"/challenge.* 2>/dev/null)" ]
+}
+
+@test "mwhitelist: --auth is kept by list --json, export and import" {
+  mwhitelist add --auth dkim @partner.example >/dev/null
+  mwhitelist add --auth spf ann@quiet.example >/dev/null
+  mwhitelist add bob@plain.example >/dev/null
+  run mwhitelist list --json
+  assert_output --partial '"entry":"@partner.example"'
+  assert_output --partial '"auth":"dkim"'
+  assert_output --partial '"auth":"auto"'
+  run mwhitelist export
+  assert_line '@partner.example auth=dkim'
+  assert_line 'ann@quiet.example auth=spf'
+  assert_line 'bob@plain.example'
+  mwhitelist export --format csv >"$M/wl.csv"
+  mwhitelist export >"$M/wl.lines"
+  run mwhitelist add --auth bogus x@y.example
+  [ "$status" -eq 64 ]
+  for f in csv lines; do
+    rm -f "$M/copy.db"
+    mwhitelist --db "$M/copy.db" import --format "$f" <"$M/wl.$f" >/dev/null
+    run mwhitelist --db "$M/copy.db" export
+    assert_line '@partner.example auth=dkim'
+    assert_line 'ann@quiet.example auth=spf'
+    assert_line 'bob@plain.example'
+  done
+}
