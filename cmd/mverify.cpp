@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     app.add_option("--max-size", opt.max_size, "largest message taken, e.g. 64M (default)");
     mail::SpfCommandOptions spf_opt;
     auto* spf = mail::add_spf_command(app, spf_opt);
-    mail::AuthOptions auth_opt;
+    mail::AuthCommandOptions auth_opt;
     CLI::App* auth = mail::add_auth_command(app, auth_opt, common);
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;
     if (spf->parsed() && spf_opt.dns) common.dns = spf_opt.dns;  // `mverify spf --dns` as `mverify --dns`

@@ -230,26 +230,7 @@ int run_verify_spf(Context& ctx, const SpfCommandOptions& opt, std::ostream& out
 
 namespace {
 
-// The values of a list setting: the command line's when given, else config `key` (separated by spaces or
-// commas).
-std::vector<std::string> list_setting(const Context& ctx, const std::vector<std::string>& cli, std::string_view key) {
-    if (!cli.empty()) return cli;
-    std::vector<std::string> out;
-    auto s = ctx.settings().find(std::nullopt, nullptr, key);
-    if (!s) return out;
-    std::string cur;
-    for (char c : s->value + " ") {
-        if (c == ' ' || c == ',' || c == '\t') {
-            if (!cur.empty()) out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    return out;
-}
-
-Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out) {
+Result<int> auth_results(Context& ctx, const AuthCommandOptions& opt, std::istream& in, std::ostream& out) {
     // The command line first: its errors are usage errors, before anything is read or asked.
     auth::Client client;
     if (opt.ip && client_ip(*opt.ip).empty())
@@ -259,12 +240,13 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
         if (!g.empty() && g != "<>")
             if (auto a = parse_path(g); !a) return Error{ErrorKind::usage, "--sender: " + a.error().text};
     }
-    auth::Settings as;
-    as.trusted_relays = list_setting(ctx, opt.trusted_relays, "trusted-relay");
-    as.trusted_authserv_ids = list_setting(ctx, opt.trusted_authserv_ids, "trusted-authserv-id");
-    as.trusted_arc_sealers = list_setting(ctx, opt.trusted_arc_sealers, "trusted-arc-sealer");
-    as.receiver = host_name();
-    as.now = now();
+    AuthOptions lists;  // the trusted lists, resolved as the filter resolves them (app/auth_setup)
+    lists.trusted_relays = opt.trusted_relays;
+    lists.trusted_authserv_ids = opt.trusted_authserv_ids;
+    lists.trusted_arc_sealers = opt.trusted_arc_sealers;
+    auto settings = resolve_auth_settings(ctx, lists, host_name());
+    if (!settings) return settings.error();
+    const auth::Settings& as = *settings;
 
     MessageReader msg(in);
     if (auto r = msg.read_header(); !r) return r.error();
@@ -305,7 +287,7 @@ Result<int> auth_results(Context& ctx, const AuthOptions& opt, std::istream& in,
 
 } // namespace
 
-CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& common) {
+CLI::App* add_auth_command(CLI::App& app, AuthCommandOptions& opt, CommonOptions& common) {
     CLI::App* sub = app.add_subcommand("auth", "print the SPF, DKIM, DMARC and ARC results of the message on stdin");
     sub->add_option("--ip", opt.ip, "the SMTP client's address (default: from the Received fields)");
     sub->add_option("--helo", opt.helo, "the HELO/EHLO name the client gave");
@@ -318,7 +300,7 @@ CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& commo
     return sub;
 }
 
-int run_auth(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
+int run_auth(Context& ctx, const AuthCommandOptions& opt, std::istream& in, std::ostream& out, std::ostream& err) {
     (void)err;
     return run_filter(ctx.program, [&] { return auth_results(ctx, opt, in, out); });
 }

@@ -55,7 +55,7 @@ int run_verify(Context& ctx, const VerifyOptions& opt, std::istream& in, std::os
 // ---- mverify auth: the authentication results of one message (mverify(1) AUTH) ----
 
 /// mverify auth's options.
-struct AuthOptions {
+struct AuthCommandOptions {
     std::optional<std::string> ip;       ///< the SMTP client; absent: from the Received fields
     std::optional<std::string> helo;
     std::optional<std::string> sender;   ///< the envelope sender; absent: Return-Path
@@ -66,10 +66,10 @@ struct AuthOptions {
 
 /// Adds the `auth` subcommand to mverify's app, bound to opt (and its --dns to common.dns); the subcommand
 /// (given when *sub is true). DNS goes through Context::resolver().
-CLI::App* add_auth_command(CLI::App& app, AuthOptions& opt, CommonOptions& common);
+CLI::App* add_auth_command(CLI::App& app, AuthCommandOptions& opt, CommonOptions& common);
 
 /// Reads a message on in and prints its RFC 8601 method results, one per line (spf, spf for HELO, dkim per
 /// signature, dmarc, arc); 0 when printed (whatever the results), 64 usage, 65 a bad message, 78 no resolver.
-int run_auth(Context& ctx, const AuthOptions& opt, std::istream& in, std::ostream& out, std::ostream& err);
+int run_auth(Context& ctx, const AuthCommandOptions& opt, std::istream& in, std::ostream& out, std::ostream& err);
 
 } // namespace mail
