@@ -14,6 +14,7 @@ load helpers
 
 setup() {
   common_setup
+  unset MAILSTAMP_DNS  # this file tests where the setting comes from
   M="$BATS_TEST_TMPDIR"
   PY=/usr/bin/python3
   TOOL="$MAILSTAMP_SRC/t/smtptool.py"

@@ -15,6 +15,28 @@ common_setup() {
   unset MAILSTAMP_CONFIG MAILSTAMP_DB XDG_CONFIG_HOME XDG_DATA_HOME MAILSTAMP_TEST_NOW
   export MAILSTAMP_DB="$BATS_TEST_TMPDIR/store.db"
   FIX="$MAILSTAMP_SRC/t/fixtures"
+  test_dns
+}
+
+# test_dns: every program asks the tests' own DNS server, never the host's (whose answers, or timeouts,
+# would decide the tests): one server per test file with an empty zone, so every name is NXDOMAIN and no
+# domain publishes SPF or DMARC. A test that needs records starts its own (start_zone), which takes over
+# MAILSTAMP_DNS. The shared server ends by itself 10 minutes after its last query (no teardown_file
+# is common to every file); each test's setup touches its zone to keep it alive.
+test_dns() {
+  local d="$BATS_FILE_TMPDIR/dns" i
+  mkdir -p "$d"
+  if ! { [ -s "$d/pid" ] && [ -s "$d/port" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; }; then
+    : >"$d/zone"
+    rm -f "$d/port"
+    /usr/bin/python3 "$MAILSTAMP_SRC/t/dns/zone-server.py" "$d/zone" --port-file "$d/port" --idle-exit 600 \
+      >/dev/null 2>&1 3>&- &
+    echo $! >"$d/pid"
+    for i in $(seq 200); do [ -s "$d/port" ] && break; sleep 0.05; done
+    [ -s "$d/port" ] || { echo "the tests' DNS server did not start" >&2; return 1; }
+  fi
+  touch "$d/zone"
+  export MAILSTAMP_DNS="127.0.0.1:$(cat "$d/port")"
 }
 
 # A free port below the ephemeral range, so that no client's source port takes it before the server binds.

@@ -362,6 +362,7 @@ id_out() { host a queue --json | jq -r '.[] | select(.direction == "out") | .id'
 
 @test "the real MX path: dnsmasq on loopback in a private namespace serves the MX the fetcher follows" {
   command -v dnsmasq >/dev/null || skip "dnsmasq not installed"
+  unset MAILSTAMP_DNS  # this test is the resolv.conf path
   unshare -mn true 2>/dev/null || skip "no namespaces here (unshare -mn)"
   cat >"$M/inside.sh" <<EOF
 set -eu

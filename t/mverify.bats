@@ -52,7 +52,8 @@ stamp() {
   mverify --authserv-id mx.ours.example <"$M/m.eml" >"$M/out.eml"
   [ "$(class_of "$M/out.eml")" = B ]
   grep -q '^Subject: \[B\] hello' "$M/out.eml"
-  grep -q '^Authentication-Results: mx.ours.example; x-mailstamp-hashcash=none; x-mailstamp-postage=none' "$M/out.eml"
+  # No client given (so no SPF), no signature, and the tests' DNS knows no DMARC record for stranger.example.
+  grep -qxF 'Authentication-Results: mx.ours.example; dkim=none (no signatures); dmarc=none (no DMARC record) header.from=stranger.example; arc=none; x-mailstamp-hashcash=none; x-mailstamp-postage=none' <(tr -d '\r' <"$M/out.eml")
   run --separate-stderr mverify --unknown reject <"$M/m.eml"
   assert_failure 69
   assert_output ""
@@ -196,7 +197,7 @@ stamp() {
     if head -c 5 "$f" | grep -q '^From '; then mb=$(head -n 1 "$f" | wc -c); fi
     tail -c +$((mb + 1)) "$M/out.eml" | head -n 2 >"$M/added"
     grep -q '^X-Mailstamp-Class: B ' <(head -n 1 "$M/added")
-    grep -q '^Authentication-Results: [^;]*; x-mailstamp-hashcash=none; x-mailstamp-postage=none' <(tail -n 1 "$M/added")
+    grep -q '^Authentication-Results: [^;]*; dkim=[^;]*; dmarc=[^;]*; arc=[^;]*; x-mailstamp-hashcash=none; x-mailstamp-postage=none$' <(tail -n 1 "$M/added" | tr -d '\r')
     { head -c "$mb" "$M/out.eml"; tail -c +$((mb + $(wc -c <"$M/added") + 1)) "$M/out.eml"; } >"$M/rest.eml"
     cmp "$f" "$M/rest.eml" || { echo "changed: $f"; return 1; }
   done

@@ -41,6 +41,11 @@ namespace mail {
 
 namespace {
 
+// The note of mail held quietly because its sender did not authenticate (mailstamp(7) ADMISSION): such mail
+// is released only by hand (mchallenge release, or whitelist by hand), never because its sender is whitelisted.
+constexpr std::string_view unauthenticated_note = "sender not authenticated";
+
+
 const char* const default_template =
     "Hello,\n"
     "\n"
@@ -285,7 +290,7 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
     if (why.empty() && !upstream) {
         switch (challenge_filter(lookups, env, &*auth)) {
         case ChallengeAuth::send: break;
-        case ChallengeAuth::quiet: why = "sender not authenticated"; break;
+        case ChallengeAuth::quiet: why = std::string(unauthenticated_note); break;
         case ChallengeAuth::tempfail:
             return Error{ErrorKind::tempfail, "cannot check the sender's authentication now (DNS)"};
         }
@@ -314,8 +319,9 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
         if (!held) return held.error();
         h = *held;
         // A confirmation (or `mchallenge whitelist`) that ran since the whitelist check above released what it
-        // found held, perhaps before this row was written: if the sender is whitelisted now, this one goes too.
-        auto wl = q.whitelisted(h.sender, h.rcpts);
+        // found held, perhaps before this row was written: if the sender is whitelisted now, this one goes too —
+        // unless the sender did not authenticate (a forged whitelisted address: the whitelist was already asked).
+        auto wl = h.note == unauthenticated_note ? Result<bool>(false) : q.whitelisted(h.sender, h.rcpts);
         if (!wl) return wl.error();
         if (*wl) {
             // Held safely either way: one that cannot be delivered now is left to `mchallenge expire`.
@@ -472,7 +478,8 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
         // Its sender is whitelisted now (a confirmation whose sweep could not deliver it, a whitelist by hand):
         // it is let in rather than left to expire, even when its hold ran out meanwhile (expiring it first
         // would purge mail its recipient has since agreed to take).
-        auto wl = waiting ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false);
+        // Not mail held because its sender did not authenticate: being whitelisted is what it forged.
+        auto wl = waiting && h.note != unauthenticated_note ? q.whitelisted(h.sender, h.rcpts) : Result<bool>(false);
         if (!wl) return wl.error();
         if (*wl) {
             Delivery* dd = delivery(h);

@@ -3,9 +3,12 @@
 # over UDP and TCP on one port, with failures on demand. Needs python3-dnslib
 # (Debian's /usr/bin/python3).
 #
-# Usage: zone-server.py ZONEFILE [--port N] [--port-file F] [--log F]
+# Usage: zone-server.py ZONEFILE [--port N] [--port-file F] [--log F] [--idle-exit S]
 #   --port 0 (the default) picks a free port and writes it to --port-file.
 #   --log F appends "NAME TYPE" for every query received (tests count them).
+#   --idle-exit S ends the server once S seconds pass with no query and no
+#   change to the zone file (touching it keeps the server alive): for a
+#   server shared by the tests of one file, which no teardown stops.
 # The zone file is read again whenever it changes, so a test can edit it.
 #
 # Zone file lines (# starts a comment):
@@ -126,8 +129,13 @@ def rdata(qtype, data):
     raise ValueError(qtype)
 
 
+LAST = [0.0]  # monotonic time of the last query
+
+
 def answer(zone, packet, log):
     """The response to packet, or None to drop it."""
+    import time
+    LAST[0] = time.monotonic()
     zone.load()
     try:
         q = DNSRecord.parse(packet)
@@ -229,6 +237,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--log")
+    ap.add_argument("--idle-exit", type=float, default=0)
     a = ap.parse_args()
     zone = Zone(a.zone)
     zone.load()
@@ -254,7 +263,21 @@ def main():
         with open(tmp, "w") as f:
             f.write(f"{p}\n")
         os.rename(tmp, a.port_file)
-    threading.Event().wait()
+    if not a.idle_exit:
+        threading.Event().wait()
+    import time
+    LAST[0] = time.monotonic()
+    seen = None
+    while True:
+        time.sleep(1)
+        try:
+            m = os.stat(a.zone).st_mtime_ns
+        except FileNotFoundError:
+            m = None
+        if m != seen:
+            seen, LAST[0] = m, time.monotonic()
+        if time.monotonic() - LAST[0] > a.idle_exit:
+            os._exit(0)
 
 
 if __name__ == "__main__":
