@@ -1375,6 +1375,7 @@ ip link set lo up
 for a in 10.1.2.3 169.254.1.1 192.0.2.25 192.0.2.66; do ip addr add \$a/32 dev lo; done
 printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
 mount --bind "$M/resolv.conf" /etc/resolv.conf
+unset MAILSTAMP_DNS  # these cases are the resolv.conf path
 # evil.example: four MX hosts inside our networks, then the attacker's own (192.0.2.66, which sends the notice).
 # inner.example: no MX, its implicit MX is loopback. refused.test: the DNS server refuses to answer.
 dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
@@ -1508,6 +1509,7 @@ ip link set lo up
 for a in 192.0.2.25 192.0.2.66 192.0.2.67; do ip addr add \$a/32 dev lo; done
 printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
 mount --bind "$M/resolv.conf" /etc/resolv.conf
+unset MAILSTAMP_DNS  # these cases are the resolv.conf path
 /usr/bin/python3 "$M/flaky_dns.py" &
 S=\$!
 # a6.example: one MX, its AAAA query unanswered. s6.example: a first MX whose lookups all fail, a second whose
@@ -1564,6 +1566,7 @@ set -u
 ip link set lo up
 printf 'nameserver 127.0.0.1\noptions timeout:2 attempts:1\n' >"$M/resolv.conf"
 mount --bind "$M/resolv.conf" /etc/resolv.conf
+unset MAILSTAMP_DNS  # these cases are the resolv.conf path
 # vpn.example: split-horizon DNS, its MX only at 10.9.8.7 and 100.64.1.2.
 dnsmasq --conf-file=/dev/null --no-daemon --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
   --port=53 --user=root --local=/example/ --mx-host=vpn.example,mx.vpn.example,10 \
