@@ -2,24 +2,10 @@
 # mverify auth: the SPF, DKIM, DMARC and ARC results of a message, end to end
 # against a DNS server of the test's own (t/dns/zone-server.py on loopback),
 # and the RFC 8601 text checked by a peer parser (Debian's python3-authres).
-#
-# Tests that need a part still being written on another branch skip, saying
-# which, while that part is the groundwork stub (its source says "STUB" on
-# its first line): the resolver (i14-dns), SPF (i14-spf), DKIM (i14-dkim).
 
 load helpers
 
 PY=/usr/bin/python3
-
-# need PART: skips while libmail/auth or libmail/io PART.cpp is still the stub.
-need() {
-  local f
-  case "$1" in
-    dns) f="$MAILSTAMP_SRC/libmail/io/dns.cpp" ;;
-    *) f="$MAILSTAMP_SRC/libmail/auth/$1.cpp" ;;
-  esac
-  if head -1 "$f" | grep -q STUB; then skip "needs the real $1 (still the issue 14 stub on this branch)"; fi
-}
 
 setup() {
   common_setup
@@ -95,7 +81,6 @@ EOF
 }
 
 @test "auth: DMARC none and temperror, whatever SPF says, as python3-authres reads them" {
-  need dns
   msg "$M/m.eml" a@nodmarc.example
   run auth --ip 192.0.2.5 --helo mail.nodmarc.example --sender a@nodmarc.example <"$M/m.eml"
   assert_success
@@ -121,8 +106,6 @@ EOF
 }
 
 @test "auth: SPF pass aligns DMARC (relaxed), and python3-authres reads every line" {
-  need dns
-  need spf
   msg "$M/m.eml" "Alice <alice@good.example>"
   run auth --ip 192.0.2.5 --helo mail.good.example --sender bounce@mail.good.example <"$M/m.eml"
   assert_success
@@ -135,8 +118,6 @@ EOF
 }
 
 @test "auth: the forger of a whitelisted From passes SPF for its own domain and fails DMARC" {
-  need dns
-  need spf
   msg "$M/m.eml" "Friend <friend@good.example>"
   run auth --ip 203.0.113.7 --helo mx.evil.example --sender spammer@evil.example <"$M/m.eml"
   assert_success
@@ -153,8 +134,6 @@ EOF
 }
 
 @test "auth: strict SPF alignment, pct shown" {
-  need dns
-  need spf
   msg "$M/m.eml" a@strict.example
   run auth --ip 192.0.2.5 --sender bounce@mail.strict.example <"$M/m.eml"
   assert_line --regexp '^spf=pass '
@@ -164,8 +143,6 @@ EOF
 }
 
 @test "auth: without --ip the client comes from the Received field, trusted relays walked" {
-  need dns
-  need spf
   local recv=$'Received: from mail.good.example (mail.good.example [192.0.2.5])\r\n\tby mx.ours.example (Postfix) with ESMTP id 1; Sat, 5 Dec 2026 10:00:00 +0000'
   msg "$M/m.eml" a@good.example "$recv"
   run auth --sender a@good.example <"$M/m.eml"
@@ -181,7 +158,6 @@ EOF
 }
 
 @test "auth: a trusted upstream's Authentication-Results are taken when no client is known" {
-  need dns
   local ar='Authentication-Results: mx.ours.example; spf=pass smtp.mailfrom=a@good.example; dmarc=pass (p=reject dis=none) header.from=good.example'
   msg "$M/m.eml" a@good.example "$ar"
   run auth --sender a@good.example --trusted-authserv-id mx.ours.example <"$M/m.eml"
@@ -196,8 +172,6 @@ EOF
 }
 
 @test "auth: a DKIM signature by dkimpy aligns DMARC without SPF" {
-  need dns
-  need dkim
   openssl genrsa -out "$M/key.pem" 2048 2>/dev/null
   local p
   p=$(openssl rsa -in "$M/key.pem" -pubout -outform DER 2>/dev/null | base64 -w0)

@@ -3,8 +3,6 @@
 # authenticated identity, in msmtp-proxy at SMTP time and in mverify, against the tests' own DNS server
 # (t/dns/zone-server.py on loopback) serving good.example's SPF and DMARC records, a domain that publishes
 # nothing, and a timeout. The proxy's client is 127.0.0.1; mverify is given --client-ip and --helo.
-# Cases that need the real resolver, SPF evaluator and DMARC check skip (need_auth_stack) while this tree
-# still has the issue 14 groundwork stubs; the others run everywhere.
 
 load helpers
 
@@ -49,7 +47,6 @@ verify() {
 send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
 
 @test "forged whitelisted From (envelope spammer@evil.example): mverify tags [B] and logs forged" {
-  need_auth_stack
   mwhitelist add friend@good.example >/dev/null
   zone_good "v=spf1 ip4:192.0.2.1 -all"
   msg "$M/m.eml" friend@good.example
@@ -65,7 +62,6 @@ send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
 }
 
 @test "forged whitelisted envelope sender: msmtp-proxy refuses it at SMTP time with a token address" {
-  need_auth_stack
   mwhitelist add friend@good.example >/dev/null
   zone_good "v=spf1 ip4:192.0.2.1 -all"   # 127.0.0.1, the proxy's client, is not good.example's
   msg "$M/m.eml" friend@good.example
@@ -86,7 +82,6 @@ send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
 }
 
 @test "the real whitelisted sender with SPF pass is still [W] through msmtp-proxy" {
-  need_auth_stack
   mwhitelist add friend@good.example >/dev/null
   zone_good "v=spf1 ip4:127.0.0.1 -all"
   msg "$M/m.eml" friend@good.example
@@ -117,7 +112,6 @@ send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
 }
 
 @test "a DNS timeout is 4xx from msmtp-proxy and exit 75 from mverify, never a verdict" {
-  need_auth_stack
   mwhitelist add friend@good.example >/dev/null
   printf 'good.example TIMEOUT\n_dmarc.good.example TIMEOUT\n' >"$ZONE"
   start_zone "$ZONE"
@@ -150,7 +144,6 @@ send() { OUT=$($PY "$TOOL" send "$PORT" "$1" bob@ours.example "$M/m.eml"); }
 }
 
 @test "mchallenge holds a forged whitelisted sender quietly: no challenge to the forged address" {
-  need_auth_stack
   mwhitelist add friend@good.example >/dev/null
   zone_good "v=spf1 ip4:192.0.2.1 -all"
   msg "$M/m.eml" friend@good.example
@@ -195,4 +188,127 @@ EOF2
     assert_line 'ann@quiet.example auth=spf'
     assert_line 'bob@plain.example'
   done
+}
+
+# dkim_key NAME SELECTOR DOMAIN: an RSA key in $M/NAME.pem, its record appended to $ZONE (before start_zone).
+dkim_key() {
+  openssl genrsa -out "$M/$1.pem" 2048 2>/dev/null
+  local p
+  p=$(openssl rsa -in "$M/$1.pem" -pubout -outform DER 2>/dev/null | base64 -w0)
+  printf '%s._domainkey.%s TXT "v=DKIM1; k=rsa; p=%s" "%s"\n' "$2" "$3" "${p:0:200}" "${p:200}" >>"$ZONE"
+}
+
+# dkim_sign FILE KEY SELECTOR DOMAIN: FILE signed in place by dkimpy (From, To, Subject, Message-ID).
+dkim_sign() {
+  /usr/bin/python3 -c '
+import sys, dkim
+f, key, sel, dom = sys.argv[1:5]
+m = open(f, "rb").read()
+sig = dkim.sign(m, sel.encode(), dom.encode(), open(key, "rb").read(),
+                include_headers=[b"from", b"to", b"subject", b"message-id"])
+open(f, "wb").write(sig + m)' "$@"
+}
+
+# list_reseal FILE KEY: what a mailing list at lists.example does: tags the Subject and adds a footer (which
+# breaks the author's DKIM signature), records what it saw in its own Authentication-Results (dkim and
+# dmarc pass for good.example), and ARC-seals the message with dkimpy (selector arc, domain lists.example).
+list_reseal() {
+  /usr/bin/python3 -c '
+import sys, dkim
+f, key = sys.argv[1:3]
+m = open(f, "rb").read().replace(b"Subject: ", b"Subject: [friends] ", 1) + b"--\r\nfriends mailing list\r\n"
+m = (b"Authentication-Results: lists.example; spf=pass smtp.mailfrom=good.example;"
+     b" dkim=pass header.d=good.example; dmarc=pass header.from=good.example\r\n" + m)
+seal = dkim.arc_sign(m, b"arc", b"lists.example", open(key, "rb").read(), b"lists.example")
+open(f, "wb").write(b"".join(seal) + m)' "$@"
+}
+
+@test "the real sender, SPF pass and DKIM-signed, is [W]; DKIM alone authenticates the whitelisted From" {
+  mwhitelist add friend@good.example >/dev/null
+  cat >"$ZONE" <<'EOF2'
+good.example TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.good.example TXT "v=DMARC1; p=reject"
+EOF2
+  dkim_key good sel good.example
+  start_zone "$ZONE"
+  msg "$M/m.eml" friend@good.example
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  verify friend@good.example 192.0.2.1 --authserv-id mx.ours.example
+  [ "$V" = W ]
+  grep -q '^Authentication-Results: mx.ours.example; spf=pass' "$M/out.eml"
+  grep -q 'dkim=pass header.d=good.example' "$M/out.eml"
+  # Through the proxy (client 127.0.0.1, which good.example's SPF does not list): the DKIM signature aligned
+  # with From authenticates the hit.
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --authserv-id mx.ours.example
+  send friend@good.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W .*friend@good.example is whitelisted, dkim pass'
+  # The same bytes with the body changed: the signature fails, SPF fails, so the hit is forged.
+  sed -i 's/^hello/HELLO/' "$M/m.eml"
+  verify friend@good.example 198.51.100.7
+  [ "$V" = B ]
+  grep -q 'forged.*friend@good.example' "$M/mverify.log"
+}
+
+@test "a mailing list message with a valid ARC chain from a trusted sealer is [W]; untrusted, it is not" {
+  mwhitelist add friend@good.example >/dev/null
+  cat >"$ZONE" <<'EOF2'
+good.example TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.good.example TXT "v=DMARC1; p=reject"
+lists.example TXT "v=spf1 ip4:203.0.113.5 ip4:127.0.0.1 -all"
+EOF2
+  dkim_key good sel good.example
+  dkim_key list arc lists.example
+  start_zone "$ZONE"
+  msg "$M/m.eml" friend@good.example
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  list_reseal "$M/m.eml" "$M/list.pem"
+  # The list's own envelope sender and server: SPF passes for lists.example, which is not aligned with From;
+  # the author's signature is broken by the list; DMARC fails. Only the ARC chain vouches for the author.
+  verify friends-bounces@lists.example 203.0.113.5 --authserv-id mx.ours.example
+  [ "$V" = B ]
+  grep -q 'forged.*friend@good.example' "$M/mverify.log"
+  grep -q '^Authentication-Results: mx.ours.example;.* arc=pass' "$M/out.eml"
+  verify friends-bounces@lists.example 203.0.113.5 --authserv-id mx.ours.example --trusted-arc-sealer lists.example
+  [ "$V" = W ]
+  grep -q '^X-Mailstamp-Class: W .*friend@good.example is whitelisted, arc' "$M/out.eml"
+  # A chain tampered after sealing is not trusted, whoever sealed it.
+  sed -i 's/^friends mailing list/friends mailing list (edited)/' "$M/m.eml"
+  verify friends-bounces@lists.example 203.0.113.5 --trusted-arc-sealer lists.example
+  [ "$V" = B ]
+  # The proxy (marking what is not whitelisted instead of refusing it at RCPT, as the whitelisted identity
+  # here is the From of the message), told the same sealer is trusted, classes the untampered message [W].
+  msg "$M/m.eml" friend@good.example
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  list_reseal "$M/m.eml" "$M/list.pem"
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --unknown mark --trusted-arc-sealer lists.example
+  send friends-bounces@lists.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W .*friend@good.example is whitelisted, arc'
+}
+
+@test "a DNS failure on a trusted sealer's ARC key is a retry (exit 75), not a forged sender" {
+  mwhitelist add friend@good.example >/dev/null
+  cat >"$ZONE" <<'EOF2'
+good.example TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.good.example TXT "v=DMARC1; p=reject"
+lists.example TXT "v=spf1 ip4:203.0.113.5 -all"
+arc._domainkey.lists.example SERVFAIL
+EOF2
+  dkim_key good sel good.example
+  openssl genrsa -out "$M/list.pem" 2048 2>/dev/null
+  start_zone "$ZONE"
+  msg "$M/m.eml" friend@good.example
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  list_reseal "$M/m.eml" "$M/list.pem"
+  verify friends-bounces@lists.example 203.0.113.5 --trusted-arc-sealer lists.example
+  [ "$V" = exit:75 ]
+  [ ! -s "$M/out.eml" ]
+  # A sealer nobody trusts: its chain is not looked at for the decision, so the DMARC failure decides.
+  verify friends-bounces@lists.example 203.0.113.5
+  [ "$V" = B ]
 }

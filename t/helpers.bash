@@ -145,13 +145,3 @@ start_zone() {
   export MAILSTAMP_DNS="127.0.0.1:$(cat "$pf")"
 }
 
-# need_auth_stack: skips, saying which branch it waits for, while the SPF evaluator or the combined check is
-# still the issue 14 groundwork stub in this tree (each stub says STUB on its first line).
-need_auth_stack() {
-  local f
-  for f in io/dns.cpp auth/spf.cpp auth/dmarc.cpp auth/auth.cpp; do
-    if head -1 "$MAILSTAMP_SRC/libmail/$f" | grep -q STUB; then
-      skip "needs the real libmail/$f (issue 14: branches i14-dns, i14-spf, i14-dmarc, i14-dkim merged)"
-    fi
-  done
-}

@@ -96,9 +96,11 @@ ArcResult Verifier::arc(dns::Resolver& resolver) {
     // The newest AMS (§5.2 step 4).
     const Sig& top = *ams[count];
     detail::Check c = detail::check_signature(top, m.header_data(top), resolver, m.body_mismatch(top));
-    if (c.status != Status::pass)
+    if (c.status != Status::pass) {
+        r.temporary = c.status == Status::temperror;
         return fail("ARC-Message-Signature i=" + std::to_string(count) + ": " + std::string(to_string(c.status)) + ", " +
                     c.reason);
+    }
     // Every seal, newest first (§5.2 step 6; §5.1.1 for what each covers).
     for (std::size_t i = count; i >= 1; --i) {
         std::string data;
@@ -109,8 +111,10 @@ ArcResult Verifier::arc(dns::Resolver& resolver) {
         }
         data += as[i]->self;
         detail::Check s = detail::check_signature(*as[i], data, resolver, {});
-        if (s.status != Status::pass)
+        if (s.status != Status::pass) {
+            r.temporary = s.status == Status::temperror;
             return fail("ARC-Seal i=" + std::to_string(i) + ": " + std::string(to_string(s.status)) + ", " + s.reason);
+        }
     }
     r.status = ArcStatus::pass;
     return r;

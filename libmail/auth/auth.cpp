@@ -30,7 +30,9 @@
 //
 // ARC (arc_trusted): the chain validated (arc=pass), its highest-instance sealer is a listed trusted sealer,
 // and that instance's ARC-Authentication-Results say dmarc=pass for the same From domain (when they
-// name one with header.from).
+// name one with header.from). When such a sealer's chain could not be checked because a key lookup failed
+// temporarily (arc_temporary), the message is a retry unless DMARC passed anyway: the list mail of a trusted
+// sealer is never refused or held as forged over a DNS hiccup.
 //
 // Method results (method_results): RFC 8601 resinfo syntax; values that are not a plain token or
 // local-part@domain are quoted; reasons go into comments, with '(', ')' and '\' escaped as quoted-pairs and
@@ -58,6 +60,8 @@ bool Results::dkim_pass(std::string_view domain) const {
 bool Results::dmarc_pass() const { return dmarc.status == dmarc::Status::pass || arc_trusted; }
 bool Results::temporary() const {
     if (spf_mailfrom.result == spf::SpfResult::temperror || dmarc.status == dmarc::Status::temperror) return true;
+    // A trusted sealer's chain that could not be checked may still vouch for the author, unless DMARC passed.
+    if (arc_temporary && dmarc.status != dmarc::Status::pass) return true;
     for (const auto& s : dkim)
         if (s.status == dkim::Status::temperror) return true;
     return false;
@@ -818,17 +822,16 @@ Results Checker::finish(const Client& client, std::string_view mail_from, const 
     r.arc = im.verifier.arc(im.resolver);
     r.dmarc = dmarc::check(im.resolver, r.from_domain, r.spf_checked ? r.spf_mailfrom : spf::Outcome{}, r.dkim);
 
-    if (r.arc.status == dkim::ArcStatus::pass && !r.arc.sealer.empty()) {
-        bool trusted = false;
-        for (const auto& s : im.settings.trusted_arc_sealers)
-            if (normalize_domain(trim(s)) == normalize_domain(r.arc.sealer)) trusted = true;
-        if (trusted) {
-            if (auto ar = parse_authentication_results(r.arc.sealed_results)) {
-                for (const auto& m : ar->results) {
-                    if (m.method != "dmarc" || m.result != "pass") continue;
-                    std::string from = m.property("header.from");
-                    if (from.empty() || domain_of(from) == r.from_domain) r.arc_trusted = true;
-                }
+    bool trusted = false;
+    for (const auto& s : im.settings.trusted_arc_sealers)
+        if (!r.arc.sealer.empty() && normalize_domain(trim(s)) == normalize_domain(r.arc.sealer)) trusted = true;
+    if (r.arc.status == dkim::ArcStatus::fail && r.arc.temporary && trusted) r.arc_temporary = true;
+    if (r.arc.status == dkim::ArcStatus::pass && trusted) {
+        if (auto ar = parse_authentication_results(r.arc.sealed_results)) {
+            for (const auto& m : ar->results) {
+                if (m.method != "dmarc" || m.result != "pass") continue;
+                std::string from = m.property("header.from");
+                if (from.empty() || domain_of(from) == r.from_domain) r.arc_trusted = true;
             }
         }
     }

@@ -44,6 +44,7 @@ struct Results {
     dmarc::Outcome dmarc;
     dkim::ArcResult arc;
     bool arc_trusted = false;           ///< arc pass, the last sealer trusted, its sealed results say dmarc=pass
+    bool arc_temporary = false;         ///< the chain of a trusted last sealer could not be checked (DNS)
     std::string upstream;               ///< the trusted authserv-id these results came from; "" : checked here
     std::string mail_from;              ///< the envelope sender they were computed for
     std::string from_domain;            ///< the single RFC5322.From domain; "" when none or several

@@ -46,6 +46,8 @@ struct ArcResult {
     ArcStatus status = ArcStatus::none;
     int instances = 0;                  ///< highest i= seen
     std::string reason;                 ///< why fail
+    bool temporary = false;             ///< failed because a key lookup failed temporarily (RFC 8617 has no
+                                        ///< temperror for arc: the result says fail, the caller may retry)
     std::string sealer;                 ///< d= of the last (highest instance) ARC-Seal, lower-case
     std::vector<std::string> sealers;   ///< d= of every ARC-Seal, instance 1 first
     std::string sealed_results;         ///< the ARC-Authentication-Results value of the highest instance

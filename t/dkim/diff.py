@@ -5,7 +5,7 @@
 # A difference counts only when it is not in the known-differences file (one per line:
 # CASE-GLOB <TAB> ALGORITHM-or-* <TAB> the RFC section saying mailstamp is right).
 #
-# Usage: diff.py CASEDIR KNOWN DKIMCHECK (--dns HOST:PORT | --zone FILE)
+# Usage: diff.py CASEDIR KNOWN DKIMCHECK --dns HOST:PORT
 # Prints each difference, then the tally: "cases N signatures N equal N listed N arc N different N"; exit 1
 # when any difference is not listed.
 import fnmatch, json, os, subprocess, sys
