@@ -20,7 +20,7 @@ if [ -z "${MAILSTAMP_BENCH_NS:-}" ]; then
   for p in dkimsign dkimverify opendkim-testmsg hyperfine jq bc; do
     command -v "$p" >/dev/null || [ -x "/usr/sbin/$p" ] || { echo "dkim_verify: not run ($p missing)"; exit 0; }
   done
-  exec env MAILSTAMP_BENCH_NS=1 unshare -m "$0" "$@"
+  exec env MAILSTAMP_BENCH_NS=1 unshare -m bash "$0" "$@"
 fi
 source "$(dirname "$0")/lib.bash"
 root=$(cd "$(dirname "$0")/../.." && pwd)
