@@ -47,13 +47,14 @@ run() {
   echo "$t"
 }
 on=() off=()
-q0=$(spf_queries)
+q0=$(spf_queries) asked=0
 for ((r = 0; r < runs; r++)); do
   on+=("$(run yes)")
   q1=$(spf_queries)
   off+=("$(run no)")
   q2=$(spf_queries)
   [ "$q1" -gt "$q0" ] || die "--spf yes asked no SPF record"
+  asked=$((asked + q1 - q0))
   [ "$q2" -eq "$q1" ] || die "--spf no asked for $domain's SPF record $((q2 - q1)) times"
   q0=$q2
 done
@@ -62,5 +63,6 @@ printf 'load average %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'smtp-source -s 20, %d x 1 KB, sender with SPF pass (not whitelisted, --unknown mark): --spf yes %.0f msg/s (%.2fs), --spf no %.0f msg/s (%.2fs) (median of %d runs)\n' \
   "$m" "$(echo "$m / $t_on" | bc -l)" "$t_on" "$(echo "$m / $t_off" | bc -l)" "$t_off" "$runs"
 printf 'runs (s): --spf yes %s; --spf no %s\n' "${on[*]}" "${off[*]}"
+printf 'zone server: %d queries for %s TXT in the --spf yes runs (%d messages), none in the --spf no runs\n' "$asked" "$domain" $((runs * (m + 40)))
 printf 'ratio rate spf on/off = %.2f\n' "$(echo "$t_off / $t_on" | bc -l)"
 print_checked
