@@ -53,10 +53,13 @@ filter=("$bin/mverify" --dns 127.0.0.1:53 --sender alice@bench.example --rcpt bo
 # Each must verify the signature before it is timed.
 dkimverify <"$work/signed.eml" >/dev/null || { echo "dkimverify did not verify"; exit 1; }
 "$sbin" -C <"$work/signed.eml" || { echo "opendkim-testmsg did not verify"; exit 1; }
-"$bin/mverify" auth --dns 127.0.0.1:53 <"$work/signed.eml" | grep -q '^dkim=pass' ||
-  { echo "mverify auth did not verify"; exit 1; }
-"${filter[@]}" <"$work/signed.eml" | grep -q '^Authentication-Results: .*dkim=pass' ||
-  { echo "mverify (filter) did not verify:"; "${filter[@]}" <"$work/signed.eml" | sed -n "/^\r\?$/q;p" | grep -i "^auth\|^x-mailstamp" >&2 || true; exit 1; }
+# (Whole outputs captured first: grep -q would stop reading early, and pipefail would count the writer's
+# SIGPIPE as a failure.)
+out=$("$bin/mverify" auth --dns 127.0.0.1:53 <"$work/signed.eml")
+grep -q '^dkim=pass' <<<"$out" || { echo "mverify auth did not verify: $out"; exit 1; }
+out=$("${filter[@]}" <"$work/signed.eml")
+grep -q '^Authentication-Results: .*dkim=pass' <<<"$out" ||
+  { echo "mverify (filter) did not verify: $(grep -i '^authentication-results\|^x-mailstamp' <<<"$out")"; exit 1; }
 printf 'message %d octets; %d runs each; load average %s\n' "$(wc -c <"$work/signed.eml")" "$runs" "$(cut -d' ' -f1-3 /proc/loadavg)"
 hyperfine --warmup 10 --runs "$runs" --export-json "$work/h.json" \
   -n dkimverify "dkimverify <$work/signed.eml" \
