@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
                      "no BATV (the default)");
     app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
     mail::add_auth_options(app, opt.auth, false);
+    app.add_option("--spf", opt.spf, "yes (default): evaluate SPF; no: an MTA in front checks it");
     app.add_option("--trusted-forwarder", opt.trusted_forwarders,
                    "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");

@@ -312,3 +312,57 @@ EOF2
   verify friends-bounces@lists.example 203.0.113.5
   [ "$V" = B ]
 }
+
+# mail_only: a session that ends after MAIL FROM:<friend@good.example> (no RCPT, no message).
+mail_only() { $PY "$TOOL" chat "$PORT" "EHLO mail.example" "MAIL FROM:<friend@good.example>" "QUIT" >/dev/null; }
+# spf_queries: the TXT queries for good.example itself (its SPF record) the zone server got.
+spf_queries() { grep -ci '^good\.example\.\? TXT' "$ZONE.log" || true; }
+
+@test "msmtp-proxy --spf no: no SPF lookup at MAIL, so a whitelisted sender SPF would pass is unauthenticated" {
+  mwhitelist add friend@good.example >/dev/null
+  zone_good "v=spf1 ip4:127.0.0.1 -all"   # SPF passes for 127.0.0.1, the proxy's client
+  msg "$M/m.eml" friend@good.example
+  start_sink
+  # The default (--spf yes) asks for good.example's SPF record at MAIL, and the sender is [W] by SPF.
+  start_proxy --relay "127.0.0.1:$SINK"
+  mail_only
+  [ "$(spf_queries)" -ge 1 ]
+  send friend@good.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W .*spf pass'
+  kill "$PROXY_PID"
+  # --spf no (an MTA in front checks SPF): nothing is asked at MAIL ...
+  rm -rf "$M/sink"/*
+  : >"$ZONE.log"
+  start_proxy --relay "127.0.0.1:$SINK" --spf no
+  mail_only
+  [ "$(spf_queries)" -eq 0 ]
+  # ... and the same sender, unsigned, is not authenticated: refused with a token address, nothing delivered.
+  send friend@good.example
+  [[ "$OUT" == *550* ]]
+  [[ "$OUT" == *"this address"* ]]
+  [ "$(sink_count)" -eq 0 ]
+  kill "$PROXY_PID"
+  # In mark mode it goes through as [B], never [W].
+  start_proxy --relay "127.0.0.1:$SINK" --spf no --unknown mark
+  send friend@good.example
+  [[ "$OUT" == "sent "* ]]
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: B'
+  ! sink_all | grep -q '^X-Mailstamp-Class: W'
+  # The config key does the same; a bad value is a usage error (64) on the command line, a config error (78)
+  # in the file.
+  kill "$PROXY_PID"
+  printf '[msmtp-proxy]\nspf = no\n' >"$M/conf"
+  : >"$ZONE.log"
+  MAILSTAMP_CONFIG="$M/conf" start_proxy --relay "127.0.0.1:$SINK"
+  mail_only
+  [ "$(spf_queries)" -eq 0 ]
+  run msmtp-proxy --listen "127.0.0.1:$(free_port)" --hostname mx.ours.example --relay "127.0.0.1:$SINK" --spf maybe
+  [ "$status" -eq 64 ]
+  assert_output --partial 'want yes or no'
+  printf '[msmtp-proxy]\nspf = maybe\n' >"$M/conf"
+  run env MAILSTAMP_CONFIG="$M/conf" msmtp-proxy --listen "127.0.0.1:$(free_port)" --hostname mx.ours.example --relay "127.0.0.1:$SINK"
+  [ "$status" -eq 78 ]
+}

@@ -213,7 +213,7 @@ SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
         facts_.sender_match = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
     }
     Decision d = gate_.at_mail(facts_);
-    if (d.outcome == Outcome::accept && facts_.user.empty()) {
+    if (d.outcome == Outcome::accept && facts_.user.empty() && p_.spf) {
         // SPF for the MAIL FROM identity (HELO's for the null sender) now: the RCPT decisions need it.
         auth::Client client{client_ip(client_), helo_};
         auth_.set_spf(auth::spf_at_mail(p_.resolver ? *p_.resolver : *no_dns_, client, *facts_.sender, p_.auth_settings));
@@ -395,7 +395,8 @@ void ProxySession::check_auth(MessageReader& msg) {
         checker.body(piece);
         return {};
     });
-    auth::Client client{client_ip(client_), helo_};
+    // --spf no: no client, so no SPF here either; a trusted upstream's Authentication-Results count instead.
+    auth::Client client = p_.spf ? auth::Client{client_ip(client_), helo_} : auth::Client{};
     auth_.set_results(checker.finish(client, facts_.sender.value_or(""), auth_.spf_at_mail()));
 }
 

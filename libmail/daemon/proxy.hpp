@@ -72,6 +72,7 @@ struct ProxyPolicy {
     std::shared_ptr<SmtpClientPool> relay_pool, smarthost_pool;  ///< kept connections; none: one per session
     dns::Resolver* resolver = nullptr;               ///< sender authentication's lookups (the process's resolver)
     auth::Settings auth_settings;                    ///< trusted authserv-ids and ARC sealers, our name
+    bool spf = true;                                 ///< evaluate SPF (--spf); no: an MTA in front does
 };
 
 /// The handler behind one session.

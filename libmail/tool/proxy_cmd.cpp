@@ -143,6 +143,10 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     auto as = resolve_auth_settings(ctx, opt.auth, p.hostname);
     if (!as) return as.error();
     p.auth_settings = std::move(*as);
+    // SPF at MAIL; no: an MTA in front checks it (its results count through the trusted authserv-ids).
+    auto spf = resolve_bool(st.get(opt.spf, nullptr, "spf", "yes"), opt.spf.has_value());
+    if (!spf) return spf.error();
+    p.spf = *spf;
     auto resolver = process_resolver(ctx, true);
     if (!resolver) return resolver.error();
     p.resolver = *resolver;

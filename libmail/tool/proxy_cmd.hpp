@@ -23,6 +23,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)
     std::optional<std::string> stamp, stamp_bits;
     std::optional<bool> batv;
+    std::optional<std::string> spf;  ///< yes|no: SPF at MAIL
     std::vector<std::string> home_domains;
     std::vector<std::string> trusted_forwarders;
     std::optional<std::string> relay_timeout;

@@ -67,11 +67,11 @@ start_sink() {
   "$sink_bin" "${sink_user[@]}" -c "127.0.0.1:$sink_port" 1024 >"$work/sink.out" 2>"$work/sink.err" &
   pids+=($!); wait_listen $! "$sink_port" smtp-sink "$work/sink.err"
 }
-# msmtp-proxy on $proxy_port relaying into the sink, --max-sessions $1,
-# logging to $work/proxy.log; sets proxy_pid.
+# msmtp-proxy on $proxy_port relaying into the sink, --max-sessions $1 and
+# any further options, logging to $work/proxy.log; sets proxy_pid.
 start_proxy() {
   "$bin/msmtp-proxy" --listen "127.0.0.1:$proxy_port" --relay "127.0.0.1:$sink_port" --hostname mx.ours.example \
-    --log "$work/proxy.log" --max-sessions "$1" 2>"$work/proxy.err" &
+    --log "$work/proxy.log" --max-sessions "$1" "${@:2}" 2>"$work/proxy.err" &
   proxy_pid=$!; pids+=($proxy_pid); wait_listen $proxy_pid "$proxy_port" msmtp-proxy "$work/proxy.err"
 }
 proxy_alive() { kill -0 $proxy_pid 2>/dev/null || die "msmtp-proxy died: $(cat "$work/proxy.err")"; }
