@@ -67,11 +67,25 @@ start_sink() {
   "$sink_bin" "${sink_user[@]}" -c "127.0.0.1:$sink_port" 1024 >"$work/sink.out" 2>"$work/sink.err" &
   pids+=($!); wait_listen $! "$sink_port" smtp-sink "$work/sink.err"
 }
+# The tests' own DNS server (t/dns/zone-server.py) on loopback, logging its queries to $work/dns.log: the
+# sender's domain publishes SPF pass for 127.0.0.1 and DMARC p=reject, so a whitelisted sender authenticates
+# as it would in production; sets dns (HOST:PORT), which start_proxy passes on as --dns.
+start_dns() {
+  local d=${sender#*@}
+  printf '%s TXT "v=spf1 ip4:127.0.0.1 -all"\n_dmarc.%s TXT "v=DMARC1; p=reject"\n' "$d" "$d" >"$work/zone"
+  /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../dns/zone-server.py" "$work/zone" --port-file "$work/dns.port" \
+    --log "$work/dns.log" >"$work/dns.err" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$work/dns.port" ] && break; sleep 0.05; done
+  [ -s "$work/dns.port" ] || die "the zone server did not start: $(cat "$work/dns.err")"
+  dns=127.0.0.1:$(cat "$work/dns.port")
+}
 # msmtp-proxy on $proxy_port relaying into the sink, --max-sessions $1 and
 # any further options, logging to $work/proxy.log; sets proxy_pid.
 start_proxy() {
-  "$bin/msmtp-proxy" --listen "127.0.0.1:$proxy_port" --relay "127.0.0.1:$sink_port" --hostname mx.ours.example \
-    --log "$work/proxy.log" --max-sessions "$1" "${@:2}" 2>"$work/proxy.err" &
+  [ -n "${dns:-}" ] || start_dns
+  "$bin/msmtp-proxy" --dns "$dns" --listen "127.0.0.1:$proxy_port" --relay "127.0.0.1:$sink_port" --hostname mx.ours.example \
+    --log "$work/proxy.log" --max-sessions "$1" --max-per-client 0 "${@:2}" 2>"$work/proxy.err" &
   proxy_pid=$!; pids+=($proxy_pid); wait_listen $proxy_pid "$proxy_port" msmtp-proxy "$work/proxy.err"
 }
 proxy_alive() { kill -0 $proxy_pid 2>/dev/null || die "msmtp-proxy died: $(cat "$work/proxy.err")"; }
