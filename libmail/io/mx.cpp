@@ -16,30 +16,15 @@ namespace mail {
 
 namespace {
 
-// RFC 1035 §4.1.1: the fixed header.
-constexpr std::size_t dns_header_size = 12;
-// RFC 1035 §2.3.4: a name on the wire, length octets and root label included.
-constexpr std::size_t max_name_wire = 255;
-// ...which is at most 253 octets as dotted text without the trailing dot.
+// RFC 1035 §2.3.4: a name is at most 253 octets as dotted text, a label at most 63.
 constexpr std::size_t max_name_text = 253;
 constexpr std::size_t max_label = 63;
-// A legitimate name of 255 octets has at most 127 labels, each of which may be a pointer; more hops
-// than that can only be a loop.
-constexpr int max_pointer_hops = 127;
-
-constexpr unsigned type_mx = 15;
-constexpr unsigned type_a = 1;
-constexpr unsigned type_aaaa = 28;
 // The MX hosts of a domain whose addresses are looked up: a legitimate domain has a handful; a hostile one
 // must not make one SOURCE notice cost hundreds of queries.
 constexpr std::size_t max_mx_hosts = 10;
-constexpr unsigned class_in = 1;
 constexpr int rcode_nxdomain = 3;
 
 Error malformed(const std::string& what) { return Error{ErrorKind::data, "malformed DNS response: " + what}; }
-
-unsigned u8(std::string_view p, std::size_t off) { return static_cast<unsigned char>(p[off]); }
-unsigned u16(std::string_view p, std::size_t off) { return (u8(p, off) << 8) | u8(p, off + 1); }
 
 bool host_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -47,50 +32,6 @@ bool host_char(char c) {
 
 // Untrusted text made safe for a one-line diagnostic: no controls, bounded.
 std::string printable(std::string_view s) { return scrub(s, 80); }
-
-struct Name {
-    std::string text;     // dotted, lower-case, "." for the root
-    std::size_t end = 0;  // offset just past the name where it sits (before any pointer it follows)
-    bool host = true;     // every label is letters, digits, '-' and '_'
-};
-
-// Reads the possibly compressed name at off (RFC 1035 §4.1.4). Every read is bounds-checked; a pointer
-// may go anywhere in the packet, loops end at the hop limit or the length limit.
-Result<Name> read_name(std::string_view p, std::size_t off) {
-    Name n;
-    std::size_t pos = off;
-    std::size_t wire = 0;
-    bool jumped = false;
-    int hops = 0;
-    for (;;) {
-        if (pos >= p.size()) return malformed("name runs past the end");
-        unsigned len = u8(p, pos);
-        if ((len & 0xC0) == 0xC0) {
-            if (pos + 1 >= p.size()) return malformed("name runs past the end");
-            if (++hops > max_pointer_hops) return malformed("compression pointer loop");
-            if (!jumped) n.end = pos + 2;
-            jumped = true;
-            pos = ((len & 0x3F) << 8) | u8(p, pos + 1);
-            continue;
-        }
-        if ((len & 0xC0) != 0) return malformed("unknown label type");
-        wire += 1 + len;
-        if (wire > max_name_wire) return malformed("name longer than 255 octets");
-        if (len == 0) {
-            if (!jumped) n.end = pos + 1;
-            break;
-        }
-        if (pos + 1 + len > p.size()) return malformed("name runs past the end");
-        if (!n.text.empty()) n.text += '.';
-        for (char c : p.substr(pos + 1, len)) {
-            n.host = n.host && host_char(c);
-            n.text += lower(c);
-        }
-        pos += 1 + len;
-    }
-    if (n.text.empty()) n.text = ".";
-    return n;
-}
 
 const char* rcode_name(int rcode) {
     switch (rcode) {
@@ -103,102 +44,44 @@ const char* rcode_name(int rcode) {
     return nullptr;
 }
 
-// The header fields both parsers keep.
-struct Header {
-    int rcode = 0;
-    bool truncated = false;
-    unsigned answers = 0;  // ANCOUNT
-};
-
-// One resource record of the answer section: its TYPE and CLASS, and where its RDATA lies in the packet.
-struct Record {
-    unsigned type = 0;
-    unsigned cls = 0;
-    std::size_t data = 0;    // offset of the RDATA
-    std::size_t length = 0;  // RDLENGTH, already checked to lie within the packet
-};
-
-// Reads the header of a response, skips its questions and hands each answer record to visit (which returns
-// Result<void>; its error ends the walk). Every read is bounds-checked.
-template <class Visit>
-Result<Header> walk_answers(std::string_view p, Visit&& visit) {
-    if (p.size() < dns_header_size) return malformed("shorter than a header");
-    if ((u8(p, 2) & 0x80) == 0) return malformed("not a response");
-    Header h;
-    h.truncated = (u8(p, 2) & 0x02) != 0;
-    h.rcode = static_cast<int>(u8(p, 3) & 0x0F);
-    const unsigned qdcount = u16(p, 4);
-    h.answers = u16(p, 6);
-
-    std::size_t pos = dns_header_size;
-    for (unsigned i = 0; i < qdcount; ++i) {
-        auto q = read_name(p, pos);
-        if (!q) return q.error();
-        pos = q->end;
-        if (p.size() - pos < 4) return malformed("question runs past the end");
-        pos += 4;  // QTYPE, QCLASS
+// The MX records of an answer: each host a host name (kind data otherwise: the caller decides whether that is
+// a malformed packet or a failed lookup), the root as "."; sorted by preference, equal ones in order.
+Result<std::vector<MxRecord>> mx_records(const std::vector<dns::Record>& records) {
+    std::vector<MxRecord> out;
+    for (const auto& rec : records) {
+        if (rec.type != dns::Type::mx) continue;
+        if (!std::all_of(rec.text.begin(), rec.text.end(), [](char c) { return c == '.' || host_char(c); }))
+            return malformed("MX host '" + printable(rec.text) + "' is not a host name");
+        out.push_back(MxRecord{rec.preference, rec.text.empty() ? "." : rec.text});
     }
-    for (unsigned i = 0; i < h.answers; ++i) {
-        auto owner = read_name(p, pos);
-        if (!owner) return owner.error();
-        pos = owner->end;
-        if (p.size() - pos < 10) return malformed("record runs past the end");
-        Record rec;
-        rec.type = u16(p, pos);
-        rec.cls = u16(p, pos + 2);
-        rec.length = u16(p, pos + 8);
-        pos += 10;
-        if (p.size() - pos < rec.length) return malformed("record data runs past the end");
-        rec.data = pos;
-        if (auto v = visit(rec); !v) return v.error();
-        pos = rec.data + rec.length;
-    }
-    return h;
+    std::stable_sort(out.begin(), out.end(), [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+    return out;
 }
 
 } // namespace
 
+// The packet parsers are the resolver's (io/dns parse_response); these keep what the MX code needs of it.
 Result<MxResponse> parse_mx_message(std::string_view p) {
+    auto parsed = dns::parse_response(p);
+    if (!parsed) return parsed.error();
     MxResponse r;
-    // CNAMEs (type 5) and anything else a resolver adds are skipped: the MX records that follow are the
-    // answer, and an answer of only CNAMEs means no MX.
-    auto h = walk_answers(p, [&](const Record& rec) -> Result<void> {
-        if (rec.type != type_mx || rec.cls != class_in) return {};
-        if (rec.length < 3) return malformed("short MX record");
-        MxRecord mx;
-        mx.preference = static_cast<int>(u16(p, rec.data));
-        auto host = read_name(p, rec.data + 2);
-        if (!host) return host.error();
-        if (host->end != rec.data + rec.length) return malformed("MX record length does not match its name");
-        if (!host->host) return malformed("MX host '" + printable(host->text) + "' is not a host name");
-        mx.host = std::move(host->text);
-        r.records.push_back(std::move(mx));
-        return {};
-    });
-    if (!h) return h.error();
-    r.rcode = h->rcode;
-    r.truncated = h->truncated;
-    r.answers = static_cast<int>(h->answers);
-    std::stable_sort(r.records.begin(), r.records.end(),
-                     [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+    r.rcode = parsed->rcode;
+    r.truncated = parsed->truncated;
+    r.answers = static_cast<int>(parsed->answers.size());
+    auto records = mx_records(parsed->answers);
+    if (!records) return records.error();
+    r.records = std::move(*records);
     return r;
 }
 
 Result<AddressResponse> parse_address_message(std::string_view p) {
+    auto parsed = dns::parse_response(p);
+    if (!parsed) return parsed.error();
     AddressResponse r;
-    auto h = walk_answers(p, [&](const Record& rec) -> Result<void> {
-        if (rec.cls != class_in || (rec.type != type_a && rec.type != type_aaaa)) return {};
-        const std::size_t want = rec.type == type_a ? 4 : 16;
-        if (rec.length != want) return malformed("address record of the wrong length");
-        char text[INET6_ADDRSTRLEN] = {};
-        if (!::inet_ntop(rec.type == type_a ? AF_INET : AF_INET6, p.data() + rec.data, text, sizeof text))
-            return malformed("unprintable address");
-        r.addresses.emplace_back(text);
-        return {};
-    });
-    if (!h) return h.error();
-    r.rcode = h->rcode;
-    r.truncated = h->truncated;
+    r.rcode = parsed->rcode;
+    r.truncated = parsed->truncated;
+    for (const auto& rec : parsed->answers)
+        if (rec.type == dns::Type::a || rec.type == dns::Type::aaaa) r.addresses.push_back(rec.text);
     return r;
 }
 
@@ -328,14 +211,9 @@ Result<std::vector<HostPort>> hosts_from_answer(std::string_view domain, const d
     }
     MxResponse r;
     r.answers = static_cast<int>(answer.records.size());
-    for (const auto& rec : answer.records) {
-        if (rec.type != dns::Type::mx) continue;
-        if (!rec.text.empty() && !std::all_of(rec.text.begin(), rec.text.end(), [](char c) { return c == '.' || host_char(c); }))
-            return Error{ErrorKind::tempfail, d + ": MX lookup failed: MX host '" + printable(rec.text) + "' is not a host name"};
-        r.records.push_back(MxRecord{rec.preference, rec.text.empty() ? "." : rec.text});
-    }
-    std::stable_sort(r.records.begin(), r.records.end(),
-                     [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+    auto records = mx_records(answer.records);
+    if (!records) return Error{ErrorKind::tempfail, d + ": MX lookup failed: " + records.error().text};
+    r.records = std::move(*records);
     return hosts_from_response(d, r, port);
 }
 

@@ -1,5 +1,5 @@
-// Finding the hosts that receive mail for a domain: DNS MX responses parsed
-// by hand (the packet is untrusted), per-domain overrides, and the lookups
+// Finding the hosts that receive mail for a domain: DNS MX responses (parsed
+// by the resolver layer's one packet parser), per-domain overrides, and the lookups
 // through the one resolver layer (io/dns.hpp) behind one call.
 #pragma once
 #include "libmail/base/error.hpp"
