@@ -1,5 +1,7 @@
 #include "libmail/auth/auth.hpp"
 
+#include "t/unit/fake_dns.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -8,39 +10,9 @@
 #include <vector>
 
 using namespace mail;
+using mail::test::FakeDns;
 
 namespace {
-
-// A resolver answering from a map (name, type) -> Answer; every other name is NXDOMAIN.
-class FakeDns : public dns::Resolver {
-public:
-    std::map<std::pair<std::string, dns::Type>, dns::Answer> answers;
-
-    void txt(const std::string& name, std::vector<std::string> texts) {
-        dns::Answer a;
-        for (auto& t : texts) {
-            dns::Record r;
-            r.type = dns::Type::txt;
-            r.name = name;
-            r.text = t;
-            r.strings = {t};
-            a.records.push_back(r);
-        }
-        answers[{name, dns::Type::txt}] = a;
-    }
-    void fail(const std::string& name) {
-        dns::Answer a;
-        a.status = dns::Status::timeout;
-        answers[{name, dns::Type::txt}] = a;
-    }
-    dns::Answer query(std::string_view name, dns::Type type) override {
-        auto it = answers.find({std::string(name), type});
-        if (it != answers.end()) return it->second;
-        dns::Answer a;
-        a.status = dns::Status::nxdomain;
-        return a;
-    }
-};
 
 std::vector<HeaderField> fields(std::initializer_list<std::string> raws) {
     std::vector<HeaderField> out;
@@ -311,8 +283,8 @@ TEST_CASE("method_results: RFC 8601 text", "[auth]") {
 
 TEST_CASE("publishes: SPF and DMARC records, temporary failures", "[auth]") {
     FakeDns dns;
-    dns.txt("example.com", {"v=spf1 -all", "other"});
-    dns.txt("_dmarc.example.com", {"v=DMARC1; p=none"});
+    dns.txts("example.com", {"v=spf1 -all", "other"});
+    dns.txts("_dmarc.example.com", {"v=DMARC1; p=none"});
     auto p = auth::publishes(dns, "example.com");
     CHECK(p.spf);
     CHECK(p.dmarc);
@@ -321,7 +293,7 @@ TEST_CASE("publishes: SPF and DMARC records, temporary failures", "[auth]") {
     p = auth::publishes(dns, "sub.example.com");
     CHECK_FALSE(p.spf);
     CHECK(p.dmarc);
-    dns.txt("quiet.example", {"v=spf10 nothing", "hello"});
+    dns.txts("quiet.example", {"v=spf10 nothing", "hello"});
     p = auth::publishes(dns, "quiet.example");
     CHECK_FALSE(p.spf);
     CHECK_FALSE(p.dmarc);
@@ -334,7 +306,7 @@ TEST_CASE("publishes: SPF and DMARC records, temporary failures", "[auth]") {
 
 TEST_CASE("Checker: upstream results when no client is known, DMARC from local results", "[auth]") {
     FakeDns dns;
-    dns.txt("_dmarc.good.example", {"v=DMARC1; p=reject"});
+    dns.txts("_dmarc.good.example", {"v=DMARC1; p=reject"});
     auth::Settings st;
     st.trusted_authserv_ids = {"mx.example.net"};
     auto f = fields({"Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=friend@good.example; "

@@ -5,6 +5,8 @@
 #include "libmail/base/codec.hpp"
 #include "libmail/base/text.hpp"
 
+#include "t/unit/fake_dns.hpp"
+
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -14,6 +16,7 @@
 
 using namespace mail;
 using namespace mail::dkim;
+using mail::test::FakeDns;
 
 namespace {
 
@@ -32,35 +35,6 @@ std::string body_canon_hash(std::string_view body, bool relaxed, long long l = -
     h.finish();
     return h.digest();
 }
-
-class FakeResolver : public dns::Resolver {
-public:
-    std::map<std::string, std::string> txt;
-    std::map<std::string, dns::Status> fail;
-    int queries = 0;
-    dns::Answer query(std::string_view name, dns::Type) override {
-        ++queries;
-        dns::Answer a;
-        std::string n = lower(name);
-        if (auto f = fail.find(n); f != fail.end()) {
-            a.status = f->second;
-            a.detail = "fake failure";
-            return a;
-        }
-        auto t = txt.find(n);
-        if (t == txt.end()) {
-            a.status = dns::Status::nxdomain;
-            return a;
-        }
-        dns::Record r;
-        r.type = dns::Type::txt;
-        r.name = n;
-        r.text = t->second;
-        r.strings = {t->second};
-        a.records.push_back(r);
-        return a;
-    }
-};
 
 struct Key {
     EVP_PKEY* pkey = nullptr;
@@ -228,8 +202,8 @@ TEST_CASE("dkim: tag lists (RFC 6376 3.2)") {
 
 TEST_CASE("dkim: signed messages pass, tampered ones fail") {
     Key rsa(false);
-    FakeResolver r;
-    r.txt["sel._domainkey.example.org"] = "v=DKIM1; k=rsa; p=" + rsa.p();
+    FakeDns r;
+    r.txts("sel._domainkey.example.org", {"v=DKIM1; k=rsa; p=" + rsa.p()});
     for (std::string c : {"relaxed/relaxed", "simple/simple", "relaxed/simple", "simple/relaxed"}) {
         SignSpec sp;
         sp.c = c;
@@ -272,8 +246,8 @@ TEST_CASE("dkim: signed messages pass, tampered ones fail") {
 
 TEST_CASE("dkim: l= ignores what follows, oversigning refuses added fields") {
     Key rsa(false);
-    FakeResolver r;
-    r.txt["sel._domainkey.example.org"] = "p=" + rsa.p();
+    FakeDns r;
+    r.txts("sel._domainkey.example.org", {"p=" + rsa.p()});
     SignSpec sp;
     sp.l = 10;
     sp.extra = "; l=10";
@@ -301,17 +275,17 @@ TEST_CASE("dkim: key records: revoked, testing, missing, temporary, small, wrong
     Key rsa(false);
     Key small(false, 768);
     Key ed(true);
-    FakeResolver r;
-    r.txt["revoked._domainkey.example.org"] = "v=DKIM1; k=rsa; p=";
-    r.txt["test._domainkey.example.org"] = "v=DKIM1; t=y; p=" + rsa.p();
-    r.txt["small._domainkey.example.org"] = "v=DKIM1; p=" + small.p();
-    r.txt["ed._domainkey.example.org"] = "v=DKIM1; k=ed25519; p=" + ed.p();
-    r.txt["edasrsa._domainkey.example.org"] = "v=DKIM1; p=" + ed.p();
-    r.txt["sha1only._domainkey.example.org"] = "v=DKIM1; h=sha1; p=" + rsa.p();
-    r.txt["web._domainkey.example.org"] = "v=DKIM1; s=tlsrpt; p=" + rsa.p();
-    r.txt["badv._domainkey.example.org"] = "v=DKIM2; p=" + rsa.p();
-    r.fail["temp._domainkey.example.org"] = dns::Status::servfail;
-    r.fail["slow._domainkey.example.org"] = dns::Status::timeout;
+    FakeDns r;
+    r.txts("revoked._domainkey.example.org", {"v=DKIM1; k=rsa; p="});
+    r.txts("test._domainkey.example.org", {"v=DKIM1; t=y; p=" + rsa.p()});
+    r.txts("small._domainkey.example.org", {"v=DKIM1; p=" + small.p()});
+    r.txts("ed._domainkey.example.org", {"v=DKIM1; k=ed25519; p=" + ed.p()});
+    r.txts("edasrsa._domainkey.example.org", {"v=DKIM1; p=" + ed.p()});
+    r.txts("sha1only._domainkey.example.org", {"v=DKIM1; h=sha1; p=" + rsa.p()});
+    r.txts("web._domainkey.example.org", {"v=DKIM1; s=tlsrpt; p=" + rsa.p()});
+    r.txts("badv._domainkey.example.org", {"v=DKIM2; p=" + rsa.p()});
+    r.fail("temp._domainkey.example.org", dns::Status::servfail);
+    r.fail("slow._domainkey.example.org", dns::Status::timeout);
     auto check = [&](const Key& k, std::string sel, Status want, std::string reason = "") {
         SignSpec sp;
         sp.s = sel;
@@ -341,8 +315,8 @@ TEST_CASE("dkim: key records: revoked, testing, missing, temporary, small, wrong
 
 TEST_CASE("dkim: signatures that cannot be accepted") {
     Key rsa(false);
-    FakeResolver r;
-    r.txt["sel._domainkey.example.org"] = "p=" + rsa.p();
+    FakeDns r;
+    r.txts("sel._domainkey.example.org", {"p=" + rsa.p()});
     auto status = [&](SignSpec sp) {
         auto res = run(with(sign(rsa, base_fields(), base_body, sp), base_fields()), base_body, r);
         return res[0];
@@ -383,9 +357,9 @@ TEST_CASE("dkim: signatures that cannot be accepted") {
 TEST_CASE("dkim: several signatures, one result each, bounded by max_signatures") {
     Key rsa(false);
     Key ed(true);
-    FakeResolver r;
-    r.txt["sel._domainkey.example.org"] = "p=" + rsa.p();
-    r.txt["ed._domainkey.example.net"] = "k=ed25519; p=" + ed.p();
+    FakeDns r;
+    r.txts("sel._domainkey.example.org", {"p=" + rsa.p()});
+    r.txts("ed._domainkey.example.net", {"k=ed25519; p=" + ed.p()});
     SignSpec e;
     e.s = "ed";
     e.d = "example.net";
@@ -408,9 +382,9 @@ TEST_CASE("dkim: several signatures, one result each, bounded by max_signatures"
 TEST_CASE("dkim: ARC chain of one and two sets, and broken ones") {
     Key k1(false);
     Key k2(true);
-    FakeResolver r;
-    r.txt["a1._domainkey.list.example"] = "p=" + k1.p();
-    r.txt["a2._domainkey.fwd.example"] = "k=ed25519; p=" + k2.p();
+    FakeDns r;
+    r.txts("a1._domainkey.list.example", {"p=" + k1.p()});
+    r.txts("a2._domainkey.fwd.example", {"k=ed25519; p=" + k2.p()});
     // one hop: AAR, AMS, AS (the seal over AAR, AMS, then itself)
     auto seal = [&](const Key& key, std::vector<HeaderField> f, int i, std::string d, std::string s,
                     std::string cv) {

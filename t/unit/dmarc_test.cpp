@@ -1,5 +1,7 @@
 #include "libmail/auth/dmarc.hpp"
 
+#include "t/unit/fake_dns.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -8,42 +10,9 @@
 #include <vector>
 
 using namespace mail;
+using mail::test::FakeDns;
 
 namespace {
-
-// A resolver answering from a map (name, type) -> Answer; every other name is NXDOMAIN. Counts the queries.
-class FakeDns : public dns::Resolver {
-public:
-    std::map<std::pair<std::string, dns::Type>, dns::Answer> answers;
-    std::vector<std::string> asked;
-
-    void txt(const std::string& name, std::vector<std::string> texts) {
-        dns::Answer a;
-        for (auto& t : texts) {
-            dns::Record r;
-            r.type = dns::Type::txt;
-            r.name = name;
-            r.text = t;
-            r.strings = {t};
-            a.records.push_back(r);
-        }
-        answers[{name, dns::Type::txt}] = a;
-    }
-    void fail(const std::string& name, dns::Status s) {
-        dns::Answer a;
-        a.status = s;
-        a.detail = "test failure";
-        answers[{name, dns::Type::txt}] = a;
-    }
-    dns::Answer query(std::string_view name, dns::Type type) override {
-        asked.emplace_back(name);
-        auto it = answers.find({std::string(name), type});
-        if (it != answers.end()) return it->second;
-        dns::Answer a;
-        a.status = dns::Status::nxdomain;
-        return a;
-    }
-};
 
 spf::Outcome spf_pass(const std::string& domain) {
     spf::Outcome o;
@@ -144,7 +113,7 @@ TEST_CASE("parse_record: tags, defaults, errors", "[dmarc]") {
 
 TEST_CASE("check: pass by aligned SPF or DKIM, fail otherwise", "[dmarc]") {
     FakeDns dns;
-    dns.txt("_dmarc.example.com", {"v=DMARC1; p=reject"});
+    dns.txts("_dmarc.example.com", {"v=DMARC1; p=reject"});
 
     auto o = dmarc::check(dns, "example.com", spf_pass("bounces.example.com"), {});
     CHECK(o.status == dmarc::Status::pass);
@@ -176,7 +145,7 @@ TEST_CASE("check: pass by aligned SPF or DKIM, fail otherwise", "[dmarc]") {
 
 TEST_CASE("check: strict alignment", "[dmarc]") {
     FakeDns dns;
-    dns.txt("_dmarc.example.com", {"v=DMARC1; p=quarantine; adkim=s; aspf=s"});
+    dns.txts("_dmarc.example.com", {"v=DMARC1; p=quarantine; adkim=s; aspf=s"});
     auto o = dmarc::check(dns, "example.com", spf_pass("bounces.example.com"), {sig("mail.example.com")});
     CHECK(o.status == dmarc::Status::fail);
     o = dmarc::check(dns, "example.com", spf_pass("example.com"), {});
@@ -184,14 +153,14 @@ TEST_CASE("check: strict alignment", "[dmarc]") {
     o = dmarc::check(dns, "example.com", spf::Outcome{}, {sig("example.com")});
     CHECK(o.status == dmarc::Status::pass);
     // Only one of them strict.
-    dns.txt("_dmarc.example.com", {"v=DMARC1; p=quarantine; aspf=s"});
+    dns.txts("_dmarc.example.com", {"v=DMARC1; p=quarantine; aspf=s"});
     CHECK(dmarc::check(dns, "example.com", spf_pass("bounces.example.com"), {}).status == dmarc::Status::fail);
     CHECK(dmarc::check(dns, "example.com", spf::Outcome{}, {sig("mail.example.com")}).status == dmarc::Status::pass);
 }
 
 TEST_CASE("check: the organizational domain's record and sp for subdomains", "[dmarc]") {
     FakeDns dns;
-    dns.txt("_dmarc.example.co.uk", {"v=DMARC1; p=reject; sp=quarantine"});
+    dns.txts("_dmarc.example.co.uk", {"v=DMARC1; p=reject; sp=quarantine"});
     auto o = dmarc::check(dns, "news.example.co.uk", spf_pass("example.co.uk"), {});
     CHECK(o.status == dmarc::Status::pass);
     CHECK(o.policy_domain == "example.co.uk");
@@ -205,14 +174,14 @@ TEST_CASE("check: the organizational domain's record and sp for subdomains", "[d
 
     // Without sp, p applies to subdomains.
     FakeDns dns2;
-    dns2.txt("_dmarc.example.com", {"v=DMARC1; p=reject"});
+    dns2.txts("_dmarc.example.com", {"v=DMARC1; p=reject"});
     o = dmarc::check(dns2, "a.b.example.com", spf::Outcome{}, {sig("example.com")});
     CHECK(o.status == dmarc::Status::pass);
     CHECK(o.policy == "reject");
     CHECK(o.policy_domain == "example.com");
 
     // A record of the subdomain's own wins; its p applies (sp is for names below it).
-    dns2.txt("_dmarc.a.b.example.com", {"v=DMARC1; p=none; sp=reject"});
+    dns2.txts("_dmarc.a.b.example.com", {"v=DMARC1; p=none; sp=reject"});
     o = dmarc::check(dns2, "a.b.example.com", spf::Outcome{}, {});
     CHECK(o.policy_domain == "a.b.example.com");
     CHECK(o.policy == "none");
@@ -228,20 +197,20 @@ TEST_CASE("check: none, several records, invalid records, non-DMARC TXT", "[dmar
     CHECK(o.spf_aligned);  // alignment is known even without a policy
 
     // Other TXT records at _dmarc are dropped; then the org domain is asked.
-    dns.txt("_dmarc.mail.example.org", {"google-site-verification=abc"});
-    dns.txt("_dmarc.example.org", {"v=DMARC1; p=quarantine"});
+    dns.txts("_dmarc.mail.example.org", {"google-site-verification=abc"});
+    dns.txts("_dmarc.example.org", {"v=DMARC1; p=quarantine"});
     o = dmarc::check(dns, "mail.example.org", spf::Outcome{}, {});
     CHECK(o.status == dmarc::Status::fail);
     CHECK(o.policy == "quarantine");
 
     // Several DMARC records: no policy, and no fallback to the org domain.
-    dns.txt("_dmarc.mail.example.org", {"v=DMARC1; p=reject", "v=DMARC1; p=none"});
+    dns.txts("_dmarc.mail.example.org", {"v=DMARC1; p=reject", "v=DMARC1; p=none"});
     o = dmarc::check(dns, "mail.example.org", spf::Outcome{}, {});
     CHECK(o.status == dmarc::Status::none);
     CHECK_FALSE(o.record);
 
     // One invalid record: none, no fallback.
-    dns.txt("_dmarc.mail.example.org", {"v=DMARC1; p=bogus"});
+    dns.txts("_dmarc.mail.example.org", {"v=DMARC1; p=bogus"});
     o = dmarc::check(dns, "mail.example.org", spf::Outcome{}, {});
     CHECK(o.status == dmarc::Status::none);
     CHECK(o.reason.find("invalid") != std::string::npos);

@@ -1,53 +1,17 @@
 #include "libmail/auth/spf.hpp"
 
+#include "t/unit/fake_dns.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <map>
 #include <utility>
 
 using namespace mail;
+using mail::test::FakeDns;
 using namespace mail::spf;
 
 namespace {
-
-// A Resolver answering from a map of (name, type) to Answer; a name that is nowhere is NXDOMAIN, a name
-// that has some other type is NODATA. Counts queries.
-class FakeResolver : public dns::Resolver {
-public:
-    std::map<std::pair<std::string, dns::Type>, dns::Answer> answers;
-    int queries = 0;
-
-    dns::Answer query(std::string_view name, dns::Type type) override {
-        ++queries;
-        std::string n(name);
-        if (!n.empty() && n.back() == '.') n.pop_back();
-        for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto it = answers.find({n, type});
-        if (it != answers.end()) return it->second;
-        for (const auto& [k, v] : answers)
-            if (k.first == n) return dns::Answer{dns::Status::ok, {}, 0, ""};
-        return dns::Answer{dns::Status::nxdomain, {}, 0, ""};
-    }
-
-    void add(const std::string& name, dns::Type type, std::string text, int pref = 0) {
-        auto& a = answers[{name, type}];
-        dns::Record r;
-        r.type = type;
-        r.name = name;
-        r.text = std::move(text);
-        r.preference = pref;
-        if (type == dns::Type::txt) r.strings = {r.text};
-        a.records.push_back(std::move(r));
-    }
-    void txt(const std::string& name, const std::string& text) { add(name, dns::Type::txt, text); }
-    void a(const std::string& name, const std::string& ip) { add(name, dns::Type::a, ip); }
-    void aaaa(const std::string& name, const std::string& ip) { add(name, dns::Type::aaaa, ip); }
-    void mx(const std::string& name, int pref, const std::string& host) { add(name, dns::Type::mx, host, pref); }
-    void ptr(const std::string& name, const std::string& host) { add(name, dns::Type::ptr, host); }
-    void fail(const std::string& name, dns::Type type, dns::Status s) {
-        answers[{name, type}] = dns::Answer{s, {}, 0, s == dns::Status::timeout ? "timeout after 2000 ms" : "SERVFAIL"};
-    }
-};
 
 Query query(std::string ip, std::string sender = "user@example.com", std::string helo = "mail.example.net") {
     Query q;
@@ -58,7 +22,7 @@ Query query(std::string ip, std::string sender = "user@example.com", std::string
     return q;
 }
 
-SpfResult run(FakeResolver& r, const std::string& record, const std::string& ip = "192.0.2.3") {
+SpfResult run(FakeDns& r, const std::string& record, const std::string& ip = "192.0.2.3") {
     r.answers.erase({"example.com", dns::Type::txt});
     r.txt("example.com", record);
     return check_mailfrom(r, query(ip)).result;
@@ -224,7 +188,7 @@ TEST_CASE("spf: macros, letters, escapes, URL escaping, delimiters") {
 }
 
 TEST_CASE("spf: ip4 and ip6 mechanisms, qualifiers, IPv4-mapped clients") {
-    FakeResolver r;
+    FakeDns r;
     CHECK(run(r, "v=spf1 ip4:192.0.2.0/24 -all") == SpfResult::pass);
     CHECK(run(r, "v=spf1 ip4:192.0.2.3 -all") == SpfResult::pass);
     CHECK(run(r, "v=spf1 ip4:192.0.3.0/24 -all") == SpfResult::fail);
@@ -243,7 +207,7 @@ TEST_CASE("spf: ip4 and ip6 mechanisms, qualifiers, IPv4-mapped clients") {
 }
 
 TEST_CASE("spf: a mechanism with CIDR lengths and the current domain") {
-    FakeResolver r;
+    FakeDns r;
     r.a("example.com", "192.0.2.9");
     r.aaaa("example.com", "2001:db8::9");
     r.a("other.example", "198.51.100.1");
@@ -258,7 +222,7 @@ TEST_CASE("spf: a mechanism with CIDR lengths and the current domain") {
 }
 
 TEST_CASE("spf: mx mechanism, the 10-name limit, null MX") {
-    FakeResolver r;
+    FakeDns r;
     r.mx("example.com", 20, "mx2.example.com");
     r.mx("example.com", 10, "mx1.example.com");
     r.a("mx1.example.com", "192.0.2.1");
@@ -277,7 +241,7 @@ TEST_CASE("spf: mx mechanism, the 10-name limit, null MX") {
 }
 
 TEST_CASE("spf: ptr mechanism and %{p}") {
-    FakeResolver r;
+    FakeDns r;
     r.ptr("3.2.0.192.in-addr.arpa", "bogus.other.example");
     r.ptr("3.2.0.192.in-addr.arpa", "mail.example.com");
     r.a("mail.example.com", "192.0.2.3");
@@ -305,7 +269,7 @@ TEST_CASE("spf: ptr mechanism and %{p}") {
 }
 
 TEST_CASE("spf: exists mechanism asks A whatever the client's family") {
-    FakeResolver r;
+    FakeDns r;
     r.a("3.2.0.192.in-addr.e.example", "127.0.0.2");
     r.a("1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.e.example", "127.0.0.2");
     CHECK(run(r, "v=spf1 exists:%{ir}.%{v}.e.example -all") == SpfResult::pass);
@@ -314,7 +278,7 @@ TEST_CASE("spf: exists mechanism asks A whatever the client's family") {
 }
 
 TEST_CASE("spf: include maps the included result (section 5.2)") {
-    FakeResolver r;
+    FakeDns r;
     r.txt("pass.example", "v=spf1 +all");
     r.txt("fail.example", "v=spf1 -all");
     r.txt("soft.example", "v=spf1 ~all");
@@ -341,7 +305,7 @@ TEST_CASE("spf: include maps the included result (section 5.2)") {
 }
 
 TEST_CASE("spf: redirect (section 6.1)") {
-    FakeResolver r;
+    FakeDns r;
     r.txt("r.example", "v=spf1 ip4:192.0.2.0/24 -all");
     r.txt("rn.example", "v=spf1 a");
     r.txt("nospf.example", "something else");
@@ -362,7 +326,7 @@ TEST_CASE("spf: redirect (section 6.1)") {
 }
 
 TEST_CASE("spf: exp= explanations (section 6.2)") {
-    FakeResolver r;
+    FakeDns r;
     r.txt("why.example.com", "%{i} is not one of %{d}'s designated mail servers.");
     r.txt("two.example", "one");
     r.txt("two.example", "two");
@@ -393,7 +357,7 @@ TEST_CASE("spf: exp= explanations (section 6.2)") {
 }
 
 TEST_CASE("spf: record selection in DNS (section 4.5)") {
-    FakeResolver r;
+    FakeDns r;
     Query q = query("192.0.2.3");
     CHECK(check_mailfrom(r, q).result == SpfResult::none);  // NXDOMAIN
     r.txt("example.com", "not spf");
@@ -405,7 +369,7 @@ TEST_CASE("spf: record selection in DNS (section 4.5)") {
     CHECK(o.result == SpfResult::permerror);  // two records
     CHECK_FALSE(o.explanation.empty());
     // Several strings of one TXT record are joined (the resolver's text).
-    FakeResolver s;
+    FakeDns s;
     dns::Record rec;
     rec.type = dns::Type::txt;
     rec.strings = {"v=spf1 ip4:192.0.2.0/24", " -all"};
@@ -413,7 +377,7 @@ TEST_CASE("spf: record selection in DNS (section 4.5)") {
     s.answers[{"example.com", dns::Type::txt}].records.push_back(rec);
     CHECK(check_mailfrom(s, q).result == SpfResult::pass);
     // A temporary failure on the record is temperror.
-    FakeResolver t;
+    FakeDns t;
     t.fail("example.com", dns::Type::txt, dns::Status::timeout);
     o = check_mailfrom(t, q);
     CHECK(o.result == SpfResult::temperror);
@@ -423,7 +387,7 @@ TEST_CASE("spf: record selection in DNS (section 4.5)") {
 }
 
 TEST_CASE("spf: initial processing (section 4.3) and identities") {
-    FakeResolver r;
+    FakeDns r;
     r.txt("example.com", "v=spf1 +all");
     r.txt("helo.example", "v=spf1 -all");
     Query q = query("192.0.2.3", "user@example.com", "helo.example");
@@ -458,7 +422,7 @@ TEST_CASE("spf: initial processing (section 4.3) and identities") {
 }
 
 TEST_CASE("spf: the 10 DNS-term limit (section 4.6.4)") {
-    FakeResolver r;
+    FakeDns r;
     r.a("h.example", "198.51.100.1");
     std::string ten = "v=spf1";
     for (int k = 0; k < 10; ++k) ten += " a:h.example";
@@ -485,7 +449,7 @@ TEST_CASE("spf: the 10 DNS-term limit (section 4.6.4)") {
 }
 
 TEST_CASE("spf: the 2 void-lookup limit (section 4.6.4)") {
-    FakeResolver r;
+    FakeDns r;
     r.txt("nodata.example", "not spf");  // exists, no A: NODATA
     CHECK(run(r, "v=spf1 a:nx1.example a:nx2.example -all") == SpfResult::fail);
     CHECK(run(r, "v=spf1 a:nx1.example a:nx2.example a:nx3.example -all") == SpfResult::permerror);
@@ -496,7 +460,7 @@ TEST_CASE("spf: the 2 void-lookup limit (section 4.6.4)") {
 }
 
 TEST_CASE("spf: temperror for DNS failures in mechanisms") {
-    FakeResolver r;
+    FakeDns r;
     r.fail("t.example", dns::Type::a, dns::Status::timeout);
     r.fail("s.example", dns::Type::mx, dns::Status::servfail);
     r.mx("m.example", 10, "t.example");
@@ -508,7 +472,7 @@ TEST_CASE("spf: temperror for DNS failures in mechanisms") {
 }
 
 TEST_CASE("spf: syntax errors anywhere make permerror before any evaluation") {
-    FakeResolver r;
+    FakeDns r;
     CHECK(run(r, "v=spf1 +all foo") == SpfResult::permerror);
     CHECK(run(r, "v=spf1 ip4:192.0.2.3 a:%{z}.example -all") == SpfResult::permerror);
     CHECK(run(r, "v=spf1 +all unknown=%") == SpfResult::permerror);
@@ -517,7 +481,7 @@ TEST_CASE("spf: syntax errors anywhere make permerror before any evaluation") {
 }
 
 TEST_CASE("spf: long macro expansions lose labels on the left") {
-    FakeResolver r;
+    FakeDns r;
     // sender local-part of 60 chars repeated: %{l}.%{l}.%{l}.%{l}.%{l} is over 253 octets.
     std::string l(60, 'x');
     std::string sender = l + "@example.com";
