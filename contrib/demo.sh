@@ -10,7 +10,8 @@
 # that same string is what runs.
 # No pipefail: the steps run as at a prompt, where a pipeline's status is its last command's.
 set -eu
-bin=${MAILSTAMP_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build}
+src=$(cd "$(dirname "$0")/.." && pwd)
+bin=${MAILSTAMP_BIN:-$src/build}
 export PATH="$bin:$PATH"
 scratch=$(mktemp -d)
 proxy=
@@ -120,6 +121,29 @@ say "The same stamp lifted onto another message is refused (the stamp is bound t
 step <<'EOF'
 sed 's/^Hi$/Buy now/; s/demo1/demo2/' stamped.eml | mverify --db receiver.db --min-bits 16 --authserv-id mx.elsewhere.example | grep -E '^(X-Mailstamp-Class|Authentication-Results):'
 EOF
+
+say "A whitelist entry counts only for a sender that authenticates (SPF, DKIM, DMARC): a forger who writes as your sister gets nothing from her entry. A DNS server of our own on loopback plays the Internet here: family.example publishes SPF for its mail server 192.0.2.10 and DMARC p=reject."
+step <<'EOF2'
+printf 'family.example TXT "v=spf1 ip4:192.0.2.10 -all"\n_dmarc.family.example TXT "v=DMARC1; p=reject"\n' > zone
+EOF2
+printf '\n$ %s\n' "t/dns/zone-server.py zone --port-file dns.port &"
+/usr/bin/python3 "$src/t/dns/zone-server.py" zone --port-file dns.port >/dev/null 2>&1 &
+dns=$!
+for _ in $(seq 100); do [ -s dns.port ] && break; sleep 0.05; done
+[ -s dns.port ] || { echo "demo: the DNS server did not start (python3-dnslib missing?)" >&2; exit 1; }
+export MAILSTAMP_DNS="127.0.0.1:$(cat dns.port)"
+step <<'EOF2'
+printf 'From: sister@family.example\nTo: me@example.org\nSubject: lunch\n\nSunday?\n' > sister.eml
+EOF2
+say "From her own mail server (the MTA passes the client address, as Postfix's pipe does with \${client_address}):"
+step <<'EOF2'
+mverify --sender sister@family.example --rcpt me@example.org --client-ip 192.0.2.10 --helo mail.family.example < sister.eml | grep '^X-Mailstamp-Class:'
+EOF2
+say "The same message from anywhere else is a forgery: Unknown, and logged as forged:"
+step <<'EOF2'
+mverify --sender sister@family.example --rcpt me@example.org --client-ip 203.0.113.66 --helo forger.example < sister.eml | grep -E '^(X-Mailstamp-Class|Authentication-Results):'
+EOF2
+kill "$dns" 2>/dev/null || true; wait "$dns" 2>/dev/null || true
 
 say "The SMTP proxy asks the same questions at RCPT time, in front of the real MTA (here a Maildir; nothing leaves this machine):"
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -122,7 +122,7 @@ EOF
   run auth --ip 203.0.113.7 --helo mx.evil.example --sender spammer@evil.example <"$M/m.eml"
   assert_success
   assert_line --regexp '^spf=pass .*smtp.mailfrom=spammer@evil.example$'
-  assert_line "dmarc=fail (p=reject; no aligned SPF or DKIM pass) header.from=good.example"
+  assert_line "dmarc=fail (p=reject, no aligned SPF or DKIM pass) header.from=good.example"
   # The same sender from an address outside good.example's SPF: SPF fails, DMARC too.
   run auth --ip 203.0.113.7 --helo mx.evil.example --sender friend@good.example <"$M/m.eml"
   assert_line --regexp '^spf=fail .*smtp.mailfrom=friend@good.example$'
@@ -130,14 +130,14 @@ EOF
   # A subdomain of good.example: sp= applies.
   msg "$M/n.eml" "News <news@news.good.example>"
   run auth --ip 203.0.113.7 --sender spammer@evil.example <"$M/n.eml"
-  assert_line "dmarc=fail (p=quarantine; no aligned SPF or DKIM pass) header.from=news.good.example"
+  assert_line "dmarc=fail (p=quarantine, no aligned SPF or DKIM pass) header.from=news.good.example"
 }
 
 @test "auth: strict SPF alignment, pct shown" {
   msg "$M/m.eml" a@strict.example
   run auth --ip 192.0.2.5 --sender bounce@mail.strict.example <"$M/m.eml"
   assert_line --regexp '^spf=pass '
-  assert_line "dmarc=fail (p=quarantine pct=50; no aligned SPF or DKIM pass) header.from=strict.example"
+  assert_line "dmarc=fail (p=quarantine pct=50, no aligned SPF or DKIM pass) header.from=strict.example"
   run auth --ip 192.0.2.5 --sender bounce@strict.example <"$M/m.eml"
   assert_line "dmarc=pass (p=quarantine pct=50) header.from=strict.example"
 }
@@ -168,7 +168,7 @@ EOF
   run auth --sender a@good.example --trusted-authserv-id other.example <"$M/m.eml"
   assert_success
   refute_line --regexp '^spf='
-  assert_line "dmarc=fail (p=reject; no aligned SPF or DKIM pass) header.from=good.example"
+  assert_line "dmarc=fail (p=reject, no aligned SPF or DKIM pass) header.from=good.example"
 }
 
 @test "auth: a DKIM signature by dkimpy aligns DMARC without SPF" {

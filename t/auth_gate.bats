@@ -366,3 +366,28 @@ spf_queries() { grep -ci '^good\.example\.\? TXT' "$ZONE.log" || true; }
   run env MAILSTAMP_CONFIG="$M/conf" msmtp-proxy --listen "127.0.0.1:$(free_port)" --hostname mx.ours.example --relay "127.0.0.1:$SINK"
   [ "$status" -eq 78 ]
 }
+
+@test "a second From field on top of a signed message does not borrow the signature (RFC 7489 §6.6.1)" {
+  mwhitelist add friend@good.example >/dev/null
+  cat >"$ZONE" <<'EOF2'
+good.example TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.good.example TXT "v=DMARC1; p=reject"
+EOF2
+  dkim_key good sel good.example
+  start_zone "$ZONE"
+  # A message the attacker got signed by good.example's own server (from an account of its own there) ...
+  msg "$M/m.eml" mallory@good.example
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  verify spammer@evil.example 198.51.100.7
+  [ "$V" = B ]
+  # ... with a From field naming the whitelisted friend added on top, which the signature does not cover.
+  { printf 'From: friend@good.example\r\n'; cat "$M/m.eml"; } >"$M/two.eml"
+  mv "$M/two.eml" "$M/m.eml"
+  verify spammer@evil.example 198.51.100.7
+  [ "$V" = B ]
+  # Two addresses in one From field likewise.
+  msg "$M/m.eml" "friend@good.example, mallory@good.example"
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
+  verify spammer@evil.example 198.51.100.7
+  [ "$V" = B ]
+}

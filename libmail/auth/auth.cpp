@@ -378,17 +378,22 @@ std::optional<ReceivedFrom> parse_received(std::string_view v) {
         comments.push_back(t.text);
     }
     for (const auto& c : comments) {
-        for (std::size_t p = c.find('['); p != std::string::npos && rf.ip.empty(); p = c.find('[', p + 1))
-            rf.ip = bracket_ip(std::string_view(c).substr(p));
-        if (rf.helo.empty()) {
-            for (std::size_t p = 0; (p = lower(c).find("helo=", p)) != std::string::npos; p += 5) {
-                if (p > 0 && !is_wsp(c[p - 1]) && c[p - 1] != '(') continue;
-                std::size_t e = p + 5;
-                while (e < c.size() && !is_wsp(c[e]) && c[e] != ')' && c[e] != '(') ++e;
-                rf.helo = c.substr(p + 5, e - p - 5);
-                break;
-            }
+        // The client's own HELO text (Exim "helo=NAME", qmail "HELO NAME") is what the client said, not what
+        // the MTA saw: an address literal in it is never taken for the client's address.
+        std::string seen = c;
+        const std::string low = lower(c);
+        for (std::size_t p = 0; (p = low.find("helo", p)) != std::string::npos; p += 4) {
+            if (p > 0 && !is_wsp(c[p - 1]) && c[p - 1] != '(') continue;
+            std::size_t b = p + 4;
+            if (b >= c.size() || (c[b] != '=' && !is_wsp(c[b]))) continue;
+            while (b < c.size() && (c[b] == '=' || is_wsp(c[b]))) ++b;
+            std::size_t e = b;
+            while (e < c.size() && !is_wsp(c[e]) && c[e] != ')' && c[e] != '(') ++e;
+            if (rf.helo.empty() && e > b) rf.helo = c.substr(b, e - b);
+            for (std::size_t k = p; k < e; ++k) seen[k] = ' ';
         }
+        for (std::size_t p = seen.find('['); p != std::string::npos && rf.ip.empty(); p = seen.find('[', p + 1))
+            rf.ip = bracket_ip(std::string_view(seen).substr(p));
     }
     if (rf.ip.empty()) rf.ip = bracket_ip(rf.name);
     if (rf.helo.empty()) rf.helo = rf.name;
@@ -649,7 +654,7 @@ std::vector<std::string> Results::method_results() const {
     for (std::size_t k = 0; k < dkim.size(); ++k) {
         const auto& s = dkim[k];
         std::string why = s.reason;
-        if (s.testing) why = why.empty() ? "key in testing mode" : why + "; key in testing mode";
+        if (s.testing) why = why.empty() ? "key in testing mode" : why + ", key in testing mode";
         std::string line = "dkim=" + std::string(dkim::to_string(s.status)) + comment(why);
         if (!s.domain.empty()) line += " header.d=" + pvalue(s.domain);
         if (!s.selector.empty()) line += " header.s=" + pvalue(s.selector);
@@ -672,7 +677,7 @@ std::vector<std::string> Results::method_results() const {
         if (dmarc.record || !dmarc.policy.empty()) {
             why = "p=" + (dmarc.policy.empty() ? std::string("none") : dmarc.policy);
             if (dmarc.record && dmarc.record->pct != 100) why += " pct=" + std::to_string(dmarc.record->pct);
-            if (dmarc.status != dmarc::Status::pass && !dmarc.reason.empty()) why += "; " + dmarc.reason;
+            if (dmarc.status != dmarc::Status::pass && !dmarc.reason.empty()) why += ", " + dmarc.reason;
         } else {
             why = dmarc.reason;
         }
@@ -694,7 +699,7 @@ std::vector<std::string> Results::method_results() const {
             } else if (!arc.sealer.empty()) {
                 why += ", sealer " + arc.sealer;
             }
-            if (arc_trusted) why += "; trusted sealer says dmarc=pass";
+            if (arc_trusted) why += ", trusted sealer says dmarc=pass";
         } else {
             why = arc.reason;
         }

@@ -303,7 +303,10 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
         if (!*m || (who.empty() && (*m)->kind != WlKind::recipient)) continue;
         AuthCheck a = authenticate(**m, who, false);
         if (a.kind == AuthCheck::Kind::tempfail) return auth_tempfail(rcpt);
-        if (a.kind == AuthCheck::Kind::forged) continue;
+        if (a.kind == AuthCheck::Kind::forged) {
+            d.unauthenticated = who;
+            continue;
+        }
         if (r == &base) d.deliver_to = base;
         if (a.kind == AuthCheck::Kind::pending) {
             d.outcome = Outcome::provisional;
@@ -401,6 +404,10 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
         return out;
     };
 
+    // A whitelisted identity that failed authentication, for the reason of an Unknown verdict.
+    std::string forged;
+    for (const Decision* d : open)
+        if (!d->unauthenticated.empty()) forged = d->unauthenticated;
     // A whitelisted sender whose authentication waited for the whole message (SPF did not pass at RCPT).
     for (const Decision* d : open) {
         if (!d->auth_pending) continue;
@@ -411,6 +418,7 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
             if (!*m) continue;
             AuthCheck a = authenticate(**m, f.sender_match, false);
             if (a.kind == AuthCheck::Kind::tempfail) return temporary();
+            if (a.kind == AuthCheck::Kind::forged) forged = f.sender_match;
             if (a.kind != AuthCheck::Kind::pass && a.kind != AuthCheck::Kind::unauthenticated) continue;
             l_.whitelist.hit((*m)->id, t);
             v.category = Category::whitelist;
@@ -421,7 +429,10 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
     }
 
     // A whitelisted From address (DESIGN §7), for the recipient or the one its token stands for: it counts
-    // only with a DMARC-aligned pass for its domain (or what its entry's requirement says).
+    // only with a DMARC-aligned pass for its domain (or what its entry's requirement says), and only as the
+    // message's one author: with several From fields or addresses a signature may cover another one than the
+    // whitelisted (RFC 7489 §6.6.1), so an entry that needs authentication is not met.
+    const bool one_author = from.size() == 1 && msg.get_all("From").size() == 1;
     for (const Decision* d : open) {
         const std::string base = d->deliver_to.empty() ? d->rcpt : d->deliver_to;
         for (const auto& a : from) {
@@ -430,8 +441,14 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
                 auto m = l_.whitelist.match(a, *r);
                 if (!m) return m.error();
                 if (!*m) continue;
+                if (!one_author && l_.auth && (*m)->auth != WlAuth::none) {
+                    l_.auth->note("forged", a, "one of several From addresses or fields");
+                    forged = a;
+                    break;
+                }
                 AuthCheck c = authenticate(**m, a, true);
                 if (c.kind == AuthCheck::Kind::tempfail) return temporary();
+                if (c.kind == AuthCheck::Kind::forged) forged = a;
                 if (c.kind != AuthCheck::Kind::pass && c.kind != AuthCheck::Kind::unauthenticated) break;
                 l_.whitelist.hit((*m)->id, t);
                 v.category = Category::whitelist;
@@ -457,7 +474,8 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
         return out;
     }
     v.category = Category::unknown;
-    v.reason = "no postage, not whitelisted";
+    v.reason = forged.empty() ? "no postage, not whitelisted"
+                              : "no postage, whitelisted " + forged + " did not authenticate";
     return out;
 }
 

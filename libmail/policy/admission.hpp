@@ -151,6 +151,7 @@ struct Decision {
     bool busy = false;                 ///< a token another transaction holds
     bool auth_pending = false;         ///< provisional: a whitelisted sender whose authentication the end of
                                        ///< the message decides (SPF did not pass at RCPT, DKIM/DMARC may)
+    std::string unauthenticated;       ///< a whitelisted sender that failed authentication (logged forged)
 };
 
 /// The verdict at end of message: the category and stamp results for the provisional recipients.

@@ -92,6 +92,32 @@ TEST_CASE("client_from_received: Postfix, Sendmail and Exim forms", "[auth]") {
     CHECK(c->helo == "h.example");
 }
 
+TEST_CASE("client_from_received: an address the client wrote in its HELO is never the client", "[auth]") {
+    // Exim without a reverse name, and qmail: the sender's HELO text sits in a comment. A client saying
+    // EHLO [127.0.0.1] must not pass for loopback (always trusted), which would walk on to a Received field
+    // the sender wrote itself.
+    const std::string forged_below =
+        "Received: from x ([192.0.2.1] helo=mail.good.example) by relay.evil.example; date";
+    auto c = auth::client_from_received(
+        fields({"Received: from [203.0.113.5] (helo=[127.0.0.1])\n\tby mx.example.net with esmtp (Exim 4.96)\n"
+                "\tid 1kABCD-0001Xy-1c; Sat, 05 Dec 2026 10:00:00 +0000",
+                forged_below}),
+        {});
+    REQUIRE(c);
+    CHECK(c->ip == "203.0.113.5");
+    CHECK(c->helo == "[127.0.0.1]");
+    c = auth::client_from_received(
+        fields({"Received: from unknown (HELO [127.0.0.1]) ([203.0.113.6])\n\tby mx.example.net with SMTP; date",
+                forged_below}),
+        {});
+    REQUIRE(c);
+    CHECK(c->ip == "203.0.113.6");
+    // The same HELO literal in Exim's usual form: the address before helo= is the client's.
+    c = auth::client_from_received(fields({"Received: from h ([203.0.113.7] helo=[127.0.0.1]) by mx; date", forged_below}), {});
+    REQUIRE(c);
+    CHECK(c->ip == "203.0.113.7");
+}
+
 TEST_CASE("client_from_received: the walk down trusted relays", "[auth]") {
     // The topmost field records our trusted internal MX; the one below, which that MX wrote, the client.
     auto f = fields({internal, postfix, sendmail});
@@ -268,7 +294,7 @@ TEST_CASE("method_results: RFC 8601 text", "[auth]") {
     CHECK(lines[0] == "spf=fail (see http://example.org/why) smtp.mailfrom=helo.example.org");
     CHECK(lines[1] == "dkim=none (no signatures)");
     CHECK(lines[2] == "dmarc=none (no DMARC record) header.from=example.org");
-    CHECK(lines[3] == "arc=pass (i=2, chain a.example > lists.example.org; trusted sealer says dmarc=pass)");
+    CHECK(lines[3] == "arc=pass (i=2, chain a.example > lists.example.org, trusted sealer says dmarc=pass)");
 
     // Every line parses back as a resinfo.
     for (const auto& l : lines) {
