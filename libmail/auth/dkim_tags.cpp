@@ -45,6 +45,8 @@ bool in_domain(std::string_view sub, std::string_view d) {
            iequals(sub.substr(sub.size() - d.size()), d);
 }
 
+constexpr std::size_t max_tags = 64;
+
 } // namespace
 
 std::optional<Tags> parse_tags(std::string_view text, std::string* why) {
@@ -75,6 +77,9 @@ std::optional<Tags> parse_tags(std::string_view text, std::string* why) {
             auto u = static_cast<unsigned char>(c);
             if (!ws(c) && (u < 0x21 || u > 0x7e)) return fail("bad octet in tag value");
         }
+        // No signature or key record of any RFC has more than a couple of dozen tags: a field of thousands
+        // would make the duplicate check below cost quadratic time.
+        if (out.size() >= max_tags) return fail("more than " + std::to_string(max_tags) + " tags");
         for (const Tag& t : out)
             if (t.name == name) return fail("duplicate tag " + std::string(name));
         Tag t;

@@ -198,6 +198,12 @@ TEST_CASE("dkim: tag lists (RFC 6376 3.2)") {
     CHECK_FALSE(detail::parse_tags("novalue"));
     CHECK_FALSE(detail::parse_tags("a=\x01"));
     CHECK(detail::parse_tags("a=;b=")->size() == 2);
+    // At most 64 tags (the duplicate check is quadratic); 64 are taken.
+    std::string many;
+    for (int k = 0; k < 64; ++k) many += "t" + std::to_string(k) + "=1;";
+    CHECK(detail::parse_tags(many)->size() == 64);
+    CHECK_FALSE(detail::parse_tags(many + "t64=1", &why));
+    CHECK(why == "more than 64 tags");
 }
 
 TEST_CASE("dkim: signed messages pass, tampered ones fail") {
