@@ -223,14 +223,17 @@ seal = dkim.arc_sign(m, b"arc", b"lists.example", open(key, "rb").read(), b"list
 open(f, "wb").write(b"".join(seal) + m)' "$@"
 }
 
-@test "the real sender, SPF pass and DKIM-signed, is [W]; DKIM alone authenticates the whitelisted From" {
-  mwhitelist add friend@good.example >/dev/null
-  cat >"$ZONE" <<'EOF2'
-good.example TXT "v=spf1 ip4:192.0.2.1 -all"
-_dmarc.good.example TXT "v=DMARC1; p=reject"
-EOF2
+# zone_good_signing: good.example's SPF (192.0.2.1) and DMARC p=reject, and a DKIM key (selector sel, private
+# key $M/good.pem); the zone server started.
+zone_good_signing() {
+  printf 'good.example TXT "v=spf1 ip4:192.0.2.1 -all"\n_dmarc.good.example TXT "v=DMARC1; p=reject"\n' >"$ZONE"
   dkim_key good sel good.example
   start_zone "$ZONE"
+}
+
+@test "the real sender, SPF pass and DKIM-signed, is [W]; DKIM alone authenticates the whitelisted From" {
+  mwhitelist add friend@good.example >/dev/null
+  zone_good_signing
   msg "$M/m.eml" friend@good.example
   dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
   verify friend@good.example 192.0.2.1 --authserv-id mx.ours.example
@@ -369,12 +372,7 @@ spf_queries() { grep -ci '^good\.example\.\? TXT' "$ZONE.log" || true; }
 
 @test "a second From field on top of a signed message does not borrow the signature (RFC 7489 §6.6.1)" {
   mwhitelist add friend@good.example >/dev/null
-  cat >"$ZONE" <<'EOF2'
-good.example TXT "v=spf1 ip4:192.0.2.1 -all"
-_dmarc.good.example TXT "v=DMARC1; p=reject"
-EOF2
-  dkim_key good sel good.example
-  start_zone "$ZONE"
+  zone_good_signing
   # A message the attacker got signed by good.example's own server (from an account of its own there) ...
   msg "$M/m.eml" mallory@good.example
   dkim_sign "$M/m.eml" "$M/good.pem" sel good.example
