@@ -1,9 +1,12 @@
 #!/usr/bin/env bats
-# The private Postfix instance the MTA tests use (t/postfix.bash): it starts
-# on loopback, relays to smtp-sink, logs to its own file, and stops.
+# The private MTAs the milter and policy tests run: a Postfix instance
+# (t/postfix.bash) and Debian's Sendmail unpacked, never installed
+# (t/sendmail.bash). Each starts on loopback, relays to smtp-sink, and stops
+# leaving nothing behind.
 
 load helpers
 load postfix
+load sendmail
 
 setup() {
   common_setup
@@ -12,6 +15,7 @@ setup() {
 
 teardown() {
   stop_postfix
+  stop_sendmail
   kill_rig
 }
 
@@ -31,5 +35,20 @@ teardown() {
   assert_output --partial '554 5.7.1'
   local dir=$PF
   stop_postfix
+  [ ! -d "$dir" ]
+}
+
+@test "sendmail: a private Sendmail relays to smtp-sink" {
+  start_sink
+  start_sendmail "$SINK"
+  run swaks --server "127.0.0.1:$SM_PORT" --helo client.example --from a@x.example --to bob@ours.example
+  assert_success
+  assert_output --partial 'ESMTP Sendmail'
+  wait_sink 1
+  run sink_all
+  assert_output --partial 'To: bob@ours.example'
+  assert_output --regexp 'by mx\.ours\.example \(8\.17[^)]*\) with ESMTP'
+  local dir=$SM
+  stop_sendmail
   [ ! -d "$dir" ]
 }
