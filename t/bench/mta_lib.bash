@@ -1,0 +1,66 @@
+# Shared by the benchmarks of mailstamp inside Postfix (milter_rate.sh, policy_rate.sh), sourced after
+# lib.bash and smtp_lib.bash: one private Postfix instance (t/postfix.bash) with two smtpd listeners on the
+# same queue, the same qmgr and the same smtp-sink: a plain one (Postfix alone) and one with mailstamp
+# plugged in (master.cf -o overrides), so the two rates differ only by what mailstamp adds. Not a benchmark
+# itself (only *.sh are).
+
+# What t/postfix.bash expects from the bats helpers, for a script.
+skip() { die "$*"; }
+need_smtp_sink() { :; }
+free_port() { free_ports 1; }
+wait_port() {
+  local i
+  for i in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+  die "nothing listening on $1: $(cat "${WAIT_LOG:-/dev/null}" 2>/dev/null | tail -n 5)"
+}
+source "$(dirname "${BASH_SOURCE[0]}")/../postfix.bash"
+
+# Starts Postfix relaying into the sink: its plain smtpd on $PF_PORT, and ours on $ours_port with the
+# master.cf -o options given ($@, each a "name=value" without spaces, or "{ name = value }").
+start_mta() {
+  [ "$(id -u)" -eq 0 ] || die "needs root: a private Postfix's master(8) starts as root"
+  ours_port=$(free_ports 1)
+  local o line="127.0.0.1:$ours_port inet n - n - - smtpd"
+  for o in "$@"; do line+=" -o $o"; done
+  PF_MASTER_EXTRA=$line
+  start_postfix "$sink_port" 'in_flow_delay = 0' 'default_process_limit = 200' 'mynetworks = 127.0.0.0/8' \
+    'smtpd_client_connection_rate_limit = 0' 'smtpd_client_message_rate_limit = 0' || die "Postfix did not start"
+  wait_port "$ours_port"
+  trap 'stop_postfix; cleanup' EXIT
+}
+
+# Wall-clock seconds from the start of one smtp-source load (port $1, $2 messages of $3 bytes) until the sink
+# has taken all of them: Postfix queues before it relays, so its rate is measured to the far end.
+mta_load() {
+  local before s e c i
+  before=$(sink_count); before=${before:-0}
+  s=$(date +%s.%N)
+  "$source_bin" -s 20 -m "$2" -l "$3" -f "$sender" -t "$rcpt" "127.0.0.1:$1" >/dev/null 2>"$work/source.err" ||
+    die "smtp-source into port $1 failed: $(cat "$work/source.err")"
+  for i in $(seq 6000); do
+    c=$(sink_count); [ "${c:-0}" -ge $((before + $2)) ] && break
+    sleep 0.02
+  done
+  e=$(date +%s.%N)
+  [ "${c:-0}" -ge $((before + $2)) ] ||
+    die "port $1: the sink took $((c - before)) of $2 messages; Postfix says: $(grep -E 'reject|warning|milter' "$PF/maillog" | tail -n 3)"
+  echo "$e - $s" | bc -l
+}
+
+# Both sizes, 1 KB ($m_small) and 100 KB ($m_large), $runs times each: Postfix alone, then Postfix with
+# mailstamp ($what, $1), in turn. Prints for each size a line with both rates and their ratio.
+compare_to_postfix() {
+  local size m r base ours t_base t_ours
+  for size in 1024 102400; do
+    [ "$size" -eq 1024 ] && m=$m_small || m=$m_large
+    base=() ours=()
+    for ((r = 0; r < runs; r++)); do
+      base+=("$(mta_load "$PF_PORT" "$m" "$size")")
+      ours+=("$(mta_load "$ours_port" "$m" "$size")")
+    done
+    t_base=$(median "${base[@]}") t_ours=$(median "${ours[@]}")
+    printf 'smtp-source -s 20, %d x %d KB, %d-entry whitelist: Postfix alone %.0f msg/s (%.2fs), Postfix + %s %.0f msg/s (%.2fs) (median of %d runs)\n' \
+      "$m" $((size / 1024)) "$n" "$(echo "$m / $t_base" | bc -l)" "$t_base" "$1" "$(echo "$m / $t_ours" | bc -l)" "$t_ours" "$runs"
+    printf 'ratio (Postfix + %s)/(Postfix alone) (%d KB) = %.2f (target >= 0.7)\n' "$1" $((size / 1024)) "$(echo "$t_base / $t_ours" | bc -l)"
+  done
+}
