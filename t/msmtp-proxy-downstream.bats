@@ -75,7 +75,8 @@ pf_wait() {
   sleep 0.3
   ! pf_log | grep -q 'client='
   [ "$(sink_count)" -eq 0 ]
-  # smtp-sink offers no XCLIENT either.
+  # smtp-sink told not to offer XCLIENT (-C) likewise.
+  start_sink -C
   kill "$PROXY_PID"
   start_proxy --relay "127.0.0.1:$SINK" --xclient yes
   run from5 friend@good.example bob@ours.example
@@ -88,6 +89,16 @@ pf_wait() {
   assert_output --partial "250 2.0.0 OK: delivered"
   pf_wait 'client=localhost[127.0.0.1]'
   wait_sink 1
+}
+
+@test "xclient yes: smtp-sink's older XCLIENT answer, 250, counts; the proxy then greets as the client" {
+  start_sink
+  start_proxy --relay "127.0.0.1:$SINK" --xclient yes
+  run from5 friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 OK: delivered"
+  wait_sink 1
+  # smtp-sink records the last EHLO: the client's name, sent after XCLIENT (without it, the proxy's own).
+  sink_all | grep -q '^X-Helo-Args: client.example$'
 }
 
 @test "a config file's xclient and relay-proxy-protocol; bad values are refused" {

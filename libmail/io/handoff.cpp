@@ -179,11 +179,13 @@ Result<void> hand_off(SmtpClient& client, XclientMode mode, const RealClient& c,
     for (const auto& line : xclient_lines(c, *params)) {
         auto r = client.command(line);
         if (!r) return Error{ErrorKind::tempfail, "XCLIENT: " + r.error().text};
-        if (r->code != 220)
+        // 220: the server starts over as for a new connection (Postfix); 250: the older form of success
+        // (XCLIENT_README before Postfix 2.3, smtp-sink).
+        if (r->code != 220 && r->code != 250)
             return Error{ErrorKind::tempfail, "XCLIENT refused: " + std::to_string(r->code) + " " +
                                                   (r->lines.empty() ? "" : r->lines.front())};
     }
-    // The server starts over as for a new connection: greet it as the client did.
+    // Greet the server as the client did: Postfix records this HELO name, not XCLIENT's.
     std::string helo = c.helo.empty() ? fallback_helo : c.helo;
     if (auto g = client.greet(helo, c.esmtp || c.helo.empty()); !g) return g.error();
     client.set_handed_to(key);

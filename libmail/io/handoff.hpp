@@ -4,8 +4,8 @@
 //  - Postfix's XCLIENT command (XCLIENT_README): after the downstream's EHLO
 //    names it, ADDR, PORT, NAME, HELO, LOGIN and PROTO are sent (each value
 //    xtext-encoded, each command line within SMTP's 512 octets), the server
-//    answers 220 as to a new connection, and the client greets again with the
-//    client's own HELO name;
+//    answers 220 as to a new connection (250 in the older form, as smtp-sink
+//    does), and the client greets again with the client's own HELO name;
 //  - the binary PROXY protocol v2 header (HAProxy's proxy-protocol.txt),
 //    written before anything else on a new downstream connection: TCP over
 //    IPv4 or IPv6 with the client's address and port and the address and port
