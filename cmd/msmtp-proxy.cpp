@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
     app.add_option("--spf", opt.spf, "yes (default): evaluate SPF; no: an MTA in front checks it");
     app.add_option("--trusted-forwarder", opt.trusted_forwarders,
                    "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
+    app.add_option("--xclient", opt.xclient,
+                   "hand the client to the relay with XCLIENT: auto (default: when offered), yes (required), no");
+    app.add_option("--relay-proxy-protocol", opt.relay_proxy_protocol,
+                   "start each relay connection with a PROXY protocol header: none (default), v2");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
     app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
     app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");

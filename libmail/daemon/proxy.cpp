@@ -133,6 +133,22 @@ void ProxySession::reset() {
 
 void ProxySession::on_reset() { reset(); }
 
+// Who the relay is told sent the message (handoff.hpp): the client's addresses, its forward-confirmed name
+// (looked up once a session, and only when XCLIENT may carry it), HELO, login and protocol as of now.
+const RealClient& ProxySession::real_client() {
+    real_.peer = client_;
+    real_.local = local_;
+    if (!named_ && p_.handoff.xclient != XclientMode::no && p_.incoming.kind == DeliveryTarget::Kind::relay) {
+        named_ = true;
+        std::string ip = client_ip(client_);
+        if (!ip.empty()) real_.name = confirmed_name(p_.resolver ? *p_.resolver : *no_dns_, ip, real_.name_temporary);
+    }
+    real_.helo = helo_;
+    real_.esmtp = esmtp_;
+    real_.login = server_ && server_->authenticated() ? user_ : std::string();
+    return real_;
+}
+
 void ProxySession::on_protocol_error(std::string_view what) {
     ctx_.logger().notice("protocol", {{"client", client_}, {"helo", helo_}, {"error", what}});
 }
@@ -465,7 +481,9 @@ Result<SmtpReply> ProxySession::finish_incoming() {
     // One copy per category (the verdict fields differ).
     std::map<char, std::vector<Rcpt*>> groups;
     for (auto& r : rcpts_) groups[category_letter(r.v.category)].push_back(&r);
-    if (!in_delivery_) in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout, p_.relay_pool);
+    if (!in_delivery_)
+        in_delivery_ = make_delivery(p_.incoming, p_.hostname, p_.relay_timeout, p_.relay_pool, p_.handoff);
+    const RealClient& sent_by = real_client();
     std::string last;
     for (auto& [letter, group] : groups) {
         std::istringstream hs(data_.head());
@@ -492,6 +510,7 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         if (auto w = msg.copy_body(hdr); !w) return w.error();
         m.header = hdr.str();
         m.body = &data_.body();
+        m.client = &sent_by;
         auto d = in_delivery_->deliver(m);
         if (!d) return d.error();
         if (!d->accepted) {
@@ -590,9 +609,12 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
             tgt.kind = DeliveryTarget::Kind::relay;
             tgt.relay = *p_.smarthost;
         }
+        // The relay is handed the client (and its login); a smart host, someone else's server, is not.
         out_delivery_ = make_delivery(tgt, p_.hostname, p_.relay_timeout,
-                                      p_.smarthost ? p_.smarthost_pool : p_.relay_pool);
+                                      p_.smarthost ? p_.smarthost_pool : p_.relay_pool,
+                                      p_.smarthost ? HandoffPolicy{XclientMode::no, ProxyProtocol::none} : p_.handoff);
     }
+    m.client = &real_client();
     auto d = out_delivery_->deliver(m);
     if (!d) return d.error();
     std::vector<Rcpt*> group;

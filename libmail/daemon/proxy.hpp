@@ -66,6 +66,7 @@ struct ProxyPolicy {
     DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup
     std::optional<HostPort> smarthost;               ///< outgoing mail; default: the relay
     std::chrono::milliseconds relay_timeout{60000};
+    HandoffPolicy handoff;                           ///< --xclient, --relay-proxy-protocol: the client handed to the relay
     SmtpServerConfig smtp;
     SessionTimes times;
     std::shared_ptr<HitBatch> hits;                  ///< whitelist hits to count; none: one write per hit
@@ -84,6 +85,8 @@ public:
 
     /// The server this handler answers for (to ask about TLS and AUTH); set before the session runs.
     void attach(const SmtpServer* server) { server_ = server; }
+    /// The address the client connected to (local_address), for the PROXY header to the relay.
+    void set_local_address(std::string local) { local_ = std::move(local); }
 
     SmtpReply on_helo(std::string_view domain, bool esmtp) override;
     SmtpReply on_mail(const std::string& sender, const SmtpCommand& cmd) override;
@@ -117,6 +120,7 @@ private:
     std::string received(const std::vector<std::string>& rcpts) const;
     void log_delivery(const std::vector<Rcpt*>& group, const std::string& cls, const DeliveryResult& r);
     void reset();
+    const RealClient& real_client();
 
     const ProxyPolicy& p_;
     Context& ctx_;
@@ -129,6 +133,9 @@ private:
     std::unique_ptr<dns::Resolver> no_dns_;  ///< when the policy names no resolver (tests of other parts)
     FrontAuth auth_;                          ///< SPF at MAIL, every method at the end of DATA
     std::string client_;
+    std::string local_;
+    RealClient real_;          ///< the client as handed to the relay (real_client())
+    bool named_ = false;       ///< real_.name was looked up
     std::string helo_;
     bool esmtp_ = false;
     std::unique_ptr<Delivery> in_delivery_, out_delivery_;

@@ -108,21 +108,36 @@ Result<void> write_file(const std::string& tmp_path, const std::string& final_pa
 class RelayDelivery : public Delivery {
 public:
     RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
-                  std::shared_ptr<SmtpClientPool> pool)
-        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), pool_(std::move(pool)) {}
+                  std::shared_ptr<SmtpClientPool> pool, HandoffPolicy handoff)
+        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), handoff_(handoff) {
+        // A connection that began with a PROXY header speaks for its client only: never shared.
+        if (handoff_.proxy == ProxyProtocol::none) pool_ = std::move(pool);
+    }
     ~RelayDelivery() override { close(); }
 
     Result<DeliveryResult> deliver(const OutMessage& m) override {
         std::string where = hp_.host.find(':') != std::string::npos ? "[" + hp_.host + "]:" + hp_.port
                                                                     : hp_.host + ":" + hp_.port;
+        bool proxied = handoff_.proxy == ProxyProtocol::v2 && m.client;
+        // A connection opened for another client's PROXY header cannot carry this one.
+        if (client_ && proxied && proxied_for_ != m.client->peer + "\n" + m.client->local) close();
         // A kept connection may have been closed by the server meanwhile: one fresh try then.
         for (int attempt = 0; attempt < 2; ++attempt) {
             if (!client_ && pool_ && attempt == 0) client_ = pool_->take();
             bool reused = client_ != nullptr;
             if (!client_) {
-                auto c = SmtpClient::open(hp_, helo_, timeout_);
+                std::string header = proxied ? proxy_v2_header(m.client->peer, m.client->local) : std::string();
+                auto c = SmtpClient::open(hp_, helo_, timeout_, header);
                 if (!c) return Error{ErrorKind::tempfail, c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text};
                 client_ = std::move(*c);
+                proxied_for_ = proxied ? m.client->peer + "\n" + m.client->local : std::string();
+            }
+            if (m.client) {
+                if (auto h = hand_off(*client_, handoff_.xclient, *m.client, helo_); !h) {
+                    client_.reset();
+                    if (reused && attempt == 0) continue;
+                    return Error{ErrorKind::tempfail, where + ": " + h.error().text};
+                }
             }
             auto r = client_->send(m.sender, m.rcpts, [&](const std::function<Result<void>(std::string_view)>& w) {
                 if (auto h = w(m.header); !h) return h;
@@ -147,14 +162,17 @@ public:
         if (client_ && pool_) pool_->give(std::move(client_));
         if (client_) client_->quit();
         client_.reset();
+        proxied_for_.clear();
     }
 
 private:
     HostPort hp_;
     std::string helo_;
     std::chrono::milliseconds timeout_;
+    HandoffPolicy handoff_;
     std::shared_ptr<SmtpClientPool> pool_;
     std::unique_ptr<SmtpClient> client_;
+    std::string proxied_for_;  ///< the client the connection's PROXY header named
 };
 
 // A file in a directory: a Maildir (tmp/ then new/, LF, Return-Path and X-Original-To) or a pickup
@@ -278,8 +296,8 @@ void SmtpClientPool::give(std::unique_ptr<SmtpClient> c) {
 }
 
 std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
-                                         std::shared_ptr<SmtpClientPool> pool) {
-    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool));
+                                         std::shared_ptr<SmtpClientPool> pool, HandoffPolicy handoff) {
+    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, std::move(pool), handoff);
 }
 std::unique_ptr<Delivery> maildir_delivery(std::string dir) { return std::make_unique<FileDelivery>(std::move(dir), true); }
 std::unique_ptr<Delivery> raw_maildir_delivery(std::string dir) {
@@ -311,13 +329,14 @@ Result<void> read_file(const std::string& path, const std::function<Result<void>
 }
 
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
-                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool) {
+                                        std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool,
+                                        HandoffPolicy handoff) {
     switch (t.kind) {
     case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
     case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
     case DeliveryTarget::Kind::relay: break;
     }
-    return relay_delivery(t.relay, helo, timeout, std::move(pool));
+    return relay_delivery(t.relay, helo, timeout, std::move(pool), handoff);
 }
 
 } // namespace mail

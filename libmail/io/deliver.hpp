@@ -5,6 +5,7 @@
 // own client only then.
 #pragma once
 #include "libmail/base/error.hpp"
+#include "libmail/io/handoff.hpp"
 #include "libmail/io/net.hpp"
 #include "libmail/io/smtp_client.hpp"
 
@@ -26,6 +27,7 @@ struct OutMessage {
     std::string header;               ///< the header fields and the separator, as they will be written
     const Spool* body = nullptr;
     std::size_t body_offset = 0;      ///< the body starts this far into the spool
+    const RealClient* client = nullptr;  ///< who sent it, for a relay that is handed the client (handoff.hpp)
 };
 
 /// The result of a delivery that did not fail outright.
@@ -65,9 +67,13 @@ private:
 };
 
 /// Delivery over SMTP to hp, saying EHLO helo; the connection is kept for the next message, and given to
-/// pool (when there is one) at close().
+/// pool (when there is one) at close(). A message's client (OutMessage::client) is handed to the server as
+/// handoff says: a PROXY header on the new connection (which then never goes to the pool: it speaks for one
+/// client), XCLIENT (again on a kept connection when the client differs). A failed hand-off is kind
+/// tempfail, nothing delivered.
 std::unique_ptr<Delivery> relay_delivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
-                                         std::shared_ptr<SmtpClientPool> pool = nullptr);
+                                         std::shared_ptr<SmtpClientPool> pool = nullptr,
+                                         HandoffPolicy handoff = {XclientMode::no, ProxyProtocol::none});
 /// Delivery into the Maildir dir (tmp/, new/ and cur/ are created when missing); LF line ends,
 /// with Return-Path and one X-Original-To per recipient on top.
 std::unique_ptr<Delivery> maildir_delivery(std::string dir);
@@ -87,10 +93,12 @@ struct DeliveryTarget {
     std::string dir;
 };
 
-/// Builds the Delivery for a target (relay connections kept in pool, when given).
+/// Builds the Delivery for a target (relay connections kept in pool, when given; the client handed over as
+/// handoff says).
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
                                         std::chrono::milliseconds timeout,
-                                        std::shared_ptr<SmtpClientPool> pool = nullptr);
+                                        std::shared_ptr<SmtpClientPool> pool = nullptr,
+                                        HandoffPolicy handoff = {XclientMode::no, ProxyProtocol::none});
 
 /// Writes what source produces into tmp_path (created, mode 0600), fsyncs it, renames it to final_path and
 /// fsyncs final_dir: the file is complete in its place, or absent (the temporary one removed).

@@ -65,32 +65,60 @@ bool SmtpClient::has_extension(std::string_view keyword) const {
     return false;
 }
 
+std::optional<std::vector<std::string>> SmtpClient::extension_params(std::string_view keyword) const {
+    for (const auto& e : ext_) {
+        auto sp = e.find(' ');
+        if (std::string_view(e).substr(0, sp) != keyword) continue;
+        std::vector<std::string> params;
+        while (sp != std::string::npos) {
+            auto next = e.find(' ', sp + 1);
+            std::string p = e.substr(sp + 1, next == std::string::npos ? std::string::npos : next - sp - 1);
+            if (!p.empty()) params.push_back(p);
+            sp = next;
+        }
+        return params;
+    }
+    return std::nullopt;
+}
+
+Result<void> SmtpClient::greet(const std::string& helo, bool esmtp) {
+    ext_.clear();
+    Result<SmtpReply> e = Error{ErrorKind::tempfail, ""};
+    if (esmtp) {
+        e = command("EHLO " + helo);
+        if (!e) return Error{ErrorKind::tempfail, "EHLO: " + e.error().text};
+    }
+    if (!esmtp || e->code != 250) {
+        e = command("HELO " + helo);
+        if (!e) return Error{ErrorKind::tempfail, "HELO: " + e.error().text};
+        if (e->code != 250)
+            return Error{ErrorKind::tempfail, "HELO: " + std::to_string(e->code) + " " +
+                                                  (e->lines.empty() ? "" : e->lines.front())};
+        return {};
+    }
+    for (std::size_t i = 1; i < e->lines.size(); ++i) {
+        std::string k = e->lines[i];
+        for (char& ch : k)
+            if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 32);
+        ext_.push_back(k);
+    }
+    return {};
+}
+
 Result<std::unique_ptr<SmtpClient>> SmtpClient::open(const HostPort& hp, const std::string& helo,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout, std::string_view preamble) {
     auto fd = connect_tcp(hp, Clock::now() + timeout);
     if (!fd) return fd.error();
     std::unique_ptr<SmtpClient> c(new SmtpClient(std::make_unique<Conn>(*fd, *fd, true), timeout));
+    if (!preamble.empty()) {
+        if (auto w = c->conn_->write(preamble, c->deadline()); !w) return Error{ErrorKind::tempfail, "PROXY header: " + w.error().text};
+    }
     auto g = c->read_reply();
     if (!g) return Error{ErrorKind::tempfail, "greeting: " + g.error().text};
     if (g->code != 220)
         return Error{ErrorKind::tempfail, "greeting: " + std::to_string(g->code) + " " +
                                               (g->lines.empty() ? "" : g->lines.front())};
-    auto e = c->command("EHLO " + helo);
-    if (!e) return Error{ErrorKind::tempfail, "EHLO: " + e.error().text};
-    if (e->code != 250) {
-        e = c->command("HELO " + helo);
-        if (!e) return Error{ErrorKind::tempfail, "HELO: " + e.error().text};
-        if (e->code != 250)
-            return Error{ErrorKind::tempfail, "HELO: " + std::to_string(e->code) + " " +
-                                                  (e->lines.empty() ? "" : e->lines.front())};
-    } else {
-        for (std::size_t i = 1; i < e->lines.size(); ++i) {
-            std::string k = e->lines[i];
-            for (char& ch : k)
-                if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 32);
-            c->ext_.push_back(k);
-        }
-    }
+    if (auto e = c->greet(helo, true); !e) return e.error();
     return c;
 }
 

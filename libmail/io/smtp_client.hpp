@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,10 +30,12 @@ struct SendResult {
 /// A client session with one server.
 class SmtpClient {
 public:
-    /// Connects to hp and says EHLO helo (HELO when EHLO is refused); kind tempfail with the reason when
-    /// the server cannot be reached or refuses the session (the reply, if any, in last_reply()).
+    /// Connects to hp, writes preamble (a PROXY protocol header) when not empty, and says EHLO helo (HELO
+    /// when EHLO is refused); kind tempfail with the reason when the server cannot be reached or refuses
+    /// the session.
     static Result<std::unique_ptr<SmtpClient>> open(const HostPort& hp, const std::string& helo,
-                                                    std::chrono::milliseconds timeout);
+                                                    std::chrono::milliseconds timeout,
+                                                    std::string_view preamble = {});
     ~SmtpClient();
     /// One transaction: MAIL, every RCPT (all must be accepted, else RSET and the refusal is returned), DATA,
     /// the message, the final reply. A lost connection or timeout is kind tempfail.
@@ -54,6 +57,15 @@ public:
     void quit();
     /// Whether the server advertised an EHLO keyword (upper case, e.g. "PIPELINING", "SOURCE").
     bool has_extension(std::string_view keyword) const;
+    /// The words after an advertised EHLO keyword (upper case; "XCLIENT NAME ADDR" gives NAME, ADDR), or
+    /// nothing when it is not advertised.
+    std::optional<std::vector<std::string>> extension_params(std::string_view keyword) const;
+    /// Says EHLO helo (HELO when esmtp is false or EHLO is refused) and takes the extensions anew: after
+    /// XCLIENT the server starts over. Kind tempfail when refused.
+    Result<void> greet(const std::string& helo, bool esmtp);
+    /// The client this connection was handed with XCLIENT (RealClient::key(); "" for none).
+    const std::string& handed_to() const { return handed_to_; }
+    void set_handed_to(std::string key) { handed_to_ = std::move(key); }
     /// Sends one command line and reads the reply (for extensions such as SOURCE/GET).
     Result<SmtpReply> command(std::string_view line);
     /// Reads one reply.
@@ -74,6 +86,7 @@ private:
     std::string buf_;
     std::vector<std::string> ext_;
     bool dead_ = false;
+    std::string handed_to_;
 };
 
 } // namespace mail

@@ -43,6 +43,8 @@ public:
     Result<void> start_tls(SSL_CTX* ctx, bool server, Deadline d);
     /// True once TLS is on.
     bool tls() const { return ssl_ != nullptr; }
+    /// The descriptor read from (the socket, for its addresses).
+    int read_fd() const { return rfd_; }
     /// The negotiated protocol and cipher, for Received headers and logs ("" without TLS).
     std::string tls_info() const;
 

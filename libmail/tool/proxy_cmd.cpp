@@ -185,6 +185,17 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         p.smarthost = *hp;
     }
 
+    // The real client handed to the relay (handoff.hpp).
+    Setting xc = st.get(opt.xclient, nullptr, "xclient", "auto");
+    if (xc.value == "auto") p.handoff.xclient = XclientMode::offered;
+    else if (xc.value == "yes") p.handoff.xclient = XclientMode::required;
+    else if (xc.value == "no") p.handoff.xclient = XclientMode::no;
+    else return setting_error(opt.xclient.has_value(), xc, "xclient must be auto, yes or no");
+    Setting pp = st.get(opt.relay_proxy_protocol, nullptr, "relay-proxy-protocol", "none");
+    if (pp.value == "none") p.handoff.proxy = ProxyProtocol::none;
+    else if (pp.value == "v2") p.handoff.proxy = ProxyProtocol::v2;
+    else return setting_error(opt.relay_proxy_protocol.has_value(), pp, "relay-proxy-protocol must be none or v2");
+
     auto rt = resolve_seconds(ctx, opt.relay_timeout, "relay-timeout", limits::smtp_relay_timeout);
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
@@ -206,6 +217,7 @@ void session(Conn& conn, const std::string& peer, const ProxyPolicy& policy, Con
     with_session_store(ctx, pool, conn, peer, policy.hostname, [&](Store& store) {
         {
             ProxySession ps(policy, ctx, store, peer);
+            ps.set_local_address(local_address(conn.read_fd()));
             SmtpServerConfig cfg = session_config(policy.smtp, tls);
             cfg.auth_available = cfg.tls_available;  // AUTH only under TLS
             cfg.require_auth = policy.submission;

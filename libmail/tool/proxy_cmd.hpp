@@ -27,6 +27,8 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::vector<std::string> home_domains;
     std::vector<std::string> trusted_forwarders;
     std::optional<std::string> relay_timeout;
+    std::optional<std::string> xclient;               ///< auto|yes|no: XCLIENT to the relay
+    std::optional<std::string> relay_proxy_protocol;  ///< none|v2: a PROXY header to the relay
     std::optional<std::string> min_bits;
     std::vector<std::string> authority_keys;
     std::optional<std::string> authority;
