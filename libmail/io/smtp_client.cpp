@@ -66,17 +66,33 @@ bool SmtpClient::has_extension(std::string_view keyword) const {
 }
 
 Result<std::unique_ptr<SmtpClient>> SmtpClient::open(const HostPort& hp, const std::string& helo,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout, Dialect dialect) {
     auto fd = connect_tcp(hp, Clock::now() + timeout);
     if (!fd) return fd.error();
-    std::unique_ptr<SmtpClient> c(new SmtpClient(std::make_unique<Conn>(*fd, *fd, true), timeout));
+    return start(*fd, helo, timeout, dialect);
+}
+
+Result<std::unique_ptr<SmtpClient>> SmtpClient::open_unix(const std::string& path, const std::string& helo,
+                                                          std::chrono::milliseconds timeout, Dialect dialect) {
+    auto fd = connect_unix(path, Clock::now() + timeout);
+    if (!fd) return fd.error();
+    return start(*fd, helo, timeout, dialect);
+}
+
+Result<std::unique_ptr<SmtpClient>> SmtpClient::start(int fd, const std::string& helo,
+                                                      std::chrono::milliseconds timeout, Dialect dialect) {
+    std::unique_ptr<SmtpClient> c(new SmtpClient(std::make_unique<Conn>(fd, fd, true), timeout));
+    c->dialect_ = dialect;
     auto g = c->read_reply();
     if (!g) return Error{ErrorKind::tempfail, "greeting: " + g.error().text};
     if (g->code != 220)
         return Error{ErrorKind::tempfail, "greeting: " + std::to_string(g->code) + " " +
                                               (g->lines.empty() ? "" : g->lines.front())};
-    auto e = c->command("EHLO " + helo);
-    if (!e) return Error{ErrorKind::tempfail, "EHLO: " + e.error().text};
+    bool lmtp = dialect == Dialect::lmtp;
+    auto e = c->command((lmtp ? "LHLO " : "EHLO ") + helo);
+    if (!e) return Error{ErrorKind::tempfail, (lmtp ? "LHLO: " : "EHLO: ") + e.error().text};
+    if (e->code != 250 && lmtp)
+        return Error{ErrorKind::tempfail, "LHLO: " + std::to_string(e->code) + " " + (e->lines.empty() ? "" : e->lines.front())};
     if (e->code != 250) {
         e = c->command("HELO " + helo);
         if (!e) return Error{ErrorKind::tempfail, "HELO: " + e.error().text};
@@ -183,6 +199,37 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
     SendResult res;
     auto w = write_message_stuffed(message, [&](std::string_view piece) { return conn_->write(piece, deadline()); });
     if (!w) return w.error();
+    if (dialect_ == Dialect::lmtp) {
+        // RFC 2033 4.2: one reply per accepted recipient (all were), in order. The message is in only when
+        // every one is 250; a 4xx anywhere makes it a temporary failure for all (a resend may duplicate, never
+        // lose), else the first 5xx refuses it.
+        const SmtpReply* temp = nullptr;
+        const SmtpReply* perm = nullptr;
+        for (std::size_t i = 0; i < rcpts.size(); ++i) {
+            auto r = read_reply();
+            if (!r) {
+                dead_ = true;
+                return r.error();
+            }
+            res.per_rcpt.push_back(*r);
+        }
+        for (const auto& r : res.per_rcpt) {
+            if (r.code >= 400 && r.code < 500 && !temp) temp = &r;
+            else if (r.code != 250 && !perm) perm = &r;
+        }
+        if (res.per_rcpt.empty()) res.reply = SmtpReply(451, "4.5.0 no LMTP reply for any recipient");
+        else res.reply = temp ? *temp : perm ? *perm : res.per_rcpt.back();
+        if (res.reply.code == 250) {
+            res.accepted = true;
+        } else {
+            res.stage = "end";
+            if (!temp) {
+                // A 2xx other than 250 or a 3xx: not an answer we understand, so not final either.
+                if (res.reply.code < 500) res.reply = SmtpReply(451, "4.5.0 unexpected LMTP reply " + std::to_string(res.reply.code));
+            }
+        }
+        return res;
+    }
     auto end = read_reply();
     if (!end) return end.error();
     res.reply = *end;

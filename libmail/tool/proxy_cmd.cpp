@@ -176,9 +176,15 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         p.incoming.dir = m->value;
         ++targets;
     }
+    if (auto d = st.find(opt.deliver, nullptr, "deliver")) {
+        auto t = parse_delivery_target(d->value);
+        if (!t) return setting_error(opt.deliver.has_value(), *d, t.error().text);
+        p.incoming = *t;
+        ++targets;
+    }
     if (targets != 1)
-        return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir and --pickup"
-                                               : "where does mail go? give --relay HOST:PORT, --maildir DIR or --pickup DIR"};
+        return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir, --pickup and --deliver"
+                                               : "where does mail go? give --relay HOST:PORT, --maildir DIR, --pickup DIR or --deliver TARGET"};
     if (auto s = st.find(opt.smarthost, nullptr, "smarthost")) {
         auto hp = parse_host_port(s->value);
         if (!hp) return setting_error(opt.smarthost.has_value(), *s, hp.error().text);
