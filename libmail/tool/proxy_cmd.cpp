@@ -195,6 +195,19 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
 
+    Setting vr = st.get(opt.verify_recipients, nullptr, "verify-recipients", "none");
+    if (vr.value == "probe") {
+        auto c = recipient_probe(p.incoming, p.hostname, p.relay_timeout);
+        if (!c) return setting_error(opt.verify_recipients.has_value(), vr, c.error().text);
+        p.verify_recipients = std::move(*c);
+    } else if (vr.value.rfind("map:", 0) == 0 && vr.value.size() > 4) {
+        auto c = recipient_map(vr.value.substr(4));
+        if (!c) return setting_error(opt.verify_recipients.has_value(), vr, c.error().text);
+        p.verify_recipients = std::move(*c);
+    } else if (vr.value != "none") {
+        return setting_error(opt.verify_recipients.has_value(), vr, "want probe, map:FILE or none");
+    }
+
     auto af = resolve_number(ctx, opt.auth_failures, "auth-failures", limits::auth_failures, 0, 1000000);
     if (!af) return af.error();
     p.auth.failures = *af;
