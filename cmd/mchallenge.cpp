@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     app.add_option("--trusted-forwarder", opt.trusted_forwarders,
                    "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_flag("--trust-upstream", opt.trust_upstream, "take the verdict of our own msmtp-proxy as it is");
-    app.add_option("--deliver", opt.deliver, "where mail that gets in goes: maildir:PATH or sendmail");
+    app.add_option("--deliver", opt.deliver, "where mail that gets in goes: maildir:PATH, sendmail[:/PATH], lmtp:HOST:PORT, lmtp:unix:/PATH or pipe:/PROGRAM ARGS");
     app.add_option("--relay", opt.relay, "HOST:PORT to send challenges through (default: --sendmail)");
     app.add_option("--sendmail", opt.sendmail, "sendmail program for challenges (default /usr/sbin/sendmail)");
     app.add_option("--hold-dir", opt.hold_dir, "where held messages are kept (default: held/ beside the store)");

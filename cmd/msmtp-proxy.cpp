@@ -18,6 +18,12 @@ int main(int argc, char** argv) {
     app.add_option("--relay", opt.relay, "HOST:PORT of the real MTA that takes accepted mail");
     app.add_option("--maildir", opt.maildir, "deliver accepted mail into this Maildir");
     app.add_option("--pickup", opt.pickup, "deliver accepted mail as .eml files into this directory");
+    app.add_option("--deliver", opt.deliver,
+                   "where accepted mail goes: smtp:HOST:PORT, lmtp:HOST:PORT, lmtp:unix:/PATH, maildir:DIR, pickup:DIR, "
+                   "sendmail[:/PATH] or pipe:/PROGRAM ARGS");
+    app.add_option("--verify-recipients", opt.verify_recipients,
+                   "before a token is issued: probe (ask the downstream, cached), map:FILE (addresses and @domains) "
+                   "or none (the default)");
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
     app.add_option("--unknown", opt.unknown,
                    "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     mail::add_dns_option(app, common);
     mail::add_smtp_daemon_options(app, opt);
     app.add_option("--mx-map", opt.mx_map, "DOMAIN=HOST:PORT: where DOMAIN's mail goes, instead of its MX records (repeatable)");
-    app.add_option("--deliver", opt.deliver, "where received mail goes: maildir:PATH or pickup:PATH");
+    app.add_option("--deliver", opt.deliver, "where received mail goes: maildir:PATH, pickup:PATH, lmtp:HOST:PORT, lmtp:unix:/PATH, pipe:/PROGRAM ARGS or sendmail[:/PATH]");
     app.add_option("--relay", opt.relay, "HOST:PORT of the MTA that takes received mail");
     app.add_option("--fetch-interval", opt.fetch_interval, "time between fetch passes while serving, e.g. 60 or 5m (default 60s; 0: none)");
     app.add_option("--hold-dir", opt.hold_dir, "where held outgoing messages are kept (default: beside the store, source/)");

@@ -272,6 +272,39 @@ SmtpReply ProxySession::token_refusal(const std::vector<std::string>& rcpts) {
     return r;
 }
 
+// --verify-recipients: an address of a protected domain that does not exist is refused here, before the
+// admission core could hand out a token for it (a directory-harvest gift). A token or BATV address is
+// checked by the address it stands for. Authenticated users' recipients, other domains and routing forms
+// are the core's to judge.
+std::optional<SmtpReply> ProxySession::verify_recipient(const std::string& rcpt) {
+    if (!p_.verify_recipients || !facts_.user.empty()) return std::nullopt;
+    std::string base = rcpt.rfind("prvs=", 0) == 0 ? batv_strip(rcpt) : rcpt;
+    if (auto tok = parse_token(base, p_.delimiter)) base = tok->recipient();
+    auto at = base.rfind('@');
+    if (at == std::string::npos || at == 0) return std::nullopt;
+    std::string local = base.substr(0, at);
+    if (local.find_first_of("%!@\"") != std::string::npos) return std::nullopt;
+    auto domains = look_.site.domains();
+    if (!domains || std::find(domains->begin(), domains->end(), base.substr(at + 1)) == domains->end())
+        return std::nullopt;
+    RecipientAnswer a = p_.verify_recipients->check(base);
+    if (a.status == RecipientStatus::known) return std::nullopt;
+    Decision d;
+    d.rcpt = rcpt;
+    if (a.status == RecipientStatus::unknown) {
+        d.reason = "unknown recipient";
+        d.reply = SmtpReply(550, "5.1.1 <" + rcpt + ">: recipient unknown");
+    } else {
+        d.reason = "recipient check failed";
+        d.reply = SmtpReply(450, "4.1.1 <" + rcpt + ">: cannot verify the recipient now, try again later");
+    }
+    ctx_.logger().log(a.status == RecipientStatus::unknown ? Level::info : Level::warning, "rcpt_verify",
+                      {{"client", client_}, {"rcpt", rcpt}, {"address", base},
+                       {"result", a.status == RecipientStatus::unknown ? "unknown" : "tempfail"},
+                       {"cached", a.cached ? "yes" : "no"}, {"detail", a.detail}});
+    return refuse(d, rcpt);
+}
+
 SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     if (!have_sender_) return SmtpReply(503, "5.5.1 need MAIL before RCPT");
     auto a = parse_path(path);
@@ -285,6 +318,7 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     if (std::any_of(rcpts_.begin(), rcpts_.end(), [&](const Rcpt& o) { return o.d.rcpt == rcpt; })) {
         return SmtpReply(250, "2.1.5 OK (duplicate)");
     }
+    if (auto v = verify_recipient(rcpt)) return *v;
     Decision d = gate_.at_rcpt(facts_, rcpt);
     if (d.hold && std::find(holds_.begin(), holds_.end(), d.hold->id) == holds_.end()) holds_.push_back(d.hold->id);
     if (d.busy) ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", *facts_.sender}, {"rcpt", rcpt}});

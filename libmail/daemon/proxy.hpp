@@ -13,6 +13,7 @@
 #include "libmail/policy/admission_store.hpp"
 #include "libmail/policy/auth_limit.hpp"
 #include "libmail/io/deliver.hpp"
+#include "libmail/io/recipient_check.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/io/smtp_io.hpp"
 #include "libmail/smtp/smtp_server.hpp"
@@ -63,7 +64,8 @@ struct ProxyPolicy {
     AuthLimits auth;                                 ///< failed AUTH attempts per client address: delay, lockout
     std::optional<StampKind> stamp;                  ///< postage on outgoing mail; nothing: none
     std::optional<std::string> stamp_bits;
-    DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup
+    DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup / --deliver
+    std::shared_ptr<RecipientCheck> verify_recipients;  ///< before a token is issued; none: every local part exists
     std::optional<HostPort> smarthost;               ///< outgoing mail; default: the relay
     std::chrono::milliseconds relay_timeout{60000};
     HandoffPolicy handoff;                           ///< --xclient, --relay-proxy-protocol: the client handed to the relay
@@ -108,6 +110,7 @@ private:
     };
 
     void auth_failed();
+    std::optional<SmtpReply> verify_recipient(const std::string& rcpt);
     SmtpReply refuse(const Decision& d, std::string_view rcpt);
     Result<std::optional<SmtpReply>> claim_tokens();
     void give_back_tokens();

@@ -7,6 +7,7 @@
 #include "libmail/base/text.hpp"
 
 #include <atomic>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -108,16 +109,19 @@ Result<void> write_file(const std::string& tmp_path, const std::string& final_pa
 class RelayDelivery : public Delivery {
 public:
     RelayDelivery(HostPort hp, std::string helo, std::chrono::milliseconds timeout,
-                  std::shared_ptr<SmtpClientPool> pool, HandoffPolicy handoff)
-        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), handoff_(handoff) {
+                  std::shared_ptr<SmtpClientPool> pool, HandoffPolicy handoff, Dialect dialect = Dialect::smtp,
+                  std::string unix_path = "")
+        : hp_(std::move(hp)), helo_(std::move(helo)), timeout_(timeout), handoff_(handoff), dialect_(dialect),
+          unix_path_(std::move(unix_path)) {
         // A connection that began with a PROXY header speaks for its client only: never shared.
         if (handoff_.proxy == ProxyProtocol::none) pool_ = std::move(pool);
     }
     ~RelayDelivery() override { close(); }
 
     Result<DeliveryResult> deliver(const OutMessage& m) override {
-        std::string where = hp_.host.find(':') != std::string::npos ? "[" + hp_.host + "]:" + hp_.port
-                                                                    : hp_.host + ":" + hp_.port;
+        std::string where = !unix_path_.empty()                      ? "unix:" + unix_path_
+                            : hp_.host.find(':') != std::string::npos ? "[" + hp_.host + "]:" + hp_.port
+                                                                      : hp_.host + ":" + hp_.port;
         bool proxied = handoff_.proxy == ProxyProtocol::v2 && m.client;
         // A connection opened for another client's PROXY header cannot carry this one.
         if (client_ && proxied && proxied_for_ != m.client->peer + "\n" + m.client->local) close();
@@ -127,7 +131,8 @@ public:
             bool reused = client_ != nullptr;
             if (!client_) {
                 std::string header = proxied ? proxy_v2_header(m.client->peer, m.client->local) : std::string();
-                auto c = SmtpClient::open(hp_, helo_, timeout_, header);
+                auto c = unix_path_.empty() ? SmtpClient::open(hp_, helo_, timeout_, header, dialect_)
+                                            : SmtpClient::open_unix(unix_path_, helo_, timeout_, dialect_);
                 if (!c) return Error{ErrorKind::tempfail, c.error().text.rfind(where, 0) == 0 ? c.error().text : where + ": " + c.error().text};
                 client_ = std::move(*c);
                 proxied_for_ = proxied ? m.client->peer + "\n" + m.client->local : std::string();
@@ -171,6 +176,8 @@ private:
     std::chrono::milliseconds timeout_;
     HandoffPolicy handoff_;
     std::shared_ptr<SmtpClientPool> pool_;
+    Dialect dialect_;
+    std::string unix_path_;
     std::unique_ptr<SmtpClient> client_;
     std::string proxied_for_;  ///< the client the connection's PROXY header named
 };
@@ -230,6 +237,52 @@ public:
 
 private:
     std::string path_;
+};
+
+// Runs a program once per recipient with the message on its standard input (pipe:).
+class PipeDelivery : public Delivery {
+public:
+    explicit PipeDelivery(std::vector<std::string> argv) : argv_(std::move(argv)) {}
+    Result<DeliveryResult> deliver(const OutMessage& m) override {
+        DeliveryResult d;
+        d.where = argv_.empty() ? std::string() : argv_.front();
+        std::optional<SmtpReply> temp, perm;
+        for (const auto& rcpt : m.rcpts) {
+            std::vector<std::string> argv;
+            for (const auto& a : argv_) argv.push_back(substitute(a, m.sender, rcpt));
+            auto rc = run_program(argv, [&](const std::function<Result<void>(std::string_view)>& w) -> Result<void> {
+                if (auto h = w(m.header); !h) return h;
+                return m.body ? m.body->each(w, m.body_offset) : Result<void>();
+            }, std::chrono::seconds(120));
+            // Not run, killed or timed out: nothing known to be delivered, so a temporary failure.
+            SmtpReply r = rc ? exit_reply(*rc, d.where) : SmtpReply(451, "4.3.0 " + d.where + ": " + rc.error().text);
+            if (r.code >= 400 && r.code < 500 && !temp) temp = r;
+            if (r.code >= 500 && !perm) perm = r;
+        }
+        // Every recipient's run must succeed; a temporary failure anywhere defers the whole message (a retry may
+        // repeat a delivery, never lose one).
+        d.accepted = !temp && !perm;
+        d.reply = temp ? *temp : perm ? *perm : SmtpReply(250, "2.0.0 handed to " + d.where);
+        return d;
+    }
+
+private:
+    static std::string substitute(const std::string& arg, const std::string& sender, const std::string& rcpt) {
+        std::string out;
+        for (std::size_t i = 0; i < arg.size();) {
+            if (arg.compare(i, 9, "${sender}") == 0) {
+                out += sender;
+                i += 9;
+            } else if (arg.compare(i, 12, "${recipient}") == 0) {
+                out += rcpt;
+                i += 12;
+            } else {
+                out += arg[i++];
+            }
+        }
+        return out;
+    }
+    std::vector<std::string> argv_;
 };
 
 } // namespace
@@ -328,12 +381,119 @@ Result<void> read_file(const std::string& path, const std::function<Result<void>
     return {};
 }
 
+SmtpReply exit_reply(int status, const std::string& program) {
+    // sysexits(3), classified as Postfix's sys_exits table does: EX_OSERR and EX_TEMPFAIL are temporary.
+    struct Exit {
+        int status;
+        int code;
+        const char* text;
+    };
+    static const Exit table[] = {
+        {64, 554, "5.3.0 command line usage error"}, {65, 554, "5.6.0 data format error"},
+        {66, 554, "5.3.0 cannot open input"},        {67, 550, "5.1.1 user unknown"},
+        {68, 550, "5.1.2 host name unknown"},        {69, 554, "5.3.0 service unavailable"},
+        {70, 554, "5.3.0 internal software error"},  {71, 451, "4.3.0 system resource problem"},
+        {72, 554, "5.3.0 critical OS file missing"}, {73, 550, "5.2.0 cannot create user output file"},
+        {74, 554, "5.3.0 input/output error"},       {75, 451, "4.3.0 temporary failure"},
+        {76, 554, "5.5.0 remote error in protocol"}, {77, 550, "5.7.0 permission denied"},
+        {78, 554, "5.3.5 local configuration error"},
+    };
+    if (status == 0) return SmtpReply(250, "2.0.0 handed to " + program);
+    for (const auto& e : table)
+        if (e.status == status) return SmtpReply(e.code, std::string(e.text) + " (" + program + " exit " + std::to_string(status) + ")");
+    // Not a sysexits status: nothing says the failure is final.
+    return SmtpReply(451, "4.3.0 " + program + " exit " + std::to_string(status));
+}
+
+std::unique_ptr<Delivery> lmtp_delivery(HostPort hp, std::string unix_path, std::string helo,
+                                        std::chrono::milliseconds timeout) {
+    return std::make_unique<RelayDelivery>(std::move(hp), std::move(helo), timeout, nullptr,
+                                           HandoffPolicy{XclientMode::no, ProxyProtocol::none}, Dialect::lmtp,
+                                           std::move(unix_path));
+}
+
+std::unique_ptr<Delivery> pipe_delivery(std::vector<std::string> argv) {
+    return std::make_unique<PipeDelivery>(std::move(argv));
+}
+
+Result<DeliveryTarget> parse_delivery_target(std::string_view text) {
+    const std::string want =
+        "want smtp:HOST:PORT, lmtp:HOST:PORT, lmtp:unix:/PATH, maildir:PATH, pickup:PATH, sendmail[:/PATH] or "
+        "pipe:/PROGRAM ARGS";
+    auto bad = [&](const std::string& why) {
+        return Error{ErrorKind::usage, "'" + std::string(text) + "': " + (why.empty() ? want : why)};
+    };
+    if (text.size() > 4096 || text.find_first_of(std::string_view("\0\r\n", 3)) != std::string_view::npos) return bad("");
+    auto colon = text.find(':');
+    std::string_view kind = text.substr(0, colon);
+    std::string_view rest = colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+    DeliveryTarget t;
+    if (kind == "smtp" || kind == "lmtp") {
+        t.kind = kind == "smtp" ? DeliveryTarget::Kind::relay : DeliveryTarget::Kind::lmtp;
+        if (kind == "lmtp" && rest.rfind("unix:", 0) == 0) {
+            t.dir = std::string(rest.substr(5));
+            if (t.dir.empty() || t.dir.front() != '/') return bad("lmtp:unix: wants an absolute socket path");
+            return t;
+        }
+        auto hp = parse_host_port(rest);
+        if (!hp) return bad(kind == "lmtp" ? "want lmtp:HOST:PORT or lmtp:unix:/PATH" : "want smtp:HOST:PORT");
+        t.relay = *hp;
+        return t;
+    }
+    if (kind == "maildir" || kind == "pickup") {
+        if (rest.empty()) return bad(std::string(kind) + ": wants a directory");
+        t.kind = kind == "maildir" ? DeliveryTarget::Kind::maildir : DeliveryTarget::Kind::pickup;
+        t.dir = std::string(rest);
+        return t;
+    }
+    if (kind == "sendmail") {
+        t.kind = DeliveryTarget::Kind::sendmail;
+        if (colon != std::string_view::npos && (rest.empty() || rest.front() != '/'))
+            return bad("sendmail: wants an absolute path");
+        t.dir = std::string(rest);
+        return t;
+    }
+    if (kind == "pipe") {
+        t.kind = DeliveryTarget::Kind::pipe;
+        for (std::size_t i = 0; i < rest.size();) {
+            auto e = rest.find(' ', i);
+            if (e == std::string_view::npos) e = rest.size();
+            if (e > i) t.argv.emplace_back(rest.substr(i, e - i));
+            i = e + 1;
+        }
+        if (t.argv.empty() || t.argv.front().front() != '/') return bad("pipe: wants an absolute program path");
+        if (t.argv.size() > 64) return bad("pipe: more than 64 arguments");
+        return t;
+    }
+    return bad("");
+}
+
+std::string target_text(const DeliveryTarget& t) {
+    auto hp = [](const HostPort& h) { return h.host.find(':') != std::string::npos ? "[" + h.host + "]:" + h.port : h.host + ":" + h.port; };
+    switch (t.kind) {
+    case DeliveryTarget::Kind::relay: return "smtp:" + hp(t.relay);
+    case DeliveryTarget::Kind::maildir: return "maildir:" + t.dir;
+    case DeliveryTarget::Kind::pickup: return "pickup:" + t.dir;
+    case DeliveryTarget::Kind::sendmail: return t.dir.empty() ? "sendmail" : "sendmail:" + t.dir;
+    case DeliveryTarget::Kind::lmtp: return t.dir.empty() ? "lmtp:" + hp(t.relay) : "lmtp:unix:" + t.dir;
+    case DeliveryTarget::Kind::pipe: {
+        std::string s = "pipe:";
+        for (std::size_t i = 0; i < t.argv.size(); ++i) s += (i ? " " : "") + t.argv[i];
+        return s;
+    }
+    }
+    return "";
+}
+
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
                                         std::chrono::milliseconds timeout, std::shared_ptr<SmtpClientPool> pool,
-                                        HandoffPolicy handoff) {
+                                        HandoffPolicy handoff, const std::string& sendmail_path) {
     switch (t.kind) {
     case DeliveryTarget::Kind::maildir: return maildir_delivery(t.dir);
     case DeliveryTarget::Kind::pickup: return pickup_delivery(t.dir);
+    case DeliveryTarget::Kind::sendmail: return sendmail_delivery(t.dir.empty() ? sendmail_path : t.dir);
+    case DeliveryTarget::Kind::lmtp: return lmtp_delivery(t.relay, t.dir, helo, timeout);
+    case DeliveryTarget::Kind::pipe: return pipe_delivery(t.argv);
     case DeliveryTarget::Kind::relay: break;
     }
     return relay_delivery(t.relay, helo, timeout, std::move(pool), handoff);

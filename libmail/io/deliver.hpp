@@ -86,19 +86,41 @@ std::unique_ptr<Delivery> sendmail_delivery(std::string path);
 /// (the pickup-directory convention).
 std::unique_ptr<Delivery> pickup_delivery(std::string dir);
 
+/// Delivery over LMTP (RFC 2033) to hp, or to the Unix socket unix_path when it is not empty: LHLO, the
+/// envelope, the message, then one reply per recipient. Accepted only when every recipient's reply is 250;
+/// any 4xx (or a lost connection) makes the whole message a temporary failure, else a 5xx refuses it.
+std::unique_ptr<Delivery> lmtp_delivery(HostPort hp, std::string unix_path, std::string helo,
+                                        std::chrono::milliseconds timeout);
+/// Delivery through a program run once per recipient, argv[0] an absolute path (no shell), the message on
+/// its standard input; "${sender}" and "${recipient}" in the arguments are replaced (the null sender by "").
+/// Exit 0 is accepted; an exit status that sysexits(3) calls permanent (64-70, 72-74, 76-78) refuses the
+/// message, anything else (75 EX_TEMPFAIL, 71, 1, a signal, a timeout) is a temporary failure.
+std::unique_ptr<Delivery> pipe_delivery(std::vector<std::string> argv);
+/// The SMTP reply for a delivery program's exit status (the pipe: rule above).
+SmtpReply exit_reply(int status, const std::string& program);
+
 /// Where accepted mail goes.
 struct DeliveryTarget {
-    enum class Kind { relay, maildir, pickup } kind = Kind::relay;
-    HostPort relay;
-    std::string dir;
+    enum class Kind { relay, maildir, pickup, sendmail, lmtp, pipe } kind = Kind::relay;
+    HostPort relay;                 ///< relay, and lmtp over TCP
+    std::string dir;                ///< maildir, pickup; lmtp: the Unix socket's path; sendmail: the program ("" the default)
+    std::vector<std::string> argv;  ///< pipe: the program and its arguments, with ${sender} and ${recipient}
 };
 
+/// The one parser of delivery targets as written in --deliver and the config: smtp:HOST:PORT, maildir:PATH,
+/// pickup:PATH, sendmail or sendmail:PATH, lmtp:HOST:PORT, lmtp:unix:PATH, pipe:/PROGRAM ARGS (split on
+/// spaces). Kind usage, saying what is wanted, when malformed.
+Result<DeliveryTarget> parse_delivery_target(std::string_view text);
+/// The target as written (for logs and errors).
+std::string target_text(const DeliveryTarget& t);
+
 /// Builds the Delivery for a target (relay connections kept in pool, when given; the client handed over as
-/// handoff says).
+/// handoff says); a sendmail target without a path runs sendmail_path.
 std::unique_ptr<Delivery> make_delivery(const DeliveryTarget& t, const std::string& helo,
                                         std::chrono::milliseconds timeout,
                                         std::shared_ptr<SmtpClientPool> pool = nullptr,
-                                        HandoffPolicy handoff = {XclientMode::no, ProxyProtocol::none});
+                                        HandoffPolicy handoff = {XclientMode::no, ProxyProtocol::none},
+                                        const std::string& sendmail_path = "/usr/sbin/sendmail");
 
 /// Writes what source produces into tmp_path (created, mode 0600), fsyncs it, renames it to final_path and
 /// fsyncs final_dir: the file is complete in its place, or absent (the temporary one removed).

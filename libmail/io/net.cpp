@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace mail {
@@ -98,6 +99,35 @@ Result<int> connect_tcp(const HostPort& hp, Deadline deadline) {
     }
     ::freeaddrinfo(res);
     return last;
+}
+
+Result<int> connect_unix(const std::string& path, Deadline deadline) {
+    sockaddr_un sa{};
+    if (path.empty() || path.size() >= sizeof sa.sun_path)
+        return Error{ErrorKind::usage, "unix:" + path + ": want a socket path of 1 to " +
+                                           std::to_string(sizeof sa.sun_path - 1) + " octets"};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return sys_error("unix:" + path + ": socket");
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (rc != 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+        if (!wait_for(fd, POLLOUT, deadline)) {
+            ::close(fd);
+            return Error{ErrorKind::tempfail, "unix:" + path + ": connection timed out"};
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        rc = err == 0 ? 0 : -1;
+        errno = err;
+    }
+    if (rc != 0) {
+        Error e = sys_error("unix:" + path + ": connect");
+        ::close(fd);
+        return e;
+    }
+    return fd;
 }
 
 Result<int> listen_tcp(const HostPort& hp, int backlog) {

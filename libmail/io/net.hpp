@@ -22,6 +22,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 /// Connects to hp by TCP before the deadline; the socket (blocking, close-on-exec), or kind tempfail.
 Result<int> connect_tcp(const HostPort& hp, Deadline deadline);
+/// Connects to the Unix stream socket at path before the deadline; the socket (close-on-exec), or kind
+/// tempfail (usage when the path does not fit in a socket address).
+Result<int> connect_unix(const std::string& path, Deadline deadline);
 /// Binds and listens on hp (port 0: any free port); the socket, or kind tempfail.
 Result<int> listen_tcp(const HostPort& hp, int backlog = 64);
 /// The local address of a socket as HOST:PORT or [IPv6]:PORT.

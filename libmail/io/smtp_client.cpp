@@ -84,11 +84,16 @@ std::optional<std::vector<std::string>> SmtpClient::extension_params(std::string
 Result<void> SmtpClient::greet(const std::string& helo, bool esmtp) {
     ext_.clear();
     Result<SmtpReply> e = Error{ErrorKind::tempfail, ""};
-    if (esmtp) {
+    if (dialect_ == Dialect::lmtp) {
+        e = command("LHLO " + helo);
+        if (!e) return Error{ErrorKind::tempfail, "LHLO: " + e.error().text};
+        if (e->code != 250)
+            return Error{ErrorKind::tempfail, "LHLO: " + std::to_string(e->code) + " " + (e->lines.empty() ? "" : e->lines.front())};
+    } else if (esmtp) {
         e = command("EHLO " + helo);
         if (!e) return Error{ErrorKind::tempfail, "EHLO: " + e.error().text};
     }
-    if (!esmtp || e->code != 250) {
+    if (dialect_ != Dialect::lmtp && (!esmtp || e->code != 250)) {
         e = command("HELO " + helo);
         if (!e) return Error{ErrorKind::tempfail, "HELO: " + e.error().text};
         if (e->code != 250)
@@ -106,10 +111,25 @@ Result<void> SmtpClient::greet(const std::string& helo, bool esmtp) {
 }
 
 Result<std::unique_ptr<SmtpClient>> SmtpClient::open(const HostPort& hp, const std::string& helo,
-                                                     std::chrono::milliseconds timeout, std::string_view preamble) {
+                                                     std::chrono::milliseconds timeout, std::string_view preamble,
+                                                     Dialect dialect) {
     auto fd = connect_tcp(hp, Clock::now() + timeout);
     if (!fd) return fd.error();
-    std::unique_ptr<SmtpClient> c(new SmtpClient(std::make_unique<Conn>(*fd, *fd, true), timeout));
+    return start(*fd, helo, timeout, dialect, preamble);
+}
+
+Result<std::unique_ptr<SmtpClient>> SmtpClient::open_unix(const std::string& path, const std::string& helo,
+                                                          std::chrono::milliseconds timeout, Dialect dialect) {
+    auto fd = connect_unix(path, Clock::now() + timeout);
+    if (!fd) return fd.error();
+    return start(*fd, helo, timeout, dialect, {});
+}
+
+Result<std::unique_ptr<SmtpClient>> SmtpClient::start(int fd, const std::string& helo,
+                                                      std::chrono::milliseconds timeout, Dialect dialect,
+                                                      std::string_view preamble) {
+    std::unique_ptr<SmtpClient> c(new SmtpClient(std::make_unique<Conn>(fd, fd, true), timeout));
+    c->dialect_ = dialect;
     if (!preamble.empty()) {
         if (auto w = c->conn_->write(preamble, c->deadline()); !w) return Error{ErrorKind::tempfail, "PROXY header: " + w.error().text};
     }
@@ -211,6 +231,37 @@ Result<SendResult> SmtpClient::send(const std::string& sender, const std::vector
     SendResult res;
     auto w = write_message_stuffed(message, [&](std::string_view piece) { return conn_->write(piece, deadline()); });
     if (!w) return w.error();
+    if (dialect_ == Dialect::lmtp) {
+        // RFC 2033 4.2: one reply per accepted recipient (all were), in order. The message is in only when
+        // every one is 250; a 4xx anywhere makes it a temporary failure for all (a resend may duplicate, never
+        // lose), else the first 5xx refuses it.
+        const SmtpReply* temp = nullptr;
+        const SmtpReply* perm = nullptr;
+        for (std::size_t i = 0; i < rcpts.size(); ++i) {
+            auto r = read_reply();
+            if (!r) {
+                dead_ = true;
+                return r.error();
+            }
+            res.per_rcpt.push_back(*r);
+        }
+        for (const auto& r : res.per_rcpt) {
+            if (r.code >= 400 && r.code < 500 && !temp) temp = &r;
+            else if (r.code != 250 && !perm) perm = &r;
+        }
+        if (res.per_rcpt.empty()) res.reply = SmtpReply(451, "4.5.0 no LMTP reply for any recipient");
+        else res.reply = temp ? *temp : perm ? *perm : res.per_rcpt.back();
+        if (res.reply.code == 250) {
+            res.accepted = true;
+        } else {
+            res.stage = "end";
+            if (!temp) {
+                // A 2xx other than 250 or a 3xx: not an answer we understand, so not final either.
+                if (res.reply.code < 500) res.reply = SmtpReply(451, "4.5.0 unexpected LMTP reply " + std::to_string(res.reply.code));
+            }
+        }
+        return res;
+    }
     auto end = read_reply();
     if (!end) return end.error();
     res.reply = *end;

@@ -25,7 +25,11 @@ struct SendResult {
     bool accepted = false;  ///< the server answered 250 to the end of data
     SmtpReply reply;        ///< the reply that decided it (the failing one, or the final 250)
     std::string stage;      ///< where it failed: connect, greeting, ehlo, mail, rcpt, data, end; "" when accepted
+    std::vector<SmtpReply> per_rcpt;  ///< LMTP: each recipient's reply after the data, in order
 };
+
+/// SMTP, or LMTP (RFC 2033: LHLO, and one reply per recipient after the data).
+enum class Dialect { smtp, lmtp };
 
 /// A client session with one server.
 class SmtpClient {
@@ -35,10 +39,14 @@ public:
     /// the session.
     static Result<std::unique_ptr<SmtpClient>> open(const HostPort& hp, const std::string& helo,
                                                     std::chrono::milliseconds timeout,
-                                                    std::string_view preamble = {});
+                                                    std::string_view preamble = {}, Dialect dialect = Dialect::smtp);
+    /// The same over the Unix socket at path (LMTP servers such as Dovecot's listen on one).
+    static Result<std::unique_ptr<SmtpClient>> open_unix(const std::string& path, const std::string& helo,
+                                                         std::chrono::milliseconds timeout, Dialect dialect);
     ~SmtpClient();
     /// One transaction: MAIL, every RCPT (all must be accepted, else RSET and the refusal is returned), DATA,
-    /// the message, the final reply. A lost connection or timeout is kind tempfail.
+    /// the message, the final reply. A lost connection or timeout is kind tempfail. LMTP: accepted only when
+    /// every recipient's reply is 250; else the reply is the first 4xx, or failing that the first 5xx.
     Result<SendResult> send(const std::string& sender, const std::vector<std::string>& rcpts,
                             const MessageSource& message);
     /// One transaction that gives a SOURCE notice instead of the data (msourced): MAIL and every RCPT as for
@@ -77,6 +85,8 @@ public:
 
 private:
     SmtpClient(std::unique_ptr<Conn> c, std::chrono::milliseconds timeout);
+    static Result<std::unique_ptr<SmtpClient>> start(int fd, const std::string& helo, std::chrono::milliseconds timeout,
+                                                     Dialect dialect, std::string_view preamble);
     /// MAIL and the RCPTs, pipelined when offered, then final (when not empty) in the same batch: the
     /// first refusal, or accepted with the reply to final.
     Result<SendResult> envelope(const std::string& sender, const std::vector<std::string>& rcpts,
@@ -87,6 +97,7 @@ private:
     std::vector<std::string> ext_;
     bool dead_ = false;
     std::string handed_to_;
+    Dialect dialect_ = Dialect::smtp;
 };
 
 } // namespace mail

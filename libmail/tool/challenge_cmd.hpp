@@ -18,7 +18,7 @@ struct ChallengeOptions {
     std::optional<std::string> sender;
     std::vector<std::string> rcpts;
     bool trust_upstream = false;
-    std::optional<std::string> deliver;        ///< maildir:PATH or sendmail
+    std::optional<std::string> deliver;        ///< a delivery target (parse_delivery_target)
     std::optional<std::string> relay;          ///< HOST:PORT for challenges
     std::optional<std::string> sendmail;       ///< a sendmail program for challenges
     std::optional<std::string> hold_dir, hold_time, quota, template_file, hostname, max_size;

@@ -41,11 +41,14 @@ std::string dirname_of(const std::string& p) {
 }
 
 Result<std::unique_ptr<Delivery>> delivery_of(const ChallengeSetup& s) {
-    if (s.deliver_spec.rfind("maildir:", 0) == 0 && s.deliver_spec.size() > 8)
-        return raw_maildir_delivery(s.deliver_spec.substr(8));
-    if (s.deliver_spec == "sendmail") return sendmail_delivery(s.deliver_sendmail);
-    if (s.deliver_spec.empty()) return Error{ErrorKind::usage, "where does mail go? give --deliver maildir:PATH or --deliver sendmail"};
-    return Error{ErrorKind::usage, "--deliver '" + s.deliver_spec + "': want maildir:PATH or sendmail"};
+    if (s.deliver_spec.empty())
+        return Error{ErrorKind::usage, "where does mail go? give --deliver maildir:PATH, sendmail, lmtp:... or pipe:..."};
+    auto t = parse_delivery_target(s.deliver_spec);
+    if (!t) return Error{ErrorKind::usage, "--deliver " + t.error().text};
+    // The message as it came (mchallenge reads it after an MDA that wrote the envelope fields already).
+    if (t->kind == DeliveryTarget::Kind::maildir) return raw_maildir_delivery(t->dir);
+    return make_delivery(*t, host_name(), std::chrono::seconds(120), nullptr, {XclientMode::no, ProxyProtocol::none},
+                         s.deliver_sendmail);
 }
 
 std::string random_id() {

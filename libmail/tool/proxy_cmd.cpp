@@ -176,9 +176,15 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         p.incoming.dir = m->value;
         ++targets;
     }
+    if (auto d = st.find(opt.deliver, nullptr, "deliver")) {
+        auto t = parse_delivery_target(d->value);
+        if (!t) return setting_error(opt.deliver.has_value(), *d, t.error().text);
+        p.incoming = *t;
+        ++targets;
+    }
     if (targets != 1)
-        return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir and --pickup"
-                                               : "where does mail go? give --relay HOST:PORT, --maildir DIR or --pickup DIR"};
+        return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir, --pickup and --deliver"
+                                               : "where does mail go? give --relay HOST:PORT, --maildir DIR, --pickup DIR or --deliver TARGET"};
     if (auto s = st.find(opt.smarthost, nullptr, "smarthost")) {
         auto hp = parse_host_port(s->value);
         if (!hp) return setting_error(opt.smarthost.has_value(), *s, hp.error().text);
@@ -199,6 +205,19 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     auto rt = resolve_seconds(ctx, opt.relay_timeout, "relay-timeout", limits::smtp_relay_timeout);
     if (!rt) return rt.error();
     p.relay_timeout = *rt;
+
+    Setting vr = st.get(opt.verify_recipients, nullptr, "verify-recipients", "none");
+    if (vr.value == "probe") {
+        auto c = recipient_probe(p.incoming, p.hostname, p.relay_timeout);
+        if (!c) return setting_error(opt.verify_recipients.has_value(), vr, c.error().text);
+        p.verify_recipients = std::move(*c);
+    } else if (vr.value.rfind("map:", 0) == 0 && vr.value.size() > 4) {
+        auto c = recipient_map(vr.value.substr(4));
+        if (!c) return setting_error(opt.verify_recipients.has_value(), vr, c.error().text);
+        p.verify_recipients = std::move(*c);
+    } else if (vr.value != "none") {
+        return setting_error(opt.verify_recipients.has_value(), vr, "want probe, map:FILE or none");
+    }
 
     auto af = resolve_number(ctx, opt.auth_failures, "auth-failures", limits::auth_failures, 0, 1000000);
     if (!af) return af.error();

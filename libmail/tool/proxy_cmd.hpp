@@ -17,7 +17,8 @@ namespace mail {
 struct ProxyOptions : SmtpDaemonOptions {
     std::vector<std::string> submission_listen;  ///< ADDR:PORT, submission (AUTH required)
     bool submission = false;                     ///< every session is a submission session
-    std::optional<std::string> relay, maildir, pickup, smarthost;
+    std::optional<std::string> relay, maildir, pickup, deliver, smarthost;
+    std::optional<std::string> verify_recipients;  ///< probe, map:FILE or none
     std::optional<std::string> unknown;
     std::optional<std::string> authserv_id;
     AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)

@@ -56,18 +56,9 @@ Result<SourcePolicy> policy_of(const Context& ctx, const SourceOptions& opt) {
 
     int targets = 0;
     if (auto d = st.find(opt.deliver, nullptr, "deliver")) {
-        DeliveryTarget t;
-        const std::string& v = d->value;
-        if (v.rfind("maildir:", 0) == 0 && v.size() > 8) {
-            t.kind = DeliveryTarget::Kind::maildir;
-            t.dir = v.substr(8);
-        } else if (v.rfind("pickup:", 0) == 0 && v.size() > 7) {
-            t.kind = DeliveryTarget::Kind::pickup;
-            t.dir = v.substr(7);
-        } else {
-            return setting_error(opt.deliver.has_value(), *d, "deliver: want maildir:PATH or pickup:PATH");
-        }
-        p.deliver = t;
+        auto t = parse_delivery_target(d->value);
+        if (!t) return setting_error(opt.deliver.has_value(), *d, t.error().text);
+        p.deliver = *t;
         ++targets;
     }
     if (auto r = st.find(opt.relay, nullptr, "relay")) {

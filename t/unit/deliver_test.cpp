@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -291,4 +292,106 @@ TEST_CASE("spool: each and read_at give back what was written, in memory and on 
     }
     unsetenv("TMPDIR");
     CHECK(entries(d.path).empty());
+}
+
+TEST_CASE("deliver: the one target parser takes every kind and says what it wants", "[deliver]") {
+    auto ok = [](std::string_view s) {
+        auto t = parse_delivery_target(s);
+        REQUIRE(t.ok());
+        CHECK(target_text(*t) == s);
+        return *t;
+    };
+    auto t = ok("lmtp:127.0.0.1:24");
+    CHECK(t.kind == DeliveryTarget::Kind::lmtp);
+    CHECK(t.relay.host == "127.0.0.1");
+    CHECK(t.relay.port == "24");
+    CHECK(t.dir.empty());
+    t = ok("lmtp:[::1]:2424");
+    CHECK(t.relay.host == "::1");
+    t = ok("lmtp:unix:/run/dovecot/lmtp");
+    CHECK(t.kind == DeliveryTarget::Kind::lmtp);
+    CHECK(t.dir == "/run/dovecot/lmtp");
+    t = ok("smtp:mx.example:25");
+    CHECK(t.kind == DeliveryTarget::Kind::relay);
+    t = ok("maildir:/var/mail/x");
+    CHECK(t.kind == DeliveryTarget::Kind::maildir);
+    CHECK(t.dir == "/var/mail/x");
+    CHECK(ok("pickup:spool").kind == DeliveryTarget::Kind::pickup);
+    t = ok("sendmail");
+    CHECK(t.kind == DeliveryTarget::Kind::sendmail);
+    CHECK(t.dir.empty());
+    CHECK(ok("sendmail:/usr/lib/sendmail").dir == "/usr/lib/sendmail");
+    t = ok("pipe:/usr/lib/dovecot/dovecot-lda -f ${sender} -a ${recipient}");
+    CHECK(t.kind == DeliveryTarget::Kind::pipe);
+    CHECK(t.argv == std::vector<std::string>{"/usr/lib/dovecot/dovecot-lda", "-f", "${sender}", "-a", "${recipient}"});
+    // Runs of spaces separate, and make no empty arguments.
+    t = parse_delivery_target("pipe:/bin/prog  a   b ").value();
+    CHECK(t.argv == std::vector<std::string>{"/bin/prog", "a", "b"});
+
+    for (const char* bad : {"", "lmtp", "lmtp:", "lmtp:host", "lmtp:host:", "lmtp:unix:", "lmtp:unix:relative",
+                            "maildir:", "pickup:", "sendmail:", "sendmail:relative", "pipe:", "pipe: ",
+                            "pipe:prog arg", "ftp:x:1", "/var/mail", "smtp:nowhere"}) {
+        INFO(bad);
+        auto r = parse_delivery_target(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == ErrorKind::usage);
+    }
+    CHECK_FALSE(parse_delivery_target(std::string("pipe:/bin/x\nmore")).ok());
+    CHECK_FALSE(parse_delivery_target(std::string(5000, 'x')).ok());
+    std::string many = "pipe:/bin/x";
+    for (int i = 0; i < 70; ++i) many += " a";
+    CHECK_FALSE(parse_delivery_target(many).ok());
+}
+
+TEST_CASE("deliver: a delivery program's exit status as sysexits(3) says", "[deliver]") {
+    CHECK(exit_reply(0, "p").code == 250);
+    CHECK(exit_reply(75, "p").code == 451);  // EX_TEMPFAIL
+    CHECK(exit_reply(71, "p").code == 451);  // EX_OSERR
+    CHECK(exit_reply(1, "p").code == 451);   // not a sysexits status: not final
+    CHECK(exit_reply(137, "p").code == 451);
+    CHECK(exit_reply(67, "p").code == 550);  // EX_NOUSER
+    CHECK(exit_reply(67, "p").lines.front().rfind("5.1.1 ", 0) == 0);
+    CHECK(exit_reply(77, "p").code == 550);  // EX_NOPERM
+    CHECK(exit_reply(65, "p").code == 554);
+}
+
+TEST_CASE("deliver: pipe runs the program once per recipient with the message on stdin", "[deliver]") {
+    TmpDir d;
+    // The program is a script run by its #! line: no shell between the target and the program's argv.
+    std::string prog = d.write("prog", "#!/bin/sh\nout=\"$1/$(echo \"$3\" | tr @ _)\"\nprintf '%s\\n' \"$2\" >\"$out\"\ncat >>\"$out\"\nexit \"$4\"\n");
+    REQUIRE(::chmod(prog.c_str(), 0700) == 0);
+    Message msg("Subject: hi\r\n\r\n", "body\r\n");
+    SECTION("every run exits 0: accepted") {
+        auto t = parse_delivery_target("pipe:" + prog + " " + d.path + " from=${sender} ${recipient} 0").value();
+        auto r = make_delivery(t, "h", std::chrono::seconds(5))->deliver(msg.m);
+        REQUIRE(r.ok());
+        CHECK(r->accepted);
+        CHECK(r->reply.code == 250);
+        CHECK(slurp(d.file("bob_b.example")) == "from=alice@a.example\nSubject: hi\r\n\r\nbody\r\n");
+        CHECK(slurp(d.file("carol_c.example")) == "from=alice@a.example\nSubject: hi\r\n\r\nbody\r\n");
+    }
+    SECTION("EX_TEMPFAIL: a temporary failure of the whole message") {
+        auto t = parse_delivery_target("pipe:" + prog + " " + d.path + " x ${recipient} 75").value();
+        auto r = make_delivery(t, "h", std::chrono::seconds(5))->deliver(msg.m);
+        REQUIRE(r.ok());
+        CHECK_FALSE(r->accepted);
+        CHECK(r->reply.code == 451);
+    }
+    SECTION("EX_NOUSER: refused") {
+        auto t = parse_delivery_target("pipe:" + prog + " " + d.path + " x ${recipient} 67").value();
+        auto r = make_delivery(t, "h", std::chrono::seconds(5))->deliver(msg.m);
+        REQUIRE(r.ok());
+        CHECK_FALSE(r->accepted);
+        CHECK(r->reply.code == 550);
+    }
+    SECTION("a program that cannot be run: temporary") {
+        auto t = parse_delivery_target("pipe:" + d.file("missing")).value();
+        auto r = make_delivery(t, "h", std::chrono::seconds(5))->deliver(msg.m);
+        if (r.ok()) {
+            CHECK_FALSE(r->accepted);
+            CHECK(r->reply.code / 100 == 4);
+        } else {
+            CHECK(r.error().kind == ErrorKind::tempfail);
+        }
+    }
 }
