@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
                    "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
     app.add_option("--token-limit-sender", opt.token_limit_sender,
                    "token addresses a day for one sender (default 20; 0: no limit)");
+    mail::add_switch(app, "source", opt.source,
+                     "SOURCE/GET on this port: take notices, fetch by GET through the same admission, serve GET "
+                     "for held mail (msourced(8))",
+                     "no SOURCE/GET (the default)");
+    mail::add_source_options(app, opt.source_settings, false);
     mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
     auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, senders, remove, list");

@@ -96,6 +96,7 @@ ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store
       client_(std::move(client_address)) {
     facts_.client = client_;
     look_.auth = &auth_;
+    if (p_.source && !p_.submission) source_ = std::make_unique<SourceCommands>(*p_.source, ctx_, store_, client_);
 }
 
 ProxySession::~ProxySession() {
@@ -151,6 +152,66 @@ const RealClient& ProxySession::real_client() {
 
 void ProxySession::on_protocol_error(std::string_view what) {
     ctx_.logger().notice("protocol", {{"client", client_}, {"helo", helo_}, {"error", what}});
+}
+
+std::vector<std::string> ProxySession::ehlo_keywords() {
+    if (!source_) return {};
+    return {std::string(source_keyword)};
+}
+
+// SOURCE and GET are msourced's (SourceCommands); what is the proxy's is who may give a notice: the
+// recipients are those the admission core took at RCPT (a stranger's got its 550 and token address there),
+// and they are decided again when the message has been fetched (admit_fetched). Mail of an authenticated
+// user goes out by DATA, never by a notice to us.
+std::optional<SmtpExtensionReply> ProxySession::on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) {
+    if (!source_) return std::nullopt;
+    if (cmd.word == "GET") return source_->get(cmd, s, helo_);
+    if (cmd.word != "SOURCE") return std::nullopt;
+    if (s.in_transaction && std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) { return r.d.outgoing; }))
+        return SmtpExtensionReply{SmtpReply(550, "5.7.1 SOURCE is for incoming mail; send yours by DATA"), false, {}};
+    std::vector<std::string> rcpts;
+    for (const auto& r : rcpts_) rcpts.push_back(r.d.rcpt);
+    auto r = source_->source(cmd, s, helo_, facts_.sender.value_or(""), rcpts);
+    if (r.reply.code / 100 == 2) reset();  // the reservations go: the fetched message reserves its own
+    return r;
+}
+
+Result<DeliveryResult> ProxySession::admit_fetched(const SourceIn& s, const HeadSpool& msg, const std::string& mx) {
+    DeliveryResult out;
+    auto refused = [&](SmtpReply r) {
+        out.accepted = false;
+        out.reply = std::move(r);
+        return out;
+    };
+    facts_.fetched_from = s.domain;
+    fetched_mx_ = mx;
+    fetched_id_ = s.id;
+    SmtpCommand none;
+    // The MX we fetched from stands where a client would: its address for SPF and the log, its name as HELO.
+    on_helo(mx.substr(0, mx.rfind(':')), true);
+    if (auto m = on_mail(s.sender, none); m.code / 100 != 2) return refused(m);
+    std::optional<SmtpReply> first_refusal;
+    for (const auto& rcpt : s.rcpts) {
+        auto r = on_rcpt("<" + rcpt + ">", none);
+        if (r.code / 100 != 2 && !first_refusal) first_refusal = r;
+    }
+    if (rcpts_.empty()) {
+        reset();
+        return refused(first_refusal.value_or(SmtpReply(554, "5.5.1 no valid recipients")));
+    }
+    if (auto d = on_data(); d.code != 354) return refused(d);
+    data_.write(msg.head(), limits::header_size);
+    if (auto w = msg.body().each([&](std::string_view piece) -> Result<void> {
+            data_.write(piece, limits::header_size);
+            return {};
+        });
+        !w)
+        return w.error();
+    SmtpReply end = on_data_end("");
+    out.accepted = end.code / 100 == 2;
+    out.reply = end;
+    out.where = "msmtp-proxy";
+    return out;
 }
 
 SmtpReply ProxySession::on_helo(std::string_view domain, bool esmtp) {
@@ -374,6 +435,7 @@ std::string ProxySession::received(const std::vector<std::string>& rcpts) const 
     std::string proto = esmtp_ ? "ESMTP" : "SMTP";
     if (esmtp_ && tls) proto += "S";
     if (esmtp_ && auth) proto += "A";
+    if (!facts_.fetched_from.empty()) proto = "SOURCE/GET";
     unsigned char id[6];
     if (RAND_bytes(id, sizeof id) != 1) std::fill(std::begin(id), std::end(id), 0);
     std::string ip = client_.substr(0, client_.rfind(':'));
@@ -456,6 +518,9 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
     if (auto h = msg.read_header(); !h) return std::optional<SmtpReply>(SmtpReply(554, "5.6.0 malformed header section"));
     check_auth(msg);
     std::vector<std::string> methods = auth_.results() ? auth_.results()->method_results() : std::vector<std::string>{};
+    if (!facts_.fetched_from.empty())
+        methods.push_back("x-mailstamp-source=fetched (from the MX of " + facts_.fetched_from + ") smtp.mailfrom=" +
+                          facts_.sender.value_or(""));
     for (auto& r : rcpts_) r.v.auth_results = methods;
     bool ask = std::any_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) {
         return r.d.outcome == Outcome::provisional || !r.d.stamp_for.empty();
@@ -525,6 +590,12 @@ Result<SmtpReply> ProxySession::finish_incoming() {
         if (auto h = msg.read_header(); !h) return SmtpReply(554, "5.6.0 malformed header section");
         strip_verdicts(msg, p_.authserv_id);
         add_verdict_fields(msg, group.front()->v, p_.authserv_id);
+        // Where the message came from, as msourced says it: fetched from the sender domain's MX, or sent.
+        if (!facts_.fetched_from.empty())
+            msg.prepend("X-Mailstamp-Source",
+                        "verified; domain=" + facts_.fetched_from + "; mx=" + fetched_mx_ + "; id=" + fetched_id_);
+        else if (source_)
+            msg.prepend("X-Mailstamp-Source", "unverified; received by DATA from " + client_ip(client_));
         if (p_.tag) {
             auto tg = p_.tags.find(letter);
             std::string tag = tg != p_.tags.end() ? tg->second : std::string("[") + letter + "]";

@@ -8,6 +8,7 @@
 // answered 250 only once it is downstream or on disk.
 #pragma once
 #include "libmail/daemon/hit_batch.hpp"
+#include "libmail/daemon/source.hpp"
 #include "libmail/auth/auth.hpp"
 #include "libmail/policy/admission_auth.hpp"
 #include "libmail/policy/admission_store.hpp"
@@ -76,6 +77,9 @@ struct ProxyPolicy {
     dns::Resolver* resolver = nullptr;               ///< sender authentication's lookups (the process's resolver)
     auth::Settings auth_settings;                    ///< trusted authserv-ids and ARC sealers, our name
     bool spf = true;                                 ///< evaluate SPF (--spf); no: an MTA in front does
+    /// --source: the SOURCE/GET extension on the incoming listener (msourced's commands, its store rows);
+    /// none: not offered.
+    std::shared_ptr<SourcePolicy> source;
 };
 
 /// The handler behind one session.
@@ -100,6 +104,13 @@ public:
     std::optional<SmtpReply> on_auth_begin() override;
     bool on_auth(std::string_view mechanism, std::string_view user, std::string_view password) override;
     void on_protocol_error(std::string_view what) override;
+    std::vector<std::string> ehlo_keywords() override;
+    std::optional<SmtpExtensionReply> on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) override;
+
+    /// A message fetched by GET for the partial row s from mx (HOST:PORT), run through this session as
+    /// if mx had sent it by DATA (the admission core at RCPT and at the end, with Facts::fetched_from set),
+    /// and delivered with an X-Mailstamp-Source field. The reply as a delivery's: accepted, or why not.
+    Result<DeliveryResult> admit_fetched(const SourceIn& s, const HeadSpool& msg, const std::string& mx);
 
 private:
     /// Why a recipient was taken.
@@ -151,6 +162,8 @@ private:
     std::string user_;         ///< the authenticated user
     std::vector<std::string> holds_;    ///< tokens reserved in this transaction
     std::vector<std::string> claimed_;  ///< tokens recorded used for the message being handed on
+    std::unique_ptr<SourceCommands> source_;  ///< --source: SOURCE and GET as msourced answers them
+    std::string fetched_mx_, fetched_id_;     ///< admit_fetched: where the message came from, its id
 };
 
 } // namespace mail

@@ -67,6 +67,36 @@ struct SourcePolicy {
     std::shared_ptr<SmtpClientPool> relay_pool;      ///< kept connections to --relay
     std::function<void()> wake;                      ///< called after a SOURCE notice is recorded (the fetch thread)
     const std::atomic<bool>* stop = nullptr;         ///< set: passes give their remaining rows back and return
+    /// Set: a fetched message is handed to this instead of to deliver (msmtp-proxy --source runs it through
+    /// the admission core as DATA mail would be): the message as fetched for row s from mx (HOST:PORT),
+    /// the pass's own store; the result as a delivery's (accepted, or the reply that refused it).
+    std::function<Result<DeliveryResult>(Context& ctx, Store& store, const SourceIn& s, const HeadSpool& msg,
+                                         const std::string& mx)>
+        admit;
+};
+
+/// The SOURCE and GET commands as msourced answers them, for every session that offers the extension
+/// (msourced's own, and msmtp-proxy --source): a notice is recorded as a partial message for the fetch
+/// thread, a GET is served from the held messages. One per session.
+class SourceCommands {
+public:
+    SourceCommands(const SourcePolicy& policy, Context& ctx, Store& store, std::string client_address);
+    /// SOURCE <id> in the transaction of sender (normalised; "" for <>) to rcpts (the recipients the session
+    /// took, normalised), after HELO helo. A positive reply ends the transaction: the caller forgets it.
+    SmtpExtensionReply source(const SmtpCommand& cmd, const SmtpSessionState& s, const std::string& helo,
+                              const std::string& sender, const std::vector<std::string>& rcpts);
+    /// GET <id>, outside a transaction.
+    SmtpExtensionReply get(const SmtpCommand& cmd, const SmtpSessionState& s, const std::string& helo);
+
+private:
+    Result<bool> rate_ok(std::string_view what);
+    std::optional<SmtpReply> check_mx_client(const std::string& domain, const std::string& helo,
+                                             const std::string& sender);
+    const SourcePolicy& p_;
+    Context& ctx_;
+    Store& store_;
+    std::string client_;
+    std::string ip_;
 };
 
 /// The handler behind one msourced session: takes SOURCE notices and plain DATA for the protected domains,
@@ -88,10 +118,6 @@ public:
     std::optional<SmtpExtensionReply> on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) override;
 
 private:
-    SmtpExtensionReply source(const SmtpCommand& cmd, const SmtpSessionState& s);
-    SmtpExtensionReply get(const SmtpCommand& cmd, const SmtpSessionState& s);
-    Result<bool> rate_ok(std::string_view what);
-    std::optional<SmtpReply> check_mx_client(const std::string& domain);
     const SourcePolicy& p_;
     Context& ctx_;
     Store& store_;
@@ -104,6 +130,7 @@ private:
     std::string sender_;
     std::vector<std::string> rcpts_;
     HeadSpool data_;
+    SourceCommands cmds_;
 };
 
 /// What one pass did.

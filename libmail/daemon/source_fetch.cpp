@@ -64,7 +64,8 @@ void fetch_domain(const SourcePolicy& p, Context& ctx, Store& store, const std::
             {"X-Mailstamp-Source", "verified; domain=" + domain + "; mx=" + mx + "; id=" + s.id},
             {"Received", received_field(mx.substr(0, mx.rfind(':')), mx, p.hostname, "SOURCE/GET id " + s.id, s.rcpts)},
         };
-        auto d = hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
+        // Through the admission core when the proxy fetched it (its own fields then), else straight on.
+        auto d = p.admit ? p.admit(ctx, store, s, msg, mx) : hand_on(p, delivery, s.sender, s.rcpts, msg, fields);
         if (!d || !d->accepted) {
             std::string why = d ? "delivery: " + reply_text(d->reply) : "delivery: " + d.error().text;
             if (delivery) {

@@ -27,7 +27,8 @@ using source_detail::received_field;
 using source_detail::reply_text;
 
 SourceSession::SourceSession(const SourcePolicy& policy, Context& ctx, Store& store, std::string client_address)
-    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)), ip_(ip_of(client_)) {}
+    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)), ip_(ip_of(client_)),
+      cmds_(policy, ctx, store, client_) {}
 
 SourceSession::~SourceSession() {
     if (delivery_) delivery_->close();
@@ -129,19 +130,29 @@ void SourceSession::on_protocol_error(std::string_view what) {
 std::vector<std::string> SourceSession::ehlo_keywords() { return {std::string(source_keyword)}; }
 
 std::optional<SmtpExtensionReply> SourceSession::on_extension(const SmtpCommand& cmd, const SmtpSessionState& s) {
-    if (cmd.word == "SOURCE") return source(cmd, s);
-    if (cmd.word == "GET") return get(cmd, s);
+    if (cmd.word == "SOURCE") {
+        auto r = cmds_.source(cmd, s, helo_, sender_, rcpts_);
+        if (r.reply.code / 100 == 2) on_reset();
+        return r;
+    }
+    if (cmd.word == "GET") return cmds_.get(cmd, s, helo_);
     return std::nullopt;
 }
 
-Result<bool> SourceSession::rate_ok(std::string_view what) {
+// ---- SOURCE and GET (every session that offers the extension) ----
+
+SourceCommands::SourceCommands(const SourcePolicy& policy, Context& ctx, Store& store, std::string client_address)
+    : p_(policy), ctx_(ctx), store_(store), client_(std::move(client_address)), ip_(ip_of(client_)) {}
+
+Result<bool> SourceCommands::rate_ok(std::string_view what) {
     return store_.rate_hit(std::string(what) + " " + client_key(ip_), now(), p_.rate_window, p_.get_limit);
 }
 
 // A notice makes us connect to the sender domain's MX: taken only from that MX (an --mx-map entry counts as
 // the MX), or anyone could point our fetches at a third party. A session on a pipe (a local user running
 // msourced) has no client address and is trusted like the store it could write directly.
-std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domain) {
+std::optional<SmtpReply> SourceCommands::check_mx_client(const std::string& domain, const std::string& helo,
+                                                         const std::string& sender) {
     if (!same_address(ip_, ip_)) return std::nullopt;  // not a numeric address: no network client
     // Taken as soon as the client's address is one that resolved: a failed lookup of another host (a server
     // that drops AAAA queries) does not matter then. 451 only when none matched and some lookup failed.
@@ -149,7 +160,7 @@ std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domai
     auto targets = mail_targets(domain, p_.mx_map, p_.mx_port, p_.timeout,
                                 [&ip](const MailTarget& t) { return is_target_address({t}, ip); }, p_.resolver);
     auto cannot_tell = [&](const std::string& error) {
-        ctx_.logger().notice("source", {{"client", client_}, {"sender", sender_}, {"result", "deferred"}, {"error", error}});
+        ctx_.logger().notice("source", {{"client", client_}, {"sender", sender}, {"result", "deferred"}, {"error", error}});
         return SmtpReply(451, "4.4.3 cannot tell now whether " + ip_ + " is an MX of " + domain + "; try again later");
     };
     std::string why;
@@ -163,30 +174,31 @@ std::optional<SmtpReply> SourceSession::check_mx_client(const std::string& domai
             if (!t.error.empty()) return cannot_tell(t.error);
         why = "client is not an MX of the sender's domain";
     }
-    ctx_.logger().notice("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"result", "refused"},
+    ctx_.logger().notice("source", {{"client", client_}, {"helo", helo}, {"sender", sender}, {"result", "refused"},
                                     {"error", why}});
     return SmtpReply(550, "5.7.1 SOURCE is taken only from an MX of " + domain + "; " + ip_ + " is none: use DATA");
 }
 
-SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessionState& s) {
+SmtpExtensionReply SourceCommands::source(const SmtpCommand& cmd, const SmtpSessionState& s, const std::string& helo,
+                                          const std::string& sender, const std::vector<std::string>& rcpts) {
     if (!s.in_transaction) return {SmtpReply(503, "5.5.1 need MAIL before SOURCE"), false, {}};
     if (s.rcpts == 0) return {SmtpReply(554, "5.5.1 no valid recipients"), false, {}};
     if (!valid_source_id(cmd.arg)) return {SmtpReply(501, "5.5.4 Syntax: SOURCE <32 hex digits>"), false, {}};
-    if (sender_.empty()) return {SmtpReply(550, "5.7.1 SOURCE needs a sender domain to fetch from; use DATA"), false, {}};
-    if (!normalize_mail_domain(domain_of(sender_)))
+    if (sender.empty()) return {SmtpReply(550, "5.7.1 SOURCE needs a sender domain to fetch from; use DATA"), false, {}};
+    if (!normalize_mail_domain(domain_of(sender)))
         return {SmtpReply(550, "5.7.1 the sender's domain has no MX to fetch from; use DATA"), false, {}};
     auto ok = rate_ok("source");
     if (!ok) return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     if (!*ok) return {SmtpReply(450, "4.7.1 too many notices, try again later"), false, {}};
-    if (auto refused = check_mx_client(domain_of(sender_))) return {*refused, false, {}};
+    if (auto refused = check_mx_client(domain_of(sender), helo, sender)) return {*refused, false, {}};
     std::int64_t t = now();
     SourceIn in;
     in.id = lower(cmd.arg);
-    in.domain = domain_of(sender_);
-    in.sender = sender_;
-    in.rcpts = rcpts_;
+    in.domain = domain_of(sender);
+    in.sender = sender;
+    in.rcpts = rcpts;
     in.client = client_;
-    in.helo = helo_;
+    in.helo = helo;
     in.received = t;
     in.expires = t + p_.partial_time;
     in.next_try = t;
@@ -195,14 +207,13 @@ SmtpExtensionReply SourceSession::source(const SmtpCommand& cmd, const SmtpSessi
         ctx_.logger().err("store", {{"client", client_}, {"error", added.error().text}});
         return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     }
-    ctx_.logger().info("source", {{"client", client_}, {"helo", helo_}, {"sender", sender_}, {"id", id_tag(in.id)},
-                                  {"rcpts", static_cast<long>(rcpts_.size())}, {"new", *added}});
-    on_reset();
+    ctx_.logger().info("source", {{"client", client_}, {"helo", helo}, {"sender", sender}, {"id", id_tag(in.id)},
+                                  {"rcpts", static_cast<long>(rcpts.size())}, {"new", *added}});
     if (p_.wake) p_.wake();
     return {SmtpReply(250, "2.6.0 " + in.id + " noted; the message will be fetched from the MX of " + in.domain), true, {}};
 }
 
-SmtpExtensionReply SourceSession::get(const SmtpCommand& cmd, const SmtpSessionState& s) {
+SmtpExtensionReply SourceCommands::get(const SmtpCommand& cmd, const SmtpSessionState& s, const std::string& helo) {
     if (!s.greeted) return {SmtpReply(503, "5.5.1 send HELO or EHLO first"), false, {}};
     if (s.in_transaction) return {SmtpReply(503, "5.5.1 GET is not allowed in a transaction"), false, {}};
     if (cmd.arg.empty()) return {SmtpReply(501, "5.5.4 Syntax: GET <id>"), false, {}};
@@ -228,7 +239,7 @@ SmtpExtensionReply SourceSession::get(const SmtpCommand& cmd, const SmtpSessionS
         ctx_.logger().err("get", {{"client", client_}, {"id", id_tag((*row)->id)}, {"error", (*row)->path + ": " + std::strerror(errno)}});
         return {SmtpReply(451, "4.3.0 temporary failure, try again later"), false, {}};
     }
-    ctx_.logger().info("get", {{"client", client_}, {"helo", helo_}, {"id", id_tag((*row)->id)}, {"domain", (*row)->domain},
+    ctx_.logger().info("get", {{"client", client_}, {"helo", helo}, {"id", id_tag((*row)->id)}, {"domain", (*row)->domain},
                                {"result", "served"}, {"gets", (*row)->gets}, {"size", (*row)->size}});
     return {SmtpReply(250, "2.6.0 message follows, " + std::to_string((*row)->size) + " octets, ended by <CRLF>.<CRLF>"),
             false, file_source((*row)->path)};

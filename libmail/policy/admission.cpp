@@ -129,7 +129,7 @@ Decision Gate::at_mail(const Facts& f) {
     return d;
 }
 
-Gate::AuthCheck Gate::authenticate(const WlEntry& e, const std::string& identity, bool on_from) {
+Gate::AuthCheck Gate::authenticate(const Facts& f, const WlEntry& e, const std::string& identity, bool on_from) {
     using K = AuthCheck::Kind;
     AuthCheck out;
     if (!l_.auth || e.auth == WlAuth::none || e.kind == WlKind::recipient) return out;
@@ -144,17 +144,22 @@ Gate::AuthCheck Gate::authenticate(const WlEntry& e, const std::string& identity
     bool spf_ok = r ? r->spf_pass(dom) : (spf && spf->result == spf::SpfResult::pass && iequals(spf->domain, dom));
     bool dkim_ok = r && r->dkim_pass(dom);
     bool dmarc_ok = r && r->dmarc_pass() && iequals(r->from_domain, dom);
+    // A body fetched by GET from an MX of dom (our lookup, our connection) came from dom's own servers: for
+    // the entries an SPF pass satisfies, it does too; aligned the same way for a From match.
+    bool fetched_ok = !f.fetched_from.empty() && iequals(f.fetched_from, dom);
     (void)on_from;  // the rules differ only in which identity dom is (mailstamp(7) ADMISSION)
     auto pass = [&](const char* m) {
         out.kind = K::pass;
         out.method = m;
         if (std::string_view(m) == "dmarc pass" && r && r->dmarc.status != dmarc::Status::pass && r->arc_trusted)
             out.method = "arc pass (sealed by " + r->arc.sealer + ")";
+        if (std::string_view(m) == "fetched") out.method = "fetched from the MX of " + dom;
         return out;
     };
     switch (e.auth) {
     case WlAuth::spf:
         if (spf_ok) return pass("spf pass");
+        if (fetched_ok) return pass("fetched");
         break;
     case WlAuth::dkim:
         if (dkim_ok) return pass("dkim pass");
@@ -166,6 +171,7 @@ Gate::AuthCheck Gate::authenticate(const WlEntry& e, const std::string& identity
         if (spf_ok) return pass("spf pass");
         if (dkim_ok) return pass("dkim pass");
         if (dmarc_ok) return pass("dmarc pass");
+        if (fetched_ok) return pass("fetched");
         break;
     }
     out.detail = summary(r, spf, dom);
@@ -301,7 +307,7 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
         auto m = l_.whitelist.match(who, *r);
         if (!m) return tempfail(rcpt);
         if (!*m || (who.empty() && (*m)->kind != WlKind::recipient)) continue;
-        AuthCheck a = authenticate(**m, who, false);
+        AuthCheck a = authenticate(f, **m, who, false);
         if (a.kind == AuthCheck::Kind::tempfail) return auth_tempfail(rcpt);
         if (a.kind == AuthCheck::Kind::forged) {
             d.unauthenticated = who;
@@ -416,7 +422,7 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
             auto m = l_.whitelist.match(f.sender_match, *r);
             if (!m) return m.error();
             if (!*m) continue;
-            AuthCheck a = authenticate(**m, f.sender_match, false);
+            AuthCheck a = authenticate(f, **m, f.sender_match, false);
             if (a.kind == AuthCheck::Kind::tempfail) return temporary();
             if (a.kind == AuthCheck::Kind::forged) forged = f.sender_match;
             if (a.kind != AuthCheck::Kind::pass && a.kind != AuthCheck::Kind::unauthenticated) continue;
@@ -446,7 +452,7 @@ Result<EndVerdict> Gate::at_end(const Facts& f, const std::vector<Decision>& rcp
                     forged = a;
                     break;
                 }
-                AuthCheck c = authenticate(**m, a, true);
+                AuthCheck c = authenticate(f, **m, a, true);
                 if (c.kind == AuthCheck::Kind::tempfail) return temporary();
                 if (c.kind == AuthCheck::Kind::forged) forged = a;
                 if (c.kind != AuthCheck::Kind::pass && c.kind != AuthCheck::Kind::unauthenticated) break;

@@ -131,6 +131,11 @@ struct Facts {
     std::string sender_match;           ///< the sender with BATV/SRS tags taken off, for whitelist matching
     std::string user;                   ///< the authenticated user; "" when none
     std::string holder;                 ///< this transaction's name on the one-time tokens it reserves
+    /// How the message came: "" when the client sent it (DATA); else it was fetched by GET (the SOURCE
+    /// extension, msourced(8)) from an MX of this domain, as our own lookup found that MX. A fetch from the
+    /// sender's domain speaks for that domain as an SPF pass does: whitelist entries that need spf or auto
+    /// authentication count it.
+    std::string fetched_from;
 };
 
 /// What the core says.
@@ -196,12 +201,14 @@ public:
     /// How a whitelist hit's identity fared (mailstamp(7) ADMISSION).
     struct AuthCheck {
         enum class Kind { pass, unauthenticated, pending, forged, tempfail } kind = Kind::pass;
-        std::string method;  ///< pass: "spf pass", "dkim pass", "dmarc pass", "arc pass (sealed by D)"
+        std::string method;  ///< pass: "spf pass", "dkim pass", "dmarc pass", "arc pass (sealed by D)",
+                             ///< "fetched from the MX of D"
         std::string detail;  ///< the results, for the log
     };
     /// Checks entry e, matched on identity (the envelope sender, or a From address when on_from), against what
     /// is known of the authentication now. Logs forged and unauthenticated_hit through the AuthLookup.
-    AuthCheck authenticate(const WlEntry& e, const std::string& identity, bool on_from);
+    /// A message f says was fetched from identity's domain passes spf and auto entries.
+    AuthCheck authenticate(const Facts& f, const WlEntry& e, const std::string& identity, bool on_from);
 
 private:
     Result<std::string> token_limit(const Facts& f);

@@ -8,6 +8,7 @@
 #include "libmail/io/net.hpp"
 #include "libmail/policy/password.hpp"
 #include "libmail/daemon/proxy.hpp"
+#include "libmail/daemon/source_setup.hpp"
 #include "libmail/io/serve.hpp"
 #include "libmail/policy/user_senders.hpp"
 #include "libmail/app/settings.hpp"
@@ -367,6 +368,22 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         pol->relay_pool = std::make_shared<SmtpClientPool>();
         pol->smarthost_pool = std::make_shared<SmtpClientPool>();
     }
+    // --source: msourced's settings beside the proxy's; fetched mail goes where DATA mail goes, through
+    // a session of the incoming listener (SourcePolicy::admit, set below).
+    auto with_source = resolve_switch(ctx, opt.source, "source", false);
+    if (!with_source) return fail(with_source.error());
+    std::int64_t fetch_interval = 0;
+    if (*with_source) {
+        if (inetd)
+            return fail(Error{ErrorKind::usage, "--source needs a daemon (--listen or systemd's sockets) to fetch"});
+        auto sp = resolve_source_policy(ctx, opt, opt.source_settings);
+        if (!sp) return fail(sp.error());
+        sp->deliver = pol->incoming;
+        auto fi = resolve_fetch_interval(ctx, opt.source_settings);
+        if (!fi) return fail(fi.error());
+        fetch_interval = *fi;
+        pol->source = std::make_shared<SourcePolicy>(std::move(*sp));
+    }
     ProxyPolicy incoming = *pol;
     incoming.submission = opt.submission;
     ProxyPolicy submission = *pol;
@@ -416,10 +433,31 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         ctx.logger().notice("listen", {{"address", s.listening ? local_address(s.fd) : "connected"},
                                        {"role", s.name == "submission" ? "submission" : "incoming"}});
     HitFlusher flusher(pol->hits, pool);  // started after dropping privileges: it opens store connections
+    std::unique_ptr<SourceFetcher> fetcher;
+    if (pol->source) {
+        SourcePolicy& sp = *pol->source;
+        sp.stop = &stop;
+        sp.admit = [&incoming](Context& c, Store& st, const SourceIn& row, const HeadSpool& msg,
+                               const std::string& mx) -> Result<DeliveryResult> {
+            Result<DeliveryResult> r = Error{ErrorKind::software, ""};
+            {
+                ProxySession ps(incoming, c, st, mx);
+                r = ps.admit_fetched(row, msg, mx);
+            }
+            if (incoming.hits) incoming.hits->flush(st, now());
+            return r;
+        };
+        if (fetch_interval > 0) {
+            fetcher = std::make_unique<SourceFetcher>(sp, ctx, std::chrono::seconds(fetch_interval), stop);
+            sp.wake = [f = fetcher.get()] { f->wake(); };
+        }
+    }
     serve_daemon(ctx, socks, *lim, pol->hostname, hup, stop,
                  [&](Conn& conn, const std::string& peer, const ServeSocket& via) {
                      session(conn, peer, via.name == "submission" ? submission : incoming, ctx, pool, tls, &stop);
                  });
+    if (pol->source) pol->source->wake = nullptr;
+    fetcher.reset();
     flusher.stop();
     ctx.logger().notice("stop", {{"sessions", static_cast<long>(active_sessions())}});
     if (tls) SSL_CTX_free(tls);

@@ -5,6 +5,7 @@
 #include "libmail/app/auth_setup.hpp"
 #include "libmail/tool/cli.hpp"
 #include "libmail/daemon/daemon_cmd.hpp"
+#include "libmail/daemon/source_setup.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -37,6 +38,8 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> token_ttl;
     std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
     std::optional<std::string> token_limit_network, token_limit_sender;
+    std::optional<bool> source;      ///< SOURCE/GET on the incoming listener (msourced's extension)
+    SourceSettings source_settings;  ///< its options, as msourced's
     // user subcommands
     std::string command;      ///< "" (serve), or user add|passwd|senders|remove|list
     std::string user_name;

@@ -4,6 +4,7 @@
 #pragma once
 #include "libmail/tool/cli.hpp"
 #include "libmail/daemon/daemon_cmd.hpp"
+#include "libmail/daemon/source_setup.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -13,10 +14,7 @@
 namespace mail {
 
 /// msourced's options, filled by CLI11; unset ones come from the config file.
-struct SourceOptions : SmtpDaemonOptions {
-    std::vector<std::string> mx_map;
-    std::optional<std::string> deliver, relay, fetch_interval, hold_dir, hold_time, partial_time;
-    std::optional<std::string> max_gets, get_limit, fetch_limit, rate_window, retry, retry_max, on_expiry, timeout, mx_port;
+struct SourceOptions : SmtpDaemonOptions, SourceSettings {
     std::string command;  ///< "" (serve), send, fetch, queue, expire
     std::string from;
     std::vector<std::string> rcpts;

@@ -716,3 +716,54 @@ TEST_CASE("auth: challenges go only to senders that authenticate") {
     g.auth.res = results(SpfResult::none, "quiet.example");
     CHECK(g.gate.challenge(g.facts("ann@quiet.example")) == ChallengeAuth::send);
 }
+
+TEST_CASE("auth: a message fetched by GET from the sender domain's MX passes spf and auto entries, not dkim ones") {
+    AuthRig g;
+    g.publishing();
+    g.policy.refuse_unknown = true;
+    g.auth.spf = spf_of(SpfResult::fail, "good.example");  // the MX we fetched from is not in its SPF record
+    g.wl.add(7, "friend@good.example");                    // auto
+    auto f = g.facts("friend@good.example");
+    // Sent by DATA: an spf fail leaves the auto entry pending.
+    CHECK(g.gate.at_rcpt(f, "bob@ours.example").outcome == Outcome::provisional);
+    // Fetched from good.example's MX: whitelisted at RCPT, and the reason says how.
+    f.fetched_from = "Good.Example";
+    Decision d = g.gate.at_rcpt(f, "bob@ours.example");
+    CHECK(d.outcome == Outcome::accept);
+    CHECK(d.category == Category::whitelist);
+    CHECK(d.reason == "sender friend@good.example is whitelisted, fetched from the MX of good.example");
+    CHECK_FALSE(g.auth.logged("forged"));
+    // Fetched from another domain's MX: it speaks for that domain only.
+    f.fetched_from = "evil.example";
+    Decision other = g.gate.at_rcpt(f, "bob@ours.example");
+    CHECK(other.outcome == Outcome::provisional);
+    CHECK(other.auth_pending);
+    // An spf entry counts the fetch as its SPF pass; a dkim entry still wants its signature.
+    AuthRig s;
+    s.publishing();
+    s.policy.refuse_unknown = true;
+    s.auth.spf = spf_of(SpfResult::fail, "good.example");
+    s.wl.add(7, "friend@good.example", "", WlAuth::spf);
+    auto fs = s.facts("friend@good.example");
+    CHECK(s.gate.at_rcpt(fs, "bob@ours.example").outcome == Outcome::refuse);
+    fs.fetched_from = "good.example";
+    CHECK(s.gate.at_rcpt(fs, "bob@ours.example").outcome == Outcome::accept);
+    AuthRig k;
+    k.publishing();
+    k.auth.spf = spf_of(SpfResult::fail, "good.example");
+    k.wl.add(7, "friend@good.example", "", WlAuth::dkim);
+    auto fk = k.facts("friend@good.example");
+    fk.fetched_from = "good.example";
+    Decision dk = k.gate.at_rcpt(fk, "bob@ours.example");
+    CHECK(dk.outcome == Outcome::provisional);
+    CHECK(dk.category == Category::unknown);
+    // At the end of the message, a From match of the fetched domain passes the same way (aligned).
+    Msg plain("From: friend@good.example\nSubject: hi\n\nbody\n");
+    std::vector<Decision> ds{g.gate.at_rcpt(g.facts("friend@good.example"), "bob@ours.example")};
+    g.auth.res = results(SpfResult::fail, "good.example");
+    auto fe = g.facts("friend@good.example");
+    fe.fetched_from = "good.example";
+    auto e = g.gate.at_end(fe, ds, plain.r, {"friend@good.example"}, no_body);
+    REQUIRE(e.ok());
+    CHECK(e->verdict.category == Category::whitelist);
+}
