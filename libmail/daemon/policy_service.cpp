@@ -244,7 +244,13 @@ std::string PolicySession::at_rcpt(const PolicyRequest& req) {
     if (d.hold && std::none_of(holds_.begin(), holds_.end(), [&](const TokenRecord& h) { return h.id == d.hold->id; }))
         holds_.push_back(*d.hold);
     if (d.busy) ctx_.logger().notice("token_busy", {{"client", facts_.client}, {"sender", sender_text}, {"rcpt", rcpt}});
-    if (d.outcome == Outcome::provisional && d.category == Category::unknown) {
+    auto spf = auth_->spf_at_mail();
+    if (d.auth_pending && spf && spf->result == spf::SpfResult::temperror) {
+        // The message would have to decide (DKIM), and DNS failed for SPF: a retry, never a verdict.
+        d.outcome = Outcome::tempfail;
+        d.reply = SmtpReply(451, "4.7.0 cannot check the sender's authentication now (DNS), try again later");
+        d.reason = "authentication lookup failed";
+    } else if (d.outcome == Outcome::provisional && d.category == Category::unknown) {
         // Only the envelope is seen here: a whitelisted sender whose authentication the message would have
         // to decide (no SPF pass) is an unknown sender, refused with a token address like any other.
         std::vector<std::string> tokens, why;
