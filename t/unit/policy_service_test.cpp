@@ -92,7 +92,7 @@ TEST_CASE("policy reader: name=value lines, an empty line ends a request", "[pol
 
 TEST_CASE("policy reader: malformed lines are errors of kind data", "[policy]") {
     PolicyLimits lim;
-    for (std::string bad : {"no equals sign", "=value", std::string("a=b\0c", 5), "a=b\x1b"}) {
+    for (const std::string& bad : std::vector<std::string>{"no equals sign", "=value", std::string("a=b\0c", 5), "a=b\x1b"}) {
         PolicyReader r(lim);
         auto x = r.line(bad);
         REQUIRE_FALSE(x);
