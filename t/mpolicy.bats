@@ -170,6 +170,17 @@ policy() { mmilter --policy --log "$M/policy.log" "$@"; }
   assert_output "action=451 4.3.0 cannot answer now, try again later"
 }
 
+@test "stdin: a whitelisted sender whose SPF DNS fails is a 451, never a verdict" {
+  # Nothing answers on port 9: every lookup fails at once.
+  req RCPT 1 friend@good.example bob@ours.example >"$M/in"
+  run policy --dns 127.0.0.1:9 <"$M/in"
+  assert_success
+  assert_output "action=451 4.7.0 cannot check the sender's authentication now (DNS), try again later"
+  # The tests' DNS server answers (nothing published): the hit counts.
+  run policy <"$M/in"
+  assert_output "action=DUNNO"
+}
+
 # pf_flow POSTFIX_PORT: the paths end to end through Postfix and the service: whitelisted delivered, a
 # stranger refused at RCPT with a token address, one resend to it delivered, a second refused, postmaster
 # delivered.
