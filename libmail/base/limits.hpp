@@ -84,6 +84,13 @@ inline constexpr int token_reservation = 600;
 inline constexpr int token_issue_network = 20;
 inline constexpr int token_issue_sender = 20;
 
+/// The Postfix policy service (mmilter --policy): octets a line without its newline, attributes and octets a
+/// request, seconds to wait for the next line (Postfix closes its idle connections after 300 s).
+inline constexpr std::size_t policy_line_length = 4096;
+inline constexpr std::size_t policy_attributes = 100;
+inline constexpr std::size_t policy_request_size = 64 * 1024;
+inline constexpr int policy_idle = 600;
+
 /// SQLite busy timeout, milliseconds: past it a program exits 75.
 inline constexpr int store_busy_timeout_ms = 10000;
 

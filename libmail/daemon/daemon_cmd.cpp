@@ -87,6 +87,12 @@ Result<SSL_CTX*> resolve_server_tls(const Context& ctx, const SmtpDaemonOptions&
 Result<std::vector<ServeSocket>> daemon_sockets(const std::vector<std::string>& listen, const std::string& name) {
     std::vector<ServeSocket> socks = activated_sockets();
     for (const auto& l : listen) {
+        if (l.rfind("unix:", 0) == 0) {
+            auto fd = listen_unix(l.substr(5), 256);
+            if (!fd) return Error{fd.error().kind, "--listen " + l + ": " + fd.error().text};
+            socks.push_back(ServeSocket{*fd, name.empty() ? l : name, true});
+            continue;
+        }
         auto hp = parse_host_port(l);
         if (!hp) return Error{hp.error().kind, "--listen " + l + ": " + hp.error().text};
         auto fd = listen_tcp(*hp, 256);

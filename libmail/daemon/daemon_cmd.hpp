@@ -37,7 +37,8 @@ Result<void> resolve_smtp_limits(const Context& ctx, const SmtpDaemonOptions& o,
                                  SmtpServerConfig& cfg, SessionTimes& times);
 /// The STARTTLS context from tls-cert and tls-key, or nullptr when neither is set.
 Result<SSL_CTX*> resolve_server_tls(const Context& ctx, const SmtpDaemonOptions& o);
-/// systemd's sockets, then one listening socket per address of listen (named name).
+/// systemd's sockets, then one listening socket per address of listen (HOST:PORT, or unix:PATH for a Unix-domain
+/// socket), named name.
 Result<std::vector<ServeSocket>> daemon_sockets(const std::vector<std::string>& listen, const std::string& name);
 /// The bounds on concurrent sessions: max-sessions (default 100) and max-per-client (default 10, 0: none).
 Result<ServeLimits> resolve_serve_limits(const Context& ctx, const SmtpDaemonOptions& o);

@@ -2,13 +2,16 @@
 #include "libmail/io/net.hpp"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -155,6 +158,29 @@ Result<int> listen_tcp(const HostPort& hp, int backlog) {
     return fd;
 }
 
+Result<int> listen_unix(const std::string& path, int backlog) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof sa.sun_path)
+        return Error{ErrorKind::usage, "unix:" + path + ": want a socket path of 1 to " +
+                                           std::to_string(sizeof sa.sun_path - 1) + " octets"};
+    path.copy(sa.sun_path, path.size());
+    // A socket left by an earlier run is replaced; anything else at the path is not touched.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return Error{ErrorKind::config, "unix:" + path + ": exists and is no socket"};
+        ::unlink(path.c_str());
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return sys_error("unix:" + path + ": socket");
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, backlog) != 0) {
+        Error e = sys_error("unix:" + path + ": bind");
+        ::close(fd);
+        return e;
+    }
+    return fd;
+}
+
 namespace {
 std::string address_of(int fd, bool peer) {
     sockaddr_storage ss{};
@@ -162,7 +188,12 @@ std::string address_of(int fd, bool peer) {
     int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
                   : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     if (rc != 0) return "?";
-    if (ss.ss_family == AF_UNIX) return "local";
+    if (ss.ss_family == AF_UNIX) {
+        auto* su = reinterpret_cast<sockaddr_un*>(&ss);
+        std::size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        std::string path(su->sun_path, ::strnlen(su->sun_path, std::min(n, sizeof su->sun_path)));
+        return peer || path.empty() ? "local" : "unix:" + path;
+    }
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET6) {

@@ -27,7 +27,10 @@ Result<int> connect_tcp(const HostPort& hp, Deadline deadline);
 Result<int> connect_unix(const std::string& path, Deadline deadline);
 /// Binds and listens on hp (port 0: any free port); the socket, or kind tempfail.
 Result<int> listen_tcp(const HostPort& hp, int backlog = 64);
-/// The local address of a socket as HOST:PORT or [IPv6]:PORT.
+/// Binds and listens on the Unix-domain stream socket path (a socket already there is replaced, anything
+/// else refused with kind config); the socket, or the error.
+Result<int> listen_unix(const std::string& path, int backlog = 64);
+/// The local address of a socket as HOST:PORT or [IPv6]:PORT (unix:PATH for a Unix-domain one).
 std::string local_address(int fd);
 /// The peer's address of a connected socket, the same way.
 std::string peer_address(int fd);
