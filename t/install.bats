@@ -64,8 +64,8 @@ foreign_paths() {
     assert_success
     assert_output "$p 0.1.0"
   done
-  # Exactly these seven, nothing else.
-  [ "$(ls "$MAIN_ROOT$bindir" "$MAIN_ROOT$sbindir" | grep -v ':$' | grep -c .)" -eq 7 ]
+  # Exactly these eight, nothing else.
+  [ "$(ls "$MAIN_ROOT$bindir" "$MAIN_ROOT$sbindir" | grep -v ':$' | grep -c .)" -eq 8 ]
 }
 
 @test "both prefixes: no installed text file names the other prefix's paths" {
@@ -236,7 +236,7 @@ foreign_paths() {
       assert_success
       n=$((n + 1))
     done
-    [ "$n" -eq 10 ]
+    [ "$n" -eq 11 ]
   done
 }
 
