@@ -57,11 +57,40 @@ public:
     }
 };
 
-GatePolicy gate_policy_of(const ProxyPolicy& p) {
+} // namespace
+
+std::unique_ptr<dns::Resolver> no_answers_resolver() { return std::make_unique<NoAnswers>(); }
+
+void check_message_auth(const ProxyPolicy& p, dns::Resolver& resolver, FrontAuth& auth, MessageReader& msg,
+                        const Spool& body, const std::string& client, const std::string& helo,
+                        const std::string& sender) {
+    strip_verdicts(msg, p.authserv_id);
+    auth::Checker checker(resolver, p.auth_settings, msg.fields());
+    (void)body.each([&](std::string_view piece) -> Result<void> {
+        checker.body(piece);
+        return {};
+    });
+    // --spf no: no client, so no SPF here either; a trusted upstream's Authentication-Results count instead.
+    auth::Client c = p.spf && !client.empty() ? auth::Client{client_ip(client), helo} : auth::Client{};
+    auth.set_results(checker.finish(c, sender, auth.spf_at_mail()));
+}
+
+Result<std::string> spool_body_hash(const Spool& body) {
+    RelaxedBodyHash hash;
+    if (auto r = body.each([&](std::string_view piece) -> Result<void> {
+            hash.update(piece);
+            return {};
+        });
+        !r)
+        return r.error();
+    return hash.finish();
+}
+
+GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control) {
     GatePolicy g;
     g.delimiter = p.delimiter;
     g.postage = p.postage;
-    g.relay_control = true;
+    g.relay_control = relay_control;
     g.refuse_unknown = p.unknown == UnknownMode::reject || p.unknown == UnknownMode::token_postage;
     g.token_postage = p.unknown == UnknownMode::token_postage;
     g.token_ttl = p.token_ttl;
@@ -72,7 +101,47 @@ GatePolicy gate_policy_of(const ProxyPolicy& p) {
     return g;
 }
 
-} // namespace
+std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt) {
+    std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
+    if (auto f = p.forward_map.find(deliver_to); f != p.forward_map.end()) return f->second;
+    if (auto g = p.forward_map.find("@" + domain); g != p.forward_map.end()) return g->second;
+    return p.forward_to;
+}
+
+Result<std::string> stamp_outgoing(Context& ctx, const ProxyPolicy& p, const std::string& sender,
+                                   const std::vector<std::string>& rcpts, const std::string& head, const Spool& body,
+                                   Spool& stamped) {
+    StampOptions so;
+    so.sender = sender;
+    so.rcpts = rcpts;
+    so.kind = p.stamp;
+    so.bits = p.stamp_bits;
+    so.whitelist_scope = sender;
+    SpoolReader in_buf(head, body);
+    std::istream in(&in_buf);
+    ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
+    std::ostream out(&out_buf);
+    std::ostringstream err;
+    auto rc = stamp_message(ctx, so, in, out, err);
+    out.flush();
+    std::string e = err.str();
+    if (!e.empty() && e.back() == '\n') e.pop_back();
+    if (!rc) return Error{ErrorKind::tempfail, "stamping failed: " + rc.error().text};
+    if (*rc != 0 || !out_buf.status)
+        return Error{ErrorKind::tempfail, "stamping failed: " + (out_buf.status ? "exit " + std::to_string(*rc)
+                                                                               : out_buf.status.error().text)};
+    return e;
+}
+
+Result<void> whitelist_outgoing(Store& store, const std::vector<std::string>& rcpts, const std::string& sender,
+                                std::int64_t now) {
+    auto entries = wl_outgoing_entries(rcpts, sender, now);
+    return store.transaction([&]() -> Result<void> {
+        for (const auto& e : entries)
+            if (auto ins = store.wl_insert(e); !ins) return ins.error();
+        return {};
+    });
+}
 
 ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store, std::string client_address)
     : p_(policy), ctx_(ctx), store_(store),
@@ -85,8 +154,8 @@ ProxySession::ProxySession(const ProxyPolicy& policy, Context& ctx, Store& store
                        (void)store_.wl_hit(id, t);  // a statistic: not worth refusing mail over
                    }
                }),
-      look_(lookups_.lookups()), gate_policy_(gate_policy_of(policy)), gate_(gate_policy_, look_),
-      no_dns_(policy.resolver ? nullptr : std::make_unique<NoAnswers>()),
+      look_(lookups_.lookups()), gate_policy_(gate_policy_of(policy, true)), gate_(gate_policy_, look_),
+      no_dns_(policy.resolver ? nullptr : no_answers_resolver()),
       auth_(policy.resolver ? *policy.resolver : *no_dns_,
             [this](std::string_view event, std::string_view identity, std::string_view detail) {
                 ctx_.logger().log(event == "forged" ? Level::notice : Level::info, event,
@@ -392,10 +461,7 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     r.v.hashcash = r.v.postage = "none";
     bool unknown = d.outcome == Outcome::provisional && d.category == Category::unknown;
     if (unknown && p_.unknown == UnknownMode::forward) {
-        std::string to = p_.forward_to;
-        std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
-        if (auto f = p_.forward_map.find(d.deliver_to); f != p_.forward_map.end()) to = f->second;
-        else if (auto g = p_.forward_map.find("@" + domain); g != p_.forward_map.end()) to = g->second;
+        std::string to = forward_address(p_, d.deliver_to, rcpt);
         if (to.empty()) {
             d.reason = "no forward address";
             d.reply = SmtpReply(550, "5.7.1 <" + rcpt + ">: unknown sender");
@@ -501,15 +567,8 @@ SmtpReply ProxySession::on_data_end(std::string_view why) {
 // Every authentication method over the message as received (our own verdict fields stripped first, as a
 // sender may have forged them): SPF as found at MAIL, DKIM over the spooled body, ARC, DMARC.
 void ProxySession::check_auth(MessageReader& msg) {
-    strip_verdicts(msg, p_.authserv_id);
-    auth::Checker checker(p_.resolver ? *p_.resolver : *no_dns_, p_.auth_settings, msg.fields());
-    (void)data_.body().each([&](std::string_view piece) -> Result<void> {
-        checker.body(piece);
-        return {};
-    });
-    // --spf no: no client, so no SPF here either; a trusted upstream's Authentication-Results count instead.
-    auth::Client client = p_.spf ? auth::Client{client_ip(client_), helo_} : auth::Client{};
-    auth_.set_results(checker.finish(client, facts_.sender.value_or(""), auth_.spf_at_mail()));
+    check_message_auth(p_, p_.resolver ? *p_.resolver : *no_dns_, auth_, msg, data_.body(), client_, helo_,
+                       facts_.sender.value_or(""));
 }
 
 Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
@@ -529,16 +588,7 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
     std::vector<Decision> ds;
     for (const auto& r : rcpts_) ds.push_back(r.d);
     // The stamps are bound to the body: its hash, read back from the spool only when there are stamps to check.
-    auto body_hash = [&]() -> Result<std::string> {
-        RelaxedBodyHash hash;
-        if (auto r = data_.body().each([&](std::string_view piece) -> Result<void> {
-                hash.update(piece);
-                return {};
-            });
-            !r)
-            return r.error();
-        return hash.finish();
-    };
+    auto body_hash = [&]() { return spool_body_hash(data_.body()); };
     auto e = gate_.at_end(facts_, ds, msg, from_addresses(msg, p_.trusted_forwarders), body_hash);
     if (!e) return e.error();
     if (e->outcome == Outcome::tempfail) {
@@ -674,37 +724,14 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
     m.header = "Received: " + received(m.rcpts) + "\r\n";
     Spool stamped;
     if (p_.stamp) {
-        StampOptions so;
-        so.sender = sender;
-        so.rcpts = m.rcpts;
-        so.kind = *p_.stamp;
-        so.bits = p_.stamp_bits;
-        so.whitelist_scope = sender;
-        SpoolReader in_buf(data_.head(), data_.body());
-        std::istream in(&in_buf);
-        ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
-        std::ostream out(&out_buf);
-        std::ostringstream err;
-        auto rc = stamp_message(ctx_, so, in, out, err);
-        out.flush();
-        std::string e = err.str();
-        if (!e.empty() && e.back() == '\n') e.pop_back();
-        if (!rc) return Error{ErrorKind::tempfail, "stamping failed: " + rc.error().text};
-        if (*rc != 0 || !out_buf.status)
-            return Error{ErrorKind::tempfail, "stamping failed: " + (out_buf.status ? "exit " + std::to_string(*rc)
-                                                                                   : out_buf.status.error().text)};
-        if (!e.empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender}, {"note", e}});
+        auto note = stamp_outgoing(ctx_, p_, sender, m.rcpts, data_.head(), data_.body(), stamped);
+        if (!note) return note.error();
+        if (!note->empty()) ctx_.logger().info("stamp", {{"user", user_}, {"sender", sender}, {"note", *note}});
         m.body = &stamped;
     } else {
         // The recipients are whitelisted even without stamps: they are people our users write to. Only for
         // the user who wrote (the sender, which on_mail made sure it owns), not for the whole site.
-        auto entries = wl_outgoing_entries(m.rcpts, sender, t);
-        auto w = store_.transaction([&]() -> Result<void> {
-            for (const auto& e : entries)
-                if (auto ins = store_.wl_insert(e); !ins) return ins.error();
-            return {};
-        });
-        if (!w) return w.error();
+        if (auto w = whitelist_outgoing(store_, m.rcpts, sender, t); !w) return w.error();
         m.header += data_.head();
         m.body = &data_.body();
     }

@@ -40,8 +40,8 @@ class Store;
 class StorePool;
 
 /// What happens to mail from unknown senders (--unknown); token_postage: reject, and the resend to the
-/// token must carry a hashcash stamp for it.
-enum class UnknownMode { reject, mark, forward, postage, token_postage };
+/// token must carry a hashcash stamp for it; quarantine: mmilter only (the MTA's hold queue).
+enum class UnknownMode { reject, mark, forward, postage, token_postage, quarantine };
 
 /// The resolved settings every session of one listener shares (read-only).
 struct ProxyPolicy {
@@ -81,6 +81,36 @@ struct ProxyPolicy {
     /// none: not offered.
     std::shared_ptr<SourcePolicy> source;
 };
+
+/// The admission core's settings for p; relay_control for a front end that decides relaying itself (the proxy;
+/// not a milter, where the MTA does).
+GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control);
+
+/// Forward mode: where rcpt (deliver_to: its delivery address) goes when it stays Unknown; "" when nowhere.
+std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt);
+
+/// Outgoing mail of user from sender to rcpts: the message (head, then body) stamped as p.stamp says into
+/// stamped; returns stamp_message's note ("" when none). A failure is kind tempfail.
+Result<std::string> stamp_outgoing(Context& ctx, const ProxyPolicy& p, const std::string& sender,
+                                   const std::vector<std::string>& rcpts, const std::string& head, const Spool& body,
+                                   Spool& stamped);
+
+/// Outgoing mail without stamps: rcpts whitelisted for sender (the user who wrote, not the whole site), now.
+Result<void> whitelist_outgoing(Store& store, const std::vector<std::string>& rcpts, const std::string& sender,
+                                std::int64_t now);
+
+/// A resolver that answers every query "no such name" (a policy that names none: unit tests of other parts).
+std::unique_ptr<dns::Resolver> no_answers_resolver();
+
+/// Every authentication method over msg (head read; our verdict fields under p.authserv_id are stripped from
+/// it first, as a sender may have forged them) and body: SPF as found at MAIL (in auth), DKIM, ARC, DMARC;
+/// the results go to auth. client: "ip:port" ("" or p.spf off: no SPF here).
+void check_message_auth(const ProxyPolicy& p, dns::Resolver& resolver, FrontAuth& auth, MessageReader& msg,
+                        const Spool& body, const std::string& client, const std::string& helo,
+                        const std::string& sender);
+
+/// The relaxed body hash of body (what stamps are bound to).
+Result<std::string> spool_body_hash(const Spool& body);
 
 /// The handler behind one session.
 class ProxySession : public SmtpHandler {

@@ -66,7 +66,9 @@ Result<std::map<std::string, std::string>> read_forward_map(const std::string& p
     return m;
 }
 
-Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
+} // namespace
+
+Result<ProxyPolicy> admission_policy_of(const Context& ctx, const ProxyOptions& opt, bool milter) {
     const Settings& st = ctx.settings();
     ProxyPolicy p;
     auto host = resolve_hostname(ctx, opt);
@@ -82,6 +84,7 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     else if (u == "mark") p.unknown = UnknownMode::mark;
     else if (u == "postage") p.unknown = UnknownMode::postage;
     else if (u == "token-postage") p.unknown = UnknownMode::token_postage;
+    else if (u == "quarantine" && milter) p.unknown = UnknownMode::quarantine;
     else if (u.rfind("forward=", 0) == 0) {
         p.unknown = UnknownMode::forward;
         std::string target = u.substr(8);
@@ -96,7 +99,9 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
         }
     } else {
         return setting_error(opt.unknown.has_value(), unknown,
-                             "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
+                             milter ? "unknown must be reject, mark, quarantine, forward=ADDR, forward=/MAP, postage or "
+                                      "token-postage"
+                                    : "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
     }
 
     auto tag = resolve_switch(ctx, opt.tag, "tag", true);
@@ -158,6 +163,16 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     else if (stamp.value == "paid") p.stamp = StampKind::paid;
     else if (stamp.value != "none") return setting_error(opt.stamp.has_value(), stamp, "stamp must be none, hashcash, timed or paid");
     if (auto b = st.find(opt.stamp_bits, nullptr, "stamp-bits")) p.stamp_bits = b->value;
+    return p;
+}
+
+namespace {
+
+Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
+    const Settings& st = ctx.settings();
+    auto pr = admission_policy_of(ctx, opt, false);
+    if (!pr) return pr.error();
+    ProxyPolicy p = std::move(*pr);
 
     int targets = 0;
     if (auto r = st.find(opt.relay, nullptr, "relay")) {

@@ -6,6 +6,7 @@
 #include "libmail/tool/cli.hpp"
 #include "libmail/daemon/daemon_cmd.hpp"
 #include "libmail/daemon/source_setup.hpp"
+#include "libmail/daemon/proxy.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -47,6 +48,10 @@ struct ProxyOptions : SmtpDaemonOptions {
     bool user_default = false;              ///< senders: back to the default (the login when it is an address)
     bool json = false;
 };
+
+/// The admission settings of opt (with the config file): everything but where mail goes and the SMTP limits;
+/// milter: mmilter's (--unknown quarantine allowed).
+Result<ProxyPolicy> admission_policy_of(const Context& ctx, const ProxyOptions& opt, bool milter);
 
 /// Runs the proxy (or a user command); returns the exit code. in/out/err are the program's streams (out and
 /// err are never written in inetd mode, where they belong to the client).
