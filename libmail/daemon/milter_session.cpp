@@ -5,6 +5,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/mail/address.hpp"
+#include "libmail/io/net.hpp"
 #include "libmail/mail/message.hpp"
 #include "libmail/store/store.hpp"
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# mmilter end to end inside real MTAs on loopback: a private Postfix
+# (t/postfix.bash, smtpd_milters) and Debian's Sendmail unpacked
+# (t/sendmail.bash, INPUT_MAIL_FILTER), both relaying to smtp-sink, swaks
+# and Python's smtplib as clients. Every policy path: whitelisted, stranger
+# refused with a token at RCPT, the token used once, postmaster, forged
+# verdict fields removed, postage [G], and a locked store a 451.
+
+load helpers
+load postfix
+load sendmail
+
+setup() {
+  common_setup
+  proxy_rig_setup
+  mwhitelist domain add ours.example >/dev/null
+  mwhitelist add friend@good.example >/dev/null
+}
+
+teardown() {
+  stop_postfix
+  stop_sendmail
+  kill_rig
+}
+
+# start_milter [options]: mmilter on $MPORT, logging to $M/milter.log.
+start_milter() {
+  MPORT=$(free_port)
+  mmilter --listen "127.0.0.1:$MPORT" --hostname mx.ours.example --log "$M/milter.log" "$@" \
+    >/dev/null 2>"$M/milter.err" 3>&- &
+  MILTER_PID=$!
+  PIDS+=($MILTER_PID)
+  wait_port "$MPORT"
+}
+
+# postfix_with_milter [mmilter options]: the sink, mmilter, and Postfix asking it; PORT is Postfix's.
+postfix_with_milter() {
+  start_sink
+  start_milter "$@"
+  start_postfix "$SINK" "smtpd_milters = inet:127.0.0.1:$MPORT" "milter_default_action = tempfail" \
+    "milter_protocol = 6"
+  PORT=$PF_PORT
+}
+
+@test "usage: --listen forms, and a bad --unknown" {
+  run mmilter --help
+  assert_success
+  assert_output --partial "--unknown"
+  run mmilter
+  assert_failure 64
+  assert_output --partial "--listen"
+  run mmilter --listen nowhere
+  assert_failure 64
+  run mmilter --listen 127.0.0.1:1 --unknown sometimes
+  assert_failure 64
+  assert_output --partial "quarantine"
+}
+
+@test "postfix: whitelisted sender delivered with the verdict fields; forged ones removed" {
+  postfix_with_milter
+  run swaks_to friend@good.example bob@ours.example \
+    --header "X-Mailstamp-Class: G (forged) by mx.ours.example" \
+    --header "Authentication-Results: mx.ours.example; x-mailstamp-hashcash=pass"
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example'
+  sink_all | grep -q '^Authentication-Results: mx.ours.example;'
+  sink_all | grep -q '^Subject: \[W\] test'
+  [ "$(sink_all | grep -c '^X-Mailstamp-Class:')" -eq 1 ]
+  ! sink_all | grep -q 'forged'
+  ! sink_all | grep -q 'hashcash=pass'
+  grep -q 'event=accepted .*sender=friend@good.example rcpt=bob@ours.example class=W' "$M/milter.log"
+  grep -q 'event=forged_fields .*removed=2' "$M/milter.log"
+}
+
+@test "postfix: a stranger is refused at RCPT with a token; the resend is delivered once; postmaster always" {
+  postfix_with_milter
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1"
+  tok=$(token_of "$output")
+  [[ "$tok" == bob+*@ours.example ]]
+  grep -q "event=reject .*rcpt=bob@ours.example .*token=$tok" "$M/milter.log"
+  [ "$(sink_count)" -eq 0 ]
+  run $PY "$TOOL" send "$PORT" other@bad.example "$tok"
+  assert_output "sent "
+  wait_sink 1
+  # The token address goes on to its base recipient.
+  sink_all | grep -q '^X-Rcpt-Args: <bob@ours.example>'
+  sink_all | grep -q "^X-Mailstamp-Class: W (Whitelist: token address $tok)"
+  run $PY "$TOOL" send "$PORT" stranger@bad.example "$tok"
+  assert_output --partial "refused $tok 550"
+  sleep 0.5
+  [ "$(sink_count)" -eq 1 ]
+  run swaks_to stranger@bad.example postmaster@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 2
+}
+
+@test "postfix: --unknown postage: a hashcash-stamped message is delivered [G], an unstamped one refused with a token" {
+  postfix_with_milter --unknown postage --min-bits 16
+  stamp=$(hashcash -m -q -b 16 bob@ours.example)
+  printf 'X-Hashcash: %s\r\nFrom: stranger@bad.example\r\nSubject: paid\r\nMessage-ID: <p1@bad.example>\r\n\r\nI paid.\r\n' "$stamp" >"$M/stamped.eml"
+  run $PY "$TOOL" send "$PORT" stranger@bad.example bob@ours.example "$M/stamped.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -qE '^X-Mailstamp-Class: G \(Stamped: hashcash: (1[6-9]|[2-9][0-9]) bits for bob@ours.example\)'
+  sink_all | grep -q 'x-mailstamp-hashcash=pass'
+  printf 'From: stranger@bad.example\r\nSubject: free\r\n\r\nI did not pay.\r\n' >"$M/free.eml"
+  run $PY "$TOOL" send "$PORT" stranger@bad.example bob@ours.example "$M/free.eml"
+  assert_output --partial "data 550"
+  assert_output --partial "this address: <bob+"
+  sleep 0.5
+  [ "$(sink_count)" -eq 1 ]
+}
+
+@test "postfix: --unknown mark delivers a stranger's mail [B]; quarantine holds it" {
+  postfix_with_milter --unknown mark
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: B (Unknown'
+  sink_all | grep -q '^Subject: \[B\] test'
+}
+
+@test "postfix: a locked store is a 451 at RCPT, never an accept" {
+  printf '[common]\nbusy-timeout = 1s\n' >"$M/conf"
+  postfix_with_milter --config "$M/conf"
+  (sqlite3 "$MAILSTAMP_DB" "PRAGMA busy_timeout=100; BEGIN EXCLUSIVE; SELECT 1 FROM whitelist; " ".shell sleep 5" "COMMIT;" >/dev/null) &
+  sleep 0.5
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "451 4.3.0"
+  wait
+  [ "$(sink_count)" -eq 0 ]
+}
+
+@test "sendmail: INPUT_MAIL_FILTER: a stranger is refused with a token, a whitelisted sender delivered" {
+  start_sink
+  start_milter
+  start_sendmail "$SINK" "INPUT_MAIL_FILTER(\`mmilter', \`S=inet:$MPORT@127.0.0.1, F=T, T=S:30s;R:1m;E:5m')"
+  PORT=$SM_PORT
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550"
+  tok=$(token_of "$output")
+  [[ "$tok" == bob+*@ours.example ]]
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0"
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example'
+}
