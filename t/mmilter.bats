@@ -126,10 +126,12 @@ postfix_with_milter() {
   printf '[common]\nbusy-timeout = 1s\n' >"$M/conf"
   postfix_with_milter --config "$M/conf"
   (sqlite3 "$MAILSTAMP_DB" "PRAGMA busy_timeout=100; BEGIN EXCLUSIVE; SELECT 1 FROM whitelist; " ".shell sleep 5" "COMMIT;" >/dev/null) &
+  locker=$!
   sleep 0.5
   run swaks_to stranger@bad.example bob@ours.example
   assert_output --partial "451 4.3.0"
-  wait
+  # Only the locker: a bare wait would wait for mmilter too.
+  wait "$locker"
   [ "$(sink_count)" -eq 0 ]
 }
 

@@ -3,7 +3,7 @@
 // hands each MTA connection to a MilterSession (daemon/milter_session.hpp)
 // and carries out its replies and edits through smfi_*.
 #pragma once
-#include "libmail/tool/proxy_cmd.hpp"
+#include "libmail/tool/admission_options.hpp"
 
 #include <string>
 

@@ -6,7 +6,7 @@
 #include "libmail/tool/cli.hpp"
 #include "libmail/daemon/daemon_cmd.hpp"
 #include "libmail/daemon/source_setup.hpp"
-#include "libmail/daemon/proxy.hpp"
+#include "libmail/tool/admission_options.hpp"
 
 #include <iosfwd>
 #include <optional>
@@ -14,44 +14,6 @@
 #include <vector>
 
 namespace mail {
-
-/// msmtp-proxy's options, filled by CLI11; unset ones come from the config file.
-struct ProxyOptions : SmtpDaemonOptions {
-    std::vector<std::string> submission_listen;  ///< ADDR:PORT, submission (AUTH required)
-    bool submission = false;                     ///< every session is a submission session
-    std::optional<std::string> relay, maildir, pickup, deliver, smarthost;
-    std::optional<std::string> verify_recipients;  ///< probe, map:FILE or none
-    std::optional<std::string> unknown;
-    std::optional<std::string> authserv_id;
-    AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)
-    std::optional<std::string> stamp, stamp_bits;
-    std::optional<bool> batv;
-    std::optional<std::string> spf;  ///< yes|no: SPF at MAIL
-    std::vector<std::string> home_domains;
-    std::vector<std::string> trusted_forwarders;
-    std::optional<std::string> relay_timeout;
-    std::optional<std::string> xclient;               ///< auto|yes|no: XCLIENT to the relay
-    std::optional<std::string> relay_proxy_protocol;  ///< none|v2: a PROXY header to the relay
-    std::optional<std::string> min_bits;
-    std::vector<std::string> authority_keys;
-    std::optional<std::string> authority;
-    std::optional<bool> tag;
-    std::optional<std::string> token_ttl;
-    std::optional<std::string> auth_failures, auth_window, max_auth_hashes;
-    std::optional<std::string> token_limit_network, token_limit_sender;
-    std::optional<bool> source;      ///< SOURCE/GET on the incoming listener (msourced's extension)
-    SourceSettings source_settings;  ///< its options, as msourced's
-    // user subcommands
-    std::string command;      ///< "" (serve), or user add|passwd|senders|remove|list
-    std::string user_name;
-    std::vector<std::string> user_senders;  ///< add, senders: the addresses (or @domains) the user may send as
-    bool user_default = false;              ///< senders: back to the default (the login when it is an address)
-    bool json = false;
-};
-
-/// The admission settings of opt (with the config file): everything but where mail goes and the SMTP limits;
-/// milter: mmilter's (--unknown quarantine allowed).
-Result<ProxyPolicy> admission_policy_of(const Context& ctx, const ProxyOptions& opt, bool milter);
 
 /// Runs the proxy (or a user command); returns the exit code. in/out/err are the program's streams (out and
 /// err are never written in inetd mode, where they belong to the client).
