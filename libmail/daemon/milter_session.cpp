@@ -101,16 +101,8 @@ MilterReply MilterSession::helo(const std::string& name) {
 MilterReply MilterSession::mail(const std::string& path, const std::string& user) {
     reset();
     facts_.user = user;
-    facts_.sender = std::string();
-    if (path != "<>" && !path.empty()) {
-        auto a = parse_path(path);
-        if (!a) return MilterReply::of(SmtpReply(553, "5.1.7 bad sender address syntax"));
-        if (!a->empty()) {
-            if (a->domain.empty()) return MilterReply::of(SmtpReply(553, "5.1.7 bad sender address syntax"));
-            facts_.sender = normalize_address(*a);
-            facts_.sender_match = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
-        }
-    }
+    if (!set_sender(facts_, path, p_.trusted_forwarders))
+        return MilterReply::of(SmtpReply(553, "5.1.7 bad sender address syntax"));
     Decision d = gate_.at_mail(facts_);
     if (d.outcome != Outcome::accept) {
         if (d.outcome == Outcome::refuse)

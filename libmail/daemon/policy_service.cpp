@@ -189,16 +189,9 @@ std::string PolicySession::at_rcpt(const PolicyRequest& req) {
         return try_later;
     }
     if (!facts_.sender) {
-        if (sender_text.empty()) {
-            facts_.sender = std::string();
-        } else {
-            auto a = parse_path(sender_text);
-            if (!a || a->domain.empty()) {
-                log_fields("reject", Level::notice, rcpt_text, "sender syntax", "553");
-                return "553 5.1.7 bad sender address syntax";
-            }
-            facts_.sender = normalize_address(*a);
-            facts_.sender_match = normalize_address(strip_sender_tags(*a, c_.trusted_forwarders));
+        if (!set_sender(facts_, sender_text, c_.trusted_forwarders)) {
+            log_fields("reject", Level::notice, rcpt_text, "sender syntax", "553");
+            return "553 5.1.7 bad sender address syntax";
         }
         Decision m = gate_->at_mail(facts_);
         if (m.outcome != Outcome::accept) {

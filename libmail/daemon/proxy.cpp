@@ -351,13 +351,7 @@ void ProxySession::auth_failed() {
 SmtpReply ProxySession::on_mail(const std::string& sender, const SmtpCommand&) {
     reset();
     facts_.user = server_ && server_->authenticated() ? user_ : std::string();
-    facts_.sender = std::string();
-    if (!sender.empty()) {
-        auto a = parse_path(sender);
-        if (!a || a->domain.empty()) return SmtpReply(553, "5.1.7 bad sender address syntax");
-        facts_.sender = normalize_address(*a);
-        facts_.sender_match = normalize_address(strip_sender_tags(*a, p_.trusted_forwarders));
-    }
+    if (!set_sender(facts_, sender, p_.trusted_forwarders)) return SmtpReply(553, "5.1.7 bad sender address syntax");
     Decision d = gate_.at_mail(facts_);
     if (d.outcome == Outcome::accept && facts_.user.empty() && p_.spf) {
         // SPF for the MAIL FROM identity (HELO's for the null sender) now: the RCPT decisions need it.

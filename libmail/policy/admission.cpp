@@ -15,6 +15,25 @@
 
 namespace mail {
 
+bool set_sender(Facts& f, const std::string& path, const std::vector<std::string>& trusted_forwarders) {
+    if (path.empty() || path == "<>") {
+        f.sender = std::string();
+        f.sender_match.clear();
+        return true;
+    }
+    auto a = parse_path(path);
+    if (!a) return false;
+    if (a->empty()) {
+        f.sender = std::string();
+        f.sender_match.clear();
+        return true;
+    }
+    if (a->domain.empty()) return false;
+    f.sender = normalize_address(*a);
+    f.sender_match = normalize_address(strip_sender_tags(*a, trusted_forwarders));
+    return true;
+}
+
 namespace {
 
 const char* const try_later = "4.3.0 cannot answer now, try again later";

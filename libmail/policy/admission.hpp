@@ -138,6 +138,11 @@ struct Facts {
     std::string fetched_from;
 };
 
+/// Sets f.sender (normalised; "" for the null sender, given as "", "<>" or an empty path) and f.sender_match
+/// (the sender without BATV/SRS tags and those of trusted_forwarders) from the path of MAIL FROM; false, with
+/// f untouched, when the path is not an address with a domain (553 5.1.7 for every front end).
+bool set_sender(Facts& f, const std::string& path, const std::vector<std::string>& trusted_forwarders);
+
 /// What the core says.
 enum class Outcome { accept, provisional, refuse, tempfail };
 

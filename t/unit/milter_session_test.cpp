@@ -3,6 +3,7 @@
 #include "libmail/app/context.hpp"
 #include "libmail/daemon/milter_session.hpp"
 #include "libmail/store/store.hpp"
+#include "store_rig.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,28 +14,10 @@ using namespace mail;
 
 namespace {
 
-struct MRig {
-    TmpDir d;
-    std::unique_ptr<Context> ctx;
-    std::unique_ptr<Store> store;
+struct MRig : StoreRig {
     ProxyPolicy policy;
 
-    MRig() {
-        CommonOptions co;
-        co.config = d.write("conf", "");
-        co.db = d.file("store.db");
-        co.log = "none";
-        auto c = make_context("mmilter", co, fixed_env({{"HOME", d.path}}));
-        REQUIRE(c);
-        ctx = std::make_unique<Context>(std::move(*c));
-        auto s = ctx->open_store(StoreUse::create);
-        REQUIRE(s);
-        store = std::move(*s);
-        REQUIRE(store->domain_add("ours.example", 1));
-        WlEntry e;
-        e.kind = WlKind::address;
-        e.value = "friend@good.example";
-        REQUIRE(store->wl_insert(e));
+    MRig() : StoreRig("mmilter") {
         policy.hostname = policy.authserv_id = "mx.ours.example";
         policy.spf = false;
     }

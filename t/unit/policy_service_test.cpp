@@ -4,6 +4,7 @@
 #include "libmail/daemon/policy_service.hpp"
 #include "libmail/io/smtp_io.hpp"
 #include "libmail/store/store.hpp"
+#include "store_rig.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -24,28 +25,10 @@ Result<PolicyRequest> read_all(PolicyReader& r, const std::vector<std::string>& 
     return Error{ErrorKind::software, "no end of request"};
 }
 
-struct Rig {
-    TmpDir d;
-    std::unique_ptr<Context> ctx;
-    std::unique_ptr<Store> store;
+struct Rig : StoreRig {
     PolicyConfig cfg;
 
-    Rig() {
-        CommonOptions co;
-        co.config = d.write("conf", "");
-        co.db = d.file("store.db");
-        co.log = "none";
-        auto c = make_context("mmilter", co, fixed_env({{"HOME", d.path}}));
-        REQUIRE(c);
-        ctx = std::make_unique<Context>(std::move(*c));
-        auto s = ctx->open_store(StoreUse::create);
-        REQUIRE(s);
-        store = std::move(*s);
-        REQUIRE(store->domain_add("ours.example", 1));
-        WlEntry e;
-        e.kind = WlKind::address;
-        e.value = "friend@good.example";
-        REQUIRE(store->wl_insert(e));
+    Rig() : StoreRig("mmilter") {
         cfg.gate.refuse_unknown = true;
         cfg.spf = false;
     }

@@ -7,6 +7,7 @@
 #include "libmail/base/clock.hpp"
 #include "libmail/policy/hashcash.hpp"
 #include "libmail/policy/token.hpp"
+#include "store_rig.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -21,28 +22,10 @@ using namespace mail;
 
 namespace {
 
-struct Rig {
-    TmpDir d;
-    std::unique_ptr<Context> ctx;
-    std::unique_ptr<Store> store;
+struct Rig : StoreRig {
     ProxyPolicy policy;
 
-    Rig() {
-        CommonOptions co;
-        co.config = d.write("conf", "");
-        co.db = d.file("store.db");
-        co.log = "none";
-        auto c = make_context("msmtp-proxy", co, fixed_env({{"HOME", d.path}}));
-        REQUIRE(c);
-        ctx = std::make_unique<Context>(std::move(*c));
-        auto s = ctx->open_store(StoreUse::create);
-        REQUIRE(s);
-        store = std::move(*s);
-        REQUIRE(store->domain_add("ours.example", 1));
-        WlEntry e;
-        e.kind = WlKind::address;
-        e.value = "friend@good.example";
-        REQUIRE(store->wl_insert(e));
+    Rig() : StoreRig("msmtp-proxy") {
         policy.hostname = policy.authserv_id = "mx.ours.example";
         policy.incoming.kind = DeliveryTarget::Kind::maildir;
         policy.incoming.dir = d.file("Maildir");
