@@ -24,42 +24,24 @@ int main(int argc, char** argv) {
     app.add_option("--verify-recipients", opt.verify_recipients,
                    "before a token is issued: probe (ask the downstream, cached), map:FILE (addresses and @domains) "
                    "or none (the default)");
+    mail::add_admission_options(app, opt, false);
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
-    app.add_option("--unknown", opt.unknown,
-                   "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
-    app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
-    app.add_option("--stamp", opt.stamp, "postage on outgoing mail: none (default), hashcash, timed, paid");
-    app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
     mail::add_switch(app, "batv", opt.batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones",
                      "no BATV (the default)");
-    app.add_option("--home-domain", opt.home_domains, "a domain authenticated users may send from (default: the protected domains)");
-    mail::add_auth_options(app, opt.auth, false);
-    app.add_option("--spf", opt.spf, "yes (default): evaluate SPF; no: an MTA in front checks it");
-    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
-                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
     app.add_option("--xclient", opt.xclient,
                    "hand the client to the relay with XCLIENT: auto (default: when offered), yes (required), no");
     app.add_option("--relay-proxy-protocol", opt.relay_proxy_protocol,
                    "start each relay connection with a PROXY protocol header: none (default), v2");
     app.add_option("--relay-timeout", opt.relay_timeout, "wait this long for the downstream server (default 2m)");
-    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
-    app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
-    app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
-    app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
     app.add_option("--auth-failures", opt.auth_failures,
                    "failed AUTH attempts from one address that lock it out for the window (default 10; 0: no limit)");
     app.add_option("--auth-window", opt.auth_window, "the window failed AUTH attempts are counted in (default 15m)");
     app.add_option("--max-auth-hashes", opt.max_auth_hashes, "password hashes run at once, 16 MiB each (default 4)");
-    app.add_option("--token-limit-network", opt.token_limit_network,
-                   "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
-    app.add_option("--token-limit-sender", opt.token_limit_sender,
-                   "token addresses a day for one sender (default 20; 0: no limit)");
     mail::add_switch(app, "source", opt.source,
                      "SOURCE/GET on this port: take notices, fetch by GET through the same admission, serve GET "
                      "for held mail (msourced(8))",
                      "no SOURCE/GET (the default)");
     mail::add_source_options(app, opt.source_settings, false);
-    mail::add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
 
     auto* user = app.add_subcommand("user", "SMTP AUTH users: add, passwd, senders, remove, list");
     user->require_subcommand(1);

@@ -5,6 +5,9 @@
 #include "libmail/base/duration.hpp"
 #include "libmail/base/limits.hpp"
 #include "libmail/app/settings.hpp"
+#include "libmail/tool/cli.hpp"
+
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <map>
@@ -150,4 +153,36 @@ Result<ProxyPolicy> admission_policy_of(const Context& ctx, const ProxyOptions& 
     if (auto b = st.find(opt.stamp_bits, nullptr, "stamp-bits")) p.stamp_bits = b->value;
     return p;
 }
+void add_token_options(CLI::App& app, std::optional<std::string>& ttl, std::optional<std::string>& per_network,
+                       std::optional<std::string>& per_sender) {
+    app.add_option("--token-ttl", ttl, "lifetime of the token address in a 550 (default 10d)");
+    app.add_option("--token-limit-network", per_network,
+                   "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
+    app.add_option("--token-limit-sender", per_sender, "token addresses a day for one sender (default 20; 0: no limit)");
+}
+
+void add_admission_options(CLI::App& app, ProxyOptions& opt, bool milter) {
+    app.add_option("--unknown", opt.unknown,
+                   milter ? "unknown senders: reject (default), mark, quarantine, forward=ADDR, forward=/MAP, postage, "
+                            "token-postage"
+                          : "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
+    app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
+    app.add_option("--stamp", opt.stamp,
+                   "postage on authenticated users' mail: none (default), hashcash, timed, paid");
+    app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
+    app.add_option("--home-domain", opt.home_domains,
+                   "a domain authenticated users may send from (default: the protected domains)");
+    add_auth_options(app, opt.auth, false);
+    app.add_option("--spf", opt.spf,
+                   milter ? "yes (default): evaluate SPF on the MTA's client; no: the MTA checks it"
+                          : "yes (default): evaluate SPF; no: an MTA in front checks it");
+    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
+                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
+    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
+    app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
+    app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
+    add_token_options(app, opt.token_ttl, opt.token_limit_network, opt.token_limit_sender);
+    add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
+}
+
 } // namespace mail

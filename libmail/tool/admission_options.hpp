@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace mail {
 
 /// msmtp-proxy's options, filled by CLI11; unset ones come from the config file.
@@ -46,6 +50,14 @@ struct ProxyOptions : SmtpDaemonOptions {
     bool user_default = false;              ///< senders: back to the default (the login when it is an address)
     bool json = false;
 };
+
+/// Binds the token address options (--token-ttl, --token-limit-network, --token-limit-sender).
+void add_token_options(CLI::App& app, std::optional<std::string>& ttl, std::optional<std::string>& per_network,
+                       std::optional<std::string>& per_sender);
+
+/// Binds the admission options msmtp-proxy and mmilter share (--unknown, --stamp, --spf, the authentication and
+/// postage ones, the token ones, --tag); milter: mmilter's wording and --unknown quarantine.
+void add_admission_options(CLI::App& app, ProxyOptions& opt, bool milter);
 
 /// The admission settings of opt (with the config file): everything but where mail goes and the SMTP limits;
 /// milter: mmilter's (--unknown quarantine allowed).

@@ -214,27 +214,7 @@ void add_milter_options(CLI::App& app, MilterOptions& opt) {
                    "where the MTA connects: HOST:PORT, [IPV6]:PORT or unix:PATH (one)");
     app.add_option("--hostname", opt.hostname, "this host's name (default: the system's)");
     app.add_option("--user", opt.user, "the user to become after opening the socket");
-    app.add_option("--unknown", opt.unknown,
-                   "unknown senders: reject (default), mark, quarantine, forward=ADDR, forward=/MAP, postage, "
-                   "token-postage");
-    app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
-    app.add_option("--stamp", opt.stamp, "postage on authenticated users' mail: none (default), hashcash, timed, paid");
-    app.add_option("--stamp-bits", opt.stamp_bits, "hashcash bits for --stamp hashcash");
-    app.add_option("--home-domain", opt.home_domains,
-                   "a domain authenticated users may send from (default: the protected domains)");
-    add_auth_options(app, opt.auth, false);
-    app.add_option("--spf", opt.spf, "yes (default): evaluate SPF on the MTA's client; no: the MTA checks it");
-    app.add_option("--trusted-forwarder", opt.trusted_forwarders,
-                   "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
-    app.add_option("--min-bits", opt.min_bits, "hashcash bits required in postage and token-postage mode (default 20)");
-    app.add_option("--authority-key", opt.authority_keys, "trusted stamp authority public keys (repeatable)");
-    app.add_option("--authority", opt.authority, "HOST:PORT of the stamp authority's spend check");
-    app.add_option("--token-ttl", opt.token_ttl, "lifetime of the token address in a 550 (default 10d)");
-    app.add_option("--token-limit-network", opt.token_limit_network,
-                   "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
-    app.add_option("--token-limit-sender", opt.token_limit_sender,
-                   "token addresses a day for one sender (default 20; 0: no limit)");
-    add_switch(app, "tag", opt.tag, "tag the Subject with the category (the default)", "leave the Subject alone");
+    add_admission_options(app, opt, true);
     app.add_option("--milter-timeout", opt.milter_timeout, "seconds to wait for the MTA (default 7210, libmilter's)");
 }
 

@@ -1,6 +1,8 @@
 // mmilter --policy: see policy_cmd.hpp and mmilter(8).
 #include "libmail/tool/policy_cmd.hpp"
 
+#include "libmail/tool/admission_options.hpp"
+
 #include "libmail/app/auth_setup.hpp"
 #include "libmail/app/settings.hpp"
 #include "libmail/base/clock.hpp"
@@ -108,11 +110,7 @@ void add_policy_options(CLI::App& app, PolicyOptions& o) {
                    "when a one-time token is used up: end-of-message (default; needs smtpd_end_of_data_restrictions) "
                    "or rcpt");
     app.add_option("--spf", o.spf, "yes (default): SPF of the sender for whitelist hits; no: none");
-    app.add_option("--token-ttl", o.token_ttl, "lifetime of the token address in a 550 (default 10d)");
-    app.add_option("--token-limit-network", o.token_limit_network,
-                   "token addresses a day for one client /24 or /64 (default 20; 0: no limit)");
-    app.add_option("--token-limit-sender", o.token_limit_sender,
-                   "token addresses a day for one sender (default 20; 0: no limit)");
+    add_token_options(app, o.token_ttl, o.token_limit_network, o.token_limit_sender);
     add_switch(app, "batv", o.batv, "refuse bounces to addresses we did not sign (BATV)", "no BATV (the default)");
     app.add_option("--trusted-forwarder", o.trusted_forwarders,
                    "a forwarder whose SRS addresses count as the senders they wrap (repeatable)");
