@@ -2,6 +2,7 @@
 #include "libmail/daemon/policy_service.hpp"
 
 #include "libmail/app/context.hpp"
+#include "libmail/daemon/proxy.hpp"
 #include "libmail/base/clock.hpp"
 #include "libmail/base/text.hpp"
 #include "libmail/io/net.hpp"
@@ -23,16 +24,6 @@ std::string shown(std::string_view text) {
         if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
     return text.size() > 60 ? o + "..." : o;
 }
-
-// Answers every query "no such name", when the config names no resolver (unit tests).
-class NoAnswers : public dns::Resolver {
-public:
-    dns::Answer query(std::string_view, dns::Type) override {
-        dns::Answer a;
-        a.status = dns::Status::nxdomain;
-        return a;
-    }
-};
 
 const char* const dunno = "DUNNO";
 const char* const try_later = "451 4.3.0 cannot answer now, try again later";
@@ -104,7 +95,7 @@ std::string policy_action(const SmtpReply& r) {
 }
 
 PolicySession::PolicySession(const PolicyConfig& config, Context& ctx, Store* store, std::string peer)
-    : c_(config), ctx_(ctx), store_(store), no_dns_(config.resolver ? nullptr : std::make_unique<NoAnswers>()),
+    : c_(config), ctx_(ctx), store_(store), no_dns_(config.resolver ? nullptr : no_answers_resolver()),
       peer_(std::move(peer)) {
     auth_.emplace(config.resolver ? *config.resolver : *no_dns_,
                   [this](std::string_view event, std::string_view identity, std::string_view detail) {
