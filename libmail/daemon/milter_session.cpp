@@ -230,9 +230,16 @@ MilterReply MilterSession::end_of_message(std::vector<MilterEdit>& edits) {
         edits.clear();
         give_back_tokens();
     }
+    last_claimed_ = std::move(claimed_);
     claimed_.clear();
     reset();
     return out;
+}
+
+void MilterSession::edits_refused() {
+    claimed_ = std::move(last_claimed_);
+    last_claimed_.clear();
+    give_back_tokens();
 }
 
 void MilterSession::give_back_tokens() {

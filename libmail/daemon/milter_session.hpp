@@ -69,6 +69,9 @@ public:
     MilterReply end_of_message(std::vector<MilterEdit>& edits);
     /// The transaction ended without a message (RSET, a refusal, a lost connection): tokens are let go.
     void abort();
+    /// The MTA refused an edit of the last end_of_message that went on (the milter then tells it to try
+    /// later): the token uses that message claimed are given back, so that the retry finds them.
+    void edits_refused();
 
 private:
     struct Rcpt {
@@ -84,6 +87,7 @@ private:
     Result<MilterReply> finish_outgoing(std::vector<MilterEdit>& edits);
     Result<std::optional<SmtpReply>> claim_tokens();
     void give_back_tokens();
+    std::vector<std::string> last_claimed_;  ///< the token uses of the last message that went on
     void header_edits(const MessageReader& msg, const Verdict& v, char letter, std::vector<MilterEdit>& edits);
 
     const ProxyPolicy& p_;

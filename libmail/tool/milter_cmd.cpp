@@ -184,6 +184,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         if (rc != MI_SUCCESS) {
             // Half the edits is not the message we decided on: the MTA tries again later.
             g.ctx->logger().err("milter_edit", {{"name", e.name}, {"error", "the MTA refused an edit"}});
+            c->session->edits_refused();
             return tempfail(ctx);
         }
     }
