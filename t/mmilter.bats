@@ -113,13 +113,77 @@ postfix_with_milter() {
   [ "$(sink_count)" -eq 1 ]
 }
 
-@test "postfix: --unknown mark delivers a stranger's mail [B]; quarantine holds it" {
+@test "postfix: --unknown mark delivers a stranger's mail [B]" {
   postfix_with_milter --unknown mark
   run swaks_to stranger@bad.example bob@ours.example
   assert_output --partial "250 2.0.0 Ok: queued"
   wait_sink 1
   sink_all | grep -q '^X-Mailstamp-Class: B (Unknown'
   sink_all | grep -q '^Subject: \[B\] test'
+}
+
+@test "postfix: --unknown quarantine: Postfix takes a stranger's mail and holds it; the sink gets nothing" {
+  postfix_with_milter --unknown quarantine
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  qid=$(sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' <<<"$output")
+  [ -n "$qid" ]
+  # On hold: postqueue marks the queue id with '!', and the file is in the hold directory.
+  for i in $(seq 100); do [ -e "$PF/queue/hold/$qid" ] && break; sleep 0.05; done
+  [ -e "$PF/queue/hold/$qid" ]
+  run postqueue -c "$PF/etc" -p
+  assert_line --regexp "^${qid}!"
+  assert_output --partial "stranger@bad.example"
+  pf_log | grep -q "$qid: milter-hold: END-OF-MESSAGE .*milter triggers HOLD action"
+  grep -q 'event=accepted .*sender=stranger@bad.example rcpt=bob@ours.example class=B' "$M/milter.log"
+  sleep 0.5
+  [ "$(sink_count)" -eq 0 ]
+  # Released by the admin, it is delivered with its verdict.
+  postsuper -c "$PF/etc" -H "$qid" >/dev/null 2>&1
+  postqueue -c "$PF/etc" -f
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: B (Unknown'
+}
+
+@test "postfix: --unknown forward=ADDR sends a stranger's mail to ADDR instead of its recipient" {
+  postfix_with_milter --unknown forward=quarantine@ours.example
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <quarantine@ours.example>'
+  ! sink_all | grep -q '^X-Rcpt-Args: <bob@ours.example>'
+  sink_all | grep -q '^X-Mailstamp-Class: B (.*forwarded to quarantine@ours.example'
+  # A whitelisted sender's mail still goes to its own recipient.
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 2
+  [ "$(sink_all | grep -c '^X-Rcpt-Args: <bob@ours.example>')" -eq 1 ]
+}
+
+@test "postfix: an unconditional recipient takes a stranger's mail, unchanged in the envelope" {
+  mwhitelist add --recipient abuse@ours.example >/dev/null
+  postfix_with_milter
+  run swaks_to stranger@bad.example abuse@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <abuse@ours.example>'
+  sink_all | grep -q '^X-Mailstamp-Class: W (.*takes all mail'
+  # The same stranger to anyone else is still refused with a token.
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1"
+  sleep 0.5
+  [ "$(sink_count)" -eq 1 ]
+}
+
+@test "postfix: the tagged Subject and the verdict fields keep one space after the colon" {
+  postfix_with_milter
+  printf 'From: friend@good.example\r\nSubject:packed\r\n\r\nhello\r\n' >"$M/m.eml"
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^Subject: \[W\] packed'
+  sink_all | grep -q '^X-Mailstamp-Class: W '
+  sink_all | grep -q '^Authentication-Results: mx.ours.example;'
 }
 
 @test "postfix: a locked store is a 451 at RCPT, never an accept" {
