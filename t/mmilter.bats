@@ -175,6 +175,33 @@ postfix_with_milter() {
   [ "$(sink_count)" -eq 1 ]
 }
 
+# signed_message: good.example's SPF (which does not list 127.0.0.1, the MTA's client here) and DMARC p=reject
+# served, and $M/m.eml from friend@good.example DKIM-signed with simple/simple over fields whose bytes an MTA
+# that eats the space after the colon would change: a Subject with no space there, a field led by a tab.
+# The whitelisted sender then passes only by that signature.
+signed_message() {
+  ZONE="$M/zone"
+  printf 'good.example TXT "v=spf1 ip4:192.0.2.1 -all"\n_dmarc.good.example TXT "v=DMARC1; p=reject"\n' >"$ZONE"
+  dkim_key good sel good.example
+  start_zone "$ZONE"
+  printf 'From: friend@good.example\r\nTo: bob@ours.example\r\nSubject:no space\r\nX-Tab:\tled by a tab\r\nX-Folded: first\r\n\tsecond\r\nMessage-ID: <s1@good.example>\r\n\r\nhello\r\n' >"$M/m.eml"
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example simple/simple from to subject x-tab x-folded message-id
+}
+
+@test "postfix: a DKIM simple/simple signed message is verified on its raw header (no lost spaces): [W], dkim=pass" {
+  signed_message
+  postfix_with_milter --no-tag
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted, dkim pass)'
+  sink_all | grep -q '^Authentication-Results: mx.ours.example;.* dkim=pass header.d=good.example'
+  grep -q 'event=accepted .*sender=friend@good.example .*class=W' "$M/milter.log"
+  # The fields reach the sink as they were sent.
+  sink_all | grep -q '^Subject:no space'
+  sink_all | grep -q "^X-Tab:$(printf '\t')led by a tab"
+}
+
 @test "postfix: the tagged Subject and the verdict fields keep one space after the colon" {
   postfix_with_milter
   printf 'From: friend@good.example\r\nSubject:packed\r\n\r\nhello\r\n' >"$M/m.eml"
@@ -212,4 +239,18 @@ postfix_with_milter() {
   assert_output --partial "250 2.0.0"
   wait_sink 1
   sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example'
+}
+
+@test "sendmail: a DKIM simple/simple signed message is [W] by dkim pass; the tagged Subject keeps its space" {
+  signed_message
+  start_sink
+  start_milter
+  start_sendmail "$SINK" "INPUT_MAIL_FILTER(\`mmilter', \`S=inet:$MPORT@127.0.0.1, F=T, T=S:30s;R:1m;E:5m')"
+  PORT=$SM_PORT
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted, dkim pass)'
+  sink_all | grep -q '^Subject: \[W\] no space'
+  sink_all | grep -q "^X-Tab:$(printf '\t')led by a tab"
 }
