@@ -190,25 +190,6 @@ EOF2
   done
 }
 
-# dkim_key NAME SELECTOR DOMAIN: an RSA key in $M/NAME.pem, its record appended to $ZONE (before start_zone).
-dkim_key() {
-  openssl genrsa -out "$M/$1.pem" 2048 2>/dev/null
-  local p
-  p=$(openssl rsa -in "$M/$1.pem" -pubout -outform DER 2>/dev/null | base64 -w0)
-  printf '%s._domainkey.%s TXT "v=DKIM1; k=rsa; p=%s" "%s"\n' "$2" "$3" "${p:0:200}" "${p:200}" >>"$ZONE"
-}
-
-# dkim_sign FILE KEY SELECTOR DOMAIN: FILE signed in place by dkimpy (From, To, Subject, Message-ID).
-dkim_sign() {
-  /usr/bin/python3 -c '
-import sys, dkim
-f, key, sel, dom = sys.argv[1:5]
-m = open(f, "rb").read()
-sig = dkim.sign(m, sel.encode(), dom.encode(), open(key, "rb").read(),
-                include_headers=[b"from", b"to", b"subject", b"message-id"])
-open(f, "wb").write(sig + m)' "$@"
-}
-
 # list_reseal FILE KEY: what a mailing list at lists.example does: tags the Subject and adds a footer (which
 # breaks the author's DKIM signature), records what it saw in its own Authentication-Results (dkim and
 # dmarc pass for good.example), and ARC-seals the message with dkimpy (selector arc, domain lists.example).

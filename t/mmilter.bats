@@ -113,13 +113,104 @@ postfix_with_milter() {
   [ "$(sink_count)" -eq 1 ]
 }
 
-@test "postfix: --unknown mark delivers a stranger's mail [B]; quarantine holds it" {
+@test "postfix: --unknown mark delivers a stranger's mail [B]" {
   postfix_with_milter --unknown mark
   run swaks_to stranger@bad.example bob@ours.example
   assert_output --partial "250 2.0.0 Ok: queued"
   wait_sink 1
   sink_all | grep -q '^X-Mailstamp-Class: B (Unknown'
   sink_all | grep -q '^Subject: \[B\] test'
+}
+
+@test "postfix: --unknown quarantine: Postfix takes a stranger's mail and holds it; the sink gets nothing" {
+  postfix_with_milter --unknown quarantine
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  qid=$(sed -n 's/.*250 2.0.0 Ok: queued as \([0-9A-F]*\).*/\1/p' <<<"$output")
+  [ -n "$qid" ]
+  # On hold: postqueue marks the queue id with '!', and the file is in the hold directory.
+  for i in $(seq 100); do [ -e "$PF/queue/hold/$qid" ] && break; sleep 0.05; done
+  [ -e "$PF/queue/hold/$qid" ]
+  run postqueue -c "$PF/etc" -p
+  assert_line --regexp "^${qid}!"
+  assert_output --partial "stranger@bad.example"
+  pf_log | grep -q "$qid: milter-hold: END-OF-MESSAGE .*milter triggers HOLD action"
+  grep -q 'event=accepted .*sender=stranger@bad.example rcpt=bob@ours.example class=B' "$M/milter.log"
+  sleep 0.5
+  [ "$(sink_count)" -eq 0 ]
+  # Released by the admin, it is delivered with its verdict.
+  postsuper -c "$PF/etc" -H "$qid" >/dev/null 2>&1
+  postqueue -c "$PF/etc" -f
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: B (Unknown'
+}
+
+@test "postfix: --unknown forward=ADDR sends a stranger's mail to ADDR instead of its recipient" {
+  postfix_with_milter --unknown forward=quarantine@ours.example
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <quarantine@ours.example>'
+  ! sink_all | grep -q '^X-Rcpt-Args: <bob@ours.example>'
+  sink_all | grep -q '^X-Mailstamp-Class: B (.*forwarded to quarantine@ours.example'
+  # A whitelisted sender's mail still goes to its own recipient.
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 2
+  [ "$(sink_all | grep -c '^X-Rcpt-Args: <bob@ours.example>')" -eq 1 ]
+}
+
+@test "postfix: an unconditional recipient takes a stranger's mail, unchanged in the envelope" {
+  mwhitelist add --recipient abuse@ours.example >/dev/null
+  postfix_with_milter
+  run swaks_to stranger@bad.example abuse@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <abuse@ours.example>'
+  sink_all | grep -q '^X-Mailstamp-Class: W (.*takes all mail'
+  # The same stranger to anyone else is still refused with a token.
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1"
+  sleep 0.5
+  [ "$(sink_count)" -eq 1 ]
+}
+
+# signed_message: good.example's SPF (which does not list 127.0.0.1, the MTA's client here) and DMARC p=reject
+# served, and $M/m.eml from friend@good.example DKIM-signed with simple/simple over fields whose bytes an MTA
+# that eats the space after the colon would change: a Subject with no space there, a field led by a tab.
+# The whitelisted sender then passes only by that signature.
+signed_message() {
+  ZONE="$M/zone"
+  printf 'good.example TXT "v=spf1 ip4:192.0.2.1 -all"\n_dmarc.good.example TXT "v=DMARC1; p=reject"\n' >"$ZONE"
+  dkim_key good sel good.example
+  start_zone "$ZONE"
+  printf 'From: friend@good.example\r\nTo: bob@ours.example\r\nSubject:no space\r\nX-Tab:\tled by a tab\r\nX-Folded: first\r\n\tsecond\r\nMessage-ID: <s1@good.example>\r\n\r\nhello\r\n' >"$M/m.eml"
+  dkim_sign "$M/m.eml" "$M/good.pem" sel good.example simple/simple from to subject x-tab x-folded message-id
+}
+
+@test "postfix: a DKIM simple/simple signed message is verified on its raw header (no lost spaces): [W], dkim=pass" {
+  signed_message
+  postfix_with_milter --no-tag
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted, dkim pass)'
+  sink_all | grep -q '^Authentication-Results: mx.ours.example;.* dkim=pass header.d=good.example'
+  grep -q 'event=accepted .*sender=friend@good.example .*class=W' "$M/milter.log"
+  # The fields reach the sink as they were sent.
+  sink_all | grep -q '^Subject:no space'
+  sink_all | grep -q "^X-Tab:$(printf '\t')led by a tab"
+}
+
+@test "postfix: the tagged Subject and the verdict fields keep one space after the colon" {
+  postfix_with_milter
+  printf 'From: friend@good.example\r\nSubject:packed\r\n\r\nhello\r\n' >"$M/m.eml"
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^Subject: \[W\] packed'
+  sink_all | grep -q '^X-Mailstamp-Class: W '
+  sink_all | grep -q '^Authentication-Results: mx.ours.example;'
 }
 
 @test "postfix: a locked store is a 451 at RCPT, never an accept" {
@@ -148,4 +239,18 @@ postfix_with_milter() {
   assert_output --partial "250 2.0.0"
   wait_sink 1
   sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example'
+}
+
+@test "sendmail: a DKIM simple/simple signed message is [W] by dkim pass; the tagged Subject keeps its space" {
+  signed_message
+  start_sink
+  start_milter
+  start_sendmail "$SINK" "INPUT_MAIL_FILTER(\`mmilter', \`S=inet:$MPORT@127.0.0.1, F=T, T=S:30s;R:1m;E:5m')"
+  PORT=$SM_PORT
+  run $PY "$TOOL" send "$PORT" friend@good.example bob@ours.example "$M/m.eml"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted, dkim pass)'
+  sink_all | grep -q '^Subject: \[W\] no space'
+  sink_all | grep -q "^X-Tab:$(printf '\t')led by a tab"
 }

@@ -75,6 +75,7 @@ void MilterSession::reset() {
     for (const auto& id : holds_) lookups_.release(id, facts_.holder);
     holds_.clear();
     claimed_.clear();
+    taken_.clear();
     have_sender_ = false;
     facts_.sender.reset();
     facts_.sender_match.clear();
@@ -188,7 +189,7 @@ MilterReply MilterSession::rcpt(const std::string& path) {
 MilterReply MilterSession::header(const std::string& name, const std::string& value) {
     if (data_.head_too_big()) return MilterReply::go();  // refused at the end
     if (fields_.size() < limits::header_fields) fields_.emplace_back(name, value);
-    data_.write(name + ": " + crlf(value) + "\r\n", limits::header_size);
+    data_.write(name + ":" + crlf(value) + "\r\n", limits::header_size);
     return MilterReply::go();
 }
 
@@ -230,15 +231,16 @@ MilterReply MilterSession::end_of_message(std::vector<MilterEdit>& edits) {
         edits.clear();
         give_back_tokens();
     }
-    last_claimed_ = std::move(claimed_);
+    std::vector<std::string> taken = std::move(claimed_);
     claimed_.clear();
     reset();
+    taken_ = std::move(taken);
     return out;
 }
 
 void MilterSession::edits_refused() {
-    claimed_ = std::move(last_claimed_);
-    last_claimed_.clear();
+    claimed_ = std::move(taken_);
+    taken_.clear();
     give_back_tokens();
 }
 
@@ -283,7 +285,7 @@ void MilterSession::header_edits(const MessageReader& msg, const Verdict& v, cha
         std::string key;
         for (char c : name) key += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
         int n = ++seen[key];
-        std::istringstream one(name + ": " + crlf(value) + "\r\n\r\n");
+        std::istringstream one(name + ":" + crlf(value) + "\r\n\r\n");
         MessageReader m(one);
         if (!m.read_header()) continue;
         if (strip_verdicts(m, p_.authserv_id) > 0) deletes.push_back({MilterEdit::Kind::change_header, name, "", n});

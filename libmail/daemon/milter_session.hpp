@@ -40,7 +40,7 @@ struct MilterEdit {
     enum class Kind { insert_header, change_header, add_rcpt, del_rcpt, quarantine };
     Kind kind;
     std::string name;   ///< a header field's name; a recipient (add/del); the quarantine reason
-    std::string value;  ///< the field's value (insert, change; "" with change deletes it)
+    std::string value;  ///< the field's value, no leading space (insert, change; "" with change deletes it)
     int index = 0;      ///< insert: position (0 the top); change: the field's occurrence among those named name (1-based)
 };
 
@@ -59,7 +59,10 @@ public:
     MilterReply mail(const std::string& path, const std::string& user);
     /// One RCPT TO's path.
     MilterReply rcpt(const std::string& path);
-    /// One header field as the MTA hands it (the value without its leading space; folds as "\n" or "\r\n").
+    /// One header field: value is everything after the colon as the message has it, its leading space
+    /// included (folds as "\n" or "\r\n"), so that signatures over the exact bytes (DKIM's simple
+    /// canonicalization) check out. An MTA that eats the space after the colon (no SMFIP_HDR_LEADSPC) has it
+    /// put back by the caller.
     MilterReply header(const std::string& name, const std::string& value);
     /// The end of the header section.
     MilterReply end_of_header();
@@ -69,8 +72,9 @@ public:
     MilterReply end_of_message(std::vector<MilterEdit>& edits);
     /// The transaction ended without a message (RSET, a refusal, a lost connection): tokens are let go.
     void abort();
-    /// The MTA refused an edit of the last end_of_message that went on (the milter then tells it to try
-    /// later): the token uses that message claimed are given back, so that the retry finds them.
+    /// The MTA refused the edits of the message end_of_message just went on with (the caller tempfails it):
+    /// the token uses it claimed are given back. Until the next MAIL only: the milter protocol says nothing
+    /// after the end of the message, so what the MTA does then is not known here.
     void edits_refused();
 
 private:
@@ -87,7 +91,6 @@ private:
     Result<MilterReply> finish_outgoing(std::vector<MilterEdit>& edits);
     Result<std::optional<SmtpReply>> claim_tokens();
     void give_back_tokens();
-    std::vector<std::string> last_claimed_;  ///< the token uses of the last message that went on
     void header_edits(const MessageReader& msg, const Verdict& v, char letter, std::vector<MilterEdit>& edits);
 
     const ProxyPolicy& p_;
@@ -104,9 +107,10 @@ private:
     bool have_sender_ = false;
     Facts facts_;
     std::vector<Rcpt> rcpts_;
-    std::vector<std::pair<std::string, std::string>> fields_;  ///< the header fields as received
+    std::vector<std::pair<std::string, std::string>> fields_;  ///< the header fields as received (name, after the colon)
     HeadSpool data_;
     std::vector<std::string> holds_, claimed_;
+    std::vector<std::string> taken_;  ///< the tokens the last message that went on claimed (edits_refused)
 };
 
 } // namespace mail

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 
@@ -33,9 +34,15 @@ Shared g;
 
 // One MTA connection: its own store connection and session.
 struct Conn {
+    bool leadspc = false;  // SMFIP_HDR_LEADSPC: header values come and go with the space after the colon
     std::unique_ptr<Store> store;
     std::unique_ptr<MilterSession> session;
 };
+
+// What the last negotiation settled, for a connection that had none of its own: after SMFIC_QUIT_NC the MTA
+// starts a new connection on the same socket without negotiating again (the MTA is the same, and so is its
+// answer).
+std::atomic<bool> last_leadspc{false};
 
 Conn* conn_of(SMFICTX* ctx) { return static_cast<Conn*>(smfi_getpriv(ctx)); }
 
@@ -97,8 +104,35 @@ sfsistat tempfail(SMFICTX* ctx) {
     return answer(ctx, MilterReply::of(SmtpReply(451, "4.3.0 cannot answer now, try again later")));
 }
 
-sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
+// The header values as they are: without SMFIP_HDR_LEADSPC the MTA eats the space after each field's colon
+// (and puts one in front of every value we add), which changes the bytes a DKIM signature with simple header
+// canonicalization covers when a field has no space there, or a tab. The actions are those mmilter needs.
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* want_actions, unsigned long* want_steps, unsigned long*, unsigned long*) {
+    const unsigned long need = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
+    if ((actions & need) != need) {
+        g.ctx->logger().err("milter_negotiate", {{"error", "the MTA does not offer the header, recipient and "
+                                                           "quarantine actions mmilter needs"}});
+        return SMFIS_REJECT;  // libmilter ends the connection; milter_default_action decides
+    }
+    *want_actions = need;
+    bool leadspc = (steps & SMFIP_HDR_LEADSPC) != 0;
+    if (leadspc) *want_steps |= SMFIP_HDR_LEADSPC;  // *want_steps comes with the steps we have no callback for
+    last_leadspc = leadspc;
     auto c = std::make_unique<Conn>();
+    c->leadspc = leadspc;
+    delete conn_of(ctx);
+    smfi_setpriv(ctx, c.release());
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
+    Conn* c = conn_of(ctx);
+    if (!c) {
+        c = new Conn;
+        c->leadspc = last_leadspc;
+        smfi_setpriv(ctx, c);
+    }
     auto s = g.pool->take();
     if (!s) {
         // The store unavailable: the MTA tries later (milter_default_action does not decide it).
@@ -121,55 +155,57 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
         }
         addr = buf;
     }
-    MilterReply r = c->session->connect(addr, port);
-    smfi_setpriv(ctx, c.release());
-    return answer(ctx, r);
+    return answer(ctx, c->session->connect(addr, port));
 }
 
 sfsistat on_helo(SMFICTX* ctx, char* name) {
     Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
+    if (!c || !c->session) return tempfail(ctx);
     return answer(ctx, c->session->helo(name ? name : ""));
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     Conn* c = conn_of(ctx);
-    if (!c || !argv || !argv[0]) return tempfail(ctx);
+    if (!c || !c->session || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->mail(argv[0], macro(ctx, "{auth_authen}")));
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     Conn* c = conn_of(ctx);
-    if (!c || !argv || !argv[0]) return tempfail(ctx);
+    if (!c || !c->session || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->rcpt(argv[0]));
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
-    return answer(ctx, c->session->header(name ? name : "", value ? value : ""));
+    if (!c || !c->session) return tempfail(ctx);
+    std::string v = value ? value : "";
+    if (!c->leadspc) v.insert(0, 1, ' ');  // the one the MTA ate (most likely a space; a tab or none is lost)
+    return answer(ctx, c->session->header(name ? name : "", v));
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
     Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
+    if (!c || !c->session) return tempfail(ctx);
     return answer(ctx, c->session->end_of_header());
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* data, size_t len) {
     Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
+    if (!c || !c->session) return tempfail(ctx);
     return answer(ctx, c->session->body(std::string_view(reinterpret_cast<char*>(data), len)));
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
     Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
+    if (!c || !c->session) return tempfail(ctx);
     std::vector<MilterEdit> edits;
     MilterReply r = c->session->end_of_message(edits);
     if (r.action != MilterReply::Action::cont) return answer(ctx, r);
     for (auto& e : edits) {
         int rc = MI_FAILURE;
+        // With SMFIP_HDR_LEADSPC the MTA writes the value after the colon as given.
+        if (c->leadspc && !e.value.empty()) e.value.insert(0, 1, ' ');
         switch (e.kind) {
         case MilterEdit::Kind::insert_header:
             rc = smfi_insheader(ctx, e.index, e.name.data(), e.value.data());
@@ -192,7 +228,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-    if (Conn* c = conn_of(ctx)) c->session->abort();
+    if (Conn* c = conn_of(ctx); c && c->session) c->session->abort();
     return SMFIS_CONTINUE;
 }
 
@@ -201,8 +237,10 @@ sfsistat on_close(SMFICTX* ctx) {
     smfi_setpriv(ctx, nullptr);
     if (c) {
         c->session.reset();  // lets go of what the session reserved
-        if (g.policy->hits) g.policy->hits->flush(*c->store, now());
-        g.pool->give(std::move(c->store));
+        if (c->store) {
+            if (g.policy->hits) g.policy->hits->flush(*c->store, now());
+            g.pool->give(std::move(c->store));
+        }
         delete c;
     }
     return SMFIS_CONTINUE;
@@ -273,6 +311,7 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
     desc.xxfi_eom = on_eom;
     desc.xxfi_abort = on_abort;
     desc.xxfi_close = on_close;
+    desc.xxfi_negotiate = on_negotiate;
     if (smfi_register(desc) != MI_SUCCESS)
         return report(ctx.program, Error{ErrorKind::software, "smfi_register failed"});
     if (smfi_setconn(conn->data()) != MI_SUCCESS || smfi_settimeout(timeout) != MI_SUCCESS)

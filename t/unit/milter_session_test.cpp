@@ -93,6 +93,32 @@ TEST_CASE("milter: a whitelisted sender goes on with the verdict fields, forged 
     CHECK(!find(edits, MilterEdit::Kind::del_rcpt, "<bob@ours.example>"));
 }
 
+TEST_CASE("milter: header values are taken as they follow the colon: a packed Subject tagged, tab-led forged fields deleted", "[milter]") {
+    MRig r;
+    MilterSession s(r.policy, *r.ctx, *r.store);
+    open(s, "friend@good.example");
+    REQUIRE(s.rcpt("<bob@ours.example>").action == A::cont);
+    std::vector<MilterEdit> edits;
+    auto m = message(s, edits,
+                     {{"Subject", "hi"},
+                      {"X-Mailstamp-Class", "\tG (forged) by mx.ours.example"},
+                      {"Authentication-Results", " mx.ours.example;\n\tx-mailstamp-hashcash=pass"}});
+    REQUIRE(m.action == A::cont);
+    auto* subj = find(edits, MilterEdit::Kind::change_header, "Subject");
+    REQUIRE(subj);
+    CHECK(subj->value == "[W] hi");
+    auto* forged = find(edits, MilterEdit::Kind::change_header, "X-Mailstamp-Class");
+    REQUIRE(forged);
+    CHECK(forged->value.empty());
+    auto* ar = find(edits, MilterEdit::Kind::change_header, "Authentication-Results");
+    REQUIRE(ar);
+    CHECK(ar->index == 1);
+    // Values of our own fields go without a leading space (the glue adds one where the MTA wants it).
+    auto* cls = find(edits, MilterEdit::Kind::insert_header, "X-Mailstamp-Class");
+    REQUIRE(cls);
+    CHECK(cls->value.rfind("W ", 0) == 0);
+}
+
 TEST_CASE("milter: a stranger is refused at RCPT with a token; the token is taken once and goes to its base", "[milter]") {
     MRig r;
     std::string tok;
@@ -239,4 +265,37 @@ TEST_CASE("milter: an oversized header section is refused, not cut", "[milter]")
     auto m = message(s, edits);
     CHECK(m.action == A::reject);
     CHECK(m.reply.code == 552);
+}
+
+TEST_CASE("milter: a token's use is given back when the MTA refuses the end-of-message edits", "[milter]") {
+    MRig r;
+    std::string tok;
+    {
+        MilterSession s(r.policy, *r.ctx, *r.store);
+        open(s, "stranger@bad.example");
+        tok = token_in(s.rcpt("<bob@ours.example>"));
+        REQUIRE(!tok.empty());
+    }
+    {
+        MilterSession s(r.policy, *r.ctx, *r.store);
+        open(s, "other@bad.example");
+        REQUIRE(s.rcpt("<" + tok + ">").action == A::cont);
+        std::vector<MilterEdit> edits;
+        REQUIRE(message(s, edits).action == A::cont);
+        // The glue could not make the edits: the message is tempfailed, so the token is as it was.
+        s.edits_refused();
+    }
+    {
+        MilterSession s(r.policy, *r.ctx, *r.store);
+        open(s, "other@bad.example");
+        REQUIRE(s.rcpt("<" + tok + ">").action == A::cont);
+        std::vector<MilterEdit> edits;
+        REQUIRE(message(s, edits).action == A::cont);
+        // Taken by a message that went on: the next transaction does not give it back.
+        open(s, "third@bad.example");
+        s.edits_refused();
+    }
+    MilterSession s(r.policy, *r.ctx, *r.store);
+    open(s, "stranger@bad.example");
+    CHECK(s.rcpt("<" + tok + ">").action == A::reject);
 }
