@@ -4,7 +4,10 @@
 # (t/sendmail.bash, INPUT_MAIL_FILTER), both relaying to smtp-sink, swaks
 # and Python's smtplib as clients. Every policy path: whitelisted, stranger
 # refused with a token at RCPT, the token used once, postmaster, forged
-# verdict fields removed, postage [G], and a locked store a 451.
+# verdict fields removed, postage [G], and a locked store a 451. With
+# Postfix's SASL on (t/tools/fake-dovecot-auth.py standing in for Dovecot's
+# auth service), an authenticated sender's mail goes out stamped, its
+# recipients whitelisted for the sender.
 
 load helpers
 load postfix
@@ -253,4 +256,82 @@ signed_message() {
   sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted, dkim pass)'
   sink_all | grep -q '^Subject: \[W\] no space'
   sink_all | grep -q "^X-Tab:$(printf '\t')led by a tab"
+}
+
+# postfix_sasl_milter [mmilter options]: postfix_with_milter whose smtpd authenticates alice (password
+# sesame) through t/tools/fake-dovecot-auth.py; alice is a user of the store who sends as alice@ours.example.
+postfix_sasl_milter() {
+  printf 'sesame\n' | msmtp-proxy user add --sender alice@ours.example alice >/dev/null
+  start_sink
+  start_fake_sasl alice sesame
+  start_milter "$@"
+  start_postfix "$SINK" "smtpd_milters = inet:127.0.0.1:$MPORT" "milter_default_action = tempfail" \
+    "milter_protocol = 6" "${PF_SASL[@]}"
+  PORT=$PF_PORT
+}
+
+# pf_wait TEXT: until Postfix's log has TEXT.
+pf_wait() {
+  local i
+  for i in $(seq 100); do pf_log | grep -qF -- "$1" && return 0; sleep 0.05; done
+  echo "Postfix's log has no '$1':" >&2
+  pf_log >&2
+  return 1
+}
+
+@test "postfix SASL: an authenticated sender's mail to strangers goes out hashcash-stamped per recipient, the recipients whitelisted for the user" {
+  command -v hashcash >/dev/null || skip "hashcash is not installed"
+  postfix_sasl_milter --stamp hashcash --stamp-bits 12
+  run swaks_to alice@ours.example carol@elsewhere.example,dave@far.example -a PLAIN -au alice -ap sesame
+  assert_output --partial "235 2.7.0 Authentication successful"
+  # Strangers both: never refused, no token, for an authenticated sender.
+  refute_output --partial "550"
+  assert_output --partial "250 2.0.0 Ok: queued"
+  grep -q 'ok id=[0-9]* user=alice' "$M/sasl.log"
+  pf_wait 'sasl_method=PLAIN, sasl_username=alice'
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <carol@elsewhere.example>'
+  sink_all | grep -q '^X-Rcpt-Args: <dave@far.example>'
+  [ "$(sink_all | grep -c '^X-Hashcash: ')" -eq 2 ]
+  for r in carol@elsewhere.example dave@far.example; do
+    run hashcash -cXy -b 12 -r "$r" <"$(ls "$M"/sink/*)"
+    assert_success
+  done
+  run hashcash -cXy -b 12 -r someone@else.example <"$(ls "$M"/sink/*)"
+  assert_failure
+  # Outgoing mail gets no verdict fields and no Subject tag.
+  ! sink_all | grep -q '^X-Mailstamp-Class:'
+  sink_all | grep -q '^Subject: test'
+  grep -q 'event=accepted .*sender=alice@ours.example rcpt=carol@elsewhere.example,dave@far.example class=out user=alice' "$M/milter.log"
+  # The answers may come back to alice, and only to her.
+  run mwhitelist list
+  assert_line --regexp "^carol@elsewhere.example	address	alice@ours.example	.*	outgoing	"
+  assert_line --regexp "^dave@far.example	address	alice@ours.example	.*	outgoing	"
+  run mwhitelist check carol@elsewhere.example alice@ours.example
+  assert_success
+  run mwhitelist check carol@elsewhere.example bob@ours.example
+  assert_failure
+}
+
+@test "postfix SASL: without stamps the recipients are still whitelisted; a sender alice does not own 553; a wrong password 535" {
+  postfix_sasl_milter
+  run swaks_to alice@ours.example carol@elsewhere.example -a PLAIN -au alice -ap sesame
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  ! sink_all | grep -q '^X-Hashcash:'
+  run mwhitelist list
+  assert_line --regexp "^carol@elsewhere.example	address	alice@ours.example	.*	outgoing	"
+  # MAIL FROM an address of ours that is not hers: mmilter refuses it (Postfix alone would relay it).
+  run swaks_to bob@ours.example carol@elsewhere.example -a LOGIN -au alice -ap sesame
+  assert_output --partial "235 2.7.0"
+  assert_output --partial "553 5.7.1 <bob@ours.example>: sender address not owned by user alice"
+  grep -q 'event=reject .*sender=bob@ours.example user=alice reason="sender not owned by the user"' "$M/milter.log"
+  run swaks_to alice@ours.example carol@elsewhere.example -a PLAIN -au alice -ap wrong
+  assert_output --partial "535 5.7.8"
+  grep -q 'fail id=[0-9]* user=alice reason=wrong user or password' "$M/sasl.log"
+  # Unauthenticated, the same envelope is refused by Postfix's own relay restriction.
+  run swaks_to alice@ours.example carol@elsewhere.example
+  assert_output --partial "554 5.7.1 <carol@elsewhere.example>: Relay access denied"
+  sleep 0.3
+  [ "$(sink_count)" -eq 1 ]
 }

@@ -3,6 +3,8 @@
 # --xclient and --relay-proxy-protocol): a private Postfix (t/postfix.bash)
 # as the relay, swaks as the client on its own loopback address 127.0.0.5,
 # and Postfix's own log and Received field as the witnesses of what it saw.
+# XCLIENT LOGIN needs Postfix's SASL on: t/tools/fake-dovecot-auth.py stands
+# in for Dovecot's auth service (smtpd_sasl_type = dovecot).
 
 load helpers
 load postfix
@@ -153,4 +155,54 @@ pf_wait() {
   sleep 0.3
   ! pf_log | grep -q 'to=<carol@ours.example>'
   [ "$(sink_count)" -eq 2 ]
+}
+
+mkcert() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mx.ours.example" \
+    -keyout "$M/key.pem" -out "$M/cert.pem" >/dev/null 2>&1
+}
+
+@test "xclient LOGIN: a user who authenticated to the proxy is Postfix's sasl_username, and Postfix relays for her" {
+  mkcert
+  printf 'sesame\n' | msmtp-proxy user add --sender alice@ours.example alice >/dev/null
+  start_sink
+  # Postfix's SASL is on (a stand-in for Dovecot's auth service that knows no alice): it takes LOGIN only then.
+  start_fake_sasl nobody-here nothing
+  start_postfix "$SINK" 'smtpd_authorized_xclient_hosts = 127.0.0.0/8' "${PF_SASL[@]}"
+  start_proxy --relay "127.0.0.1:$PF_PORT" --tls-cert "$M/cert.pem" --tls-key "$M/key.pem"
+  run from5 alice@ours.example carol@elsewhere.example -tls -a PLAIN -au alice -ap sesame
+  assert_output --partial "235 2.7.0"
+  assert_output --partial "250 2.0.0 OK: sent"
+  pf_wait 'client=unknown[127.0.0.5], sasl_method=XCLIENT, sasl_username=alice'
+  pf_wait 'to=<carol@elsewhere.example>'
+  pf_wait 'status=sent'
+  wait_sink 1
+  # Postfix's Received field: the client, and ESMTPSA (authenticated, over TLS) as the proxy told it.
+  sink_all | grep -q '^Received: from client.example (unknown \[127.0.0.5\])'
+  sink_all | grep -A1 '^Received: from client.example' | grep -q 'with ESMTPSA'
+  # The login came by XCLIENT: Postfix never asked its auth service about a password.
+  grep -q '^connect ' "$M/sasl.log"
+  ! grep -q '^auth ' "$M/sasl.log"
+  # A client that did not authenticate on the same kept connection: its session carries no login.
+  run from5 friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 OK: delivered"
+  pf_wait 'to=<bob@ours.example>'
+  [ "$(pf_log | grep -c 'client=unknown\[127.0.0.5\]')" -eq 2 ]
+  [ "$(pf_log | grep -c 'sasl_username=')" -eq 1 ]
+  wait_sink 2
+}
+
+@test "xclient LOGIN: a Postfix without SASL ignores the login, so mail to a stranger is not relayed" {
+  mkcert
+  printf 'sesame\n' | msmtp-proxy user add --sender alice@ours.example alice >/dev/null
+  start_sink
+  start_postfix "$SINK" 'smtpd_authorized_xclient_hosts = 127.0.0.0/8'
+  start_proxy --relay "127.0.0.1:$PF_PORT" --tls-cert "$M/cert.pem" --tls-key "$M/key.pem"
+  run from5 alice@ours.example carol@elsewhere.example -tls -a PLAIN -au alice -ap sesame
+  assert_output --partial "235 2.7.0"
+  refute_output --partial "250 2.0.0 OK: sent"
+  assert_output --partial "554 5.7.1 <carol@elsewhere.example>: Relay access denied"
+  pf_wait 'NOQUEUE: reject: RCPT from unknown[127.0.0.5]'
+  ! pf_log | grep -q 'sasl_username='
+  [ "$(sink_count)" -eq 0 ]
 }

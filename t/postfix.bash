@@ -7,10 +7,15 @@
 #   need_postfix                 skip unless Postfix is installed and the test runs as root (master(8)
 #                                must start as root to become mail_owner)
 #   start_postfix SINKPORT [main.cf lines...]
-#                                starts the instance: PF (its directory), PF_PORT (its smtpd); extra
-#                                master.cf lines may be given in PF_MASTER_EXTRA
+#                                starts the instance: PF (its directory), PF_PORT (its smtpd); a line
+#                                replaces the default of its parameter; extra master.cf lines may be given
+#                                in PF_MASTER_EXTRA
 #   pf_log                       the instance's maillog
 #   stop_postfix                 stops it and removes its directory
+#   start_fake_sasl USER PASSWORD
+#                                a stand-in for Dovecot's auth service (t/tools/fake-dovecot-auth.py) that
+#                                knows USER only: SASL_PORT, its log $M/sasl.log (needs PIDS), and PF_SASL,
+#                                the main.cf lines that make the instance's smtpd authenticate through it
 
 need_postfix() {
   need_smtp_sink
@@ -21,7 +26,7 @@ need_postfix() {
 
 start_postfix() {
   need_postfix
-  local sink="$1" line i
+  local sink="$1" line name i
   shift
   # Not under BATS_TEST_TMPDIR: its parents are mode 0700 and Postfix's daemons run as the postfix user.
   PF=$(mktemp -d /tmp/mailstamp-postfix.XXXXXX)
@@ -60,7 +65,14 @@ smtpd_recipient_restrictions =
 smtpd_banner = mx.ours.example ESMTP
 biff = no
 EOF
-  for line in "$@"; do printf '%s\n' "$line" >>"$PF/etc/main.cf"; done
+  # A line given for a parameter above replaces it (Postfix would warn of the override in every daemon's log).
+  for line in "$@"; do
+    name="${line%%=*}"
+    name="${name%"${name##*[! ]}"}"
+    grep -v "^$name = " "$PF/etc/main.cf" >"$PF/etc/main.cf.new" || true
+    mv "$PF/etc/main.cf.new" "$PF/etc/main.cf"
+    printf '%s\n' "$line" >>"$PF/etc/main.cf"
+  done
   cat >"$PF/etc/master.cf" <<EOF
 127.0.0.1:$PF_PORT inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
@@ -107,4 +119,14 @@ stop_postfix() {
   fi
   rm -rf "$PF"
   PF=
+}
+
+start_fake_sasl() {
+  SASL_PORT=$(free_port)
+  /usr/bin/python3 "$MAILSTAMP_SRC/t/tools/fake-dovecot-auth.py" --port "$SASL_PORT" --user "$1" --password "$2" \
+    --log "$M/sasl.log" >/dev/null 2>"$M/sasl.err" 3>&- &
+  PIDS+=($!)
+  WAIT_LOG="$M/sasl.err" wait_port "$SASL_PORT"
+  PF_SASL=("smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = dovecot" "smtpd_sasl_path = inet:127.0.0.1:$SASL_PORT"
+    "smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination")
 }

@@ -284,14 +284,15 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
     std::string local = local_of(rcpt);
     bool literal = !domain.empty() && domain.front() == '[';
 
+    if (p_.relay_control && !rcpt.empty() && (routing_trick(local) || (literal && f.user.empty())))
+        return refuse(rcpt, 554, "5.7.1 <" + rcpt + ">: relay access denied", "routing form");
+    if (!f.user.empty() && !rcpt.empty()) {
+        // An authenticated user's mail goes out, local recipients included: to the smart host from a front end,
+        // on as the MTA routes it from inside one (which authenticated the user and decides its relaying).
+        d.outgoing = true;
+        return accept(d, Category::whitelist, "authenticated user " + f.user);
+    }
     if (p_.relay_control && !rcpt.empty()) {
-        if (routing_trick(local) || (literal && f.user.empty()))
-            return refuse(rcpt, 554, "5.7.1 <" + rcpt + ">: relay access denied", "routing form");
-        if (!f.user.empty()) {
-            // An authenticated user's mail goes to the smart host, local recipients included.
-            d.outgoing = true;
-            return accept(d, Category::whitelist, "authenticated user " + f.user);
-        }
         auto dom = l_.site.domains();
         if (!dom) return tempfail(rcpt);
         if (literal || !listed(*dom, domain))

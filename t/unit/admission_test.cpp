@@ -229,6 +229,24 @@ TEST_CASE("admission: relay control refuses other domains and routing forms, and
     CHECK(d.outgoing);
 }
 
+TEST_CASE("admission: without relay control (inside the MTA) an authenticated user's mail goes out too") {
+    Rig g;
+    Facts user = g.facts("me@ours.example");
+    user.user = "me";
+    for (const char* rcpt : {"x@elsewhere.example", "bob@ours.example"}) {
+        Decision d = g.gate.at_rcpt(user, rcpt);
+        CHECK(d.outcome == Outcome::accept);
+        CHECK(d.outgoing);
+        CHECK(d.token.empty());
+        CHECK(d.reason == "authenticated user me");
+    }
+    // Without a login the same stranger recipient is the core's as always: no outgoing mail.
+    g.policy.refuse_unknown = true;
+    Decision s = g.gate.at_rcpt(g.facts("me@ours.example"), "bob@ours.example");
+    CHECK(!s.outgoing);
+    CHECK(s.reply.code == 550);
+}
+
 TEST_CASE("admission: a lookup that fails is a tempfail, never a guess") {
     Rig g;
     g.wl.fail = true;

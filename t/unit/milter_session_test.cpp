@@ -299,3 +299,51 @@ TEST_CASE("milter: a token's use is given back when the MTA refuses the end-of-m
     open(s, "stranger@bad.example");
     CHECK(s.rcpt("<" + tok + ">").action == A::reject);
 }
+
+TEST_CASE("milter: an authenticated user's mail to strangers goes out stamped, the recipients whitelisted for her", "[milter]") {
+    MRig r;
+    User u;
+    u.name = "alice";
+    u.hash = "x";
+    u.senders = {"alice@ours.example"};
+    REQUIRE(r.store->user_add(u));
+    r.policy.stamp = StampKind::hashcash;
+    r.policy.stamp_bits = "8";
+    MilterSession s(r.policy, *r.ctx, *r.store);
+    open(s, "alice@ours.example", "alice");
+    // Strangers, and a recipient of ours: none refused, no token handed out.
+    for (const char* rcpt : {"<carol@elsewhere.example>", "<dave@far.example>", "<bob@ours.example>"}) {
+        MilterReply m = s.rcpt(rcpt);
+        CHECK(m.action == A::cont);
+        CHECK(token_in(m).empty());
+    }
+    std::vector<MilterEdit> edits;
+    CHECK(message(s, edits).action == A::cont);
+    int stamps = 0;
+    for (const auto& e : edits) {
+        if (e.kind == MilterEdit::Kind::insert_header && e.name == "X-Hashcash") ++stamps;
+        CHECK(e.name != "X-Mailstamp-Class");
+        CHECK(e.kind != MilterEdit::Kind::del_rcpt);
+    }
+    CHECK(stamps == 3);
+    std::vector<std::string> listed;
+    REQUIRE(r.store->wl_each([&](const WlEntry& e) {
+        if (e.scope == "alice@ours.example") listed.push_back(e.value);
+    }));
+    std::sort(listed.begin(), listed.end());
+    CHECK(listed == std::vector<std::string>{"bob@ours.example", "carol@elsewhere.example", "dave@far.example"});
+}
+
+TEST_CASE("milter: an authenticated user may send only as her own addresses", "[milter]") {
+    MRig r;
+    User u;
+    u.name = "alice";
+    u.hash = "x";
+    u.senders = {"alice@ours.example"};
+    REQUIRE(r.store->user_add(u));
+    MilterSession s(r.policy, *r.ctx, *r.store);
+    REQUIRE(s.connect("192.0.2.7", "4711").action == A::cont);
+    MilterReply m = s.mail("<bob@ours.example>", "alice");
+    CHECK(m.action == A::reject);
+    CHECK(m.reply.code == 553);
+}
