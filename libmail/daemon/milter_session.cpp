@@ -77,6 +77,7 @@ void MilterSession::reset() {
     claimed_.clear();
     taken_.clear();
     have_sender_ = false;
+    relayed_ = 0;
     facts_.sender.reset();
     facts_.sender_match.clear();
     facts_.user.clear();
@@ -157,6 +158,24 @@ MilterReply MilterSession::rcpt(const std::string& path) {
         return MilterReply::go();
     if (rcpts_.size() >= limits::recipients)
         return MilterReply::of(SmtpReply(452, "4.5.3 too many recipients"));
+    if (facts_.user.empty()) {
+        // Relaying is the MTA's to decide (it let this client write to another domain: mynetworks, a
+        // permit_* rule): such a recipient is none of ours, taken with no decision and no edit. It does not
+        // share a transaction with ours, whose verdict fields and refusals are not its business.
+        auto domains = look_.site.domains();
+        if (!domains) {
+            ctx_.logger().err("store", {{"client", client_}, {"error", domains.error().text}});
+            return MilterReply::of(SmtpReply(451, "4.3.0 cannot answer now, try again later"));
+        }
+        bool ours = std::find(domains->begin(), domains->end(), normalize_domain(a->domain)) != domains->end();
+        if (!ours) {
+            if (!rcpts_.empty()) return MilterReply::of(SmtpReply(452, "4.5.3 send this recipient in a transaction of its own"));
+            ++relayed_;
+            ctx_.logger().info("relayed", {{"client", client_}, {"sender", *facts_.sender}, {"rcpt", rcpt}});
+            return MilterReply::go();
+        }
+        if (relayed_) return MilterReply::of(SmtpReply(452, "4.5.3 send this recipient in a transaction of its own"));
+    }
     Decision d = gate_.at_rcpt(facts_, rcpt);
     if (d.hold && std::find(holds_.begin(), holds_.end(), d.hold->id) == holds_.end()) holds_.push_back(d.hold->id);
     if (d.busy) ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", *facts_.sender}, {"rcpt", rcpt}});
@@ -206,7 +225,9 @@ MilterReply MilterSession::body(std::string_view chunk) {
 MilterReply MilterSession::end_of_message(std::vector<MilterEdit>& edits) {
     edits.clear();
     Result<MilterReply> r = Error{ErrorKind::software, ""};
-    if (rcpts_.empty()) {
+    if (rcpts_.empty() && relayed_) {
+        r = MilterReply::go();  // relayed mail only: none of ours
+    } else if (rcpts_.empty()) {
         r = MilterReply::of(SmtpReply(554, "5.5.1 no valid recipients"));
     } else if (data_.head_too_big() || fields_.size() >= limits::header_fields) {
         r = MilterReply::of(SmtpReply(552, "5.3.4 header section too large"));

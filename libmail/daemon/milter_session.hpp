@@ -105,6 +105,7 @@ private:
     std::string client_, helo_;
     // The transaction.
     bool have_sender_ = false;
+    std::size_t relayed_ = 0;  ///< recipients outside the protected domains: the MTA's to relay, none of ours
     Facts facts_;
     std::vector<Rcpt> rcpts_;
     std::vector<std::pair<std::string, std::string>> fields_;  ///< the header fields as received (name, after the colon)

@@ -347,3 +347,24 @@ TEST_CASE("milter: an authenticated user may send only as her own addresses", "[
     CHECK(m.action == A::reject);
     CHECK(m.reply.code == 553);
 }
+
+TEST_CASE("milter: a recipient outside the protected domains is the MTA's to relay: no refusal, no token, no edit", "[milter]") {
+    MRig r;
+    MilterSession s(r.policy, *r.ctx, *r.store);
+    // A client the MTA lets relay (mynetworks), not authenticated, writing to another domain.
+    open(s, "someone@ours.example");
+    MilterReply m = s.rcpt("<carol@elsewhere.example>");
+    CHECK(m.action == A::cont);
+    CHECK(token_in(m).empty());
+    // One of ours in the same transaction waits for one of its own, as categories do.
+    CHECK(s.rcpt("<bob@ours.example>").reply.code == 452);
+    std::vector<MilterEdit> edits;
+    CHECK(message(s, edits).action == A::cont);
+    CHECK(edits.empty());
+    // The other way round too: ours first, then a stranger's relay recipient.
+    open(s, "stranger@bad.example");
+    CHECK(s.rcpt("<friend2@ours.example>").action == A::reject);
+    open(s, "friend@good.example");
+    REQUIRE(s.rcpt("<bob@ours.example>").action == A::cont);
+    CHECK(s.rcpt("<carol@elsewhere.example>").reply.code == 452);
+}
