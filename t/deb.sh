@@ -180,7 +180,7 @@ for u in $user_units; do
   esac
 done
 check "no unit of the package is linked into /etc/systemd/system or /etc/systemd/user" sh -c '
-  ! find /etc/systemd/system /etc/systemd/user -type l \( -name "msmtp-proxy*" -o -name "msourced*" -o -name "mchallenge*" \) | grep .'
+  ! find /etc/systemd/system /etc/systemd/user -type l \( -name "msmtp-proxy*" -o -name "msourced*" -o -name "mchallenge*" -o -name "mmilter*" \) | grep .'
 # Where the package has the Postfix pipe helper outside the documentation,
 # it is a program: executable.
 for f in $(dpkg -L mailstamp | grep '/mverify-reinject$' | grep -v '^/usr/share/doc/'); do

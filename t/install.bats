@@ -86,7 +86,8 @@ foreign_paths() {
     r=${pr#*:}
     for u in msmtp-proxy.socket msmtp-proxy@.service msmtp-proxy-daemon.socket msmtp-proxy-submission.socket \
              msmtp-proxy-daemon.service msourced.socket msourced@.service msourced-daemon.socket \
-             msourced-daemon.service msourced-fetch.service msourced-fetch.timer; do
+             msourced-daemon.service msourced-fetch.service msourced-fetch.timer mmilter.socket mmilter.service \
+             mmilter-policy.socket mmilter-policy.service; do
       [ -f "$r$unitdir/$u" ] || { echo "no system unit $unitdir/$u"; false; }
     done
     [ -f "$r$userunitdir/mchallenge-expire.service" ]
@@ -178,11 +179,11 @@ foreign_paths() {
       sed -E "s#^(Exec[A-Za-z]*=)${pr%%:*}/#\\1$r${pr%%:*}/#" "$f" >"$u/$(basename "$f")"
       n=$((n + 1))
     done
-    [ "$n" -eq 13 ]
+    [ "$n" -eq 17 ]
     # Every Exec line naming the prefix now names the installed program.
     run grep -E "^Exec[A-Za-z]*=${pr%%:*}/" "$u"/*
     assert_output ""
-    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 7 ]
+    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 9 ]
     # Template units verify as an instance.
     for t in "$u"/*@.service; do cp "$t" "${t%@.service}@0.service"; done
     run systemd-analyze verify --man=no "$u"/*
@@ -200,6 +201,18 @@ foreign_paths() {
   grep -q '^Accept=yes$' "$r$unitdir/msourced.socket"
   grep -q '^StandardInput=socket$' "$r$unitdir/msourced@.service"
   run grep -q '^Accept=yes' "$r$unitdir/msourced-daemon.socket"
+  assert_failure
+  # mmilter: libmilter takes SIGHUP as a stop, so a reload sends SIGUSR1; the policy service reopens on SIGHUP.
+  grep -q "^ExecStart=$sbindir/mmilter --db $statedir/store.db$" "$r$unitdir/mmilter.service"
+  grep -q '^ExecReload=/bin/kill -USR1 \$MAINPID$' "$r$unitdir/mmilter.service"
+  grep -q "^ExecStart=$sbindir/mmilter --policy " "$r$unitdir/mmilter-policy.service"
+  grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$r$unitdir/mmilter-policy.service"
+  for f in mmilter.service mmilter-policy.service; do
+    grep -q '^User=mailstamp$' "$r$unitdir/$f"
+    grep -q "^ReadWritePaths=$statedir$" "$r$unitdir/$f"
+  done
+  [ "$(grep -c '^ListenStream=' "$r$unitdir/mmilter.socket")" -eq 1 ]
+  run grep -q '^Accept=yes' "$r$unitdir/mmilter.socket" "$r$unitdir/mmilter-policy.socket"
   assert_failure
   fs=$r$unitdir/msourced-fetch.service
   grep -q '^Type=oneshot$' "$fs"

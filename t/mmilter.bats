@@ -49,9 +49,10 @@ postfix_with_milter() {
   run mmilter --help
   assert_success
   assert_output --partial "--unknown"
+  # Neither --listen nor a socket from systemd.
   run mmilter
   assert_failure 64
-  assert_output --partial "--listen"
+  assert_output "mmilter: give one --listen HOST:PORT or unix:PATH, or a socket from systemd"
   run mmilter --listen nowhere
   assert_failure 64
   run mmilter --listen 127.0.0.1:1 --unknown sometimes
@@ -334,4 +335,97 @@ pf_wait() {
   assert_output --partial "554 5.7.1 <carol@elsewhere.example>: Relay access denied"
   sleep 0.3
   [ "$(sink_count)" -eq 1 ]
+}
+}
+
+# activated_milter [mmilter options]: mmilter started by systemd-socket-activate on $MPORT (Accept=no: the
+# listening socket passed), the sink, and Postfix asking it; PORT is Postfix's. systemd-socket-activate passes
+# on no environment but PATH, HOME, USER and TERM: the store, configuration and DNS server go as options.
+activated_milter() {
+  command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed (package systemd)"
+  start_sink
+  MPORT=$(free_port)
+  systemd-socket-activate -l "127.0.0.1:$MPORT" "$MAILSTAMP_BIN/mmilter" --db "$MAILSTAMP_DB" --config /dev/null \
+    --dns "$MAILSTAMP_DNS" --hostname mx.ours.example --log "$M/milter.log" "$@" >/dev/null 2>"$M/milter.err" 3>&- &
+  MILTER_PID=$!
+  PIDS+=($MILTER_PID)
+  wait_port "$MPORT"  # the probe's connection starts mmilter (systemd-socket-activate execs it in place)
+  start_postfix "$SINK" "smtpd_milters = inet:127.0.0.1:$MPORT" "milter_default_action = tempfail" \
+    "milter_protocol = 6"
+  PORT=$PF_PORT
+}
+
+@test "systemd socket activation: libmilter serves the passed socket; Postfix delivers a friend's mail, refuses a stranger" {
+  activated_milter
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Mailstamp-Class: W (Whitelist: sender friend@good.example is whitelisted) by mx.ours.example'
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1"
+  tok=$(token_of "$output")
+  [[ "$tok" == bob+*@ours.example ]]
+  # The process systemd-socket-activate became, on the socket it was given: no socket of its own.
+  grep -q "mmilter\[$MILTER_PID\]: .*event=listen address=127.0.0.1:$MPORT role=milter" "$M/milter.log"
+  [ "$(grep -o 'mmilter\[[0-9]*\]' "$M/milter.log" | sort -u)" = "mmilter[$MILTER_PID]" ]
+  grep -q "event=reject .*rcpt=bob@ours.example .*token=$tok" "$M/milter.log"
+  [ "$(sink_count)" -eq 1 ]
+}
+
+@test "systemd socket activation: --listen too, two sockets, or a connected socket is refused" {
+  command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed (package systemd)"
+  p=$(free_port)
+  systemd-socket-activate -l "127.0.0.1:$p" "$MAILSTAMP_BIN/mmilter" --listen 127.0.0.1:1 >"$M/out" 2>&1 3>&- &
+  sa=$!
+  wait_port "$p"
+  rc=0
+  wait "$sa" || rc=$?
+  [ "$rc" -eq 64 ]
+  # (systemd-socket-activate says what it does on stderr too)
+  grep -qx "mmilter: --listen and a socket from systemd: give one, not both" "$M/out"
+  p=$(free_port)
+  p2=$(free_port)
+  systemd-socket-activate -l "127.0.0.1:$p" -l "127.0.0.1:$p2" "$MAILSTAMP_BIN/mmilter" >"$M/out" 2>&1 3>&- &
+  sa=$!
+  wait_port "$p"
+  rc=0
+  wait "$sa" || rc=$?
+  [ "$rc" -eq 78 ]
+  grep -qx "mmilter: systemd passed 2 sockets; mmilter serves one" "$M/out"
+  # -a: a connected socket per connection (Accept=yes), which libmilter cannot serve.
+  p=$(free_port)
+  systemd-socket-activate -a -l "127.0.0.1:$p" "$MAILSTAMP_BIN/mmilter" >/dev/null 2>"$M/err" 3>&- &
+  PIDS+=($!)
+  wait_port "$p"
+  for i in $(seq 100); do [ -s "$M/err" ] && break; sleep 0.05; done
+  grep -qx "mmilter: systemd passed a connected socket: mmilter's socket unit needs Accept=no" "$M/err"
+}
+
+@test "log rotation: SIGUSR1 reopens --log at once and the milter goes on; SIGHUP stops it, as libmilter does" {
+  activated_milter
+  run swaks_to friend@good.example bob@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  mv "$M/milter.log" "$M/milter.log.1"
+  kill -USR1 "$MILTER_PID"
+  for i in $(seq 100); do [ -e "$M/milter.log" ] && break; sleep 0.05; done
+  [ -e "$M/milter.log" ]  # reopened before any connection: no session had to end first
+  kill -0 "$MILTER_PID"
+  run swaks_to friend@good.example carol@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 2
+  grep -q 'event=accepted .*rcpt=bob@ours.example' "$M/milter.log.1"
+  ! grep -q 'rcpt=carol@ours.example' "$M/milter.log.1"
+  grep -q 'event=accepted .*rcpt=carol@ours.example' "$M/milter.log"
+  ! grep -q 'rcpt=bob@ours.example' "$M/milter.log"
+  # Again, with the second file rotated the same way.
+  mv "$M/milter.log" "$M/milter.log.2"
+  kill -USR1 "$MILTER_PID"
+  run swaks_to friend@good.example dave@ours.example
+  assert_output --partial "250 2.0.0 Ok: queued"
+  grep -q 'event=accepted .*rcpt=dave@ours.example' "$M/milter.log"
+  # libmilter's signal thread takes SIGHUP as a stop (mmilter.service's ExecReload sends SIGUSR1).
+  kill -HUP "$MILTER_PID"
+  for i in $(seq 100); do kill -0 "$MILTER_PID" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$MILTER_PID" 2>/dev/null
+  grep -q 'event=stop result=ok' "$M/milter.log"
 }

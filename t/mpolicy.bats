@@ -32,15 +32,18 @@ req() {
 # policy [options]: one session on stdin/stdout, its log in $M/policy.log.
 policy() { mmilter --policy --log "$M/policy.log" "$@"; }
 
-@test "help: --policy has its own options; a bad --claim-at is a usage error" {
+@test "help; without --policy the milter, which wants a socket" {
   run mmilter --help
   assert_success
-  assert_output --partial "--policy"
-  refute_output --partial "--claim-at"
+  assert_output --partial "mmilter --policy --help"
   run mmilter --policy --help
   assert_success
   assert_output --partial "--claim-at"
   refute_output --partial "--unknown"
+  # Without --policy the milter, which needs a socket.
+  run mmilter
+  assert_failure 64
+  assert_output "mmilter: give one --listen HOST:PORT or unix:PATH, or a socket from systemd"
   run mmilter --policy --claim-at never </dev/null
   assert_failure 64
   assert_output --partial "claim-at must be end-of-message or rcpt"
@@ -271,4 +274,51 @@ EOF
   assert_line --index 0 "action=DUNNO"
   assert_line --index 1 "action=451 4.3.2 too many connections to the policy service, try again later"
   grep -q "event=listen address=unix:$S role=policy" "$M/policy.log"
+}
+
+# ask PORT: the request on stdin to the service on 127.0.0.1:PORT, over one connection; prints the answer.
+ask() {
+  /usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.stdin.buffer.read())
+answer = b""
+while not answer.endswith(b"\n\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+print(answer.decode().strip())' "$1"
+}
+
+@test "systemd socket activation; SIGHUP reopens --log (once a connection ends) and the service goes on" {
+  command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed (package systemd)"
+  PP=$(free_port)
+  # systemd-socket-activate passes on no environment but PATH, HOME, USER and TERM.
+  systemd-socket-activate -l "127.0.0.1:$PP" "$MAILSTAMP_BIN/mmilter" --policy --db "$MAILSTAMP_DB" \
+    --config /dev/null --dns "$MAILSTAMP_DNS" --log "$M/policy.log" 2>"$M/policy.err" 3>&- &
+  pid=$!
+  PIDS+=($pid)
+  WAIT_LOG="$M/policy.err" wait_port "$PP"
+  run ask "$PP" < <(req RCPT 1 friend@good.example bob@ours.example)
+  assert_output "action=DUNNO"
+  # The process systemd-socket-activate became, on the socket it was given.
+  grep -q "mmilter\[$pid\]: .*event=listen address=127\.0\.0\.1:$PP role=policy" "$M/policy.log"
+  mv "$M/policy.log" "$M/policy.log.1"
+  kill -HUP "$pid"
+  run ask "$PP" < <(req RCPT 2 stranger@bad.example bob@ours.example)
+  assert_output --partial "action=550 5.7.1"
+  # The connection that ended reopened the log.
+  for i in $(seq 100); do [ -e "$M/policy.log" ] && break; sleep 0.05; done
+  run ask "$PP" < <(req RCPT 3 stranger@bad.example carol@ours.example)
+  assert_output --partial "action=550 5.7.1"
+  kill -0 "$pid"
+  grep -q 'event=reject .*rcpt=bob@ours\.example' "$M/policy.log.1"
+  grep -q 'event=reject .*rcpt=carol@ours\.example' "$M/policy.log"
+  run grep -c 'rcpt=carol@' "$M/policy.log.1"
+  assert_output 0
+  kill -TERM "$pid"
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$pid" 2>/dev/null
+  grep -q 'event=stop' "$M/policy.log"
 }

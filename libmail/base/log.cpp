@@ -266,6 +266,22 @@ void Logger::open_target() noexcept {
 }
 
 void Logger::reopen() noexcept {
+    if (target_ == LogTarget::file && fd_ >= 0) {
+        // Other threads may be writing now: the new file takes over the old descriptor's number (dup3 swaps
+        // it in one step), so no line goes to a closed descriptor or to one reused meanwhile by a connection.
+        // Should the file not open, the lines go on into the old one, which says why.
+        int nfd = ::open(options_.target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        int err = errno;
+        if (nfd >= 0) {
+            int r = ::dup3(nfd, fd_, O_CLOEXEC);
+            err = errno;
+            ::close(nfd);
+            if (r >= 0) return;
+        }
+        log(Level::warning, "log.reopen",
+            {{"path", options_.target}, {"error", std::string_view(std::strerror(err))}});
+        return;
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     open_target();

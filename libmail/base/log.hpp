@@ -131,7 +131,8 @@ public:
     LogTarget target() const { return target_; }
     /// Why the requested target is not in use; "" when it is.
     const std::string& fallback() const { return fallback_; }
-    /// Closes and reopens a file target (after log rotation); falls back like the constructor.
+    /// Reopens a file target by its name (after log rotation); safe while other threads log. A file that
+    /// does not open leaves the old one in use (with a warning in it). Other targets: as the constructor.
     void reopen() noexcept;
 
 private:

@@ -2,6 +2,7 @@
 #include "libmail/tool/milter_cmd.hpp"
 
 #include "libmail/base/clock.hpp"
+#include "libmail/base/log.hpp"
 #include "libmail/daemon/hit_batch.hpp"
 #include "libmail/daemon/milter_session.hpp"
 #include "libmail/io/net.hpp"
@@ -14,11 +15,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 namespace mail {
 
@@ -246,6 +251,70 @@ sfsistat on_close(SMFICTX* ctx) {
     return SMFIS_CONTINUE;
 }
 
+// Signals. libmilter owns SIGHUP, SIGTERM and SIGINT: smfi_main blocks them and a thread of its own sigwaits for
+// them, taking SIGHUP as an order to stop, like SIGTERM. That works only if every other thread has them blocked
+// too, or the kernel may hand one to a thread started before smfi_main (the hit flusher, the thread below), where
+// the default action kills the process mid-session. So they are blocked here, first, before any thread starts,
+// and every thread inherits the mask; one that comes before smfi_main waits for libmilter's thread.
+//
+// Log rotation. A second sigwait for SIGHUP here would race libmilter's for each signal, and a stop is not a
+// reopen. So mmilter reopens its --log file on SIGUSR1 (nginx's signal for it), which libmilter leaves alone:
+// blocked with the others and taken by sigwait in this thread alone. The reopen is immediate (Logger::reopen is
+// safe while the sessions' threads log). mmilter.service's ExecReload sends SIGUSR1.
+class MilterSignals {
+public:
+    explicit MilterSignals(Logger& log) {
+        sigset_t all;
+        sigemptyset(&all);
+        for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&all, sig);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        sigemptyset(&set_);
+        sigaddset(&set_, SIGUSR1);
+        thread_ = std::thread([this, &log] {
+            for (;;) {
+                int sig = 0;
+                if (sigwait(&set_, &sig) != 0) continue;
+                if (done_) return;
+                log.reopen();
+            }
+        });
+    }
+    ~MilterSignals() {
+        done_ = true;
+        pthread_kill(thread_.native_handle(), SIGUSR1);
+        thread_.join();
+    }
+    MilterSignals(const MilterSignals&) = delete;
+    MilterSignals& operator=(const MilterSignals&) = delete;
+
+private:
+    sigset_t set_{};
+    std::atomic<bool> done_{false};
+    std::thread thread_;
+};
+
+// libmilter's connection string: --listen's, or "fd:N" for the one listening socket systemd passed (Accept=no).
+Result<std::string> milter_connection(const std::vector<std::string>& listen) {
+    auto passed = activated_sockets();
+    if (passed.empty()) {
+        if (listen.size() != 1)
+            return Error{ErrorKind::usage, "give one --listen HOST:PORT or unix:PATH, or a socket from systemd"};
+        return milter_socket(listen.front());
+    }
+    auto refuse = [&](ErrorKind kind, const std::string& why) -> Result<std::string> {
+        for (const auto& p : passed) ::close(p.fd);
+        return Error{kind, why};
+    };
+    // libmilter serves one socket.
+    if (!listen.empty()) return refuse(ErrorKind::usage, "--listen and a socket from systemd: give one, not both");
+    if (passed.size() != 1)
+        return refuse(ErrorKind::config,
+                      "systemd passed " + std::to_string(passed.size()) + " sockets; mmilter serves one");
+    if (!passed.front().listening)
+        return refuse(ErrorKind::config, "systemd passed a connected socket: mmilter's socket unit needs Accept=no");
+    return "fd:" + std::to_string(passed.front().fd);
+}
+
 } // namespace
 
 void add_milter_options(CLI::App& app, MilterOptions& opt) {
@@ -270,9 +339,8 @@ Result<std::string> milter_socket(const std::string& listen) {
 }
 
 int run_milter(Context& ctx, const MilterOptions& opt) {
-    if (opt.listen.size() != 1)
-        return report(ctx.program, Error{ErrorKind::usage, "give one --listen HOST:PORT or unix:PATH"});
-    auto conn = milter_socket(opt.listen.front());
+    MilterSignals signals(ctx.logger());  // first: the signals blocked before any thread starts
+    auto conn = milter_connection(opt.listen);
     if (!conn) return report(ctx.program, conn.error());
     auto pol = admission_policy_of(ctx, opt, true);
     if (!pol) return report(ctx.program, pol.error());
@@ -289,12 +357,6 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
 
     store_multithread_init();  // each connection's thread has a store object of its own
     StorePool pool(ctx, StoreUse::create);
-    {
-        // The store must open now: a milter that tempfails everything is better found at start.
-        auto s = pool.take();
-        if (!s) return report(ctx.program, s.error());
-        pool.give(std::move(*s));
-    }
     g = Shared{&ctx, &*pol, &pool};
 
     static smfiDesc desc{};
@@ -319,10 +381,19 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
     if (smfi_opensocket(true) != MI_SUCCESS)
         return report(ctx.program, Error{ErrorKind::tempfail, "cannot listen on " + *conn});
     if (auto d = drop_privileges(resolve_user(ctx, opt)); !d) return report(ctx.program, d.error());
+    {
+        // The store must open now: a milter that tempfails everything is better found at start. Opened only
+        // as --user: files it creates (the store, its journal) must belong to that user.
+        auto s = pool.take();
+        if (!s) return report(ctx.program, s.error());
+        pool.give(std::move(*s));
+    }
 
-    ctx.logger().notice("listen", {{"address", *conn}, {"role", "milter"}});
+    std::string where = conn->rfind("fd:", 0) == 0 ? local_address(std::stoi(conn->substr(3))) : *conn;
+    ctx.logger().notice("listen", {{"address", where}, {"role", "milter"}});
     HitFlusher flusher(pol->hits, pool);
-    // libmilter stops on SIGTERM, SIGHUP and SIGINT (its signal thread), once the connections are done.
+    // libmilter stops on SIGTERM, SIGHUP and SIGINT (its signal thread), once the connections are done; SIGUSR1
+    // reopens the log (MilterSignals).
     int rc = smfi_main();
     flusher.stop();
     ctx.logger().notice("stop", {{"result", rc == MI_SUCCESS ? "ok" : "failure"}});

@@ -25,7 +25,8 @@ void add_milter_options(CLI::App& app, MilterOptions& opt);
 /// unix:PATH (or local:PATH) as it is; an Error (usage) otherwise.
 Result<std::string> milter_socket(const std::string& listen);
 
-/// Runs the milter until SIGTERM (libmilter stops on it); the exit code.
+/// Runs the milter on --listen's socket or the one systemd passed, until SIGTERM or SIGHUP (libmilter stops on
+/// either); SIGUSR1 reopens the log. The exit code.
 int run_milter(Context& ctx, const MilterOptions& opt);
 
 } // namespace mail

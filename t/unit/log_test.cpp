@@ -5,12 +5,14 @@
 
 #include <fcntl.h>
 #include <filesystem>
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -338,4 +340,45 @@ TEST_CASE("log: reopen after rotation", "[log]") {
     auto fresh = lines_of(slurp(path));
     REQUIRE(fresh.size() == 1);
     CHECK(fresh[0].ends_with("event=three"));
+}
+
+TEST_CASE("log: a reopen that cannot open the file keeps the old one and says why", "[log]") {
+    TempDir d;
+    std::filesystem::create_directory(d.path + "/a");
+    std::string path = d.path + "/a/m.log";
+    mail::Logger log(options(path));
+    log.info("one");
+    std::filesystem::rename(d.path + "/a", d.path + "/b");  // the directory gone: no file to open by the name
+    log.reopen();
+    log.info("two");
+    auto old = lines_of(slurp(d.path + "/b/m.log"));
+    REQUIRE(old.size() == 3);
+    CHECK(old[1].find("event=log.reopen") != std::string::npos);
+    CHECK(old[2].ends_with("event=two"));
+    CHECK(log.target() == mail::LogTarget::file);
+}
+
+TEST_CASE("log: reopen while other threads write loses no line", "[log]") {
+    TempDir d;
+    std::string path = d.path + "/m.log";
+    mail::Logger log(options(path));
+    std::atomic<bool> go{true};
+    std::vector<std::thread> writers;
+    std::atomic<int> written{0};
+    for (int t = 0; t < 4; ++t)
+        writers.emplace_back([&] {
+            while (go) {
+                log.info("w");
+                ++written;
+            }
+        });
+    for (int i = 1; i <= 20; ++i) {
+        std::filesystem::rename(path, path + "." + std::to_string(i));
+        log.reopen();
+    }
+    go = false;
+    for (auto& w : writers) w.join();
+    std::size_t n = lines_of(slurp(path)).size();
+    for (int i = 1; i <= 20; ++i) n += lines_of(slurp(path + "." + std::to_string(i))).size();
+    CHECK(n == static_cast<std::size_t>(written.load()));
 }
