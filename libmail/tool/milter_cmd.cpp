@@ -31,13 +31,27 @@ struct Shared {
 };
 Shared g;
 
-// One MTA connection: its own store connection and session.
+// What mmilter may do to a message.
+constexpr unsigned long actions_needed = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
+// The steps whose answer is always "go on" (MilterSession::helo, header, end_of_header): the MTA is asked not
+// to wait for it, a round trip less each (a header field each); their callbacks answer SMFIS_NOREPLY.
+// libmilter (8.14 on) offers them whatever the MTA says and answers "go on" itself to an MTA without them.
+// Not the body's: libmilter hands the last chunk of an MTA that sends one with the end of the message to the
+// body callback, and skips the end of the message when that answers SMFIS_NOREPLY.
+constexpr unsigned long no_reply_steps = SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH;
+
+// One MTA connection: its own store connection and session (none: the store was unavailable at connect).
 struct Conn {
     std::unique_ptr<Store> store;
     std::unique_ptr<MilterSession> session;
 };
 
 Conn* conn_of(SMFICTX* ctx) { return static_cast<Conn*>(smfi_getpriv(ctx)); }
+// The connection with a session (none: the store was unavailable at connect).
+Conn* session_of(SMFICTX* ctx) {
+    Conn* c = conn_of(ctx);
+    return c && c->session ? c : nullptr;
+}
 
 std::string macro(SMFICTX* ctx, const char* name) {
     const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
@@ -97,8 +111,24 @@ sfsistat tempfail(SMFICTX* ctx) {
     return answer(ctx, MilterReply::of(SmtpReply(451, "4.3.0 cannot answer now, try again later")));
 }
 
+// The first thing on an MTA connection: the actions mmilter needs (libmilter refuses an MTA without them,
+// saying why) and the steps answered without a reply.
+sfsistat on_negotiate(SMFICTX*, unsigned long, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* want_actions, unsigned long* want_steps, unsigned long*, unsigned long*) {
+    if ((steps & no_reply_steps) != no_reply_steps) {
+        // Not this libmilter: the callbacks' SMFIS_NOREPLY would leave the MTA waiting.
+        g.ctx->logger().err("milter_negotiate", {{"error", "libmilter offers no replyless steps"}});
+        return SMFIS_REJECT;
+    }
+    *want_actions = actions_needed;
+    *want_steps |= no_reply_steps;  // to what libmilter set: the steps mmilter has no callback for
+    return SMFIS_CONTINUE;
+}
+
 sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
-    auto c = std::make_unique<Conn>();
+    // Set first: the close callback gives the store back and frees it, whatever the answer.
+    auto* c = new Conn();
+    smfi_setpriv(ctx, c);
     auto s = g.pool->take();
     if (!s) {
         // The store unavailable: the MTA tries later (milter_default_action does not decide it).
@@ -121,49 +151,46 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
         }
         addr = buf;
     }
-    MilterReply r = c->session->connect(addr, port);
-    smfi_setpriv(ctx, c.release());
-    return answer(ctx, r);
+    return answer(ctx, c->session->connect(addr, port));
 }
 
+// The steps without a reply: their sessions' answers are always "go on" (a session that could not start, the
+// store unavailable, is refused at MAIL).
 sfsistat on_helo(SMFICTX* ctx, char* name) {
-    Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
-    return answer(ctx, c->session->helo(name ? name : ""));
+    if (Conn* c = session_of(ctx)) (void)c->session->helo(name ? name : "");
+    return SMFIS_NOREPLY;
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    if (Conn* c = session_of(ctx)) (void)c->session->header(name ? name : "", value ? value : "");
+    return SMFIS_NOREPLY;
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    if (Conn* c = session_of(ctx)) (void)c->session->end_of_header();
+    return SMFIS_NOREPLY;
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    Conn* c = conn_of(ctx);
+    Conn* c = session_of(ctx);
     if (!c || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->mail(argv[0], macro(ctx, "{auth_authen}")));
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
-    Conn* c = conn_of(ctx);
+    Conn* c = session_of(ctx);
     if (!c || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->rcpt(argv[0]));
 }
 
-sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
-    return answer(ctx, c->session->header(name ? name : "", value ? value : ""));
-}
-
-sfsistat on_eoh(SMFICTX* ctx) {
-    Conn* c = conn_of(ctx);
-    if (!c) return tempfail(ctx);
-    return answer(ctx, c->session->end_of_header());
-}
-
 sfsistat on_body(SMFICTX* ctx, unsigned char* data, size_t len) {
-    Conn* c = conn_of(ctx);
+    Conn* c = session_of(ctx);
     if (!c) return tempfail(ctx);
     return answer(ctx, c->session->body(std::string_view(reinterpret_cast<char*>(data), len)));
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-    Conn* c = conn_of(ctx);
+    Conn* c = session_of(ctx);
     if (!c) return tempfail(ctx);
     std::vector<MilterEdit> edits;
     MilterReply r = c->session->end_of_message(edits);
@@ -191,7 +218,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-    if (Conn* c = conn_of(ctx)) c->session->abort();
+    if (Conn* c = session_of(ctx)) c->session->abort();
     return SMFIS_CONTINUE;
 }
 
@@ -200,8 +227,10 @@ sfsistat on_close(SMFICTX* ctx) {
     smfi_setpriv(ctx, nullptr);
     if (c) {
         c->session.reset();  // lets go of what the session reserved
-        if (g.policy->hits) g.policy->hits->flush(*c->store, now());
-        g.pool->give(std::move(c->store));
+        if (c->store) {
+            if (g.policy->hits) g.policy->hits->flush(*c->store, now());
+            g.pool->give(std::move(c->store));
+        }
         delete c;
     }
     return SMFIS_CONTINUE;
@@ -281,7 +310,7 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
     static smfiDesc desc{};
     desc.xxfi_name = const_cast<char*>("mmilter");
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
+    desc.xxfi_flags = actions_needed;
     desc.xxfi_connect = on_connect;
     desc.xxfi_helo = on_helo;
     desc.xxfi_envfrom = on_envfrom;
@@ -292,6 +321,7 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
     desc.xxfi_eom = on_eom;
     desc.xxfi_abort = on_abort;
     desc.xxfi_close = on_close;
+    desc.xxfi_negotiate = on_negotiate;
     if (smfi_register(desc) != MI_SUCCESS)
         return report(ctx.program, Error{ErrorKind::software, "smfi_register failed"});
     if (smfi_setconn(conn->data()) != MI_SUCCESS || smfi_settimeout(timeout) != MI_SUCCESS)
