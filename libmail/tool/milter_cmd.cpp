@@ -37,7 +37,16 @@ struct Shared {
 };
 Shared g;
 
-// One MTA connection: its own store connection and session.
+// What mmilter may do to a message.
+constexpr unsigned long actions_needed = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
+// The steps whose answer is always "go on" (MilterSession::helo, header, end_of_header): the MTA is asked not
+// to wait for it, a round trip less each (a header field each); their callbacks answer SMFIS_NOREPLY.
+// libmilter (8.14 on) offers them whatever the MTA says and answers "go on" itself to an MTA without them.
+// Not the body's: libmilter hands the last chunk of an MTA that sends one with the end of the message to the
+// body callback, and skips the end of the message when that answers SMFIS_NOREPLY.
+constexpr unsigned long no_reply_steps = SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH;
+
+// One MTA connection: its own store connection and session (none: the store was unavailable at connect).
 struct Conn {
     bool leadspc = false;  // SMFIP_HDR_LEADSPC: header values come and go with the space after the colon
     std::unique_ptr<Store> store;
@@ -50,6 +59,11 @@ struct Conn {
 std::atomic<bool> last_leadspc{false};
 
 Conn* conn_of(SMFICTX* ctx) { return static_cast<Conn*>(smfi_getpriv(ctx)); }
+// The connection with a session (none: the store was unavailable at connect).
+Conn* session_of(SMFICTX* ctx) {
+    Conn* c = conn_of(ctx);
+    return c && c->session ? c : nullptr;
+}
 
 std::string macro(SMFICTX* ctx, const char* name) {
     const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
@@ -109,20 +123,26 @@ sfsistat tempfail(SMFICTX* ctx) {
     return answer(ctx, MilterReply::of(SmtpReply(451, "4.3.0 cannot answer now, try again later")));
 }
 
-// The header values as they are: without SMFIP_HDR_LEADSPC the MTA eats the space after each field's colon
+// The first thing on an MTA connection: the actions mmilter needs, the steps answered without a reply, and
+// the header values as they are: without SMFIP_HDR_LEADSPC the MTA eats the space after each field's colon
 // (and puts one in front of every value we add), which changes the bytes a DKIM signature with simple header
-// canonicalization covers when a field has no space there, or a tab. The actions are those mmilter needs.
+// canonicalization covers when a field has no space there, or a tab.
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
                       unsigned long* want_actions, unsigned long* want_steps, unsigned long*, unsigned long*) {
-    const unsigned long need = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
-    if ((actions & need) != need) {
+    if ((actions & actions_needed) != actions_needed) {
         g.ctx->logger().err("milter_negotiate", {{"error", "the MTA does not offer the header, recipient and "
                                                            "quarantine actions mmilter needs"}});
         return SMFIS_REJECT;  // libmilter ends the connection; milter_default_action decides
     }
-    *want_actions = need;
+    if ((steps & no_reply_steps) != no_reply_steps) {
+        // Not this libmilter: the callbacks' SMFIS_NOREPLY would leave the MTA waiting.
+        g.ctx->logger().err("milter_negotiate", {{"error", "libmilter offers no replyless steps"}});
+        return SMFIS_REJECT;
+    }
+    *want_actions = actions_needed;
+    *want_steps |= no_reply_steps;  // to what libmilter set: the steps mmilter has no callback for
     bool leadspc = (steps & SMFIP_HDR_LEADSPC) != 0;
-    if (leadspc) *want_steps |= SMFIP_HDR_LEADSPC;  // *want_steps comes with the steps we have no callback for
+    if (leadspc) *want_steps |= SMFIP_HDR_LEADSPC;
     last_leadspc = leadspc;
     auto c = std::make_unique<Conn>();
     c->leadspc = leadspc;
@@ -132,6 +152,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
 }
 
 sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
+    // Set first: the close callback gives the store back and frees it, whatever the answer.
     Conn* c = conn_of(ctx);
     if (!c) {
         c = new Conn;
@@ -163,47 +184,48 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* sa) {
     return answer(ctx, c->session->connect(addr, port));
 }
 
+// The steps without a reply: their sessions' answers are always "go on" (a session that could not start, the
+// store unavailable, is refused at MAIL).
 sfsistat on_helo(SMFICTX* ctx, char* name) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session) return tempfail(ctx);
-    return answer(ctx, c->session->helo(name ? name : ""));
+    if (Conn* c = session_of(ctx)) (void)c->session->helo(name ? name : "");
+    return SMFIS_NOREPLY;
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    if (Conn* c = session_of(ctx)) {
+        std::string v = value ? value : "";
+        if (!c->leadspc) v.insert(0, 1, ' ');  // the one the MTA ate (most likely a space; a tab or none is lost)
+        (void)c->session->header(name ? name : "", v);
+    }
+    return SMFIS_NOREPLY;
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    if (Conn* c = session_of(ctx)) (void)c->session->end_of_header();
+    return SMFIS_NOREPLY;
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session || !argv || !argv[0]) return tempfail(ctx);
+    Conn* c = session_of(ctx);
+    if (!c || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->mail(argv[0], macro(ctx, "{auth_authen}")));
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session || !argv || !argv[0]) return tempfail(ctx);
+    Conn* c = session_of(ctx);
+    if (!c || !argv || !argv[0]) return tempfail(ctx);
     return answer(ctx, c->session->rcpt(argv[0]));
 }
 
-sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session) return tempfail(ctx);
-    std::string v = value ? value : "";
-    if (!c->leadspc) v.insert(0, 1, ' ');  // the one the MTA ate (most likely a space; a tab or none is lost)
-    return answer(ctx, c->session->header(name ? name : "", v));
-}
-
-sfsistat on_eoh(SMFICTX* ctx) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session) return tempfail(ctx);
-    return answer(ctx, c->session->end_of_header());
-}
-
 sfsistat on_body(SMFICTX* ctx, unsigned char* data, size_t len) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session) return tempfail(ctx);
+    Conn* c = session_of(ctx);
+    if (!c) return tempfail(ctx);
     return answer(ctx, c->session->body(std::string_view(reinterpret_cast<char*>(data), len)));
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-    Conn* c = conn_of(ctx);
-    if (!c || !c->session) return tempfail(ctx);
+    Conn* c = session_of(ctx);
+    if (!c) return tempfail(ctx);
     std::vector<MilterEdit> edits;
     MilterReply r = c->session->end_of_message(edits);
     if (r.action != MilterReply::Action::cont) return answer(ctx, r);
@@ -233,7 +255,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-    if (Conn* c = conn_of(ctx); c && c->session) c->session->abort();
+    if (Conn* c = session_of(ctx)) c->session->abort();
     return SMFIS_CONTINUE;
 }
 
@@ -362,7 +384,7 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
     static smfiDesc desc{};
     desc.xxfi_name = const_cast<char*>("mmilter");
     desc.xxfi_version = SMFI_VERSION;
-    desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_QUARANTINE;
+    desc.xxfi_flags = actions_needed;
     desc.xxfi_connect = on_connect;
     desc.xxfi_helo = on_helo;
     desc.xxfi_envfrom = on_envfrom;

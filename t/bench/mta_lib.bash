@@ -47,20 +47,41 @@ mta_load() {
   echo "$e - $s" | bc -l
 }
 
-# Both sizes, 1 KB ($m_small) and 100 KB ($m_large), $runs times each: Postfix alone, then Postfix with
-# mailstamp ($what, $1), in turn. Prints for each size a line with both rates and their ratio.
+# CPU seconds (user + system, all its threads) process $1 has used so far.
+cpu_secs() {
+  local f
+  read -ra f <"/proc/$1/stat" || die "no process $1"
+  echo "(${f[13]} + ${f[14]}) / $(getconf CLK_TCK)" | bc -l
+}
+
+# Both sizes, 1 KB ($m_small) and 100 KB ($m_large), $runs times each: Postfix alone and Postfix with
+# mailstamp ($1) in turn, the one that goes first alternating (a machine shared with other work slows one
+# run more than the next). Prints for each size a line with both rates and their ratio, then (with $2, the
+# pid of mailstamp's daemon) the CPU time that daemon used per message.
 compare_to_postfix() {
-  local size m r base ours t_base t_ours
+  local size m r base ours t_base t_ours cpu0 cpu1 sent=0
+  [ -z "${2:-}" ] || cpu0=$(cpu_secs "$2")
   for size in 1024 102400; do
     [ "$size" -eq 1024 ] && m=$m_small || m=$m_large
     base=() ours=()
     for ((r = 0; r < runs; r++)); do
-      base+=("$(mta_load "$PF_PORT" "$m" "$size")")
-      ours+=("$(mta_load "$ours_port" "$m" "$size")")
+      if ((r % 2 == 0)); then
+        base+=("$(mta_load "$PF_PORT" "$m" "$size")")
+        ours+=("$(mta_load "$ours_port" "$m" "$size")")
+      else
+        ours+=("$(mta_load "$ours_port" "$m" "$size")")
+        base+=("$(mta_load "$PF_PORT" "$m" "$size")")
+      fi
+      sent=$((sent + m))
     done
     t_base=$(median "${base[@]}") t_ours=$(median "${ours[@]}")
     printf 'smtp-source -s 20, %d x %d KB, %d-entry whitelist: Postfix alone %.0f msg/s (%.2fs), Postfix + %s %.0f msg/s (%.2fs) (median of %d runs)\n' \
       "$m" $((size / 1024)) "$n" "$(echo "$m / $t_base" | bc -l)" "$t_base" "$1" "$(echo "$m / $t_ours" | bc -l)" "$t_ours" "$runs"
     printf 'ratio (Postfix + %s)/(Postfix alone) (%d KB) = %.2f (target >= 0.7)\n' "$1" $((size / 1024)) "$(echo "$t_base / $t_ours" | bc -l)"
   done
+  [ -z "${2:-}" ] || {
+    cpu1=$(cpu_secs "$2")
+    printf '%s CPU time: %.2fs for %d messages (%.2f ms a message, both sizes)\n' "$1" "$(echo "$cpu1 - $cpu0" | bc -l)" \
+      "$sent" "$(echo "($cpu1 - $cpu0) * 1000 / $sent" | bc -l)"
+  }
 }
