@@ -336,7 +336,6 @@ pf_wait() {
   sleep 0.3
   [ "$(sink_count)" -eq 1 ]
 }
-}
 
 # activated_milter [mmilter options]: mmilter started by systemd-socket-activate on $MPORT (Accept=no: the
 # listening socket passed), the sink, and Postfix asking it; PORT is Postfix's. systemd-socket-activate passes
@@ -397,8 +396,10 @@ activated_milter() {
   systemd-socket-activate -a -l "127.0.0.1:$p" "$MAILSTAMP_BIN/mmilter" >/dev/null 2>"$M/err" 3>&- &
   PIDS+=($!)
   wait_port "$p"
-  for i in $(seq 100); do [ -s "$M/err" ] && break; sleep 0.05; done
-  grep -qx "mmilter: systemd passed a connected socket: mmilter's socket unit needs Accept=no" "$M/err"
+  # (systemd-socket-activate writes its own lines there first: wait for mmilter's)
+  msg="mmilter: systemd passed a connected socket: mmilter's socket unit needs Accept=no"
+  for i in $(seq 100); do grep -qx "$msg" "$M/err" && break; sleep 0.05; done
+  grep -qx "$msg" "$M/err"
 }
 
 @test "log rotation: SIGUSR1 reopens --log at once and the milter goes on; SIGHUP stops it, as libmilter does" {
