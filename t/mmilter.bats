@@ -217,6 +217,23 @@ signed_message() {
   sink_all | grep -q '^Authentication-Results: mx.ours.example;'
 }
 
+@test "postfix: a client Postfix lets relay (mynetworks) writes to another domain: none of ours, no 550, no token" {
+  postfix_with_milter
+  # 127.0.0.2 is the rig's mynetworks; the sender is no one we know.
+  run swaks_to stranger@bad.example carol@elsewhere.example --local-interface 127.0.0.2
+  refute_output --partial "550"
+  refute_output --partial "this address"
+  assert_output --partial "250 2.0.0 Ok: queued"
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <carol@elsewhere.example>'
+  ! sink_all | grep -q '^X-Mailstamp-Class:'
+  grep -q 'event=relayed .*rcpt=carol@elsewhere.example' "$M/milter.log"
+  # The same client to one of ours is decided as anyone's.
+  run swaks_to stranger@bad.example bob@ours.example --local-interface 127.0.0.2
+  assert_output --partial "550"
+  [[ "$(token_of "$output")" == bob+*@ours.example ]]
+}
+
 @test "postfix: a locked store is a 451 at RCPT, never an accept" {
   printf '[common]\nbusy-timeout = 1s\n' >"$M/conf"
   postfix_with_milter --config "$M/conf"
