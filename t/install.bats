@@ -100,16 +100,19 @@ foreign_paths() {
       [ -f "$r$pkgdatadir/$f" ] || { echo "no $pkgdatadir/$f"; false; }
     done
     for f in postfix-msmtp-proxy.cf exim-msmtp-proxy.conf postfix-mverify.cf procmailrc.example \
-             mchallenge.procmailrc mchallenge.mailfilter mverify.procmailrc mverify.mailfilter; do
+             mchallenge.procmailrc mchallenge.mailfilter mverify.procmailrc mverify.mailfilter \
+             postfix-mmilter.cf sendmail-mmilter.mc; do
       [ -f "$r$docdir/contrib/$f" ] || { echo "no $docdir/contrib/$f"; false; }
     done
+    grep -qF "argv=$sbindir/mmilter --policy" "$r$docdir/contrib/postfix-mmilter.cf"
+    grep -qF -- "--db $statedir/store.db" "$r$docdir/contrib/postfix-mmilter.cf"
     # No template left unfilled, none installed.
     run grep -rIlE '@MAILSTAMP_[A-Z_]+@' "$r"
     assert_output ""
     run find "$r" -name '*.in'
     assert_output ""
     for m in 1/mchallenge 1/mstamp 1/mtoken 1/mverify 1/mwhitelist 5/mailstamp.conf 5/mailstamp-store \
-             7/mailstamp 8/msmtp-proxy 8/msourced; do
+             7/mailstamp 8/mmilter 8/msmtp-proxy 8/msourced; do
       [ -f "$r$mandir/man${m%%/*}/${m#*/}.${m%%/*}" ] || { echo "no page $m"; false; }
     done
   done

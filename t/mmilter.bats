@@ -354,6 +354,25 @@ pf_wait() {
   [ "$(sink_count)" -eq 1 ]
 }
 
+@test "--listen unix:PATH with --user: the socket is given to the user and its group, mode 0660, before the switch" {
+  [ "$(id -u)" -eq 0 ] || skip "needs root to switch users"
+  S=$(mktemp -d)
+  chmod 755 "$S"
+  MAILSTAMP_DB="$S/store.db" mwhitelist domain add ours.example >/dev/null
+  chown -R nobody "$S"
+  mmilter --listen "unix:$S/m.sock" --user nobody --db "$S/store.db" --config /dev/null \
+    --log "$M/milter.log" >/dev/null 2>"$M/milter.err" 3>&- &
+  PIDS+=($!)
+  for i in $(seq 100); do [ -S "$S/m.sock" ] && grep -q 'event=listen' "$M/milter.log" 2>/dev/null && break; sleep 0.05; done
+  run stat -c '%U %G %a' "$S/m.sock"
+  assert_output "nobody $(id -gn nobody) 660"
+  # A root-made socket no one else may write to would keep the MTA out: the user can connect.
+  run setpriv --reuid nobody --regid "$(id -g nobody)" --clear-groups /usr/bin/python3 -c \
+    "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')" "$S/m.sock"
+  assert_output "connected"
+  rm -rf "$S"
+}
+
 # activated_milter [mmilter options]: mmilter started by systemd-socket-activate on $MPORT (Accept=no: the
 # listening socket passed), the sink, and Postfix asking it; PORT is Postfix's. systemd-socket-activate passes
 # on no environment but PATH, HOME, USER and TERM: the store, configuration and DNS server go as options.

@@ -32,10 +32,11 @@ req() {
 # policy [options]: one session on stdin/stdout, its log in $M/policy.log.
 policy() { mmilter --policy --log "$M/policy.log" "$@"; }
 
-@test "help; without --policy the milter, which wants a socket" {
+@test "help: --policy picks the policy service's options; without it the milter, which wants a socket" {
   run mmilter --help
   assert_success
   assert_output --partial "mmilter --policy --help"
+  refute_output --partial "--claim-at"
   run mmilter --policy --help
   assert_success
   assert_output --partial "--claim-at"

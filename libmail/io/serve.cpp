@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace mail {
@@ -204,7 +205,14 @@ void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, c
     gone.wait_for(lk, std::chrono::seconds(5), [&] { return live == 0; });
 }
 
-Result<void> drop_privileges(const std::string& user) {
+std::vector<std::string> unix_socket_paths(const std::vector<std::string>& listen) {
+    std::vector<std::string> out;
+    for (const auto& l : listen)
+        if (l.rfind("unix:", 0) == 0) out.push_back(l.substr(5));
+    return out;
+}
+
+Result<void> drop_privileges(const std::string& user, const std::vector<std::string>& socket_paths) {
     if (user.empty()) return {};
     errno = 0;
     passwd* pw = ::getpwnam(user.c_str());
@@ -213,6 +221,9 @@ Result<void> drop_privileges(const std::string& user) {
         if (::geteuid() == pw->pw_uid) return {};
         return Error{ErrorKind::noperm, "--user " + user + ": only root can switch users"};
     }
+    for (const auto& path : socket_paths)
+        if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0 || ::chmod(path.c_str(), 0660) != 0)
+            return Error{ErrorKind::noperm, path + ": cannot give the socket to " + user + ": " + std::strerror(errno)};
     if (::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 || ::setuid(pw->pw_uid) != 0)
         return Error{ErrorKind::noperm, "--user " + user + ": " + std::strerror(errno)};
     if (::setuid(0) == 0) return Error{ErrorKind::noperm, "--user " + user + ": root privileges could be regained"};

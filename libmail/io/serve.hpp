@@ -57,7 +57,12 @@ void serve(const std::vector<ServeSocket>& sockets, const ServeLimits& limits, c
 std::size_t active_sessions();
 
 /// Switches to user (and its groups) when running as root; kind config for an unknown user, noperm on failure.
-Result<void> drop_privileges(const std::string& user);
+/// The Unix-domain sockets at socket_paths, made as root, are given to user and its group first, mode 0660,
+/// so that the MTA's user, put in that group, can connect (as OpenDKIM's socket on Debian).
+Result<void> drop_privileges(const std::string& user, const std::vector<std::string>& socket_paths = {});
+
+/// The paths of the unix:PATH addresses among listen.
+std::vector<std::string> unix_socket_paths(const std::vector<std::string>& listen);
 
 /// Installs SIGTERM/SIGINT handlers that set stop, SIGHUP that sets hup, and ignores SIGPIPE.
 void install_stop_signals(std::atomic<bool>& stop, std::atomic<bool>& hup);

@@ -402,7 +402,8 @@ int run_milter(Context& ctx, const MilterOptions& opt) {
         return report(ctx.program, Error{ErrorKind::software, "smfi_setconn " + *conn + " failed"});
     if (smfi_opensocket(true) != MI_SUCCESS)
         return report(ctx.program, Error{ErrorKind::tempfail, "cannot listen on " + *conn});
-    if (auto d = drop_privileges(resolve_user(ctx, opt)); !d) return report(ctx.program, d.error());
+    if (auto d = drop_privileges(resolve_user(ctx, opt), unix_socket_paths({conn->rfind("unix:", 0) == 0 ? *conn : ""}));
+        !d) return report(ctx.program, d.error());
     {
         // The store must open now: a milter that tempfails everything is better found at start. Opened only
         // as --user: files it creates (the store, its journal) must belong to that user.

@@ -153,7 +153,7 @@ int run_policy(Context& ctx, const PolicyOptions& opt, bool stdin_mode) {
 
     auto sockets = daemon_sockets(opt.listen, "");
     if (!sockets) return report(ctx.program, sockets.error());
-    if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
+    if (auto d = drop_privileges(user, unix_socket_paths(opt.listen)); !d) return report(ctx.program, d.error());
     auto max = resolve_number(ctx, opt.max_sessions, "max-sessions", limits::smtp_sessions, 1, 100000);
     if (!max) return report(ctx.program, max.error());
     // Every connection comes from the MTA's own processes: no bound per client address.

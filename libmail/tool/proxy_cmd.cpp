@@ -298,7 +298,7 @@ int run_proxy(Context& ctx, const ProxyOptions& opt, bool inetd, std::istream& i
         if (!fd) return report(ctx.program, "--submission-listen " + l, fd.error());
         socks.push_back(ServeSocket{*fd, "submission", true});
     }
-    if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
+    if (auto d = drop_privileges(user, unix_socket_paths(opt.listen)); !d) return report(ctx.program, d.error());
     auto lim = resolve_serve_limits(ctx, opt);
     if (!lim) return report(ctx.program, lim.error());
 

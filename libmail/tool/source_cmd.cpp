@@ -92,7 +92,7 @@ int run_source(Context& ctx, const SourceOptions& opt, bool inetd, std::istream&
 
     auto socks = daemon_sockets(opt.listen, "");
     if (!socks) return report(ctx.program, socks.error());
-    if (auto d = drop_privileges(user); !d) return report(ctx.program, d.error());
+    if (auto d = drop_privileges(user, unix_socket_paths(opt.listen)); !d) return report(ctx.program, d.error());
     auto lim = resolve_serve_limits(ctx, opt);
     if (!lim) return report(ctx.program, lim.error());
     auto fi = resolve_fetch_interval(ctx, opt);
