@@ -85,3 +85,35 @@ compare_to_postfix() {
       "$sent" "$(echo "($cpu1 - $cpu0) * 1000 / $sent" | bc -l)"
   }
 }
+
+# bench_mta_prepare: what both MTA benchmarks set up before their daemon starts: the settings (n, runs,
+# m_small, m_large from BENCH_ENTRIES, BENCH_RUNS, BENCH_MESSAGES), a Postfix and mmilter to run, two free
+# ports (sink_port, daemon_port), the whitelist of n entries with the sender in it, the sink and the DNS server.
+bench_mta_prepare() {
+  n=${BENCH_ENTRIES:-100000}
+  runs=${BENCH_RUNS:-3}
+  m_small=${BENCH_MESSAGES:-2000}
+  m_large=${BENCH_MESSAGES:-500}
+  need_postfix
+  [ -x "$bin/mmilter" ] || die "missing $bin/mmilter (make build)"
+  read -r sink_port daemon_port < <(free_ports 2)
+  import_whitelist "$n"
+  "$bin/mwhitelist" check "$sender" >/dev/null || die "the sender is not whitelisted"
+  start_sink
+  start_dns
+}
+
+# bench_mta_run NAME PID LOG EVENT: warms both smtpds up, compares them (compare_to_postfix), then checks that
+# the daemon PID still runs and that its LOG has one EVENT line for each message sent through it.
+bench_mta_run() {
+  local name=$1 pid=$2 log=$3 event=$4 sent got
+  mta_load "$PF_PORT" 40 1024 >/dev/null    # warm-up: Postfix's processes, the store's pages
+  mta_load "$ours_port" 40 1024 >/dev/null
+  compare_to_postfix "$name" "$pid"
+  kill -0 "$pid" 2>/dev/null || die "$name died"
+  sent=$((40 + runs * (m_small + m_large)))
+  got=$(grep -c "event=$event " "$log" || true)
+  [ "$got" -eq "$sent" ] || die "$name logged $got event=$event for $sent messages: $(grep -v "event=$event " "$log" | tail -n 3)"
+  printf 'checked: the sink took every message; %s log: %d event=%s, %d warnings or errors\n' "$name" "$got" "$event" \
+    "$(grep -c 'level=\(warning\|err\|crit\|alert\|emerg\) ' "$log" || true)"
+}

@@ -166,30 +166,6 @@ TEST_CASE("milter: a token left unsent at the end of a transaction is let go (ab
     CHECK(message(s, edits).action == A::cont);
 }
 
-TEST_CASE("milter: a token used by a message whose edits the MTA refused is given back for the retry", "[milter]") {
-    MRig r;
-    std::string tok;
-    {
-        MilterSession s(r.policy, *r.ctx, *r.store);
-        open(s, "stranger@bad.example");
-        tok = token_in(s.rcpt("<bob@ours.example>"));
-        REQUIRE(!tok.empty());
-    }
-    MilterSession s(r.policy, *r.ctx, *r.store);
-    open(s, "other@bad.example");
-    REQUIRE(s.rcpt("<" + tok + ">").action == A::cont);
-    std::vector<MilterEdit> edits;
-    REQUIRE(message(s, edits).action == A::cont);
-    s.edits_refused();
-    // The retry of the same message is taken, once.
-    open(s, "other@bad.example");
-    REQUIRE(s.rcpt("<" + tok + ">").action == A::cont);
-    edits.clear();
-    CHECK(message(s, edits).action == A::cont);
-    open(s, "other@bad.example");
-    CHECK(s.rcpt("<" + tok + ">").action == A::reject);
-}
-
 TEST_CASE("milter: postmaster takes anyone's mail; categories do not share a transaction", "[milter]") {
     MRig r;
     r.policy.unknown = UnknownMode::mark;
