@@ -72,7 +72,7 @@ lines_of() { mapfile -t LINES <<<"$1"; }
 @test "postfix-mmilter.cf: the milter block in a private Postfix refuses a stranger with a token, passes a friend" {
   start_sink
   start_milter
-  lines_of "$(block "main.cf: the milter" | sed "s/127\.0\.0\.1:10027/127.0.0.1:$MPORT/")"
+  lines_of "$(block "main.cf: the milter" | sed "s/127\.0\.0\.1:10030/127.0.0.1:$MPORT/")"
   printf '%s\n' "${LINES[@]}" | grep -q "^smtpd_milters = inet:127.0.0.1:$MPORT$"
   start_postfix "$SINK" "${LINES[@]}"
   PORT=$PF_PORT
@@ -114,9 +114,9 @@ lines_of() { mapfile -t LINES <<<"$1"; }
   start_sink
   need_sendmail
   start_milter
-  run grep -c '^INPUT_MAIL_FILTER(`mmilter'"'"', `S=inet:10027@127.0.0.1, F=T, ' "$SMMC"
+  run grep -c '^INPUT_MAIL_FILTER(`mmilter'"'"', `S=inet:10030@127.0.0.1, F=T, ' "$SMMC"
   assert_output 1
-  lines_of "$(grep -v '^dnl' "$SMMC" | sed "s/inet:10027@127\.0\.0\.1/inet:$MPORT@127.0.0.1/")"
+  lines_of "$(grep -v '^dnl' "$SMMC" | sed "s/inet:10030@127\.0\.0\.1/inet:$MPORT@127.0.0.1/")"
   [ "${#LINES[@]}" -eq 3 ]
   start_sendmail "$SINK" "${LINES[@]}"
   PORT=$SM_PORT
