@@ -6,6 +6,7 @@
 # with recipient maps does, and logs every command (to count the probes).
 
 load helpers
+load postfix
 
 setup() {
   common_setup
@@ -15,7 +16,10 @@ setup() {
   printf 'bob@ours.example\ncarol@ours.example\n' >"$M/users"
 }
 
-teardown() { kill_rig; }
+teardown() {
+  stop_postfix
+  kill_rig
+}
 
 # start_mta [fake-mta options]: the downstream on $MTA, its log and mail under $M/mta.
 start_mta() {
@@ -60,6 +64,28 @@ tokens() { sqlite3 "$MAILSTAMP_DB" "SELECT coalesce(sum(n), 0) FROM source_rate 
   assert_output --partial "<** 550 5.1.1 <nobody@ours.example>: recipient unknown"
   run swaks_to friend@good.example carol@ours.example
   assert_success
+}
+
+@test "probe against a real Postfix: its relay_recipient_maps decide; an unknown user 550 5.1.1 and no token" {
+  start_sink
+  start_postfix "$SINK" "relay_recipient_maps = inline:{ bob@ours.example=ok, carol@ours.example=ok }"
+  start_proxy --relay "127.0.0.1:$PF_PORT" --verify-recipients probe
+  run swaks_to stranger@bad.example nosuchuser@ours.example
+  assert_failure
+  assert_output --partial "<** 550 5.1.1 <nosuchuser@ours.example>: recipient unknown"
+  refute_output --partial "this address"
+  [ "$(tokens)" -eq 0 ]
+  # Postfix refused the probe itself, at RCPT, from its own table.
+  for i in $(seq 100); do pf_log | grep -q 'Recipient address rejected: User unknown in relay recipient table' && break; sleep 0.05; done
+  pf_log | grep -q 'NOQUEUE: reject: RCPT from localhost\[127.0.0.1\]: 550 5.1.1 <nosuchuser@ours.example>'
+  # A user Postfix knows: the stranger gets the 550 with a token; a friend's mail goes through.
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "takes mail only from senders it knows"
+  [[ "$(token_of "$output")" == bob+*@ours.example ]]
+  run swaks_to friend@good.example carol@ours.example
+  assert_success
+  wait_sink 1
+  [ "$(sink_count)" -eq 1 ]
 }
 
 @test "probe: answers are cached, known and unknown; other domains are not probed" {
