@@ -131,6 +131,27 @@ swaks_to() { swaks --server "127.0.0.1:$PORT" --helo client.example --from "$1" 
 # token_of OUTPUT: the token address a 550 reply handed out.
 token_of() { sed -n 's/.*this address: <\([^>]*\)>.*/\1/p' <<<"$1" | head -1; }
 
+# token_round_trip LOG: through whatever listens on $PORT and delivers to the sink (which must be empty): a
+# stranger writing to bob@ours.example gets the 550 with a token address, logged in LOG; the resend to it
+# from another sender reaches bob, W by the token; the same one-time token again is refused. Sets tok.
+token_round_trip() {
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1 <bob@ours.example> takes mail only from senders it knows"
+  tok=$(token_of "$output")
+  [[ "$tok" == bob+*@ours.example ]]
+  grep -q "event=reject .*rcpt=bob@ours.example .*token=$tok" "$1"
+  [ "$(sink_count)" -eq 0 ]
+  # Python's smtplib resends to the token address, from another sender: the token is not sender-bound.
+  run $PY "$TOOL" send "$PORT" other@bad.example "$tok"
+  assert_output "sent "
+  wait_sink 1
+  sink_all | grep -q '^X-Rcpt-Args: <bob@ours.example>'
+  sink_all | grep -q "^X-Mailstamp-Class: W (Whitelist: token address $tok)"
+  # The same one-time token the second time: refused.
+  run $PY "$TOOL" send "$PORT" stranger@bad.example "$tok"
+  assert_output --partial "refused $tok 550"
+}
+
 
 # start_zone FILE: the tests' own DNS server (t/dns/zone-server.py, loopback only) answering from the zone
 # FILE (re-read when it changes), its queries logged to FILE.log; MAILSTAMP_DNS points every program at it.
