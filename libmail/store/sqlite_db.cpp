@@ -59,46 +59,92 @@ Result<void> SqliteDb::exec(const char* sql) {
     return {};
 }
 
-// Prepared once per store object, reset before each use.
-Result<sqlite3_stmt*> SqliteDb::prep(const char* sql) {
-    auto it = stmts_.find(sql);
+namespace {
+
+// The current row of a stepped SQLite statement.
+class SqliteRow final : public SqlRow {
+public:
+    explicit SqliteRow(sqlite3_stmt* s) : s_(s) {}
+    std::string text(int i) const override {
+        auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
+        return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, i))) : std::string();
+    }
+    std::int64_t integer(int i) const override { return sqlite3_column_int64(s_, i); }
+    std::string blob(int i) const override {
+        auto p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+        return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, i))) : std::string();
+    }
+
+private:
+    sqlite3_stmt* s_;
+};
+
+} // namespace
+
+// Prepared once per store object, reset and bound before each use.
+Result<sqlite3_stmt*> SqliteDb::prep(const SqlQuery& q) {
+    auto it = stmts_.find(q.sql);
     if (it == stmts_.end()) {
         auto st = std::make_unique<Stmt>();
-        int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->s_, nullptr);
+        int rc = sqlite3_prepare_v3(db_, q.sql, -1, SQLITE_PREPARE_PERSISTENT, &st->s_, nullptr);
         if (rc != SQLITE_OK) return err(rc, "prepare");
-        it = stmts_.emplace(sql, std::move(st)).first;
+        it = stmts_.emplace(q.sql, std::move(st)).first;
     }
     sqlite3_stmt* s = it->second->s_;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
+    int i = 0;
+    for (const auto& a : q.args) {
+        ++i;
+        switch (a.type) {
+        case SqlArg::Type::text:
+            sqlite3_bind_text(s, i, a.text.data(), static_cast<int>(a.text.size()), SQLITE_STATIC);
+            break;
+        case SqlArg::Type::integer: sqlite3_bind_int64(s, i, a.integer); break;
+        case SqlArg::Type::blob:
+            sqlite3_bind_blob(s, i, a.text.data(), static_cast<int>(a.text.size()), SQLITE_STATIC);
+            break;
+        }
+    }
     return s;
 }
 
-std::string SqliteDb::join_lines(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) {
-        if (!out.empty()) out += '\n';
-        out += x;
-    }
-    return out;
+Result<std::int64_t> SqliteDb::changes(const SqlQuery& q, std::string_view what) {
+    auto s = prep(q);
+    if (!s) return s.error();
+    int rc = sqlite3_step(*s);
+    sqlite3_reset(*s);
+    if (rc != SQLITE_DONE) return err(rc, what);
+    return sqlite3_changes(db_);
 }
 
-std::vector<std::string> SqliteDb::split_lines(const std::string& t) {
-    std::vector<std::string> out;
-    for (std::size_t b = 0; b < t.size();) {
-        std::size_t e = t.find('\n', b);
-        if (e == std::string::npos) e = t.size();
-        if (e > b) out.push_back(t.substr(b, e - b));
-        b = e + 1;
+Result<void> SqliteDb::rows(const SqlQuery& q, std::string_view what,
+                            const std::function<Result<bool>(const SqlRow&)>& fn) {
+    auto s = prep(q);
+    if (!s) return s.error();
+    SqliteRow row(*s);
+    int rc;
+    while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
+        auto more = fn(row);
+        if (!more || !*more) {
+            sqlite3_reset(*s);
+            if (!more) return more.error();
+            return {};
+        }
     }
-    return out;
-}
-
-Result<void> SqliteDb::step_done(sqlite3_stmt* s, std::string_view what) {
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
+    sqlite3_reset(*s);
     if (rc != SQLITE_DONE) return err(rc, what);
     return {};
+}
+
+Result<int> SqliteDb::user_version() {
+    int v = 0;
+    auto r = rows(SqlQuery{"PRAGMA user_version", {}}, "read schema version", [&](const SqlRow& row) -> Result<bool> {
+        v = static_cast<int>(row.integer(0));
+        return false;
+    });
+    if (!r) return r.error();
+    return v;
 }
 
 Result<void> SqliteDb::write(const std::function<Result<void>()>& fn) {

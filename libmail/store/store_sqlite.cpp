@@ -1,6 +1,9 @@
 // SQLite backend of the store interface (DESIGN §4): opening and creating the store file, and the schema
-// migrations. The statements of each table group are in the sqlite_*.cpp files beside it.
-#include "libmail/store/sqlite_store.hpp"
+// migrations; open_store, which picks the engine. The statements of each table group are in the sql_*.cpp
+// files beside it.
+#include "libmail/store/sql_store.hpp"
+#include "libmail/store/sqlite_db.hpp"
+#include "libmail/store/store_pg.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -130,36 +133,27 @@ Result<void> create_file(const std::string& path, bool dirs) {
     return {};
 }
 
-} // namespace
-
-Result<void> SqliteStore::migrate() {
-    auto v = user_version();
+// Brings the file's schema up to this build's version.
+Result<void> migrate(SqliteDb& db) {
+    auto v = db.user_version();
     if (!v) return v.error();
     if (*v == schema_version) return {};
     if (*v > schema_version)
-        return Error{ErrorKind::tempfail, "store " + path_ + ": schema version " + std::to_string(*v) +
+        return Error{ErrorKind::tempfail, "store " + db.name() + ": schema version " + std::to_string(*v) +
                                                " is newer than this program's (" +
                                                std::to_string(schema_version) + ")"};
-    return write([&]() -> Result<void> {
-        auto cur = user_version();  // another process may have migrated meanwhile
+    return db.write([&]() -> Result<void> {
+        auto cur = db.user_version();  // another process may have migrated meanwhile
         if (!cur) return cur.error();
         for (int i = *cur; i < schema_version; ++i) {
-            if (auto r = exec(migrations[i]); !r) return r;
+            if (auto r = db.exec(migrations[i]); !r) return r;
         }
         std::string pv = "PRAGMA user_version=" + std::to_string(schema_version);
-        return exec(pv.c_str());
+        return db.exec(pv.c_str());
     });
 }
 
-Result<int> SqliteStore::user_version() {
-    auto s = prep("PRAGMA user_version");
-    if (!s) return s.error();
-    int rc = sqlite3_step(*s);
-    if (rc != SQLITE_ROW) return err(rc, "read schema version");
-    int v = sqlite3_column_int(*s, 0);
-    sqlite3_reset(*s);
-    return v;
-}
+} // namespace
 
 bool store_multithread_init() {
     if (sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK) return false;
@@ -171,6 +165,7 @@ int store_schema_version() { return schema_version; }
 
 Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt) {
     if (path.empty()) return Error{ErrorKind::config, "store path is empty"};
+    if (is_pg_uri(path)) return open_pg_store(path, opt);
     int flags = SQLITE_OPEN_FULLMUTEX;
     if (opt.read_only || opt.create == StoreCreate::never) {
         // SQLite without SQLITE_OPEN_CREATE fails on a missing file too, but says only "unable to open".
@@ -190,7 +185,7 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOp
     }
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
-    auto store = std::make_unique<SqliteStore>(db, path);
+    auto store = std::make_unique<SqliteDb>(db, path);
     if (rc != SQLITE_OK) return store->err(rc, "open");
     sqlite3_busy_timeout(db, opt.busy_timeout_ms);
     sqlite3_extended_result_codes(db, 1);
@@ -211,9 +206,9 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOp
         // journal_size_limit >= 0 makes the last close truncate the kept file to
         // empty, so the next open does not scan old frames to rebuild its index.
         int persist = 1;
-        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        sqlite3_file_control(store->handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         if (auto r = store->exec("PRAGMA journal_size_limit=1048576"); !r) return r.error();
-        if (auto r = store->migrate(); !r) return r.error();
+        if (auto r = migrate(*store); !r) return r.error();
     } else {
         auto v = store->user_version();
         if (!v) return v.error();
@@ -221,7 +216,7 @@ Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOp
             return Error{ErrorKind::tempfail, "store " + path + ": schema version " + std::to_string(*v) +
                                                    ", expected " + std::to_string(schema_version)};
     }
-    return std::unique_ptr<Store>(std::move(store));
+    return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(store)));
 }
 
 } // namespace mail

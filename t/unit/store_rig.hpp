@@ -1,9 +1,10 @@
 // A front end's test rig: a scratch directory, a Context for program with an
 // empty config file, and a fresh store in which ours.example is a protected
-// domain and friend@good.example is whitelisted.
+// domain and friend@good.example is whitelisted (on PostgreSQL when the tests have a server: pg_rig.hpp).
 #pragma once
 #include "libmail/app/context.hpp"
 #include "libmail/store/store.hpp"
+#include "pg_rig.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,7 +20,7 @@ struct StoreRig {
     explicit StoreRig(const std::string& program) {
         mail::CommonOptions co;
         co.config = d.write("conf", "");
-        co.db = d.file("store.db");
+        co.db = test_store(d, "store.db");
         co.log = "none";
         auto c = mail::make_context(program, co, mail::fixed_env({{"HOME", d.path}}));
         REQUIRE(c);

@@ -1,4 +1,5 @@
 #include "libmail/store/store.hpp"
+#include "pg_rig.hpp"
 #include "tmpdir.hpp"
 
 #include <catch2/catch.hpp>
@@ -103,7 +104,7 @@ TEST_CASE("store: a file that is not a database is a tempfail, not a crash") {
 
 TEST_CASE("store: whitelist insert is idempotent, lookup, hit and remove") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     WlEntry e;
@@ -133,7 +134,7 @@ TEST_CASE("store: whitelist insert is idempotent, lookup, hit and remove") {
 
 TEST_CASE("store: a failed transaction leaves nothing behind") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     auto r = st.transaction([&]() -> Result<void> {
@@ -148,7 +149,7 @@ TEST_CASE("store: a failed transaction leaves nothing behind") {
 
 TEST_CASE("store: domains, secrets and token records") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     CHECK(*st.domain_add("b.org", 1));
@@ -182,7 +183,7 @@ TEST_CASE("store: domains, secrets and token records") {
 
 TEST_CASE("store: 20 concurrent writer processes all succeed") {
     TmpDir d;
-    std::string p = d.file("s.db");
+    std::string p = test_store(d, "s.db");
     std::vector<pid_t> kids;
     for (int i = 0; i < 20; ++i) {
         pid_t pid = fork();
@@ -221,7 +222,7 @@ TEST_CASE("store: 20 concurrent writer processes all succeed") {
 
 TEST_CASE("store: a spent stamp is fresh once, the same message again, another message a double spend") {
     TmpDir d;
-    auto s = open_store(d.path + "/s.db");
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     SpendRecord r{"1:20:261122:a@x::r:1", "<m1>|hash1", 100, 1000};
     CHECK(*(*s)->spend(r) == SpendState::fresh);
@@ -235,7 +236,7 @@ TEST_CASE("store: a spent stamp is fresh once, the same message again, another m
 
 TEST_CASE("store: book_take takes every stamp asked for or none, soonest expiry first") {
     TmpDir d;
-    auto s = open_store(d.path + "/s.db");
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     CHECK(*(*s)->book_add(Book{"b1", "cert1", 2, 0, 500, 1}));
     CHECK(*(*s)->book_add(Book{"b2", "cert2", 3, 0, 400, 1}));
@@ -260,7 +261,7 @@ TEST_CASE("store: book_take takes every stamp asked for or none, soonest expiry 
 
 TEST_CASE("store: sent volume counts the window and forgets older messages") {
     TmpDir d;
-    auto s = open_store(d.path + "/s.db");
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     CHECK(*(*s)->volume_add("a@x", 2, 1000, 100) == 0);
     CHECK(*(*s)->volume_add("a@x", 1, 1050, 100) == 2);
@@ -287,7 +288,7 @@ TEST_CASE("store: the WAL file is kept but emptied when the last connection clos
 
 TEST_CASE("store: users are added once, read, given a new hash, listed by name and removed") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     CHECK(st.user_list()->empty());
@@ -332,7 +333,7 @@ TEST_CASE("store: users are added once, read, given a new hash, listed by name a
 
 TEST_CASE("store: users are kept across opens and take part in transactions") {
     TmpDir d;
-    std::string p = d.file("s.db");
+    std::string p = test_store(d, "s.db");
     {
         auto s = open_store(p);
         REQUIRE(s.ok());
@@ -408,7 +409,7 @@ TEST_CASE("store: a version 2 store is migrated to the current version in place,
 
 TEST_CASE("store: held messages: add once, find by each key, filter, atomic transitions, remove") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     Held h;
@@ -545,7 +546,7 @@ SourceIn partial(std::string domain, std::string id, std::int64_t received) {
 
 TEST_CASE("store: outgoing SOURCE rows keep every field, once per id, oldest first", "[store][source]") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     CHECK(st.source_out_list()->empty());
@@ -612,7 +613,7 @@ TEST_CASE("store: outgoing SOURCE rows keep every field, once per id, oldest fir
 
 TEST_CASE("store: an outgoing row is claimed for a notice only when queued and due, once", "[store][source]") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
@@ -632,7 +633,7 @@ TEST_CASE("store: an outgoing row is claimed for a notice only when queued and d
 
 TEST_CASE("store: GET serves a notified row before expiry, max_gets times, counting each", "[store][source]") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
@@ -670,7 +671,7 @@ TEST_CASE("store: GET serves a notified row before expiry, max_gets times, count
 
 TEST_CASE("store: of concurrent GETs from two store objects exactly max_gets are served", "[store][source]") {
     TmpDir d;
-    std::string p = d.file("s.db");
+    std::string p = test_store(d, "s.db");
     SourceOut o = outgoing("0123456789abcdef0123456789abcdef", 100);
     o.max_gets = 3;
     o.expires = 1000;
@@ -706,7 +707,7 @@ TEST_CASE("store: of concurrent GETs from two store objects exactly max_gets are
 
 TEST_CASE("store: partial SOURCE rows keep every field, once per (domain, id), and are claimed once", "[store][source]") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     CHECK(st.source_in_list()->empty());
@@ -767,7 +768,7 @@ TEST_CASE("store: partial SOURCE rows keep every field, once per (domain, id), a
 
 TEST_CASE("store: rate_hit allows limit events per fixed window, then starts again", "[store][source]") {
     TmpDir d;
-    std::string p = d.file("s.db");
+    std::string p = test_store(d, "s.db");
     auto s = open_store(p);
     REQUIRE(s.ok());
     Store& st = **s;
@@ -800,7 +801,7 @@ TEST_CASE("store: rate_hit allows limit events per fixed window, then starts aga
 
 TEST_CASE("store: rate_count looks at and adds to the windows of rate_hit", "[store][auth]") {
     TmpDir d;
-    auto s = open_store(d.file("s.db"));
+    auto s = open_store(test_store(d, "s.db"));
     REQUIRE(s.ok());
     Store& st = **s;
     CHECK(*st.rate_count("auth:fail 192.0.2.1", 1000, 100, 0) == 0);  // looking writes nothing

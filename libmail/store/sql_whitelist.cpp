@@ -1,69 +1,67 @@
-// SQLite store: the whitelist and the protected domains.
-#include "libmail/store/sqlite_store.hpp"
+// The store (SQL, both engines): the whitelist and the protected domains.
+#include "libmail/store/sql_store.hpp"
 
 namespace mail {
 
 // ---- whitelist ----
-Result<bool> SqliteStore::wl_insert(const WlEntry& e) {
-    return write_any("INSERT OR IGNORE INTO whitelist(kind,value,scope,note,source,created,hits,last_hit,auth)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+Result<bool> SqlStore::wl_insert(const WlEntry& e) {
+    return write_any("INSERT INTO whitelist(kind,value,scope,note,source,created,hits,last_hit,auth)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT DO NOTHING",
                      "add whitelist entry", to_string(e.kind), e.value, e.scope, e.note, e.source, e.created, e.hits,
                      e.last_hit, to_string(e.auth));
 }
 
-Result<bool> SqliteStore::wl_remove(WlKind kind, std::string_view value, std::string_view scope) {
+Result<bool> SqlStore::wl_remove(WlKind kind, std::string_view value, std::string_view scope) {
     return write_any("DELETE FROM whitelist WHERE value=?1 AND scope=?2 AND kind=?3", "remove whitelist entry", value,
                      scope, to_string(kind));
 }
 
-WlEntry SqliteStore::read_entry(sqlite3_stmt* s) {
+WlEntry SqlStore::read_entry(const SqlRow& s) {
     WlEntry e;
     std::string kind, auth;
-    SqliteRow(s) >> e.id >> kind >> e.value >> e.scope >> e.note >> e.source >> e.created >> e.hits >> e.last_hit >>
+    SqlReader(s) >> e.id >> kind >> e.value >> e.scope >> e.note >> e.source >> e.created >> e.hits >> e.last_hit >>
         auth;
     e.kind = parse_wl_kind(kind).value_or(WlKind::address);
     e.auth = parse_wl_auth(auth).value_or(WlAuth::automatic);
     return e;
 }
 
-Result<std::vector<WlEntry>> SqliteStore::wl_lookup(const std::vector<std::string>& values,
+Result<std::vector<WlEntry>> SqlStore::wl_lookup(const std::vector<std::string>& values,
                                                     const std::vector<std::string>& scopes) {
     std::vector<WlEntry> out;
     // One indexed probe per (value, scope) pair: a handful per lookup.
-    auto s = prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
-                  " WHERE value=?1 AND scope=?2");
-    if (!s) return s.error();
     for (const auto& v : values) {
         for (const auto& sc : scopes) {
-            bind(*s, 1, v);
-            bind(*s, 2, sc);
-            auto r = each_row(*s, "look up whitelist", [&](sqlite3_stmt* q) { out.push_back(read_entry(q)); });
+            auto r = each_row(bound("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
+                                    " WHERE value=?1 AND scope=?2",
+                                    v, sc),
+                              "look up whitelist", [&](const SqlRow& q) { out.push_back(read_entry(q)); });
             if (!r) return r.error();
         }
     }
     return out;
 }
 
-Result<void> SqliteStore::wl_each(const std::function<void(const WlEntry&)>& fn) {
+Result<void> SqlStore::wl_each(const std::function<void(const WlEntry&)>& fn) {
     return each_row(prep("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
                          " ORDER BY kind,value,scope"),
-                    "list whitelist", [&](sqlite3_stmt* s) { fn(read_entry(s)); });
+                    "list whitelist", [&](const SqlRow& s) { fn(read_entry(s)); });
 }
 
-Result<void> SqliteStore::wl_hit(std::int64_t id, std::int64_t now, std::int64_t n) {
-    return no_count(write_run("UPDATE whitelist SET hits=hits+?3, last_hit=max(last_hit, ?2) WHERE id=?1",
+Result<void> SqlStore::wl_hit(std::int64_t id, std::int64_t now, std::int64_t n) {
+    return no_count(write_run("UPDATE whitelist SET hits=hits+?3, last_hit=CASE WHEN last_hit>?2 THEN last_hit ELSE ?2 END WHERE id=?1",
                               "count whitelist hit", id, now, n));
 }
 
-Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteStore::counts(const char* sql) {
-    return all_rows(prep(sql), "count", [](sqlite3_stmt* s) {
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqlStore::counts(const char* sql) {
+    return all_rows(prep(sql), "count", [](const SqlRow& s) {
         std::pair<std::string, std::int64_t> p;
-        SqliteRow(s) >> p.first >> p.second;
+        SqlReader(s) >> p.first >> p.second;
         return p;
     });
 }
 
-Result<WlStats> SqliteStore::wl_stats() {
+Result<WlStats> SqlStore::wl_stats() {
     WlStats st;
     auto k = counts("SELECT kind, count(*) FROM whitelist GROUP BY kind ORDER BY kind");
     if (!k) return k.error();
@@ -82,17 +80,17 @@ Result<WlStats> SqliteStore::wl_stats() {
 }
 
 // ---- protected domains ----
-Result<bool> SqliteStore::domain_add(std::string_view domain, std::int64_t now) {
-    return write_any("INSERT OR IGNORE INTO domains(domain,created) VALUES(?1,?2)", "add domain", domain, now);
+Result<bool> SqlStore::domain_add(std::string_view domain, std::int64_t now) {
+    return write_any("INSERT INTO domains(domain,created) VALUES(?1,?2) ON CONFLICT DO NOTHING", "add domain", domain, now);
 }
 
-Result<bool> SqliteStore::domain_remove(std::string_view domain) {
+Result<bool> SqlStore::domain_remove(std::string_view domain) {
     return write_any("DELETE FROM domains WHERE domain=?1", "remove domain", domain);
 }
 
-Result<std::vector<std::string>> SqliteStore::domain_list() {
+Result<std::vector<std::string>> SqlStore::domain_list() {
     return all_rows(prep("SELECT domain FROM domains ORDER BY domain"), "list domains",
-                    [](sqlite3_stmt* s) { return col(s, 0); });
+                    [](const SqlRow& s) { return s.text(0); });
 }
 
 } // namespace mail

@@ -1,5 +1,5 @@
-// SQLite store: SOURCE/GET (msourced): outgoing and partial messages, client rates.
-#include "libmail/store/sqlite_store.hpp"
+// The store (SQL, both engines): SOURCE/GET (msourced): outgoing and partial messages, client rates.
+#include "libmail/store/sql_store.hpp"
 
 namespace mail {
 
@@ -17,14 +17,14 @@ Result<std::int64_t> window_end(std::int64_t now, std::int64_t window) {
 } // namespace
 
 // ---- outgoing messages ----
-SourceOut SqliteStore::read_source_out(sqlite3_stmt* s) {
+SourceOut SqlStore::read_source_out(const SqlRow& s) {
     SourceOut o;
-    SqliteRow(s) >> o.id >> o.domain >> o.sender >> o.rcpts >> o.path >> o.size >> o.created >> o.expires >> o.gets >>
+    SqlReader(s) >> o.id >> o.domain >> o.sender >> o.rcpts >> o.path >> o.size >> o.created >> o.expires >> o.gets >>
         o.max_gets >> o.state >> o.tries >> o.next_try >> o.note;
     return o;
 }
 
-Result<bool> SqliteStore::source_out_add(const SourceOut& o) {
+Result<bool> SqlStore::source_out_add(const SourceOut& o) {
     std::string rcpts = join_lines(o.rcpts);
     // ON CONFLICT, not OR IGNORE: a state the CHECK refuses is an error, not "the id exists".
     return write_any("INSERT INTO source_out(id,domain,sender,rcpts,path,size,created,expires,gets,max_gets,"
@@ -34,24 +34,24 @@ Result<bool> SqliteStore::source_out_add(const SourceOut& o) {
                      o.gets, o.max_gets, o.state, o.tries, o.next_try, o.note);
 }
 
-Result<std::vector<SourceOut>> SqliteStore::source_out_list() {
+Result<std::vector<SourceOut>> SqlStore::source_out_list() {
     static const std::string sql =
         std::string("SELECT ") + source_out_cols + " FROM source_out ORDER BY created, rowid";
     return all_rows(prep(sql.c_str()), "list outgoing messages", read_source_out);
 }
 
-Result<bool> SqliteStore::source_out_claim(std::string_view id, std::int64_t now, std::int64_t until) {
+Result<bool> SqlStore::source_out_claim(std::string_view id, std::int64_t now, std::int64_t until) {
     return write_any("UPDATE source_out SET next_try=?3 WHERE id=?1 AND state='queued' AND next_try<=?2",
                      "claim outgoing message", id, now, until);
 }
 
-Result<void> SqliteStore::source_out_update(std::string_view id, std::string_view state, std::int64_t tries,
+Result<void> SqlStore::source_out_update(std::string_view id, std::string_view state, std::int64_t tries,
                                             std::int64_t next_try, std::string_view note) {
     return no_count(write_run("UPDATE source_out SET state=?2, tries=?3, next_try=?4, note=?5 WHERE id=?1",
                               "change outgoing message", id, state, tries, next_try, note));
 }
 
-Result<std::optional<SourceOut>> SqliteStore::source_out_get(std::string_view id, std::int64_t now) {
+Result<std::optional<SourceOut>> SqlStore::source_out_get(std::string_view id, std::int64_t now) {
     static const std::string sql = std::string("SELECT ") + source_out_cols + " FROM source_out WHERE id=?1";
     std::optional<SourceOut> out;
     // The count and the read are one write transaction, so no GET past max_gets slips in between.
@@ -62,33 +62,33 @@ Result<std::optional<SourceOut>> SqliteStore::source_out_get(std::string_view id
         if (!n) return n.error();
         if (*n == 0) return {};
         return step_one(bound(sql.c_str(), id), "read outgoing message",
-                        [&](sqlite3_stmt* s) { out = read_source_out(s); });
+                        [&](const SqlRow& s) { out = read_source_out(s); });
     });
     if (!r) return r.error();
     return out;
 }
 
-Result<bool> SqliteStore::source_out_remove(std::string_view id) {
+Result<bool> SqlStore::source_out_remove(std::string_view id) {
     return write_any("DELETE FROM source_out WHERE id=?1", "remove outgoing message", id);
 }
 
-Result<std::int64_t> SqliteStore::source_out_path_uses(std::string_view path) {
+Result<std::int64_t> SqlStore::source_out_path_uses(std::string_view path) {
     std::int64_t n = 0;
     auto q = step_one(bound("SELECT count(*) FROM source_out WHERE path=?1", path), "count outgoing messages",
-                      [&](sqlite3_stmt* s) { n = sqlite3_column_int64(s, 0); });
+                      [&](const SqlRow& s) { n = s.integer(0); });
     if (!q) return q.error();
     return n;
 }
 
 // ---- partial messages ----
-SourceIn SqliteStore::read_source_in(sqlite3_stmt* s) {
+SourceIn SqlStore::read_source_in(const SqlRow& s) {
     SourceIn p;
-    SqliteRow(s) >> p.id >> p.domain >> p.sender >> p.rcpts >> p.client >> p.helo >> p.received >> p.expires >>
+    SqlReader(s) >> p.id >> p.domain >> p.sender >> p.rcpts >> p.client >> p.helo >> p.received >> p.expires >>
         p.tries >> p.next_try >> p.note;
     return p;
 }
 
-Result<bool> SqliteStore::source_in_add(const SourceIn& p) {
+Result<bool> SqlStore::source_in_add(const SourceIn& p) {
     std::string rcpts = join_lines(p.rcpts);
     return write_any("INSERT INTO source_in(id,domain,sender,rcpts,client,helo,received,expires,tries,"
                      "next_try,note) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(domain,id) DO NOTHING",
@@ -96,31 +96,31 @@ Result<bool> SqliteStore::source_in_add(const SourceIn& p) {
                      p.expires, p.tries, p.next_try, p.note);
 }
 
-Result<std::vector<SourceIn>> SqliteStore::source_in_list() {
+Result<std::vector<SourceIn>> SqlStore::source_in_list() {
     return all_rows(prep("SELECT id,domain,sender,rcpts,client,helo,received,expires,tries,next_try,note"
                          " FROM source_in ORDER BY domain, received, rowid"),
                     "list partial messages", read_source_in);
 }
 
-Result<bool> SqliteStore::source_in_claim(std::string_view domain, std::string_view id, std::int64_t now,
+Result<bool> SqlStore::source_in_claim(std::string_view domain, std::string_view id, std::int64_t now,
                                           std::int64_t until) {
     return write_any("UPDATE source_in SET next_try=?4 WHERE domain=?1 AND id=?2 AND next_try<=?3",
                      "claim partial message", domain, id, now, until);
 }
 
-Result<void> SqliteStore::source_in_retry(std::string_view domain, std::string_view id, std::int64_t tries,
+Result<void> SqlStore::source_in_retry(std::string_view domain, std::string_view id, std::int64_t tries,
                                           std::int64_t next_try, std::string_view note) {
     return no_count(write_run("UPDATE source_in SET tries=?3, next_try=?4, note=?5 WHERE domain=?1 AND id=?2",
                               "change partial message", domain, id, tries, next_try, note));
 }
 
-Result<bool> SqliteStore::source_in_remove(std::string_view domain, std::string_view id) {
+Result<bool> SqlStore::source_in_remove(std::string_view domain, std::string_view id) {
     return write_any("DELETE FROM source_in WHERE domain=?1 AND id=?2", "remove partial message", domain, id);
 }
 
 // ---- client rates ----
 // One row per (key, window length), holding the count of the current window and when it ends.
-Result<bool> SqliteStore::rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) {
+Result<bool> SqlStore::rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) {
     auto ends = window_end(now, window);
     if (!ends) return ends.error();
     std::int64_t n = 0;
@@ -131,20 +131,20 @@ Result<bool> SqliteStore::rate_hit(std::string_view key, std::int64_t now, std::
                      "count rate", key, window, *ends);
         if (!u) return u.error();
         return step_one(bound("SELECT n FROM source_rate WHERE key=?1 AND span=?2", key, window), "read rate",
-                        [&](sqlite3_stmt* s) { n = sqlite3_column_int64(s, 0); });
+                        [&](const SqlRow& s) { n = s.integer(0); });
     });
     if (!r) return r.error();
     return n <= limit;
 }
 
-Result<std::int64_t> SqliteStore::rate_count(std::string_view key, std::int64_t now, std::int64_t window,
+Result<std::int64_t> SqlStore::rate_count(std::string_view key, std::int64_t now, std::int64_t window,
                                              std::int64_t add) {
     auto ends = window_end(now, window);
     if (!ends) return ends.error();
     std::int64_t n = 0;
     auto read = [&]() -> Result<void> {
         auto f = step_row(bound("SELECT n FROM source_rate WHERE key=?1 AND span=?2 AND ends=?3", key, window, *ends),
-                          "read rate", [&](sqlite3_stmt* s) { n = sqlite3_column_int64(s, 0); });
+                          "read rate", [&](const SqlRow& s) { n = s.integer(0); });
         if (!f) return f.error();
         return {};
     };

@@ -1,5 +1,5 @@
-// SQLite store: messages held by mchallenge.
-#include "libmail/store/sqlite_store.hpp"
+// The store (SQL, both engines): messages held by mchallenge.
+#include "libmail/store/sql_store.hpp"
 
 #include "libmail/base/text.hpp"
 
@@ -11,7 +11,7 @@ constexpr const char* held_cols =
     "id,state,sender,rcpts,subject,message_id,msg_key,path,size,received,expires,confirm,bounce,challenged,"
     "changed,note,parent";
 
-// The states as the queries match them: ",held,pending," (instr of ',' || state || ',').
+// The states as the queries match them: ",held,pending," (LIKE '%,' || state || ',%': state names hold no % or _).
 std::string state_list(const std::vector<HeldState>& states) {
     std::string out = ",";
     for (HeldState st : states) (out += to_string(st)) += ",";
@@ -22,30 +22,31 @@ std::string state_list(const std::vector<HeldState>& states) {
 
 // A row whose state is none of HeldState's names (not written by mailstamp) is an error, never
 // guessed at: acting on it as some state could deliver or delete what nobody released.
-Result<Held> SqliteStore::read_held(sqlite3_stmt* s) const {
+Result<Held> SqlStore::read_held(const SqlRow& s) const {
     Held h;
     std::string state;
-    SqliteRow(s) >> h.id >> state >> h.sender >> h.rcpts >> h.subject >> h.message_id >> h.msg_key >> h.path >>
+    SqlReader(s) >> h.id >> state >> h.sender >> h.rcpts >> h.subject >> h.message_id >> h.msg_key >> h.path >>
         h.size >> h.received >> h.expires >> h.confirm >> h.bounce >> h.challenged >> h.changed >> h.note >> h.parent;
     auto st = parse_held_state(state);
     if (!st)
         return Error{ErrorKind::tempfail,
-                     "store " + path_ + ": held message " + scrub(h.id, 40) + ": unknown state '" + scrub(state, 40) + "'"};
+                     "store " + db_.name() + ": held message " + scrub(h.id, 40) + ": unknown state '" + scrub(state, 40) + "'"};
     h.state = *st;
     return h;
 }
 
-Result<bool> SqliteStore::held_add(const Held& h) {
+Result<bool> SqlStore::held_add(const Held& h) {
     std::string rcpts = join_lines(h.rcpts);
-    return write_any("INSERT OR IGNORE INTO held(id,state,sender,rcpts,subject,message_id,msg_key,path,size,"
+    return write_any("INSERT INTO held(id,state,sender,rcpts,subject,message_id,msg_key,path,size,"
                      "received,expires,confirm,bounce,challenged,changed,note,parent)"
-                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+                     " ON CONFLICT DO NOTHING",
                      "hold message", h.id, to_string(h.state), h.sender, rcpts, h.subject, h.message_id, h.msg_key,
                      h.path, h.size, h.received, h.expires, h.confirm, h.bounce, h.challenged, h.changed, h.note,
                      h.parent);
 }
 
-Result<std::optional<Held>> SqliteStore::held_find(HeldKey key, std::string_view value) {
+Result<std::optional<Held>> SqlStore::held_find(HeldKey key, std::string_view value) {
     static const std::string by_id = std::string("SELECT ") + held_cols + " FROM held WHERE id=?1";
     static const std::string by_confirm = std::string("SELECT ") + held_cols + " FROM held WHERE confirm=?1 LIMIT 1";
     static const std::string by_bounce = std::string("SELECT ") + held_cols + " FROM held WHERE bounce=?1 LIMIT 1";
@@ -56,7 +57,7 @@ Result<std::optional<Held>> SqliteStore::held_find(HeldKey key, std::string_view
                            : key == HeldKey::bounce ? by_bounce : by_key;
     std::optional<Held> out;
     std::optional<Error> bad;
-    auto f = step_row(bound(sql.c_str(), value), "read held message", [&](sqlite3_stmt* s) {
+    auto f = step_row(bound(sql.c_str(), value), "read held message", [&](const SqlRow& s) {
         if (auto h = read_held(s)) out = std::move(*h);
         else bad = h.error();
     });
@@ -65,13 +66,13 @@ Result<std::optional<Held>> SqliteStore::held_find(HeldKey key, std::string_view
     return out;
 }
 
-Result<void> SqliteStore::held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) {
+Result<void> SqlStore::held_each(const HeldFilter& f, const std::function<void(const Held&)>& fn) {
     static const std::string sql = std::string("SELECT ") + held_cols +
                                    " FROM held WHERE received < ?1 AND (?2 = '' OR sender = ?2)"
-                                   " AND (?3 = '' OR instr(?3, ',' || state || ',') > 0) ORDER BY received, id";
+                                   " AND (?3 = '' OR ?3 LIKE '%,' || state || ',%') ORDER BY received, id";
     std::string states = f.states.empty() ? std::string() : state_list(f.states);
     return each_row(bound(sql.c_str(), f.received_before, f.sender, states), "list held messages",
-                    [&](sqlite3_stmt* s) -> Result<void> {
+                    [&](const SqlRow& s) -> Result<void> {
                         auto h = read_held(s);
                         if (!h) return h.error();
                         fn(*h);
@@ -79,19 +80,19 @@ Result<void> SqliteStore::held_each(const HeldFilter& f, const std::function<voi
                     });
 }
 
-Result<bool> SqliteStore::held_transition(std::string_view id, const std::vector<HeldState>& from, HeldState to,
+Result<bool> SqlStore::held_transition(std::string_view id, const std::vector<HeldState>& from, HeldState to,
                                           std::int64_t now, std::string_view note) {
     std::string states = state_list(from);
     return write_any("UPDATE held SET state=?2, changed=?3, note=CASE WHEN ?4='' THEN note ELSE ?4 END"
-                     " WHERE id=?1 AND instr(?5, ',' || state || ',') > 0",
+                     " WHERE id=?1 AND ?5 LIKE '%,' || state || ',%'",
                      "change held message", id, to_string(to), now, note, states);
 }
 
-Result<void> SqliteStore::held_set_challenged(std::string_view id, std::int64_t when) {
+Result<void> SqlStore::held_set_challenged(std::string_view id, std::int64_t when) {
     return no_count(write_run("UPDATE held SET challenged=?2, changed=?2 WHERE id=?1", "record challenge", id, when));
 }
 
-Result<bool> SqliteStore::held_remove(std::string_view id) {
+Result<bool> SqlStore::held_remove(std::string_view id) {
     return write_any("DELETE FROM held WHERE id=?1", "remove held message", id);
 }
 

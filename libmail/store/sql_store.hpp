@@ -1,22 +1,25 @@
-// The SQLite backend of the store interface (DESIGN §4): the class behind open_store. Private to store/: its
-// members are defined one table group a file (sqlite_whitelist, sqlite_tokens, sqlite_users, sqlite_stamps,
-// sqlite_held, sqlite_source), its opening and schema migrations in store_sqlite.cpp.
+// The store interface (DESIGN §4) on SQL: the class behind open_store, whichever engine holds the store
+// (SQLite: store_sqlite.cpp; PostgreSQL: store_pg.cpp, each with its schema and migrations). Private to store/:
+// its members are defined one table group a file (sql_whitelist, sql_tokens, sql_users, sql_stamps, sql_held,
+// sql_source), in SQL both engines run.
 #pragma once
-#include "libmail/store/sqlite_db.hpp"
+#include "libmail/store/sql_db.hpp"
 #include "libmail/store/store.hpp"
+
+#include <memory>
 
 namespace mail {
 
-/// The store kept in one SQLite file.
-class SqliteStore final : public Store, public SqliteDb {
-public:
-    /// Takes over db, opened on the file at path.
-    SqliteStore(sqlite3* db, std::string path) : SqliteDb(db, std::move(path)) {}
+/// Owns the connection, so that it is there before SqlOps takes it.
+struct SqlDbOwner {
+    std::unique_ptr<SqlDb> conn;
+};
 
-    /// Brings the schema up to this build's version (store_sqlite.cpp).
-    Result<void> migrate();
-    /// The schema version of the file.
-    Result<int> user_version();
+/// The store over one SQL connection.
+class SqlStore final : private SqlDbOwner, public Store, public SqlOps {
+public:
+    /// Takes over db, whose schema is this build's.
+    explicit SqlStore(std::unique_ptr<SqlDb> db) : SqlDbOwner{std::move(db)}, SqlOps(*conn) {}
 
     Result<void> transaction(const std::function<Result<void>()>& fn) override { return write(fn); }
 
@@ -93,16 +96,16 @@ public:
                                     std::int64_t add) override;
 
 private:
-    static WlEntry read_entry(sqlite3_stmt* s);
+    static WlEntry read_entry(const SqlRow& s);
     Result<std::vector<std::pair<std::string, std::int64_t>>> counts(const char* sql);
-    static TokenRecord read_token(sqlite3_stmt* s);
+    static TokenRecord read_token(const SqlRow& s);
     Result<std::optional<TokenState>> token_blocked(const TokenRecord& r, std::string_view holder);
     Result<std::optional<TokenState>> token_take(const TokenRecord& r, std::string_view holder,
                                                  const std::function<Result<void>()>& take);
-    Result<Held> read_held(sqlite3_stmt* s) const;
-    static User read_user(sqlite3_stmt* s);
-    static SourceOut read_source_out(sqlite3_stmt* s);
-    static SourceIn read_source_in(sqlite3_stmt* s);
+    Result<Held> read_held(const SqlRow& s) const;
+    static User read_user(const SqlRow& s);
+    static SourceOut read_source_out(const SqlRow& s);
+    static SourceIn read_source_in(const SqlRow& s);
 };
 
 } // namespace mail
