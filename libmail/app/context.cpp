@@ -70,6 +70,7 @@ Result<Context> make_context(std::string_view program, const CommonOptions& opt,
     Settings settings(*config, env, std::string(program));
     auto db = settings.store_path(opt.db);
     if (!db) return db.error();
+    if (auto c = check_store_name(*db); !c) return c.error();
     auto busy = settings.duration(std::nullopt, nullptr, "busy-timeout", limits::store_busy_timeout_ms / 1000);
     if (!busy) return busy.error();
     LogOptions lo;

@@ -216,6 +216,17 @@ Result<std::string> default_store_path(const Env& env) {
     return *dir + "/mailstamp/store.db";
 }
 
+std::string Settings::data_dir(const std::string& db) const {
+    std::string path = db;
+    if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0) {
+        auto d = default_store_path(env_);
+        path = d ? *d : std::string("./store.db");
+    }
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 Settings::Settings(Config config, Env env, std::string program)
     : config_(std::move(config)), env_(std::move(env)), program_(std::move(program)) {}
 

@@ -97,6 +97,9 @@ public:
                                   std::string_view key, std::int64_t fallback) const;
     /// The store path: --db, $MAILSTAMP_DB, config `db`, else default_store_path().
     Result<std::string> store_path(const std::optional<std::string>& cli) const;
+    /// Where files that go with the store db live by default (spools): its directory, or for a store on a
+    /// server (a postgresql:// URI) the directory of default_store_path().
+    std::string data_dir(const std::string& db) const;
 
     /// The config file read.
     const Config& config() const { return config_; }

@@ -447,7 +447,11 @@ SmtpReply ProxySession::on_rcpt(const std::string& path, const SmtpCommand&) {
     if (d.hold && std::find(holds_.begin(), holds_.end(), d.hold->id) == holds_.end()) holds_.push_back(d.hold->id);
     if (d.busy) ctx_.logger().notice("token_busy", {{"client", client_}, {"sender", *facts_.sender}, {"rcpt", rcpt}});
     if (d.outcome == Outcome::refuse) return refuse(d, d.reason == "routing form" ? path : rcpt);
-    if (d.outcome == Outcome::tempfail) return d.reply;
+    if (d.outcome == Outcome::tempfail) {
+        ctx_.logger().warning("tempfail", {{"client", client_}, {"sender", facts_.sender.value_or("")}, {"rcpt", rcpt},
+                                           {"reason", d.reason}});
+        return d.reply;
+    }
 
     Rcpt r;
     r.v.category = d.category;

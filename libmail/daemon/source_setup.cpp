@@ -14,12 +14,6 @@ namespace mail {
 
 namespace {
 
-std::string dirname_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 Result<std::int64_t> duration_setting(const Context& ctx, const std::optional<std::string>& cli, std::string_view key,
                                       std::int64_t dflt, std::int64_t lo, std::int64_t hi) {
     auto d = ctx.settings().duration(cli, nullptr, key, dflt);
@@ -87,7 +81,7 @@ Result<SourcePolicy> resolve_source_policy(const Context& ctx, const SmtpDaemonO
     }
     if (targets > 1) return Error{ErrorKind::usage, "give only one of --deliver and --relay"};
 
-    p.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", dirname_of(ctx.db_path()) + "/source").value;
+    p.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", st.data_dir(ctx.db_path()) + "/source").value;
     auto ht = duration_setting(ctx, opt.hold_time, "hold-time", 7 * 86400, 1, 365 * 86400);
     if (!ht) return ht.error();
     p.hold_time = *ht;

@@ -47,6 +47,13 @@ Decision tempfail(const std::string& rcpt) {
     return d;
 }
 
+// tempfail, the error that caused it in the reason (logged: a 451 must say why in the log).
+Decision tempfail(const std::string& rcpt, const Error& e) {
+    Decision d = tempfail(rcpt);
+    d.reason += ": " + e.text;
+    return d;
+}
+
 Decision refuse(const std::string& rcpt, int code, std::string text, std::string reason) {
     Decision d;
     d.outcome = Outcome::refuse;
@@ -136,14 +143,14 @@ Decision Gate::at_mail(const Facts& f) {
     std::vector<std::string> home = p_.home_domains;
     if (home.empty()) {
         auto dom = l_.site.domains();
-        if (!dom) return tempfail("");
+        if (!dom) return tempfail("", dom.error());
         home = std::move(*dom);
     }
     std::string denied = "5.7.1 <" + sender + ">: sender address not owned by user " + f.user;
     if (!listed(home, domain_of(sender))) return refuse("", 553, denied, "sender not in the home domains");
     // A user sends only as the addresses it owns: one stolen password must not send as everybody.
     auto owned = l_.site.senders_of(f.user);
-    if (!owned) return tempfail("");
+    if (!owned) return tempfail("", owned.error());
     if (!*owned || !may_send_as(**owned, sender)) return refuse("", 553, denied, "sender not owned by the user");
     return d;
 }
@@ -294,7 +301,7 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
     }
     if (p_.relay_control && !rcpt.empty()) {
         auto dom = l_.site.domains();
-        if (!dom) return tempfail(rcpt);
+        if (!dom) return tempfail(rcpt, dom.error());
         if (literal || !listed(*dom, domain))
             return refuse(rcpt, 554, "5.7.1 <" + rcpt + ">: relay access denied", "relay");
     }
@@ -309,7 +316,7 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
     if (null_sender && p_.batv && !rcpt.empty()) {
         // A bounce must come back to an address we signed, else it is backscatter.
         auto keys = l_.site.batv_keys();
-        if (!keys) return tempfail(rcpt);
+        if (!keys) return tempfail(rcpt, keys.error());
         BatvCheck c = batv_check(rcpt, *keys, t);
         if (c != BatvCheck::ok)
             return refuse(rcpt, 550, "5.7.1 <" + rcpt + ">: bounce to an address we never sent from (" +
@@ -325,7 +332,7 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
     for (const std::string* r : {&match_rcpt, &base}) {
         if (r == &base && base == match_rcpt) break;
         auto m = l_.whitelist.match(who, *r);
-        if (!m) return tempfail(rcpt);
+        if (!m) return tempfail(rcpt, m.error());
         if (!*m || (who.empty() && (*m)->kind != WlKind::recipient)) continue;
         AuthCheck a = authenticate(f, **m, who, false);
         if (a.kind == AuthCheck::Kind::tempfail) return auth_tempfail(rcpt);
@@ -363,7 +370,7 @@ Decision Gate::at_rcpt(const Facts& f, const std::string& rcpt) {
         // only one gets past; the reservation becomes a use once the message is taken.
         std::optional<TokenRecord> hold;
         auto v = l_.tokens.reserve(rcpt, who, f.holder, t + limits::token_reservation, t, hold);
-        if (!v) return tempfail(rcpt);
+        if (!v) return tempfail(rcpt, v.error());
         d.hold = hold;
         if (v->check == TokenCheck::ok) {
             d.deliver_to = base;
@@ -524,6 +531,14 @@ Result<std::string> Gate::token_limit(const Facts& f) {
     return std::string();
 }
 
+// A token refusal the store could not give: 451, no tokens, and the error as the one reason (logged with the
+// decision; a 451 with nothing in the log leaves the admin guessing).
+SmtpReply Gate::store_failed(const Error& e, std::vector<std::string>& tokens, std::vector<std::string>& why) {
+    tokens.clear();
+    why.assign({e.text});
+    return SmtpReply(451, try_later);
+}
+
 SmtpReply Gate::token_refusal(const Facts& f, const std::vector<std::string>& rcpts, bool at_data,
                               std::vector<std::string>& tokens, std::vector<std::string>& why) {
     std::vector<std::string> lines;
@@ -533,7 +548,7 @@ SmtpReply Gate::token_refusal(const Facts& f, const std::vector<std::string>& rc
     for (const auto& r : rcpts) {
         if (tokens.size() >= 5) break;
         auto over = token_limit(f);
-        if (!over) return SmtpReply(451, try_later);
+        if (!over) return store_failed(over.error(), tokens, why);
         lines.push_back("5.7.1 <" + r + "> takes mail only from senders it knows.");
         if (!over->empty()) {
             tokens.emplace_back();
@@ -548,7 +563,7 @@ SmtpReply Gate::token_refusal(const Facts& f, const std::vector<std::string>& rc
         req.expires = l_.now() + p_.token_ttl;
         req.delimiter = p_.delimiter;
         auto tok = l_.tokens.issue(req, l_.now());
-        if (!tok) return SmtpReply(451, try_later);
+        if (!tok) return store_failed(tok.error(), tokens, why);
         tokens.push_back(*tok);
         why.push_back(at_data ? "no postage" : "unknown sender");
         lines.push_back("5.7.1 To reach " + r + ", please send your message again, once,");

@@ -216,6 +216,7 @@ public:
     AuthCheck authenticate(const Facts& f, const WlEntry& e, const std::string& identity, bool on_from);
 
 private:
+    static SmtpReply store_failed(const Error& e, std::vector<std::string>& tokens, std::vector<std::string>& why);
     Result<std::string> token_limit(const Facts& f);
 
     const GatePolicy& p_;

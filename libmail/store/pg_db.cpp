@@ -20,7 +20,8 @@ constexpr Oid oid_text = 25;
 
 // The store's writer lock: a transaction-level advisory lock on this key serializes writers of one database,
 // as SQLite's BEGIN IMMEDIATE does for one file. ("mailst" in ASCII.)
-constexpr const char* writer_lock = "SELECT pg_advisory_xact_lock(120265265263476)";
+// BEGIN and the lock go in one message: one round trip.
+constexpr const char* begin_locked = "BEGIN; SELECT pg_advisory_xact_lock(120265265263476)";
 
 // At most this many idle connections per store URI are kept for the next open in this process.
 constexpr std::size_t pool_idle_max = 4;
@@ -152,7 +153,11 @@ Result<void> PgDb::setup() {
     std::string s = "SET lock_timeout = " + std::to_string(lock_timeout_ms_ > 0 ? lock_timeout_ms_ : 1) +
                     "; SET statement_timeout = 60000; SET default_transaction_read_only = " +
                     (read_only_ ? "on" : "off") + "; SET client_min_messages = warning";
-    return exec(s.c_str());
+    if (c_->settings == s) return {};  // a pooled connection, set up so already
+    c_->settings.clear();
+    auto r = exec(s.c_str());
+    if (r) c_->settings = std::move(s);
+    return r;
 }
 
 Error PgDb::err(const PGresult* r, std::string_view what) const {
@@ -175,6 +180,7 @@ Result<void> PgDb::ready() {
     if (depth_ > 0) return err(nullptr, "connection lost in a transaction");
     PQreset(c_->conn);
     c_->stmts.clear();
+    c_->settings.clear();
     if (PQstatus(c_->conn) != CONNECTION_OK) return err(nullptr, "reconnect");
     return setup();
 }
@@ -280,16 +286,15 @@ Result<void> PgDb::write(const std::function<Result<void>()>& fn) {
         --depth_;
         return r;
     }
-    if (auto r = exec("BEGIN"); !r) return r;
-    ++depth_;
     auto rollback = [&] {
-        if (PQstatus(c_->conn) == CONNECTION_OK) PQclear(PQexec(c_->conn, "ROLLBACK"));
+        if (PQstatus(c_->conn) == CONNECTION_OK && PQtransactionStatus(c_->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(c_->conn, "ROLLBACK"));
     };
-    if (auto l = exec(writer_lock); !l) {
+    if (auto l = exec(begin_locked); !l) {  // BEGIN worked and the lock did not: the transaction is open
         rollback();
-        --depth_;
         return l;
     }
+    ++depth_;
     auto r = fn();
     if (!r) {
         rollback();

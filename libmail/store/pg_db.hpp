@@ -17,6 +17,7 @@ struct PgConn {
     PGconn* conn = nullptr;
     std::unordered_map<std::string, std::string> stmts;  ///< SQL and parameter types -> statement name
     int next = 0;
+    std::string settings;  ///< the SETs this session has had (PgDb::setup), empty before
     PgConn() = default;
     PgConn(const PgConn&) = delete;
     PgConn& operator=(const PgConn&) = delete;

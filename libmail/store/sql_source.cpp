@@ -119,7 +119,8 @@ Result<bool> SqlStore::source_in_remove(std::string_view domain, std::string_vie
 }
 
 // ---- client rates ----
-// One row per (key, window length), holding the count of the current window and when it ends.
+// One row per (key, window length), holding the count of the current window and when it ends. (The
+// table's own columns are named source_rate.X in DO UPDATE: PostgreSQL finds a bare one ambiguous there.)
 Result<bool> SqlStore::rate_hit(std::string_view key, std::int64_t now, std::int64_t window, std::int64_t limit) {
     auto ends = window_end(now, window);
     if (!ends) return ends.error();
@@ -127,7 +128,8 @@ Result<bool> SqlStore::rate_hit(std::string_view key, std::int64_t now, std::int
     auto r = write([&]() -> Result<void> {
         if (auto d = run("DELETE FROM source_rate WHERE ends<=?1", "prune rates", now); !d) return d.error();
         auto u = run("INSERT INTO source_rate(key,span,ends,n) VALUES(?1,?2,?3,1) ON CONFLICT(key,span)"
-                     " DO UPDATE SET n=CASE WHEN ends=excluded.ends THEN n+1 ELSE 1 END, ends=excluded.ends",
+                     " DO UPDATE SET n=CASE WHEN source_rate.ends=excluded.ends THEN source_rate.n+1 ELSE 1 END,"
+                     " ends=excluded.ends",
                      "count rate", key, window, *ends);
         if (!u) return u.error();
         return step_one(bound("SELECT n FROM source_rate WHERE key=?1 AND span=?2", key, window), "read rate",
@@ -155,8 +157,8 @@ Result<std::int64_t> SqlStore::rate_count(std::string_view key, std::int64_t now
     auto r = write([&]() -> Result<void> {
         if (auto d = run("DELETE FROM source_rate WHERE ends<=?1", "prune rates", now); !d) return d.error();
         auto u = run("INSERT INTO source_rate(key,span,ends,n) VALUES(?1,?2,?3,?4) ON CONFLICT(key,span)"
-                     " DO UPDATE SET n=CASE WHEN ends=excluded.ends THEN n+excluded.n ELSE excluded.n END,"
-                     " ends=excluded.ends",
+                     " DO UPDATE SET n=CASE WHEN source_rate.ends=excluded.ends THEN source_rate.n+excluded.n"
+                     " ELSE excluded.n END, ends=excluded.ends",
                      "count rate", key, window, *ends, add);
         if (!u) return u.error();
         return read();

@@ -29,16 +29,27 @@ WlEntry SqlStore::read_entry(const SqlRow& s) {
 Result<std::vector<WlEntry>> SqlStore::wl_lookup(const std::vector<std::string>& values,
                                                     const std::vector<std::string>& scopes) {
     std::vector<WlEntry> out;
-    // One indexed probe per (value, scope) pair: a handful per lookup.
+    if (values.empty() || scopes.empty()) return out;
+    // One statement for every (value, scope) pair: a probe of the unique index (value, scope, kind) each, in one
+    // round trip to a server. Its text depends only on the two counts, so a handful of statements get prepared.
+    std::string sql = "SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist WHERE value IN (";
+    SqlQuery q{nullptr, {}};
+    int i = 0;
     for (const auto& v : values) {
-        for (const auto& sc : scopes) {
-            auto r = each_row(bound("SELECT id,kind,value,scope,note,source,created,hits,last_hit,auth FROM whitelist"
-                                    " WHERE value=?1 AND scope=?2",
-                                    v, sc),
-                              "look up whitelist", [&](const SqlRow& q) { out.push_back(read_entry(q)); });
-            if (!r) return r.error();
-        }
+        sql += (i ? ",?" : "?") + std::to_string(i + 1);
+        ++i;
+        q.args.emplace_back(v);
     }
+    sql += ") AND scope IN (";
+    for (std::size_t k = 0; k < scopes.size(); ++k) {
+        sql += (k ? ",?" : "?") + std::to_string(i + 1);
+        ++i;
+        q.args.emplace_back(scopes[k]);
+    }
+    sql += ")";
+    q.sql = sql.c_str();
+    auto r = each_row(q, "look up whitelist", [&](const SqlRow& row) { out.push_back(read_entry(row)); });
+    if (!r) return r.error();
     return out;
 }
 

@@ -374,6 +374,10 @@ bool store_multithread_init();
 /// A new personal store is mode 0600; in a setgid group-writable directory, 0660.
 Result<std::unique_ptr<Store>> open_store(const std::string& path, const StoreOptions& opt = {});
 
+/// A config error for a store name no program may use: a postgresql:// URI that is not one, or that holds a
+/// password (which would show in ps and in logs). Programs check their store name once at start.
+Result<void> check_store_name(const std::string& name);
+
 /// The schema version this build reads and writes.
 int store_schema_version();
 

@@ -102,10 +102,11 @@ Result<int> schema_of(PgDb& db, SqlOps& ops) {
     return v;
 }
 
-Result<void> migrate(PgDb& db) {
+// Brings the schema to this program's version; known: the version just read, when it was (-1: not yet).
+Result<void> migrate(PgDb& db, int known) {
     SqlOps ops(db);
     const int want = store_schema_version();
-    auto v = schema_of(db, ops);
+    auto v = known >= 0 ? Result<int>(known) : schema_of(db, ops);
     if (!v) return v.error();
     if (*v == want) return {};
     auto newer = [&](int have) -> Error {
@@ -140,13 +141,15 @@ bool is_pg_uri(std::string_view s) {
     return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
 }
 
-Result<std::unique_ptr<Store>> open_pg_store(const std::string& uri, const StoreOptions& opt) {
+Result<void> check_store_name(const std::string& name) {
+    if (!is_pg_uri(name)) return {};
     char* perr = nullptr;
-    PQconninfoOption* o = PQconninfoParse(uri.c_str(), &perr);
+    PQconninfoOption* o = PQconninfoParse(name.c_str(), &perr);
     if (!o) {
         std::string why = perr ? perr : "out of memory";
         if (perr) PQfreemem(perr);
         if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+        // libpq's message does not repeat the URI.
         return Error{ErrorKind::config, "store URI: " + why};
     }
     bool password = false;
@@ -157,14 +160,21 @@ Result<std::unique_ptr<Store>> open_pg_store(const std::string& uri, const Store
     if (password)
         return Error{ErrorKind::config, "the store URI holds a password, which would show in ps and in logs: put it "
                                         "in ~/.pgpass (PGPASSFILE) or a service file (service=NAME, PGSERVICEFILE)"};
+    return {};
+}
+
+Result<std::unique_ptr<Store>> open_pg_store(const std::string& uri, const StoreOptions& opt) {
+    if (auto c = check_store_name(uri); !c) return c.error();
     auto c = PgDb::connect(uri);
     if (!c) return c.error();
     auto db = std::make_unique<PgDb>(std::move(*c), uri, opt.busy_timeout_ms, opt.read_only);
     if (auto r = db->setup(); !r) return r.error();
+    int known = -1;
     if (opt.read_only || opt.create == StoreCreate::never) {
         SqlOps ops(*db);
         auto v = schema_of(*db, ops);
         if (!v) return v.error();
+        known = *v;
         if (*v == 0)
             return Error{ErrorKind::tempfail, "store " + uri + " has no mailstamp tables yet (a mistyped database? "
                                                                 "a write command such as mwhitelist add creates them)"};
@@ -173,7 +183,7 @@ Result<std::unique_ptr<Store>> open_pg_store(const std::string& uri, const Store
                                                    ", expected " + std::to_string(store_schema_version())};
     }
     if (!opt.read_only)
-        if (auto r = migrate(*db); !r) return r.error();
+        if (auto r = migrate(*db, known); !r) return r.error();
     return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(db)));
 }
 

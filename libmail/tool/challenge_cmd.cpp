@@ -79,7 +79,7 @@ Result<std::string> read_small_file(const std::string& path, std::size_t max) {
 Result<ChallengeSetup> setup_of(const Context& ctx, const ChallengeOptions& opt) {
     const Settings& st = ctx.settings();
     ChallengeSetup s;
-    s.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", dirname_of(ctx.db_path()) + "/held").value;
+    s.hold_dir = st.get(opt.hold_dir, nullptr, "hold-dir", st.data_dir(ctx.db_path()) + "/held").value;
     auto ht = st.duration(opt.hold_time, nullptr, "hold-time", 14 * 86400);
     if (!ht) return ht.error();
     if (*ht <= 0) return Error{opt.hold_time ? ErrorKind::usage : ErrorKind::config, "hold-time must be positive"};

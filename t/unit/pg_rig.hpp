@@ -5,6 +5,7 @@
 #include "tmpdir.hpp"
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 
@@ -54,4 +55,27 @@ inline std::string test_store(const TmpDir& d, const std::string& name) {
     std::string u = pg_uri_with_db(uri, db);
     pg_test_exec(u, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
     return u;
+}
+
+/// The number of rows in table of the store test_store named (either engine), or -1 when it cannot be read.
+inline long long test_store_count(const std::string& store, const std::string& table) {
+    std::string sql = "SELECT count(*) FROM " + table;
+    long long n = -1;
+    if (store.rfind("postgresql://", 0) == 0) {
+        PGconn* c = PQconnectdb(store.c_str());
+        PGresult* r = PQexec(c, sql.c_str());
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) n = std::atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        PQfinish(c);
+        return n;
+    }
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_stmt* q = nullptr;
+        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &q, nullptr) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+            n = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    return n;
 }

@@ -789,14 +789,7 @@ TEST_CASE("store: rate_hit allows limit events per fixed window, then starts aga
 
     // Rows of past windows, of every key, are gone once a later hit passes their end.
     CHECK(*st.rate_hit("192.0.2.9", 5000, 100, 3));
-    sqlite3* db;
-    REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
-    sqlite3_stmt* q;
-    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM source_rate", -1, &q, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(q) == SQLITE_ROW);
-    CHECK(sqlite3_column_int(q, 0) == 1);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    CHECK(test_store_count(p, "source_rate") == 1);
 }
 
 TEST_CASE("store: rate_count looks at and adds to the windows of rate_hit", "[store][auth]") {
