@@ -1,7 +1,7 @@
 # Make-style entry points around CMake. Settings live in Makefile.inc.
 include Makefile.inc
 
-.PHONY: all deps deps-build deps-demo deps-test deps-mta deps-bench deps-fuzz build demo test install \
+.PHONY: all deps deps-build deps-demo deps-test deps-mta deps-bench deps-fuzz build demo test test-pg pg-pass install \
         sanitize fuzz bench clean print-deps print-deps-build print-deps-demo print-deps-test print-deps-bench \
         print-deps-fuzz
 
@@ -69,16 +69,37 @@ demo: deps-demo
 	MAILSTAMP_BIN=$(CURDIR)/$(BUILD) bash contrib/demo.sh
 
 # Every test: Catch2 unit tests and the bats files (benchmarks excluded); then the tests that skipped, and why.
+# Then, unless PG_PASS=0, the PostgreSQL pass (pg-pass).
 test: deps-test
 	$(MAKE) build
-	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS); rc=$$?; \
+	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -LE '^pg$$'; rc=$$?; \
 	  grep -h '^ok .* # skip' Testing/Temporary/LastTest.log | sed 's/^ok [0-9]* /skipped: /'; exit $$rc; }
+	$(if $(filter 1,$(PG_PASS)),$(MAKE) pg-pass)
+
+# The PostgreSQL pass alone.
+test-pg: deps-test
+	$(MAKE) build
+	$(MAKE) pg-pass
+
+# pg-pass: every bats file again, and the unit tests tagged [pg] (ctest label pg), against a throwaway
+# PostgreSQL cluster in a temporary directory (t/pg.sh), stopped and removed however the tests end. Each
+# bats test gets a database of its own (MAILSTAMP_TEST_PG: t/helpers.bash); the unit tests get the
+# database "unit" (MAILSTAMP_TEST_PG_URI). Expects a build.
+pg-pass:
+	@echo "== the tests again, against PostgreSQL"
+	@dir=$$(mktemp -d /tmp/mailstamp-pg.XXXXXX) || exit 1; \
+	trap '$(CURDIR)/t/pg.sh stop "$$dir"; rm -rf "$$dir"' EXIT; trap 'exit 130' INT TERM; \
+	$(CURDIR)/t/pg.sh start "$$dir" && $(CURDIR)/t/pg.sh createdb "$$dir" unit || exit 1; \
+	MAILSTAMP_TEST_PG=$$dir; MAILSTAMP_TEST_PG_URI=$$($(CURDIR)/t/pg.sh uri "$$dir" unit); \
+	export MAILSTAMP_TEST_PG MAILSTAMP_TEST_PG_URI; \
+	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -L '^(bats|pg)$$'; rc=$$?; \
+	  grep -h '^ok .* # skip' Testing/Temporary/LastTest.log | sed 's/^ok [0-9]* /skipped (pg): /'; exit $$rc; }
 
 install: build
 	DESTDIR=$(DESTDIR) $(CMAKE) --install $(BUILD)
 
 sanitize:
-	$(MAKE) test BUILD=$(BUILD)-asan SANITIZE=1 BUILD_TYPE=Debug
+	$(MAKE) test BUILD=$(BUILD)-asan SANITIZE=1 BUILD_TYPE=Debug PG_PASS=0
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS over the fixture corpus.
 fuzz: deps-fuzz

@@ -9,7 +9,6 @@ load helpers
 setup() {
   common_setup
   proxy_rig_setup
-  export MAILSTAMP_DB="$M/store.db"
   mwhitelist domain add ours.example >/dev/null
   ZONE="$M/zone"
 }

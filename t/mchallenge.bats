@@ -317,11 +317,11 @@ held_ids() { mchallenge list | cut -f1; }
   "${MC[@]}" <"$M/u.eml"
   id=$(held_ids)
   mid=$(sed -n 's/^Message-ID: //p' "$M/u.eml")
-  sqlite3 "$MAILSTAMP_DB" "UPDATE held SET msg_key='old@stranger.example|$mid|$(stat -c %s "$M/u.eml")' WHERE id='$id'"
+  store_sql "UPDATE held SET msg_key='old@stranger.example|$mid|$(stat -c %s "$M/u.eml")' WHERE id='$id'"
   run "${MC[@]}" <"$M/u.eml"
   assert_success
   [ "$(mchallenge list | wc -l)" -eq 2 ]
-  [ "$(sqlite3 "$MAILSTAMP_DB" "SELECT count(*) FROM held WHERE msg_key LIKE 'sha256:%'")" -eq 1 ]
+  [ "$(store_sql "SELECT count(*) FROM held WHERE msg_key LIKE 'sha256:%'")" -eq 1 ]
   # Its confirmation releases it (and the copy held since, for the same recipient).
   conf=$(sed -n 's/^Reply-To: <\(.*\)>$/\1/p' "$(grep -l "challenge.$id@" "$M"/sent/*/msg)")
   printf 'Return-Path: <old@stranger.example>\nX-Original-To: %s\nFrom: old@stranger.example\nSubject: yes\n\nme\n' "$conf" >"$M/r.eml"

@@ -32,7 +32,7 @@ start_mta() {
 probes() { grep -c "^RCPT $1\$" "$M/mta/log" || true; }
 # Tokens are stateless (their MAC is the record); what the store keeps of an issue is the daily issue count
 # per client network and per sender (tok:net:*, tok:snd:*): the tokens issued so far, per client network.
-tokens() { sqlite3 "$MAILSTAMP_DB" "SELECT coalesce(sum(n), 0) FROM source_rate WHERE key LIKE 'tok:net:%'"; }
+tokens() { store_sql "SELECT coalesce(sum(n), 0) FROM source_rate WHERE key LIKE 'tok:net:%'"; }
 
 @test "probe: an unknown local part gets 550 5.1.1 and no token; a known one from a stranger the 550 with a token" {
   start_mta

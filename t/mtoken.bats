@@ -148,13 +148,13 @@ setup() { common_setup; }
   assert_success
   run mtoken check "$new"
   assert_success
-  run sqlite3 "$MAILSTAMP_DB" "select count(*) from secrets"
+  run store_sql "select count(*) from secrets"
   assert_output 2
 }
 
 @test "issued tokens are not stored" {
   for i in $(seq 1 10); do mtoken make --once "u$i@example.org" >/dev/null; done
-  run sqlite3 "$MAILSTAMP_DB" "select count(*) from tokens"
+  run store_sql "select count(*) from tokens"
   assert_output 0
 }
 
