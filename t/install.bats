@@ -253,7 +253,7 @@ foreign_paths() {
       assert_success
       n=$((n + 1))
     done
-    [ "$n" -eq 11 ]
+    [ "$n" -eq 12 ]
   done
 }
 
