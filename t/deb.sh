@@ -71,14 +71,14 @@ for p in mwhitelist mtoken mstamp mverify mchallenge; do
   check "/usr/bin/$p --help" /usr/bin/$p --help
   check "no /usr/sbin/$p" test ! -e /usr/sbin/$p
 done
-for p in msmtp-proxy msourced; do
+for p in msmtp-proxy msourced mailstamp-store; do
   check "/usr/sbin/$p --version says $p 0.1.0" sh -c "/usr/sbin/$p --version | grep -qx '$p [0-9][0-9.]*'"
   check "/usr/sbin/$p --help" /usr/sbin/$p --help
-  check "no /usr/bin/$p (daemons live in sbin)" test ! -e /usr/bin/$p
+  check "no /usr/bin/$p (daemons and admin commands live in sbin)" test ! -e /usr/bin/$p
 done
 check "the programs link the system libcrypto, libsqlite3, libstdc++ dynamically, and resolve all" sh -c '
   for f in /usr/bin/mwhitelist /usr/bin/mtoken /usr/bin/mstamp /usr/bin/mverify /usr/bin/mchallenge \
-           /usr/sbin/msmtp-proxy /usr/sbin/msourced; do
+           /usr/sbin/msmtp-proxy /usr/sbin/msourced /usr/sbin/mailstamp-store; do
     l=$(ldd "$f") || exit 1
     if printf "%s\n" "$l" | grep "not found"; then exit 1; fi
     for lib in libcrypto.so libsqlite3.so libstdc++.so; do
@@ -87,7 +87,7 @@ check "the programs link the system libcrypto, libsqlite3, libstdc++ dynamically
   done'
 check "msmtp-proxy (STARTTLS) links the system libssl" sh -c 'ldd /usr/sbin/msmtp-proxy | grep -q libssl.so'
 for page in mwhitelist.1 mtoken.1 mstamp.1 mverify.1 mchallenge.1 msmtp-proxy.8 msourced.8 \
-            mailstamp.conf.5 mailstamp-store.5 mailstamp.7; do
+            mailstamp-store.8 mailstamp.conf.5 mailstamp-store.5 mailstamp.7; do
   sec=${page##*.}
   check "man page $page installed" test -f /usr/share/man/man$sec/$page.gz
 done

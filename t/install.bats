@@ -6,8 +6,9 @@
 
 load helpers
 
-progs="mchallenge mstamp mtoken mverify mwhitelist msmtp-proxy msourced"
-daemons="msmtp-proxy msourced"
+progs="mchallenge mstamp mtoken mverify mwhitelist msmtp-proxy msourced mailstamp-store"
+# In sbin: the daemons and the administrator's commands (section 8).
+daemons="msmtp-proxy msourced mailstamp-store"
 
 # The full paths GNUInstallDirs gives a prefix: sysconfdir and localstatedir
 # are /etc and /var for /usr, PREFIX/etc and PREFIX/var otherwise.
@@ -64,8 +65,8 @@ foreign_paths() {
     assert_success
     assert_output "$p 0.1.0"
   done
-  # Exactly these eight, nothing else.
-  [ "$(ls "$MAIN_ROOT$bindir" "$MAIN_ROOT$sbindir" | grep -v ':$' | grep -c .)" -eq 8 ]
+  # Exactly these nine, nothing else.
+  [ "$(ls "$MAIN_ROOT$bindir" "$MAIN_ROOT$sbindir" | grep -v ':$' | grep -c .)" -eq 9 ]
 }
 
 @test "both prefixes: no installed text file names the other prefix's paths" {
@@ -112,7 +113,7 @@ foreign_paths() {
     run find "$r" -name '*.in'
     assert_output ""
     for m in 1/mchallenge 1/mstamp 1/mtoken 1/mverify 1/mwhitelist 5/mailstamp.conf 5/mailstamp-store \
-             7/mailstamp 8/mmilter 8/msmtp-proxy 8/msourced; do
+             7/mailstamp 8/mmilter 8/msmtp-proxy 8/msourced 8/mailstamp-store; do
       [ -f "$r$mandir/man${m%%/*}/${m#*/}.${m%%/*}" ] || { echo "no page $m"; false; }
     done
   done
@@ -162,7 +163,7 @@ foreign_paths() {
     run bash -c "grep -rIhoP '[^ \"(]*/mailstamp\\.conf(?![.\\w])' '$r' | sort -u"
     assert_output "$config"
     # And each page that lists it under FILES lists it so.
-    for m in man1/mtoken.1 man1/mwhitelist.1 man5/mailstamp.conf.5 man7/mailstamp.7 man8/msmtp-proxy.8 man8/msourced.8; do
+    for m in man1/mtoken.1 man1/mwhitelist.1 man5/mailstamp.conf.5 man7/mailstamp.7 man8/msmtp-proxy.8 man8/msourced.8 man8/mailstamp-store.8; do
       grep -qxF ".It Pa $config" "$r$mandir/$m" || { echo "$m: no .It Pa $config"; false; }
     done
   done
@@ -252,7 +253,7 @@ foreign_paths() {
       assert_success
       n=$((n + 1))
     done
-    [ "$n" -eq 11 ]
+    [ "$n" -eq 12 ]
   done
 }
 

@@ -22,6 +22,8 @@ public:
     explicit SqlStore(std::unique_ptr<SqlDb> db) : SqlDbOwner{std::move(db)}, SqlOps(*conn) {}
 
     Result<void> transaction(const std::function<Result<void>()>& fn) override { return write(fn); }
+    /// The connection (store_copy: whole tables, whichever engine).
+    SqlDb& sql_db() { return db_; }
 
     Result<bool> wl_insert(const WlEntry& e) override;
     Result<bool> wl_remove(WlKind kind, std::string_view value, std::string_view scope) override;
