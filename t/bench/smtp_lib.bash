@@ -51,13 +51,17 @@ wait_listen() {
 }
 
 # The scratch store; the whitelist: N entries ($1) and the sender, from
-# $work/entries.txt, and ours.example as a protected domain.
+# $work/entries.txt (written once), and ours.example as a protected domain,
+# into the store named by $2 (default: the scratch store, $MAILSTAMP_DB).
 export MAILSTAMP_DB="$work/store.db" MAILSTAMP_CONFIG=/dev/null
 import_whitelist() {
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "user%d@host%d.example\n", i, i % 5000 }' >"$work/entries.txt"
-  echo "$sender" >>"$work/entries.txt"
-  "$bin/mwhitelist" import <"$work/entries.txt" >/dev/null
-  "$bin/mwhitelist" domain add ours.example >/dev/null
+  local db=${2:-$MAILSTAMP_DB}
+  if [ ! -s "$work/entries.txt" ]; then
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "user%d@host%d.example\n", i, i % 5000 }' >"$work/entries.txt"
+    echo "$sender" >>"$work/entries.txt"
+  fi
+  MAILSTAMP_DB=$db "$bin/mwhitelist" import <"$work/entries.txt" >/dev/null
+  MAILSTAMP_DB=$db "$bin/mwhitelist" domain add ours.example >/dev/null
 }
 
 # smtp-sink on $sink_port, counting messages (-c) into $work/sink.out.
@@ -80,19 +84,23 @@ start_dns() {
   [ -s "$work/dns.port" ] || die "the zone server did not start: $(cat "$work/dns.err")"
   dns=127.0.0.1:$(cat "$work/dns.port")
 }
+# The running proxy's name: its log is $work/$proxy_name.log, its stderr
+# $work/$proxy_name.err (set it before start_proxy and the counts when a
+# benchmark runs more than one).
+proxy_name=proxy
 # msmtp-proxy on $proxy_port relaying into the sink, --max-sessions $1 and
-# any further options, logging to $work/proxy.log; sets proxy_pid.
+# any further options, logging to $work/$proxy_name.log; sets proxy_pid.
 start_proxy() {
   [ -n "${dns:-}" ] || start_dns
   "$bin/msmtp-proxy" --dns "$dns" --listen "127.0.0.1:$proxy_port" --relay "127.0.0.1:$sink_port" --hostname mx.ours.example \
-    --log "$work/proxy.log" --max-sessions "$1" --max-per-client 0 "${@:2}" 2>"$work/proxy.err" &
-  proxy_pid=$!; pids+=($proxy_pid); wait_listen $proxy_pid "$proxy_port" msmtp-proxy "$work/proxy.err"
+    --log "$work/$proxy_name.log" --max-sessions "$1" --max-per-client 0 "${@:2}" 2>"$work/$proxy_name.err" &
+  proxy_pid=$!; pids+=($proxy_pid); wait_listen $proxy_pid "$proxy_port" msmtp-proxy "$work/$proxy_name.err"
 }
-proxy_alive() { kill -0 $proxy_pid 2>/dev/null || die "msmtp-proxy died: $(cat "$work/proxy.err")"; }
+proxy_alive() { kill -0 $proxy_pid 2>/dev/null || die "msmtp-proxy died: $(cat "$work/$proxy_name.err")"; }
 
 # Messages the sink has taken (its -c counter), and proxy log lines of a kind.
 sink_count() { tr '\r' '\n' <"$work/sink.out" | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2 || true; }
-log_count() { grep -c "event=$1 " "$work/proxy.log" || true; }
+log_count() { grep -c "event=$1 " "$work/$proxy_name.log" || true; }
 # Waits (a moment at most) until the sink's counter reaches $1.
 sink_reaches() {
   local i c
@@ -118,8 +126,8 @@ checked_load() {
   sink_reaches $((before + $3)) || die "$1 run: the sink took $(($(sink_count) - before)) of $3 messages"
   if [ "$1" = proxy ]; then
     [ $(($(log_count delivered) - delivered)) -eq "$3" ] ||
-      die "proxy run: $(($(log_count delivered) - delivered)) event=delivered for $3 messages; see $(grep -v 'event=\(connect\|disconnect\|delivered\) ' "$work/proxy.log" | tail -n 5)"
-    [ "$(log_count deferred)" -eq 0 ] || die "proxy run: event=deferred: $(grep 'event=deferred ' "$work/proxy.log" | head -n 3)"
+      die "proxy run: $(($(log_count delivered) - delivered)) event=delivered for $3 messages; see $(grep -v 'event=\(connect\|disconnect\|delivered\) ' "$work/$proxy_name.log" | tail -n 5)"
+    [ "$(log_count deferred)" -eq 0 ] || die "proxy run: event=deferred: $(grep 'event=deferred ' "$work/$proxy_name.log" | head -n 3)"
   fi
   echo "$t"
 }
@@ -149,5 +157,5 @@ compare_to_proxy() {
 # The closing line of a load benchmark: what the proxy log counted.
 print_checked() {
   printf 'checked: the sink took every message; proxy log: %d event=delivered, %d event=deferred, %d warnings or errors\n' \
-    "$(log_count delivered)" "$(log_count deferred)" "$(grep -c 'level=\(warning\|err\|crit\|alert\|emerg\) ' "$work/proxy.log" || true)"
+    "$(log_count delivered)" "$(log_count deferred)" "$(grep -c 'level=\(warning\|err\|crit\|alert\|emerg\) ' "$work/$proxy_name.log" || true)"
 }
