@@ -194,6 +194,19 @@ token_round_trip() {
 }
 
 
+# fake_sendmail PATH: a sendmail at PATH that keeps what it is given: one directory per message under
+# $M/sent, with its argv and the message.
+fake_sendmail() {
+  cat >"$1" <<EOF
+#!/bin/bash
+d="$M/sent/\$(date +%s%N)\$\$"
+mkdir -p "\$d"
+printf '%s\n' "\$@" >"\$d/argv"
+cat >"\$d/msg"
+EOF
+  chmod +x "$1"
+}
+
 # start_zone FILE: the tests' own DNS server (t/dns/zone-server.py, loopback only) answering from the zone
 # FILE (re-read when it changes), its queries logged to FILE.log; MAILSTAMP_DNS points every program at it.
 # Needs PIDS (proxy_rig_setup) for the teardown to stop it.

@@ -13,15 +13,7 @@ setup() {
   mwhitelist domain add ours.example >/dev/null
   mwhitelist add friend@good.example >/dev/null
   MD="$M/Maildir"
-  # A sendmail that keeps what it is given: one directory per challenge, with argv and the message.
-  cat >"$M/sendmail" <<EOF
-#!/bin/bash
-d="$M/sent/\$(date +%s%N)\$\$"
-mkdir -p "\$d"
-printf '%s\n' "\$@" >"\$d/argv"
-cat >"\$d/msg"
-EOF
-  chmod +x "$M/sendmail"
+  fake_sendmail "$M/sendmail"
   MC=(mchallenge --deliver "maildir:$MD" --sendmail "$M/sendmail" --hostname mx.ours.example)
 }
 
