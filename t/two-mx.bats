@@ -110,6 +110,12 @@ two_mx() {
   assert_failure 75
   run mtoken make --once bob@ours.example
   assert_failure 75
+  fake_sendmail "$M/sendmail"
+  run mchallenge --deliver "maildir:$M/Maildir" --sendmail "$M/sendmail" --hold-dir "$M/held" <"$M/m.eml"
+  assert_failure 75
+  [ ! -d "$M/Maildir/new" ] || [ -z "$(ls "$M/Maildir/new")" ]
+  run msourced --hold-dir "$M/source" send --from friend@good.example --rcpt bob@b.example <"$M/m.eml"
+  assert_failure 75
   # No password is ever in a URI, so nothing secret can be in these messages; the error names the store.
   grep -q "event=tempfail .*rcpt=bob@ours.example .*reason=\"lookup failed: store postgresql://" "$M/mx1.log"
   "$MAILSTAMP_SRC/t/pg.sh" start "$PG"
