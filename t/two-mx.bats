@@ -141,3 +141,29 @@ two_mx() {
   assert_failure 78
   refute_output --partial "s3cret"
 }
+
+@test "the store's writer lock held past the busy timeout: a write exits 75 and the proxy answers 451, naming the lock wait" {
+  printf 'busy-timeout = 1\n' >"$M/conf"
+  export MAILSTAMP_CONFIG="$M/conf"
+  # Another host's transaction holds the store's writer lock (pg_db.cpp) for 8 seconds.
+  psql -X -q "$MAILSTAMP_DB" -c "BEGIN" -c "SELECT pg_advisory_xact_lock(120265265263476)" \
+    -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null 2>&1 &
+  PIDS+=($!)
+  locks() { psql -X -qAt "$MAILSTAMP_DB" -c "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND granted"; }
+  for i in $(seq 100); do [ "$(locks)" = 1 ] && break; sleep 0.1; done
+  [ "$(locks)" = 1 ]
+  run mwhitelist add late@good.example
+  assert_failure 75
+  assert_output --partial "lock timeout"
+  start_sink
+  mx_proxy 1
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "451 4.3.0"
+  grep -q 'event=tempfail .*lock timeout' "$M/mx1.log"
+  # Once the lock is given back, the same daemon and the same command work.
+  for i in $(seq 150); do [ "$(locks)" = 0 ] && break; sleep 0.1; done
+  run mwhitelist add late@good.example
+  assert_success
+  run swaks_to stranger@bad.example bob@ours.example
+  assert_output --partial "550-5.7.1"
+}

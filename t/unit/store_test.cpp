@@ -90,6 +90,28 @@ TEST_CASE("store: a store from a newer program is refused with tempfail") {
     CHECK(s.error().text.find("newer") != std::string::npos);
 }
 
+TEST_CASE("store: on PostgreSQL, tables are made once at the current version; a newer schema is refused; a filter "
+          "never makes them") {
+    if (pg_test_uri().empty()) return;  // the PostgreSQL pass (make test) runs it
+    TmpDir d;
+    std::string p = test_store(d, "s.db");
+    StoreOptions never;
+    never.create = StoreCreate::never;
+    auto none = open_store(p, never);
+    REQUIRE_FALSE(none.ok());
+    CHECK(none.error().kind == ErrorKind::tempfail);
+    CHECK(none.error().text.find("no mailstamp tables") != std::string::npos);
+    { REQUIRE(open_store(p).ok()); }
+    { REQUIRE(open_store(p).ok()); }  // opened again: nothing more to do
+    CHECK(test_store_count(p, "mailstamp_schema") == 1);
+    REQUIRE(open_store(p, never).ok());
+    pg_test_exec(p, "INSERT INTO mailstamp_schema(version, applied) VALUES(999, 0)");
+    auto s = open_store(p);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().kind == ErrorKind::tempfail);
+    CHECK(s.error().text.find("schema version 999 is newer") != std::string::npos);
+}
+
 TEST_CASE("store: a file that is not a database is a tempfail, not a crash") {
     TmpDir d;
     std::string p = d.file("junk.db");
