@@ -23,15 +23,8 @@ a1_setup() {
   mwhitelist domain add ours.example >/dev/null
   MD="$M/Maildir"
   mkdir -p "$MD"/{cur,new,tmp}
-  cat >"$M/sendmail" <<EOS
-#!/bin/bash
-d="$M/sent/\$(date +%s%N)\$\$"
-mkdir -p "\$d"
-printf '%s\n' "\$@" >"\$d/argv"
-cat >"\$d/msg"
-EOS
-  chmod +x "$M/sendmail"
-  MC=(mchallenge --deliver "maildir:$MD" --sendmail "$M/sendmail" --hostname mx.ours.example)
+  fake_sendmail "$M/sendmail"
+  MC=(mchallenge --deliver "maildir:$MD" --sendmail "$M/sendmail" --hostname mx.ours.example --hold-dir "$M/held")
 }
 # a1_mkmsg FILE SENDER BODY [RCPT]: a message without a Message-ID; bodies of one length make messages of one size.
 a1_mkmsg() {

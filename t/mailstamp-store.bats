@@ -37,6 +37,8 @@ teardown_file() {
 
 setup() {
   common_setup
+  # The stores these tests copy from are SQLite files, also in the PostgreSQL pass (make test-pg).
+  export MAILSTAMP_DB="$BATS_TEST_TMPDIR/store.db"
   SOCK=$BATS_FILE_TMPDIR/pg/sock
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <memory>
 #include <unistd.h>
 
@@ -224,7 +225,13 @@ std::string Settings::data_dir(const std::string& db) const {
     }
     auto slash = path.rfind('/');
     if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
+    std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+    if (path != db)  // mkdir -p: a failure shows when the spool is used
+        for (std::size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
+            ::mkdir(dir.substr(0, at).c_str(), 0700);
+            if (at == std::string::npos) break;
+        }
+    return dir;
 }
 
 Settings::Settings(Config config, Env env, std::string program)

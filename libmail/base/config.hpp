@@ -98,7 +98,8 @@ public:
     /// The store path: --db, $MAILSTAMP_DB, config `db`, else default_store_path().
     Result<std::string> store_path(const std::optional<std::string>& cli) const;
     /// Where files that go with the store db live by default (spools): its directory, or for a store on a
-    /// server (a postgresql:// URI) the directory of default_store_path().
+    /// server (a postgresql:// URI) the directory of default_store_path(), made (0700, with its parents) if
+    /// missing, as the default store's is.
     std::string data_dir(const std::string& db) const;
 
     /// The config file read.
