@@ -69,10 +69,12 @@ demo: deps-demo
 	MAILSTAMP_BIN=$(CURDIR)/$(BUILD) bash contrib/demo.sh
 
 # Every test: Catch2 unit tests and the bats files (benchmarks excluded); then the tests that skipped, and why.
+# A failing test file is run once more (--repeat until-pass:2): a flake shows in the log as a failure, then a pass,
+# and a real failure fails twice.
 # Then, unless PG_PASS=0, the PostgreSQL pass (pg-pass).
 test: deps-test
 	$(MAKE) build
-	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -LE '^pg$$'; rc=$$?; \
+	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -LE '^pg$$' --repeat until-pass:2; rc=$$?; \
 	  grep -h '^ok .* # skip' Testing/Temporary/LastTest.log | sed 's/^ok [0-9]* /skipped: /'; exit $$rc; }
 	$(if $(filter 1,$(PG_PASS)),$(MAKE) pg-pass)
 
@@ -92,7 +94,7 @@ pg-pass:
 	$(CURDIR)/t/pg.sh start "$$dir" && $(CURDIR)/t/pg.sh createdb "$$dir" unit || exit 1; \
 	MAILSTAMP_TEST_PG=$$dir; MAILSTAMP_TEST_PG_URI=$$($(CURDIR)/t/pg.sh uri "$$dir" unit); \
 	export MAILSTAMP_TEST_PG MAILSTAMP_TEST_PG_URI; \
-	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -L '^(bats|pg)$$'; rc=$$?; \
+	cd $(BUILD) && { $(CTEST) --output-on-failure -j $(JOBS) -L '^(bats|pg)$$' --repeat until-pass:2; rc=$$?; \
 	  grep -h '^ok .* # skip' Testing/Temporary/LastTest.log | sed 's/^ok [0-9]* /skipped (pg): /'; exit $$rc; }
 
 install: build
