@@ -88,7 +88,7 @@ const Step steps[] = {
 };
 
 // The version a database's schema is at: 0 when it has none yet.
-Result<int> schema_of(PgDb& db, SqlOps& ops) {
+Result<int> schema_of(SqlOps& ops) {
     int v = -1;
     auto r = ops.step_row(SqlOps::prep("SELECT to_regclass('mailstamp_schema') IS NOT NULL"), "read schema version",
                           [&](const SqlRow& row) { v = row.text(0) == "t" ? 1 : 0; });
@@ -98,7 +98,6 @@ Result<int> schema_of(PgDb& db, SqlOps& ops) {
     r = ops.step_row(SqlOps::prep("SELECT max(version) FROM mailstamp_schema"), "read schema version",
                      [&](const SqlRow& row) { v = static_cast<int>(row.integer(0)); });
     if (!r) return r.error();
-    (void)db;
     return v;
 }
 
@@ -106,7 +105,7 @@ Result<int> schema_of(PgDb& db, SqlOps& ops) {
 Result<void> migrate(PgDb& db, int known) {
     SqlOps ops(db);
     const int want = store_schema_version();
-    auto v = known >= 0 ? Result<int>(known) : schema_of(db, ops);
+    auto v = known >= 0 ? Result<int>(known) : schema_of(ops);
     if (!v) return v.error();
     if (*v == want) return {};
     auto newer = [&](int have) -> Error {
@@ -118,7 +117,7 @@ Result<void> migrate(PgDb& db, int known) {
         if (auto r = db.exec("CREATE TABLE IF NOT EXISTS mailstamp_schema(version BIGINT NOT NULL, applied BIGINT NOT NULL)");
             !r)
             return r;
-        auto cur = schema_of(db, ops);  // another host may have migrated meanwhile
+        auto cur = schema_of(ops);  // another host may have migrated meanwhile
         if (!cur) return cur.error();
         if (*cur > want) return newer(*cur);
         for (const auto& s : steps) {
@@ -172,7 +171,7 @@ Result<std::unique_ptr<Store>> open_pg_store(const std::string& uri, const Store
     int known = -1;
     if (opt.read_only || opt.create == StoreCreate::never) {
         SqlOps ops(*db);
-        auto v = schema_of(*db, ops);
+        auto v = schema_of(ops);
         if (!v) return v.error();
         known = *v;
         if (*v == 0)
