@@ -7,7 +7,11 @@
 // the returned message/rfc822, message/global, text/rfc822-headers or
 // message/global-headers part, and the plain-text forms: Exim (X-Failed-
 // Recipients), qmail's QSBMF, Postfix and Sendmail wording, Exchange/Office
-// 365, Gmail and Yahoo texts, and a generic fallback. Base64 and
+// 365, Gmail and Yahoo texts; Lotus Domino and Notes, Novell GroupWise,
+// MDaemon, Ipswitch IMail (SMTP32), Netscape/iPlanet/Sun Java System
+// Messaging Server, PMDF, Courier and qmail clones (dsn_vendor.cpp); "simple"
+// notices (a sentence naming the failed address, or announcing addresses
+// listed each on a line of its own), and a generic fallback. Base64 and
 // quoted-printable parts are decoded; HTML is used only when a notice has no
 // text/plain part.
 //
@@ -29,7 +33,11 @@
 //   sender that looks like a mail system (MAILER-DAEMON, postmaster, <>), a
 //   bounce-like Subject, or a recipient found; the generic fallback runs only
 //   for such senders or subjects and needs a recipient with a failure code
-//   or phrase.
+//   or phrase. The families of dsn_vendor.cpp need such a sender or subject
+//   or a header only their mail system writes (Domino's "DELIVERY FAILURE:"
+//   subject, IMail's X-Mailer, ...), and "simple" needs the sender or
+//   subject. A Subject starting "Fwd:", "Re:" and the like is a person's,
+//   not a bounce-like one.
 // - A recipient's address is normalised as by normalize_address(); an
 //   address that does not parse is kept as written (one line, at most
 //   limits::address_length octets) or left empty.
@@ -82,7 +90,7 @@ struct DsnRecipient {
 /// What a non-delivery notice says.
 struct DsnReport {
     bool is_notice = false;           ///< it looks like a non-delivery/delay notice at all
-    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "generic"; "" when nothing was recognised (a success-only report keeps "rfc3464")
+    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "domino" (also Notes), "groupwise", "mdaemon", "smtp32" (IMail), "iplanet" (also Netscape and Sun), "pmdf", "courier", "simple", "generic"; "" when nothing was recognised (a success-only report keeps "rfc3464")
     std::string reporting_mta;        ///< when given
     std::vector<DsnRecipient> recipients;
     bool permanent = true;            ///< true when every failure reported is permanent; false when any is only a delay

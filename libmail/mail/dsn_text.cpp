@@ -1,6 +1,7 @@
 // Text notices: see dsn_text.hpp.
 #include "libmail/mail/dsn_text.hpp"
 
+#include "libmail/mail/dsn_vendor.hpp"
 #include "libmail/base/text.hpp"
 
 #include <algorithm>
@@ -84,6 +85,7 @@ bool is_returned_marker(string_view line) {
         "Original message headers:",
         "------ This is a copy of the message, including all the headers. ------",
         "------ This is a copy of the message's headers. ------",
+        "Original message follows.",  // IMail (SMTP32)
     };
     for (string_view m : exact)
         if (istarts_with(t, m)) return true;
@@ -152,6 +154,8 @@ bool bounce_envelope(const MimeHeader& top) {
                           "mail administrator", "mailerdaemon"})
         if (from.find(w) != npos) return true;
     std::string subject = top.value("subject");
+    for (string_view w : {"fwd:", "fw:", "re:", "wg:", "aw:", "tr:", "rv:"})  // a person passing a notice on
+        if (istarts_with(trim(subject), w)) return false;
     for (string_view w : {"undeliver", "undelivered", "delivery status notification", "returned mail",
                           "mail delivery failed", "failure notice", "delivery failure", "delivery failed",
                           "delayed mail", "delivery delayed", "non-delivery", "nondeliverable", "could not be delivered",
@@ -222,6 +226,7 @@ void parse_exim(const std::vector<string_view>& lines, const MimeHeader& top, st
         }
         if (ind >= 1 && ind <= 3) {
             string_view first = t.substr(0, std::min(t.find(' '), t.size()));
+            if (!first.empty() && first.back() == ':') first.remove_suffix(1);  // Exim 3: "  addr:"
             if (auto a = normal_address(first)) {
                 flush();
                 cur = *a;
@@ -477,6 +482,8 @@ std::string read_text_notice(const std::vector<string_view>& lines, string_view 
         parse_exchange(lines, wording, c);
     } else if (family == "gmail") {
         parse_gmail(lines, wording, c);
+    } else if (!(family = read_vendor_notice(lines, notification, top, wording, envelope, c)).empty()) {
+        // Domino, GroupWise, MDaemon, IMail, iPlanet, PMDF, Courier, qmail clones, simple: dsn_vendor.cpp
     } else if (envelope) {
         parse_generic(lines, top, wording, c);
         if (!r.recipients.empty()) family = "generic";

@@ -170,7 +170,7 @@ const std::vector<Expect> expectations = {
      "peter@gmail.example", {{"olivia@slow-remote.example", "4.3.0", false, "451 4.3.0"}}},
     {"global-dsn.eml", "rfc6533", true, "rfc3464", true, "<intl-1@sender.example>", "mx.intl.example",
      "quinn@sender.example", {{"j\xc3\xbcrgen@m\xc3\xbcnchen.example", "5.1.1", true, "550 5.1.1"}}},
-    {"generic-notice.eml", "groupware", true, "generic", true, "", "", "",
+    {"generic-notice.eml", "groupware", true, "domino", true, "", "", "",
      {{"kim@remote.example", "5.7.1", true, "Relaying denied"}}},
     // Not non-delivery notices.
     {"normal-message.eml", "person", false, "", true, "", "", "", {}},

@@ -1,0 +1,23 @@
+// Non-delivery notices of older or smaller mail systems, written for people:
+// Lotus Domino and Notes, Novell GroupWise, MDaemon, Ipswitch IMail
+// (SMTP32), Netscape/iPlanet/Sun Java System Messaging Server, PMDF,
+// Courier, qmail clones, and "simple" notices that only say in a sentence
+// which address failed and why. Decisions in dsn.hpp. Internal to dsn.
+#pragma once
+#include "libmail/mail/dsn_scan.hpp"
+#include "libmail/mail/mime.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mail::dsn_detail {
+
+/// Reads the recipients of a text notice of one of the families above into c; the family read ("domino",
+/// "groupwise", "mdaemon", "smtp32", "iplanet", "pmdf", "courier", "qmail", "simple"), "" when none.
+/// The families are told by their own wording; "simple" is tried only when envelope (a mail system sent it).
+std::string read_vendor_notice(const std::vector<std::string_view>& lines, std::string_view notification,
+                               const MimeHeader& top, std::optional<bool> wording, bool envelope, Collect& c);
+
+} // namespace mail::dsn_detail
