@@ -395,7 +395,8 @@ bool failure_phrase(string_view t) {
 }
 
 bool forwarded(const MimeHeader& top, const Lines& lines) {
-    string_view s = trim(top.value("subject"));
+    const std::string subject = top.value("subject");
+    string_view s = trim(subject);
     for (string_view p : {"fwd:", "fw:", "re:", "wg:", "aw:", "tr:", "rv:"})
         if (istarts_with(s, p)) return true;
     for (string_view l : lines)
@@ -455,7 +456,8 @@ void parse_simple(const Lines& lines, const MimeHeader& top, std::optional<bool>
 
 // Signs in the header alone that a family's notice came from its mail system.
 bool own_sign(const MimeHeader& top) {
-    string_view s = trim(top.value("subject"));
+    const std::string subject = top.value("subject");
+    string_view s = trim(subject);
     return istarts_with(s, "DELIVERY FAILURE:") || istarts_with(s, "DELIVERY_FAILURE:") ||
            istarts_with(trim(top.value("x-mailer")), "<SMTP32 v") || has(top.value("x-mailer"), "MDaemon") ||
            has(top.value("from"), "Courier mail server at") || istarts_with(s, "Delivery Notification:");
