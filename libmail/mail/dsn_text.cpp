@@ -483,7 +483,9 @@ std::string read_text_notice(const std::vector<string_view>& lines, string_view 
     } else if (family == "gmail") {
         parse_gmail(lines, wording, c);
     } else if (!(family = read_vendor_notice(lines, notification, top, wording, envelope, c)).empty()) {
-        // Domino, GroupWise, MDaemon, IMail, iPlanet, PMDF, Courier, qmail clones, simple: dsn_vendor.cpp
+        // Domino, GroupWise, MDaemon, IMail, iPlanet, PMDF, Courier, qmail clones: dsn_vendor.cpp
+    } else if (!(family = read_simple_notice(lines, top, wording, envelope, c)).empty()) {
+        // a sentence naming the failed address: dsn_vendor.cpp
     } else if (envelope) {
         parse_generic(lines, top, wording, c);
         if (!r.recipients.empty()) family = "generic";

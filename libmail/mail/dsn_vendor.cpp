@@ -502,11 +502,14 @@ std::string read_vendor_notice(const std::vector<string_view>& lines, string_vie
         parse_paragraphs(lines, wording, c);
         return "qmail";
     }
-    if (envelope && !forwarded(top, lines)) {
-        parse_simple(lines, top, wording, c);
-        if (!c.r.recipients.empty()) return "simple";
-    }
     return {};
+}
+
+std::string read_simple_notice(const std::vector<string_view>& lines, const MimeHeader& top,
+                               std::optional<bool> wording, bool envelope, Collect& c) {
+    if (!envelope || forwarded(top, lines)) return {};
+    parse_simple(lines, top, wording, c);
+    return c.r.recipients.empty() ? std::string() : std::string("simple");
 }
 
 } // namespace mail::dsn_detail
