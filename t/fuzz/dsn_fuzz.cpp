@@ -42,7 +42,7 @@ bool failure_status(std::string_view s) {
 bool known_format(std::string_view f, bool notice) {
     if (f.empty()) return !notice;
     for (std::string_view k : {"rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo",
-                               "generic"})
+                               "gmx", "zoho", "ses", "mailru", "generic"})
         if (f == k) return true;
     return false;
 }
