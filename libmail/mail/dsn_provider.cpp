@@ -278,7 +278,8 @@ std::string read_provider_notice(const std::vector<string_view>& lines, string_v
 }
 
 std::string provider_family(std::string family, string_view notification) {
-    if (family == "exim" && has(notification, "Mail.Ru")) return "mailru";
+    // As written: "mail.ru" in any case is also in gmail.ru or hotmail.ru addresses.
+    if (family == "exim" && notification.find("Mail.Ru") != npos) return "mailru";
     return family;
 }
 

@@ -167,8 +167,10 @@ std::optional<bool> wording_decides(string_view subject, string_view t) {
                           "Delivery has failed to these recipients", "did not reach some or all",
                           "unable to deliver your message",
                           // Exchange, localised
-                          "ist fehlgeschlagen", "a échoué", "Error en la entrega", "is mislukt",
-                          "Recapito non riuscito", "Falha na entrega"})
+                          "an folgende Empfänger oder Gruppen ist fehlgeschlagen",
+                          "ces destinataires ou groupes a échoué", "Error en la entrega a estos destinatarios",
+                          "ontvangers of groepen is mislukt", "Recapito non riuscito per i seguenti destinatari",
+                          "Falha na entrega para estes destinatários"})
         if (has(t, w)) return true;
     return std::nullopt;
 }
