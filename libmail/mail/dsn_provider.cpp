@@ -59,8 +59,10 @@ void append_charset(std::string& out, string_view charset, string_view octets, b
 }
 
 // "=?charset?enc?text?=" at s[0]: the word's length and its parts; 0 when s does not start with one.
+// Only a bounded window is searched, so that a field full of word starts costs linear time.
 std::size_t encoded_word(string_view s, string_view& charset, char& enc, string_view& text) {
     if (s.size() < 8 || s[0] != '=' || s[1] != '?') return 0;
+    s = s.substr(0, 64 + 3 + 1000 + 2);
     std::size_t q1 = s.find('?', 2);
     if (q1 == npos || q1 == 2 || q1 > 64 || q1 + 3 >= s.size() || s[q1 + 2] != '?') return 0;
     enc = s[q1 + 1];

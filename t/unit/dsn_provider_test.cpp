@@ -66,6 +66,11 @@ TEST_CASE("dsn provider: RFC 2047 encoded words in a field", "[dsn]") {
     std::string huge;
     for (int i = 0; i < 2000; ++i) huge += "=?utf-8?B?QUJDREVGR0g=?= ";
     CHECK(decoded_field(huge).size() <= 4 * limits::dsn_diagnostic);
+    // Word starts that never end: each is searched in a bounded window, not to the field's end.
+    std::string open_words;
+    for (int i = 0; i < 100000; ++i) open_words += "=?a?B?xyz ";
+    CHECK(decoded_field(open_words).size() <= 4 * limits::dsn_diagnostic);
+    CHECK(parse_dsn("Subject: " + open_words + "\n\nbody\n").ok());
     CHECK(valid_utf8(decoded_field("=?iso-8859-1?B?" + std::string(200, 'z') + "?=")));
 }
 
