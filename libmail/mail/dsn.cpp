@@ -4,6 +4,7 @@
 #include "libmail/mail/dsn.hpp"
 
 #include "libmail/mail/address.hpp"
+#include "libmail/mail/dsn_provider.hpp"
 #include "libmail/mail/dsn_scan.hpp"
 #include "libmail/mail/dsn_text.hpp"
 #include "libmail/mail/mime.hpp"
@@ -57,9 +58,9 @@ void collect_parts(const MimeHeader& top, Parts& out) {
                        ct.is("text", "rfc822-headers")) {
                 if (!out.returned) out.returned = decode_body(p.body, p.header);
             } else if (ct.is("text", "html")) {
-                out.htmls.push_back(decode_body(p.body, p.header));
+                out.htmls.push_back(text_as_utf8(ct.param("charset"), decode_body(p.body, p.header)));
             } else if (ct.type == "text") {
-                out.texts.push_back(decode_body(p.body, p.header));
+                out.texts.push_back(text_as_utf8(ct.param("charset"), decode_body(p.body, p.header)));
             }
         },
         bounds);
@@ -287,7 +288,7 @@ DsnReport parse(string_view msg) {
     MimeHeader top = parse_mime_header(window, limits::dsn_fields);
     Parts parts;
     collect_parts(top, parts);
-    const std::string subject = top.value("subject");
+    const std::string subject = decoded_field(top.value("subject"));
 
     // The notification text: the text parts (or, failing that, the HTML).
     std::string text;

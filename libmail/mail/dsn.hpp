@@ -7,13 +7,17 @@
 // the returned message/rfc822, message/global, text/rfc822-headers or
 // message/global-headers part, and the plain-text forms: Exim (X-Failed-
 // Recipients), qmail's QSBMF, Postfix and Sendmail wording, Exchange/Office
-// 365, Gmail and Yahoo texts; Lotus Domino and Notes, Novell GroupWise,
-// MDaemon, Ipswitch IMail (SMTP32), Netscape/iPlanet/Sun Java System
-// Messaging Server, PMDF, Courier and qmail clones (dsn_vendor.cpp); "simple"
-// notices (a sentence naming the failed address, or announcing addresses
-// listed each on a line of its own), and a generic fallback. Base64 and
-// quoted-printable parts are decoded; HTML is used only when a notice has no
-// text/plain part.
+// 365 (2003 to Exchange Online, in English, German, French, Spanish, Dutch,
+// Italian, Portuguese and Japanese), Gmail, Yahoo (and AOL on its platform),
+// GMX/web.de, Zoho, Amazon SES and mail.ru texts (dsn_provider.cpp); Lotus
+// Domino and Notes, Novell GroupWise, MDaemon, Ipswitch IMail (SMTP32),
+// Netscape/iPlanet/Sun Java System Messaging Server, PMDF, Courier and qmail
+// clones (dsn_vendor.cpp); "simple" notices (a sentence naming the failed
+// address, or announcing addresses listed each on a line of its own), and a
+// generic fallback. AOL, Yandex, iCloud, SES and relays such as SendGrid send
+// RFC 3464 reports. Base64 and quoted-printable parts are decoded,
+// ISO-8859-1/windows-1252 text read as UTF-8, RFC 2047 encoded words in the
+// Subject decoded; HTML is used only when a notice has no text/plain part.
 //
 // Decisions:
 // - format is "rfc3464" whenever a machine-readable report gave recipients,
@@ -38,6 +42,13 @@
 //   subject, IMail's X-Mailer, ...), and "simple" needs the sender or
 //   subject. A Subject starting "Fwd:", "Re:" and the like is a person's,
 //   not a bounce-like one.
+// - An auto-reply (RFC 3834 Auto-Submitted: auto-replied, X-Autoreply,
+//   X-Autorespond, Precedence: auto_reply, or a Subject such as "Automatic
+//   reply:", "Out of Office", "Automatische Antwort:") is never read as a
+//   text notice, whatever its wording; Exchange's own notices, which also
+//   say auto-replied, are told apart by their sender (postmaster,
+//   MAILER-DAEMON, the MicrosoftExchange... system mailbox) and
+//   X-MS-Exchange-Message-Is-Ndr.
 // - A recipient's address is normalised as by normalize_address(); an
 //   address that does not parse is kept as written (one line, at most
 //   limits::address_length octets) or left empty.
@@ -90,7 +101,7 @@ struct DsnRecipient {
 /// What a non-delivery notice says.
 struct DsnReport {
     bool is_notice = false;           ///< it looks like a non-delivery/delay notice at all
-    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "domino" (also Notes), "groupwise", "mdaemon", "smtp32" (IMail), "iplanet" (also Netscape and Sun), "pmdf", "courier", "simple", "generic"; "" when nothing was recognised (a success-only report keeps "rfc3464")
+    std::string format;               ///< "rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo", "gmx" (GMX, web.de), "zoho", "ses" (Amazon SES), "mailru", "domino" (also Notes), "groupwise", "mdaemon", "smtp32" (IMail), "iplanet" (also Netscape and Sun), "pmdf", "courier", "simple", "generic"; "" when nothing was recognised (a success-only report keeps "rfc3464")
     std::string reporting_mta;        ///< when given
     std::vector<DsnRecipient> recipients;
     bool permanent = true;            ///< true when every failure reported is permanent; false when any is only a delay

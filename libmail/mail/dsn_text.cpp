@@ -1,7 +1,9 @@
 // Text notices: see dsn_text.hpp.
 #include "libmail/mail/dsn_text.hpp"
 
+#include "libmail/mail/dsn_provider.hpp"
 #include "libmail/mail/dsn_vendor.hpp"
+
 #include "libmail/base/text.hpp"
 
 #include <algorithm>
@@ -101,7 +103,15 @@ namespace {
 std::string text_family(string_view t, const MimeHeader& top) {
     if (has(t, "This is the qmail-send program at") || has(t, "I'm afraid I wasn't able to deliver your message"))
         return "qmail";
-    if (has(t, "unable to deliver your message to the following address")) return "yahoo";
+    if (has(t, "unable to deliver your message to the following address") ||
+        has(t, "Unable to deliver message to the following address"))  // Yahoo before 2010
+        return "yahoo";
+    // Before Exim's: Gmail's text notices carry X-Failed-Recipients too.
+    if (has(t, "wasn't delivered to") || has(t, "wasn\u2019t delivered to") ||
+        has(t, "Delivery to the following recipient failed permanently") ||
+        has(t, "Delivery to the following recipient has been delayed") ||
+        has(t, "There was a temporary problem delivering your message"))
+        return "gmail";
     if (top.get("x-failed-recipients") || has(t, "This message was created automatically by mail delivery software"))
         return "exim";
     if (has(t, "This is the mail system at host") || has(t, "This is the Postfix program at host"))
@@ -113,13 +123,30 @@ std::string text_family(string_view t, const MimeHeader& top) {
         has(t, "Delivery is delayed to these recipients or groups") ||
         has(t, "Diagnostic information for administrators") ||
         has(t, "did not reach some or all of the intended recipients") ||
-        has(t, "The following recipient(s) cannot be reached") || has(t, "Remote Server returned '"))
+        has(t, "The following recipient(s) cannot be reached") || has(t, "Remote Server returned '") ||
+        has(t, "rejected your message to the following email addresses") ||
+        has(t, "rejected your message to the following e-mail addresses"))
         return "exchange";
-    if (has(t, "wasn't delivered to") || has(t, "wasn\u2019t delivered to") ||
-        has(t, "Delivery to the following recipient failed permanently") ||
-        has(t, "Delivery to the following recipient has been delayed") ||
-        has(t, "There was a temporary problem delivering your message"))
-        return "gmail";
+    // Exchange 2007 and later, and 2003, localised (de, fr, es, nl, it, pt, ja).
+    for (string_view w : {"Die Zustellung an folgende Empfänger oder Gruppen ist fehlgeschlagen",
+                          "Diagnoseinformationen für Administratoren",
+                          "Folgende Empfänger konnten nicht erreicht werden",
+                          "Folgende(r) Empfänger konnte(n) nicht erreicht werden",
+                          "hat einige oder alle Empfänger nicht erreicht",
+                          "La remise à ces destinataires ou groupes a échoué",
+                          "Informations de diagnostic pour les administrateurs",
+                          "Impossible de joindre le ou les destinataires suivants",
+                          "Error en la entrega a estos destinatarios o grupos",
+                          "Información de diagnóstico para administradores",
+                          "No se puede llegar a los siguientes destinatarios",
+                          "Levering aan deze ontvangers of groepen is mislukt",
+                          "Diagnostische gegevens voor beheerders",
+                          "Recapito non riuscito per i seguenti destinatari o gruppi",
+                          "Informazioni di diagnostica per gli amministratori",
+                          "Falha na entrega para estes destinatários ou grupos",
+                          "Informações de diagnóstico para administradores",
+                          "管理者向け診断情報"})
+        if (has(t, w)) return "exchange";
     return {};
 }
 
@@ -140,7 +167,12 @@ std::optional<bool> wording_decides(string_view subject, string_view t) {
     for (string_view w : {"permanent error", "failed permanently", "permanent fatal errors", "I've given up",
                           "I'm not going to try again", "could not be delivered to one or more",
                           "Delivery has failed to these recipients", "did not reach some or all",
-                          "unable to deliver your message"})
+                          "unable to deliver your message",
+                          // Exchange, localised
+                          "an folgende Empfänger oder Gruppen ist fehlgeschlagen",
+                          "ces destinataires ou groupes a échoué", "Error en la entrega a estos destinatarios",
+                          "ontvangers of groepen is mislukt", "Recapito non riuscito per i seguenti destinatari",
+                          "Falha na entrega para estes destinatários"})
         if (has(t, w)) return true;
     return std::nullopt;
 }
@@ -151,16 +183,18 @@ bool bounce_envelope(const MimeHeader& top) {
     if (trim(rp) == "<>") return true;
     std::string from = lower(top.value("from"));
     for (string_view w : {"mailer-daemon", "mailer_daemon", "maildaemon", "mail-daemon", "postmaster", "mail delivery",
-                          "mail administrator", "mailerdaemon"})
+                          "mail administrator", "mailerdaemon", "microsoftexchange"})
         if (from.find(w) != npos) return true;
-    std::string subject = top.value("subject");
+    std::string subject = decoded_field(top.value("subject"));
     for (string_view w : {"fwd:", "fw:", "re:", "wg:", "aw:", "tr:", "rv:"})  // a person passing a notice on
         if (istarts_with(trim(subject), w)) return false;
     for (string_view w : {"undeliver", "undelivered", "delivery status notification", "returned mail",
                           "mail delivery failed", "failure notice", "delivery failure", "delivery failed",
                           "delayed mail", "delivery delayed", "non-delivery", "nondeliverable", "could not be delivered",
                           "returned to sender", "delivery notification", "mail system error", "unzustellbar",
-                          "non remis", "delivery has failed"})
+                          "non remis", "delivery has failed", "no se puede entregar", "onbestelbaar",
+                          "non recapitabile", "não é possível entregar", "não entregue",
+                          "配信不能"})
         if (has(subject, w)) return true;
     return false;
 }
@@ -300,6 +334,16 @@ void parse_sendmail(const std::vector<string_view>& lines, std::optional<bool> d
     }
 }
 
+// "Generating server:" in the languages of Exchange: the length of the label, 0 when t has none.
+std::size_t generating_server(string_view t) {
+    for (string_view l : {"Generating server:", "Generierender Server:", "Serveur de génération :",
+                          "Serveur de génération:", "Servidor de generación:",
+                          "Genererende server:", "Server di generazione:", "Servidor de geração:",
+                          "生成サーバー:"})
+        if (istarts_with(t, l)) return l.size();
+    return 0;
+}
+
 // Exchange and Office 365: lines naming an address, followed by "Remote
 // Server returned '...'", "#550 5.1.1 ... ##" or "<host #5.1.1 smtp;...>".
 void parse_exchange(const std::vector<string_view>& lines, std::optional<bool> dflt, Collect& c) {
@@ -315,8 +359,8 @@ void parse_exchange(const std::vector<string_view>& lines, std::optional<bool> d
     for (string_view line : lines) {
         string_view t = trim(line);
         if (t.empty()) continue;
-        if (istarts_with(t, "Generating server:")) {
-            if (c.r.reporting_mta.empty()) c.r.reporting_mta = host_name(t.substr(18));
+        if (std::size_t g = generating_server(t)) {
+            if (c.r.reporting_mta.empty()) c.r.reporting_mta = host_name(t.substr(g));
             continue;
         }
         if (std::size_t p = ifind(t, " returned '"); p != npos) {  // "Remote Server returned '550 ...'"
@@ -463,6 +507,8 @@ std::string host_after(string_view t, string_view phrase) {
 std::string read_text_notice(const std::vector<string_view>& lines, string_view notification, const MimeHeader& top,
                              std::optional<bool> wording, bool envelope, Collect& c) {
     DsnReport& r = c.r;
+    if (is_auto_reply(top)) return {};
+    if (std::string p = read_provider_notice(lines, notification, top, wording, c); !p.empty()) return p;
     std::string family = text_family(notification, top);
     if (family == "qmail") {
         parse_paragraphs(lines, wording, c);
@@ -490,7 +536,7 @@ std::string read_text_notice(const std::vector<string_view>& lines, string_view 
         parse_generic(lines, top, wording, c);
         if (!r.recipients.empty()) family = "generic";
     }
-    return family;
+    return provider_family(std::move(family), notification);
 }
 
 } // namespace mail::dsn_detail

@@ -1,6 +1,8 @@
 // Non-delivery notices written for people: the wording of Exim, qmail,
 // Postfix, Sendmail, Exchange/Office 365, Gmail and Yahoo, and a generic
-// fallback, read for failed recipients (decisions in dsn.hpp). Internal to dsn.
+// fallback, read for failed recipients (decisions in dsn.hpp); the providers'
+// own layouts (GMX, Zoho, SES) and the auto-replies that are never notices
+// are dsn_provider.cpp's. Internal to dsn.
 #pragma once
 #include "libmail/mail/dsn_scan.hpp"
 #include "libmail/mail/mime.hpp"

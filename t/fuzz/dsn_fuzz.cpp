@@ -42,8 +42,8 @@ bool failure_status(std::string_view s) {
 bool known_format(std::string_view f, bool notice) {
     if (f.empty()) return !notice;
     for (std::string_view k : {"rfc3464", "exim", "qmail", "postfix-text", "sendmail-text", "exchange", "gmail", "yahoo",
-                               "domino", "groupwise", "mdaemon", "smtp32", "iplanet", "pmdf", "courier", "simple",
-                               "generic"})
+                               "gmx", "zoho", "ses", "mailru", "domino", "groupwise", "mdaemon", "smtp32", "iplanet",
+                               "pmdf", "courier", "simple", "generic"})
         if (f == k) return true;
     return false;
 }
