@@ -27,6 +27,7 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> authserv_id;
     AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)
     std::optional<std::string> stamp, stamp_bits;
+    std::optional<std::string> banner;  ///< msmtp-proxy: the recruitment banner file for outgoing mail
     std::optional<bool> batv;
     std::optional<std::string> spf;  ///< yes|no: SPF at MAIL
     std::vector<std::string> home_domains;
