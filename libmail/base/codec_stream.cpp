@@ -21,6 +21,8 @@ void Base64Decoder::put(std::string_view text) {
     for (char c : text) {
         if (done_) break;
         if (c == '=') {
+            if (!out.empty()) out_(out);
+            out.clear();
             finish();
             done_ = true;
             break;
