@@ -101,6 +101,11 @@ GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control) {
     return g;
 }
 
+bool forwards_stamped(const ProxyPolicy& p, Category c) {
+    return p.unknown == UnknownMode::forward && p.forward_stamped &&
+           (c == Category::stamped || c == Category::questionable);
+}
+
 std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt) {
     std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
     if (auto f = p.forward_map.find(deliver_to); f != p.forward_map.end()) return f->second;
@@ -620,6 +625,11 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
         if (r.d.outcome != Outcome::provisional) continue;
         r.v = e->verdict;
         r.v.auth_results = methods;
+        if (forwards_stamped(p_, r.v.category) && !r.forward_to.empty()) {
+            r.d.deliver_to = r.forward_to;
+            r.v.reason += ", forwarded to " + r.forward_to + " (forward-stamped)";
+            continue;
+        }
         if (r.v.category != Category::unknown) continue;
         if (p_.unknown == UnknownMode::postage || (reject_mode && r.d.auth_pending)) refused.push_back(r.d.deliver_to);
         if (!r.forward_to.empty()) {

@@ -50,6 +50,7 @@ struct ProxyPolicy {
     UnknownMode unknown = UnknownMode::reject;
     std::string forward_to;                          ///< forward=ADDR: the default forward address
     std::map<std::string, std::string> forward_map;  ///< recipient or @domain -> address (map file)
+    bool forward_stamped = false;                    ///< forward mode: mail admitted only by its postage (G, Q) too
     bool tag = true;
     std::map<char, std::string> tags;                ///< category letter -> subject tag ("" = none)
     char delimiter = '+';
@@ -86,6 +87,10 @@ struct ProxyPolicy {
 /// The admission core's settings for p; relay_control for a front end that decides relaying itself (the proxy;
 /// not a milter, where the MTA does).
 GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control);
+
+/// Forward mode with forward_stamped: whether a stranger's mail of category c (decided at end of message) goes
+/// to the forward address too (Stamped, Questionable); Unknown mail goes there in forward mode anyway.
+bool forwards_stamped(const ProxyPolicy& p, Category c);
 
 /// Forward mode: where rcpt (deliver_to: its delivery address) goes when it stays Unknown; "" when nowhere.
 std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt);
