@@ -32,7 +32,16 @@ rcpt_of() {
   sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$f" | head -1
 }
 
-class_of() { grep -h -A0 "^X-Mailstamp-Class: " $(grep -l "^Subject: .*$1" "$M"/sink/*) | head -1 | tr -d '\r'; }
+# class_of SUBJECT: the X-Mailstamp-Class value (unfolded) of the message the sink got with that Subject.
+class_of() {
+  /usr/bin/python3 -c '
+import email, glob, sys
+for f in sorted(glob.glob(sys.argv[1] + "/*")):
+    m = email.message_from_binary_file(open(f, "rb"))
+    if sys.argv[2] in str(m["Subject"]):
+        print(" ".join(str(m["X-Mailstamp-Class"]).split()))
+        break' "$M/sink" "$1"
+}
 
 @test "forward mode: stamped mail is delivered by default; bad stamps and no stamps are forwarded" {
   start_sink
@@ -46,9 +55,9 @@ class_of() { grep -h -A0 "^X-Mailstamp-Class: " $(grep -l "^Subject: .*$1" "$M"/
   done
   wait_sink 3
   [ "$(rcpt_of 'paid good')" = bob@ours.example ]
-  [[ "$(class_of 'paid good')" == "X-Mailstamp-Class: G "* ]]
+  [[ "$(class_of 'paid good')" == "G "* ]]
   [ "$(rcpt_of 'paid weak')" = screen@ours.example ]
-  [[ "$(class_of 'paid weak')" == "X-Mailstamp-Class: B "* ]]
+  [[ "$(class_of 'paid weak')" == "B "* ]]
   [ "$(rcpt_of free)" = screen@ours.example ]
 }
 
@@ -65,10 +74,9 @@ class_of() { grep -h -A0 "^X-Mailstamp-Class: " $(grep -l "^Subject: .*$1" "$M"/
   assert_output --partial "250 2.0.0 OK"
   wait_sink 3
   [ "$(rcpt_of 'paid good')" = screen@ours.example ]
-  [[ "$(class_of 'paid good')" == "X-Mailstamp-Class: G "*"forwarded to screen@ours.example"* ]]
+  [[ "$(class_of 'paid good')" == "G "*"forwarded to screen@ours.example"* ]]
   [ "$(rcpt_of 'paid weak')" = screen@ours.example ]
   [ "$(rcpt_of 'from a friend')" = bob@ours.example ]
-  grep -q 'event=deliver.*rcpt=screen@ours.example' "$M/proxy.log" || grep -q 'screen@ours.example' "$M/proxy.log"
 }
 
 @test "forward-stamped from the config file; a bad value is a configuration error" {

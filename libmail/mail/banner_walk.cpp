@@ -223,10 +223,13 @@ Result<Stop> edit_leaf(Walk& w, const ContentType& type, std::string_view cte) {
         if (cte == "base64") {
             b64in.put(s);
         } else if (cte == "quoted-printable") {
-            // Decoded up to the last line end, or all but a possible "=X" cut by a long line's split.
+            // Decoded up to the last line end, or else all but an "=" in the last two octets: an escape or a
+            // soft line break whose rest comes in the next piece (the line end held back, a long line's split).
             qp_carry.append(s);
             std::size_t keep = qp_carry.rfind('\n');
-            std::size_t upto = keep != std::string::npos ? keep + 1 : (qp_carry.size() > 2 ? qp_carry.size() - 2 : 0);
+            std::size_t upto = keep != std::string::npos ? keep + 1 : qp_carry.size();
+            std::size_t eq = qp_carry.find('=', upto >= 2 ? upto - 2 : 0);
+            if (keep == std::string::npos && eq != std::string::npos) upto = eq;
             if (upto > 0) {
                 decoded(qp_decode(std::string_view(qp_carry).substr(0, upto)));
                 qp_carry.erase(0, upto);
@@ -254,7 +257,12 @@ Result<Stop> edit_leaf(Walk& w, const ContentType& type, std::string_view cte) {
         feed(std::string_view(piece).substr(0, cut));
         held = piece.substr(cut);
     }
-    if (!qp_carry.empty()) decoded(qp_decode(qp_carry));
+    if (!qp_carry.empty()) {
+        // A soft line break right before the delimiter (whose line end it was) joins nothing.
+        std::size_t e = qp_carry.find_last_not_of(" \t");
+        if (e != std::string::npos && qp_carry[e] == '=') qp_carry.resize(e);
+        decoded(qp_decode(qp_carry));
+    }
     b64in.finish();
     if (html) {
         markup.finish();

@@ -93,6 +93,15 @@ TEST_CASE("banner: quoted-printable HTML gets the HTML banner in place, re-encod
     for (char c : body_of(out)) CHECK(static_cast<unsigned char>(c) < 0x80);
 }
 
+TEST_CASE("banner: quoted-printable text keeps an escape or a soft break at the end of a line or of the part") {
+    std::string in = "Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                     "one =3D\r\ntwo=\r\n three =\r\n--a--\r\n";
+    auto l = leaves(bannered(in));
+    REQUIRE(l.size() == 1);
+    CHECK(l[0].second == "one =\r\ntwo three \r\n\r\nJoin us: postage for mail.\r\nhttps://example.org/join");
+}
+
 TEST_CASE("banner: a base64 text part is decoded, given the banner and encoded again") {
     std::string in = fixture("base64.eml");
     std::string out = bannered(in);
