@@ -91,5 +91,5 @@ for f in sorted(glob.glob(sys.argv[1] + "/*")):
   printf '[msmtp-proxy]\nunknown = forward=screen@ours.example\nforward-stamped = maybe\n' >"$M/bad.conf"
   MAILSTAMP_CONFIG="$M/bad.conf" run msmtp-proxy --listen 127.0.0.1:1 --relay "127.0.0.1:$SINK"
   assert_failure 78
-  assert_output --partial "forward-stamped"
+  assert_output --partial "bad.conf:3: want yes or no"
 }
