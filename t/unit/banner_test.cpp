@@ -34,13 +34,6 @@ std::size_t count(const std::string& hay, std::string_view needle) {
     for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
     return n;
 }
-
-std::string boundary_of(const std::string& text) {
-    auto p = text.find("boundary=\"");
-    REQUIRE(p != std::string::npos);
-    p += 10;
-    return text.substr(p, text.find('"', p) - p);
-}
 } // namespace
 
 TEST_CASE("banner: plain text gets the banner appended in its own line ending") {
