@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
                    "before a token is issued: probe (ask the downstream, cached), map:FILE (addresses and @domains) "
                    "or none (the default)");
     mail::add_admission_options(app, opt, false);
+    app.add_option("--banner", opt.banner, "append the recruitment banner in FILE to outgoing mail");
     app.add_option("--smarthost", opt.smarthost, "HOST:PORT for outgoing mail of authenticated users (default: where incoming mail goes)");
     mail::add_switch(app, "batv", opt.batv, "sign outgoing senders (BATV) and refuse bounces to unsigned ones",
                      "no BATV (the default)");

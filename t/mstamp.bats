@@ -251,13 +251,13 @@ print(len(defects), hits)
 ' "$BATS_TEST_TMPDIR/$m.out"
     assert_output "0 1"
   done
-  # the original base64 part is still there, decoded the same
+  # the base64 text part is decoded, given the banner and encoded again
   run /usr/bin/python3 -c '
 import email, sys
 m = email.message_from_binary_file(open(sys.argv[1], "rb"))
 print([p.get_payload(decode=True) for p in m.walk() if p.get("Content-Transfer-Encoding") == "base64"][0])
 ' "$BATS_TEST_TMPDIR/base64.out"
-  assert_output "b'Hello world\\n'"
+  assert_output "b'Hello world\\n\\nJoin mailstamp: postage for mail.\\nhttps://example.org/join\\n'"
   # with --paid the stamp covers the banner: the receiver accepts it
   book_setup 3
   mstamp --paid --rcpt ann@a.example --banner "$BATS_TEST_TMPDIR/banner.txt" <"$BATS_TEST_TMPDIR/alt.eml" >"$BATS_TEST_TMPDIR/paid.out" 2>/dev/null

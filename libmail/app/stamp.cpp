@@ -54,6 +54,42 @@ Result<std::vector<std::string>> outgoing_recipients(const std::vector<std::stri
     return out;
 }
 
+namespace {
+
+Result<std::string> banner_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return Error{ErrorKind::noinput, path + ": cannot read"};
+    std::string text;
+    char buf[4096];
+    while (f.read(buf, sizeof buf) || f.gcount() > 0) {
+        text.append(buf, static_cast<std::size_t>(f.gcount()));
+        if (text.size() >= 64 * 1024) return Error{ErrorKind::data, path + ": a banner must be under 64 KB"};
+    }
+    return text;
+}
+
+} // namespace
+
+Result<std::optional<std::string>> resolve_banner(const Context& ctx, const std::optional<std::string>& cli) {
+    auto file = ctx.settings().find(cli, nullptr, "banner");
+    if (!file || file->value.empty()) return std::optional<std::string>();
+    auto text = banner_file(file->value);
+    if (!text) return text.error();
+    return std::optional<std::string>(std::move(*text));
+}
+
+Result<void> banner_message(std::string_view banner, std::istream& in, std::ostream& out) {
+    MessageReader msg(in);
+    if (auto r = msg.read_header(); !r) return r.error();
+    Spool spool;
+    ChunkWriter sink([&](std::string_view d) { return spool.write(d); });
+    std::ostream body(&sink);
+    if (auto r = append_banner(msg, banner, body); !r) return r.error();
+    body.flush();
+    if (!sink.status) return sink.status.error();
+    return write_message(msg, &spool, out);
+}
+
 int TimedRule::bits_for(std::int64_t volume) const {
     std::int64_t extra = step > 0 ? volume / step : 0;
     return static_cast<int>(std::min<std::int64_t>(max_bits, base_bits + std::min<std::int64_t>(extra, 64)));
@@ -113,18 +149,6 @@ Result<std::string> sender_of(const StampOptions& opt, const MessageReader& msg)
     return Error{ErrorKind::data, "timed stamps need the sender: give --sender, or From in the message"};
 }
 
-Result<std::string> banner_text(const StampOptions& opt) {
-    std::ifstream f(*opt.banner, std::ios::binary);
-    if (!f) return Error{ErrorKind::noinput, *opt.banner + ": cannot read"};
-    std::string text;
-    char buf[4096];
-    while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-        text.append(buf, static_cast<std::size_t>(f.gcount()));
-        if (text.size() > 64 * 1024) return Error{ErrorKind::data, *opt.banner + ": a banner must be under 64 KB"};
-    }
-    return text;
-}
-
 // Hashcash stamps for each recipient not already holding a good one.
 Result<std::vector<std::string>> mint_for(const MessageReader& msg, const std::vector<std::string>& rcpts, int bits,
                                           std::int64_t t, unsigned threads) {
@@ -150,12 +174,13 @@ Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& i
     if (!kind) return kind.error();
     auto bits = int_setting(ctx, opt.bits, "bits", hashcash_default_bits, 0, 40);
     if (!bits) return bits.error();
-    std::optional<std::string> banner;
-    if (opt.banner) {
-        auto b = banner_text(opt);
+    std::optional<std::string> banner = opt.banner_text;
+    if (!banner) {
+        auto b = resolve_banner(ctx, opt.banner);
         if (!b) return b.error();
         banner = std::move(*b);
     }
+    if (banner && banner->empty()) banner.reset();
     MessageReader msg(in);
     if (auto r = msg.read_header(); !r) return r.error();
     auto rcpts = outgoing_recipients(opt.rcpts, msg);

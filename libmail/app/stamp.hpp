@@ -6,6 +6,7 @@
 
 #include <iosfwd>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ struct StampOptions {
     std::vector<std::string> rcpts;
     std::optional<StampKind> kind;  ///< default from config `kind`, else hashcash
     std::optional<std::string> bits;
-    std::optional<std::string> banner;  ///< a file of banner text
+    std::optional<std::string> banner;  ///< a file of banner text; unset: config `banner`
+    std::optional<std::string> banner_text;  ///< the banner itself (a daemon reads the file once); beats banner
     /// The scope of the recipients' whitelist entries; unset: the sender (--sender, else From) when it is in a
     /// protected domain, else none.
     std::optional<std::string> whitelist_scope;
@@ -31,6 +33,13 @@ struct StampOptions {
 /// are returned, never printed.
 Result<int> stamp_message(Context& ctx, const StampOptions& opt, std::istream& in, std::ostream& out,
                           std::ostream& err);
+
+/// The recruitment banner: the text of file cli, else of the file config `banner` names; nothing when neither is
+/// set. An unreadable file is kind noinput, one of 64 KB or more kind data.
+Result<std::optional<std::string>> resolve_banner(const Context& ctx, const std::optional<std::string>& cli);
+
+/// The message on in with banner appended (mail/banner.hpp) to out, nothing else changed.
+Result<void> banner_message(std::string_view banner, std::istream& in, std::ostream& out);
 
 /// The recipients of an outgoing message: the envelope ones given, else To, Cc and Bcc; normalised, unique.
 Result<std::vector<std::string>> outgoing_recipients(const std::vector<std::string>& envelope,

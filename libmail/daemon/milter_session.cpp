@@ -400,6 +400,12 @@ Result<MilterReply> MilterSession::finish(std::vector<MilterEdit>& edits) {
         }
         if (p_.unknown == UnknownMode::forward) forward = true;
     }
+    // Forward-stamped: a stranger's mail admitted by its postage goes to the forward address too (each such
+    // recipient had one set at RCPT; one that waited on its sender's authentication did not).
+    bool forward_stamped = provisional && forwards_stamped(p_, v.category) &&
+                           std::all_of(rcpts_.begin(), rcpts_.end(), [](const Rcpt& r) { return !r.forward_to.empty(); });
+    if (forward_stamped) forward = true;
+    const std::string e_reason = v.reason;
     if (auto c = claim_tokens(); !c) {
         give_back_tokens();
         return c.error();
@@ -413,7 +419,8 @@ Result<MilterReply> MilterSession::finish(std::vector<MilterEdit>& edits) {
     std::vector<std::string> added, delivered;
     for (const auto& r : rcpts_) {
         std::string to = forward ? r.forward_to : r.d.deliver_to;
-        if (forward) v.reason = "not whitelisted, forwarded to " + to;
+        if (forward && forward_stamped) v.reason = e_reason + ", forwarded to " + to + " (forward-stamped)";
+        else if (forward) v.reason = "not whitelisted, forwarded to " + to;
         if (to != r.d.rcpt) {
             edits.push_back({MilterEdit::Kind::del_rcpt, r.path, "", 0});
             if (std::find(added.begin(), added.end(), to) == added.end()) {

@@ -101,6 +101,11 @@ GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control) {
     return g;
 }
 
+bool forwards_stamped(const ProxyPolicy& p, Category c) {
+    return p.unknown == UnknownMode::forward && p.forward_stamped &&
+           (c == Category::stamped || c == Category::questionable);
+}
+
 std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt) {
     std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
     if (auto f = p.forward_map.find(deliver_to); f != p.forward_map.end()) return f->second;
@@ -117,6 +122,7 @@ Result<std::string> stamp_outgoing(Context& ctx, const ProxyPolicy& p, const std
     so.kind = p.stamp;
     so.bits = p.stamp_bits;
     so.whitelist_scope = sender;
+    so.banner_text = p.banner ? *p.banner : std::string();  // "": none (not the config's file again)
     SpoolReader in_buf(head, body);
     std::istream in(&in_buf);
     ChunkWriter out_buf([&](std::string_view d) { return stamped.write(d); });
@@ -131,6 +137,18 @@ Result<std::string> stamp_outgoing(Context& ctx, const ProxyPolicy& p, const std
         return Error{ErrorKind::tempfail, "stamping failed: " + (out_buf.status ? "exit " + std::to_string(*rc)
                                                                                : out_buf.status.error().text)};
     return e;
+}
+
+Result<void> banner_outgoing(std::string_view banner, const std::string& head, const Spool& body, Spool& out) {
+    SpoolReader in_buf(head, body);
+    std::istream in(&in_buf);
+    ChunkWriter out_buf([&](std::string_view d) { return out.write(d); });
+    std::ostream os(&out_buf);
+    auto r = banner_message(banner, in, os);
+    os.flush();
+    if (!r) return Error{ErrorKind::tempfail, "banner failed: " + r.error().text};
+    if (!out_buf.status) return Error{ErrorKind::tempfail, "banner failed: " + out_buf.status.error().text};
+    return {};
 }
 
 Result<void> whitelist_outgoing(Store& store, const std::vector<std::string>& rcpts, const std::string& sender,
@@ -607,6 +625,11 @@ Result<std::optional<SmtpReply>> ProxySession::decide_at_end() {
         if (r.d.outcome != Outcome::provisional) continue;
         r.v = e->verdict;
         r.v.auth_results = methods;
+        if (forwards_stamped(p_, r.v.category) && !r.forward_to.empty()) {
+            r.d.deliver_to = r.forward_to;
+            r.v.reason += ", forwarded to " + r.forward_to + " (forward-stamped)";
+            continue;
+        }
         if (r.v.category != Category::unknown) continue;
         if (p_.unknown == UnknownMode::postage || (reject_mode && r.d.auth_pending)) refused.push_back(r.d.deliver_to);
         if (!r.forward_to.empty()) {
@@ -730,8 +753,13 @@ Result<SmtpReply> ProxySession::finish_outgoing() {
         // The recipients are whitelisted even without stamps: they are people our users write to. Only for
         // the user who wrote (the sender, which on_mail made sure it owns), not for the whole site.
         if (auto w = whitelist_outgoing(store_, m.rcpts, sender, t); !w) return w.error();
-        m.header += data_.head();
-        m.body = &data_.body();
+        if (p_.banner) {
+            if (auto b = banner_outgoing(*p_.banner, data_.head(), data_.body(), stamped); !b) return b.error();
+            m.body = &stamped;
+        } else {
+            m.header += data_.head();
+            m.body = &data_.body();
+        }
     }
     if (!out_delivery_) {
         DeliveryTarget tgt = p_.incoming;

@@ -50,6 +50,7 @@ struct ProxyPolicy {
     UnknownMode unknown = UnknownMode::reject;
     std::string forward_to;                          ///< forward=ADDR: the default forward address
     std::map<std::string, std::string> forward_map;  ///< recipient or @domain -> address (map file)
+    bool forward_stamped = false;                    ///< forward mode: mail admitted only by its postage (G, Q) too
     bool tag = true;
     std::map<char, std::string> tags;                ///< category letter -> subject tag ("" = none)
     char delimiter = '+';
@@ -65,6 +66,7 @@ struct ProxyPolicy {
     AuthLimits auth;                                 ///< failed AUTH attempts per client address: delay, lockout
     std::optional<StampKind> stamp;                  ///< postage on outgoing mail; nothing: none
     std::optional<std::string> stamp_bits;
+    std::optional<std::string> banner;               ///< the recruitment banner for outgoing mail; nothing: none
     DeliveryTarget incoming;                         ///< --relay / --maildir / --pickup / --deliver
     std::shared_ptr<RecipientCheck> verify_recipients;  ///< before a token is issued; none: every local part exists
     std::optional<HostPort> smarthost;               ///< outgoing mail; default: the relay
@@ -86,14 +88,22 @@ struct ProxyPolicy {
 /// not a milter, where the MTA does).
 GatePolicy gate_policy_of(const ProxyPolicy& p, bool relay_control);
 
+/// Forward mode with forward_stamped: whether a stranger's mail of category c (decided at end of message) goes
+/// to the forward address too (Stamped, Questionable); Unknown mail goes there in forward mode anyway.
+bool forwards_stamped(const ProxyPolicy& p, Category c);
+
 /// Forward mode: where rcpt (deliver_to: its delivery address) goes when it stays Unknown; "" when nowhere.
 std::string forward_address(const ProxyPolicy& p, const std::string& deliver_to, const std::string& rcpt);
 
-/// Outgoing mail of user from sender to rcpts: the message (head, then body) stamped as p.stamp says into
-/// stamped; returns stamp_message's note ("" when none). A failure is kind tempfail.
+/// Outgoing mail of user from sender to rcpts: the message (head, then body) stamped as p.stamp says, with
+/// p.banner, into stamped; returns stamp_message's note ("" when none). A failure is kind tempfail.
 Result<std::string> stamp_outgoing(Context& ctx, const ProxyPolicy& p, const std::string& sender,
                                    const std::vector<std::string>& rcpts, const std::string& head, const Spool& body,
                                    Spool& stamped);
+
+/// Outgoing mail without stamps: the message (head, then body) with banner appended, into out. A failure is
+/// kind tempfail.
+Result<void> banner_outgoing(std::string_view banner, const std::string& head, const Spool& body, Spool& out);
 
 /// Outgoing mail without stamps: rcpts whitelisted for sender (the user who wrote, not the whole site), now.
 Result<void> whitelist_outgoing(Store& store, const std::vector<std::string>& rcpts, const std::string& sender,

@@ -1,23 +1,28 @@
 // The recruitment banner: see banner.hpp and mstamp(1).
 //
-// What each shape of message gets:
-// - text/plain (or no Content-Type) in 7bit, 8bit or binary: the banner is
-//   appended as text after an empty line, in the body's line ending. A
-//   banner with 8-bit octets is appended so only when the part is declared
-//   UTF-8 and 8bit/binary; otherwise the message is wrapped (below).
-// - multipart/mixed: a text/plain part is added before the closing
-//   delimiter. If the closing delimiter never comes (broken MIME), the body
-//   passes through unchanged and no banner is added.
-// - everything else (text/html, quoted-printable or base64 parts,
-//   multipart/alternative, other types, a Content-Type that does not read
-//   as type/subtype): the message is wrapped in a new multipart/mixed whose
+// What each shape of message gets (the walk is in banner_walk.cpp):
+// - text/plain (or no Content-Type): the banner as text after an empty line,
+//   in the body's line ending and transfer encoding (quoted-printable and
+//   base64 are decoded and encoded again as they stream through). A banner
+//   with 8-bit octets goes in so only when the part is declared UTF-8 and
+//   is not 7bit; otherwise the message is wrapped (below).
+// - text/html: the banner as HTML (escaped, 7-bit) before the last </body>,
+//   or at the end when there is none.
+// - multipart/alternative: every text/plain and text/html alternative gets
+//   its own form, nested multiparts (related) too.
+// - multipart/mixed: when the first part is HTML or a multipart, as above
+//   inside it; otherwise, or when nothing in it could take the banner, a
+//   text/plain part is added before the closing delimiter. If the closing
+//   delimiter never comes (broken MIME), the rest passes through unchanged.
+// - everything else (other types, an unknown transfer encoding, a charset
+//   that is not a superset of ASCII, a Content-Type that does not read as
+//   type/subtype): the message is wrapped in a new multipart/mixed whose
 //   first part is the original, Content-* fields and body byte for byte,
 //   and whose second part is the banner as text/plain.
-//   Whichever alternative a reader shows, the banner follows it.
 #include "libmail/mail/banner.hpp"
 
+#include "libmail/mail/banner_internal.hpp"
 #include "libmail/mail/message.hpp"
-#include "libmail/mail/mime.hpp"
 #include "libmail/base/codec.hpp"
 #include "libmail/base/text.hpp"
 
@@ -28,7 +33,7 @@
 
 namespace mail {
 
-namespace {
+namespace banner_detail {
 
 bool is_ascii(std::string_view s) {
     for (unsigned char c : s)
@@ -36,11 +41,9 @@ bool is_ascii(std::string_view s) {
     return true;
 }
 
-// The banner's lines in the message's line ending, ending with one.
-std::string banner_lines(std::string_view banner, const std::string& eol) {
+std::string text_lines(std::string_view banner, std::string_view eol) {
     std::string out;
-    for (std::size_t i = 0; i < banner.size(); ++i) {
-        char c = banner[i];
+    for (char c : banner) {
         if (c == '\r') continue;
         if (c == '\n') {
             out += eol;
@@ -48,16 +51,111 @@ std::string banner_lines(std::string_view banner, const std::string& eol) {
             out += c;
         }
     }
-    while (out.size() >= eol.size() && out.compare(out.size() - eol.size(), eol.size(), eol) == 0)
+    while (!eol.empty() && out.size() >= eol.size() && out.compare(out.size() - eol.size(), eol.size(), eol) == 0)
         out.erase(out.size() - eol.size());
-    return out + eol;
+    return out;
 }
 
-std::string banner_part(std::string_view banner, const std::string& eol) {
-    return "Content-Type: text/plain; charset=utf-8" + eol + "Content-Transfer-Encoding: " +
-           (is_ascii(banner) ? "7bit" : "8bit") + eol + "Content-Disposition: inline" + eol + eol +
-           banner_lines(banner, eol);
+namespace {
+
+// The next code point of UTF-8 text at i (advanced); U+FFFD for a bad sequence.
+std::uint32_t next_code_point(std::string_view s, std::size_t& i) {
+    auto c = static_cast<unsigned char>(s[i++]);
+    if (c < 0x80) return c;
+    int n = c >= 0xf0 && c < 0xf5 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 && c < 0xe0 ? 1 : -1;
+    if (n < 0 || (c >= 0xf5)) return 0xfffd;
+    std::uint32_t cp = c & (0x3f >> n);
+    for (int k = 0; k < n; ++k) {
+        if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xc0) != 0x80) return 0xfffd;
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp < 0xe000))
+        return 0xfffd;
+    return cp;
 }
+
+std::string escape_html(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        std::uint32_t cp = next_code_point(s, i);
+        switch (cp) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        default:
+            if (cp >= 0x80 || (cp < 0x20 && cp != '\t')) {
+                char buf[16];
+                std::snprintf(buf, sizeof buf, "&#x%X;", static_cast<unsigned>(cp < 0x20 ? 0xfffd : cp));
+                out += buf;
+            } else {
+                out += static_cast<char>(cp);
+            }
+        }
+    }
+    return out;
+}
+
+// One banner line as HTML: http(s) addresses become links.
+std::string html_line(std::string_view line) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        std::size_t a = std::min(line.find("https://", i), line.find("http://", i));
+        if (a == std::string_view::npos) break;
+        std::size_t e = a;
+        while (e < line.size() && line[e] != ' ' && line[e] != '\t' && line[e] != '<' && line[e] != '>' &&
+               line[e] != '"')
+            ++e;
+        while (e > a && (line[e - 1] == '.' || line[e - 1] == ',' || line[e - 1] == ')')) --e;
+        std::string url = escape_html(line.substr(a, e - a));
+        out += escape_html(line.substr(i, a - i)) + "<a href=\"" + url + "\">" + url + "</a>";
+        i = e;
+    }
+    return out + escape_html(line.substr(i));
+}
+
+} // namespace
+
+std::string html_block(std::string_view banner, std::string_view eol) {
+    std::string text = text_lines(banner, "\n");
+    std::string out = "<div class=\"mailstamp-banner\" style=\"margin-top:1em;border-top:1px solid #999;"
+                      "padding-top:0.5em;font-size:small\">";
+    std::size_t start = 0;
+    bool first = true;
+    while (start <= text.size()) {
+        std::size_t nl = text.find('\n', start);
+        std::string_view line = std::string_view(text).substr(start, nl == std::string::npos ? nl : nl - start);
+        out += std::string(eol) + (first ? "" : "<br>") + html_line(line);
+        first = false;
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+    }
+    return out + std::string(eol) + "</div>";
+}
+
+std::string banner_part(std::string_view banner, std::string_view eol) {
+    std::string e(eol);
+    return "Content-Type: text/plain; charset=utf-8" + e + "Content-Transfer-Encoding: " +
+           (is_ascii(banner) ? "7bit" : "8bit") + e + "Content-Disposition: inline" + e + e +
+           text_lines(banner, eol) + e;
+}
+
+bool identity_cte(std::string_view cte) { return cte == "7bit" || cte == "8bit" || cte == "binary"; }
+
+bool leaf_takes(const ContentType& type, std::string_view cte, std::string_view banner) {
+    if (!identity_cte(cte) && cte != "quoted-printable" && cte != "base64") return false;
+    std::string cs = lower(type.param("charset"));
+    for (const char* wide : {"utf-16", "utf-32", "ucs-", "utf-7", "iso-2022", "hz-", "unicode"})
+        if (cs.rfind(wide, 0) == 0) return false;
+    if (type.is("text", "html")) return true;
+    if (!type.is("text", "plain")) return false;
+    return is_ascii(banner) || (cs == "utf-8" && cte != "7bit");
+}
+
+} // namespace banner_detail
+
+namespace {
 
 Result<std::string> new_boundary() {
     unsigned char r[12];
@@ -99,94 +197,30 @@ Result<void> wrap(MessageReader& msg, std::string_view banner, std::ostream& out
     for (const auto& f : content) out << f.raw;
     out << eol;
     if (auto r = copy_rest(msg, out); !r) return r;
-    out << eol << "--" << *b << eol << banner_part(banner, eol) << "--" << *b << "--" << eol;
+    out << eol << "--" << *b << eol << banner_detail::banner_part(banner, eol) << "--" << *b << "--" << eol;
     return {};
-}
-
-// Streams a multipart/mixed body, adding the banner part before the closing delimiter.
-Result<bool> add_part(MessageReader& msg, std::string_view boundary, std::string_view banner, std::ostream& out) {
-    const std::string close = "--" + std::string(boundary) + "--";
-    std::string line;  // the current line, while it may still be the closing delimiter
-    bool candidate = true, added = false;
-    char buf[65536];
-    for (;;) {
-        auto n = msg.read_body(buf, sizeof buf);
-        if (!n) return n.error();
-        if (*n == 0) break;
-        for (std::size_t i = 0; i < *n; ++i) {
-            char c = buf[i];
-            if (added) {
-                out.write(buf + i, static_cast<std::streamsize>(*n - i));
-                break;
-            }
-            if (candidate) {
-                line += c;
-                if (c == '\n') {
-                    if (delimiter_of(line, boundary) == Delimiter::close) {
-                        out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
-                        added = true;
-                    }
-                    out << line;
-                    line.clear();
-                } else if (line.size() > close.size() + 2 || close.compare(0, line.size(), line) != 0) {
-                    out << line;  // cannot be the delimiter: pass the rest of the line straight through
-                    line.clear();
-                    candidate = false;
-                }
-            } else {
-                out.put(c);
-                if (c == '\n') candidate = true;
-            }
-        }
-    }
-    if (!added && candidate && !line.empty()) {
-        if (delimiter_of(line, boundary) == Delimiter::close) {  // on the last line, without a line end
-            out << "--" << boundary << msg.eol() << banner_part(banner, msg.eol());
-            added = true;
-        }
-    }
-    out << line;
-    return added;
 }
 
 } // namespace
 
 Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ostream& body_out) {
+    using namespace banner_detail;
     auto field = msg.get("Content-Type");
     // An unreadable Content-Type is not guessed at: the message is wrapped, the banner a part of its own.
     std::optional<ContentType> read = field ? read_content_type(*field) : ContentType{};
     if (!read) return wrap(msg, banner, body_out);
     const ContentType& type = *read;
     std::string cte = lower(msg.get("Content-Transfer-Encoding").value_or("7bit"));
-    bool plain_cte = cte == "7bit" || cte == "8bit" || cte == "binary";
-
-    if (type.is("text", "plain") && plain_cte) {
-        bool utf8 = lower(type.param("charset")) == "utf-8";
-        if (is_ascii(banner) || (utf8 && cte != "7bit")) {
-            // Append after the body, which may or may not end with a line end.
-            char last = 0;
-            char buf[65536];
-            for (;;) {
-                auto n = msg.read_body(buf, sizeof buf);
-                if (!n) return n.error();
-                if (*n == 0) break;
-                body_out.write(buf, static_cast<std::streamsize>(*n));
-                last = buf[*n - 1];
-            }
-            if (last != 0 && last != '\n') body_out << msg.eol();
-            body_out << msg.eol() << banner_lines(banner, msg.eol());
-            return {};
-        }
-    }
-    if (type.is("multipart", "mixed") && plain_cte) {
+    bool in_place = leaf_takes(type, cte, banner);
+    if (type.type == "multipart" && identity_cte(cte)) {
         std::string boundary = type.param("boundary");
-        if (!boundary.empty() && boundary.size() <= limits::mime_boundary) {
-            auto added = add_part(msg, boundary, banner, body_out);
-            if (!added) return added.error();
-            return {};
-        }
+        in_place = (type.subtype == "mixed" || type.subtype == "alternative" || type.subtype == "related") &&
+                   !boundary.empty() && boundary.size() <= limits::mime_boundary;
     }
-    return wrap(msg, banner, body_out);
+    if (!in_place) return wrap(msg, banner, body_out);
+    auto r = edit_body(msg, type, cte, banner, body_out);
+    if (!r) return r.error();
+    return {};
 }
 
 } // namespace mail

@@ -92,6 +92,11 @@ Result<ProxyPolicy> admission_policy_of(const Context& ctx, const ProxyOptions& 
                                     : "unknown must be reject, mark, forward=ADDR, forward=/MAP, postage or token-postage");
     }
 
+    // The seed's "non-stamped or stamped": the site may screen stamped strangers' mail as well.
+    auto fs = resolve_switch(ctx, opt.forward_stamped, "forward-stamped", false);
+    if (!fs) return fs.error();
+    p.forward_stamped = *fs;
+
     auto tag = resolve_switch(ctx, opt.tag, "tag", true);
     if (!tag) return tag.error();
     p.tag = *tag;
@@ -166,6 +171,9 @@ void add_admission_options(CLI::App& app, ProxyOptions& opt, bool milter) {
                    milter ? "unknown senders: reject (default), mark, quarantine, forward=ADDR, forward=/MAP, postage, "
                             "token-postage"
                           : "unknown senders: reject (default), mark, forward=ADDR, forward=/MAP, postage, token-postage");
+    add_switch(app, "forward-stamped", opt.forward_stamped,
+               "forward mode: forward mail admitted only by its postage (G, Q) too",
+               "forward mode: deliver stamped mail (the default)");
     app.add_option("--authserv-id", opt.authserv_id, "the name in Authentication-Results (default: --hostname)");
     app.add_option("--stamp", opt.stamp,
                    "postage on authenticated users' mail: none (default), hashcash, timed, paid");

@@ -24,9 +24,11 @@ struct ProxyOptions : SmtpDaemonOptions {
     std::optional<std::string> relay, maildir, pickup, deliver, smarthost;
     std::optional<std::string> verify_recipients;  ///< probe, map:FILE or none
     std::optional<std::string> unknown;
+    std::optional<bool> forward_stamped;  ///< forward mode takes mail admitted only by its postage too
     std::optional<std::string> authserv_id;
     AuthOptions auth;  ///< trusted authserv-ids, ARC sealers (the client is the session's own)
     std::optional<std::string> stamp, stamp_bits;
+    std::optional<std::string> banner;  ///< msmtp-proxy: the recruitment banner file for outgoing mail
     std::optional<bool> batv;
     std::optional<std::string> spf;  ///< yes|no: SPF at MAIL
     std::vector<std::string> home_domains;

@@ -61,6 +61,10 @@ Result<ProxyPolicy> policy_of(const Context& ctx, const ProxyOptions& opt) {
     if (targets != 1)
         return Error{ErrorKind::usage, targets ? "give only one of --relay, --maildir, --pickup and --deliver"
                                                : "where does mail go? give --relay HOST:PORT, --maildir DIR, --pickup DIR or --deliver TARGET"};
+    // The recruitment banner on outgoing mail: read once here, so a bad file stops the start, not a message.
+    auto banner = resolve_banner(ctx, opt.banner);
+    if (!banner) return banner.error();
+    p.banner = std::move(*banner);
     if (auto s = st.find(opt.smarthost, nullptr, "smarthost")) {
         auto hp = parse_host_port(s->value);
         if (!hp) return setting_error(opt.smarthost.has_value(), *s, hp.error().text);

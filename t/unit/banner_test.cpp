@@ -1,5 +1,6 @@
 #include "libmail/mail/banner.hpp"
 #include "libmail/mail/message.hpp"
+#include "libmail/mail/mime.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -33,13 +34,6 @@ std::size_t count(const std::string& hay, std::string_view needle) {
     for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
     return n;
 }
-
-std::string boundary_of(const std::string& text) {
-    auto p = text.find("boundary=\"");
-    REQUIRE(p != std::string::npos);
-    p += 10;
-    return text.substr(p, text.find('"', p) - p);
-}
 } // namespace
 
 TEST_CASE("banner: plain text gets the banner appended in its own line ending") {
@@ -58,39 +52,121 @@ TEST_CASE("banner: a non-ASCII banner on a us-ascii part wraps the message inste
     CHECK(out.find("\r\nHello there\r\n") != std::string::npos);
 }
 
-TEST_CASE("banner: quoted-printable HTML and base64 parts are wrapped with their bytes intact") {
-    for (const char* name : {"html-qp.eml", "base64.eml"}) {
-        std::string in = fixture(name);
-        std::string out = bannered(in);
-        std::string b = boundary_of(out);
-        CHECK(count(out, "--" + b + "\n") == 2);
-        CHECK(count(out, "--" + b + "--\n") == 1);
-        CHECK(count(out, "MIME-Version: 1.0") == 1);
-        std::string body = in.substr(in.find("\n\n") + 2);
-        // The first part: the original Content-* fields, an empty line, the original body unchanged.
-        std::size_t part = out.find("--" + b + "\n") + b.size() + 3;
-        std::size_t blank = out.find("\n\n", part);
-        std::string part_header = out.substr(part, blank + 1 - part);
-        CHECK(part_header.find("Content-Type: ") != std::string::npos);
-        CHECK(part_header.find("Content-Transfer-Encoding: ") != std::string::npos);
-        CHECK(out.compare(blank + 2, body.size(), body) == 0);
-        CHECK(count(out, "Join us: postage for mail.") == 1);
-        // The top-level header keeps no Content-Transfer-Encoding of the original.
-        std::string top = out.substr(0, out.find("\n\n"));
-        CHECK(top.find("Content-Transfer-Encoding") == std::string::npos);
-    }
+namespace {
+// The body of a whole message (after its header).
+std::string body_of(const std::string& msg) {
+    auto p = msg.find("\r\n\r\n");
+    auto q = msg.find("\n\n");
+    if (p != std::string::npos && (q == std::string::npos || p < q)) return msg.substr(p + 4);
+    return msg.substr(q + 2);
 }
 
-TEST_CASE("banner: multipart/mixed gets a new part before its closing delimiter, nested ones untouched") {
-    std::string in = fixture("mixed.eml");
+// The decoded bodies of the leaf parts of a whole message, by content type, in order.
+std::vector<std::pair<std::string, std::string>> leaves(const std::string& msg) {
+    MimeHeader top = parse_mime_header(msg);
+    std::vector<std::pair<std::string, std::string>> out;
+    walk_mime(top, [&](const MimePart& p) {
+        if (p.type.type == "multipart") return;
+        out.emplace_back(p.type.type + "/" + p.type.subtype, decode_body(p.body, p.header));
+    });
+    return out;
+}
+} // namespace
+
+TEST_CASE("banner: quoted-printable HTML gets the HTML banner in place, re-encoded") {
+    std::string in = fixture("html-qp.eml");
+    std::string out = bannered(in);
+    CHECK(out.substr(0, out.find("\n\n")) == in.substr(0, in.find("\n\n")));  // header unchanged
+    auto l = leaves(out);
+    REQUIRE(l.size() == 1);
+    CHECK(l[0].first == "text/html");
+    CHECK(l[0].second.rfind("<p>caf\xc3\xa9</p>\n<div class=\"mailstamp-banner\"", 0) == 0);
+    CHECK(l[0].second.find("Join us: postage for mail.\n<br><a href=\"https://example.org/join\">"
+                           "https://example.org/join</a>\n</div>") != std::string::npos);
+    for (char c : body_of(out)) CHECK(static_cast<unsigned char>(c) < 0x80);
+}
+
+TEST_CASE("banner: quoted-printable text keeps an escape or a soft break at the end of a line or of the part") {
+    std::string in = "Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                     "one =3D\r\ntwo=\r\n three =\r\n--a--\r\n";
+    auto l = leaves(bannered(in));
+    REQUIRE(l.size() == 1);
+    CHECK(l[0].second == "one =\r\ntwo three \r\n\r\nJoin us: postage for mail.\r\nhttps://example.org/join");
+}
+
+TEST_CASE("banner: a base64 text part is decoded, given the banner and encoded again") {
+    std::string in = fixture("base64.eml");
+    std::string out = bannered(in);
+    CHECK(out.substr(0, out.find("\n\n")) == in.substr(0, in.find("\n\n")));
+    auto l = leaves(out);
+    REQUIRE(l.size() == 1);
+    CHECK(l[0].second == "Hello world\n\nJoin us: postage for mail.\nhttps://example.org/join\n");
+}
+
+TEST_CASE("banner: multipart/mixed around an alternative: both alternatives get their own form, the attachment "
+          "is untouched, no part is added") {
+    std::string in = fixture("mixed-alt-encoded.eml");
+    std::string out = bannered(in);
+    CHECK(count(out, "Content-Type: ") == count(in, "Content-Type: "));
+    auto before = leaves(in), after = leaves(out);
+    REQUIRE(after.size() == 3);
+    CHECK(after[0].first == "text/plain");
+    CHECK(after[0].second == before[0].second + "\r\n\r\nJoin us: postage for mail.\r\nhttps://example.org/join");
+    CHECK(after[1].first == "text/html");
+    std::string html = after[1].second;
+    auto div = html.find("<div class=\"mailstamp-banner\"");
+    REQUIRE(div != std::string::npos);
+    CHECK(html.substr(0, div) == before[1].second.substr(0, before[1].second.find("</body>")));
+    CHECK(html.substr(html.find("</div>")) == "</div>\r\n</body></html>\r\n");
+    CHECK(after[2] == before[2]);
+    // the attachment's bytes as written
+    std::string att = in.substr(in.find("Content-Type: application/pdf"));
+    CHECK(out.find(att) != std::string::npos);
+    // every encoded line short
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) CHECK(line.size() <= 78);
+}
+
+TEST_CASE("banner: HTML gets it before the last </body>, any case; a non-ASCII banner as character references") {
+    std::string in = fixture("html-two-body.eml");
+    std::string out = bannered(in, "Caf\xc3\xa9 & <friends>\n");
+    std::string body = body_of(out);
+    CHECK(body.find("<!-- quoted: </BODY> -->\n<p>two</p>\n<div") != std::string::npos);
+    CHECK(body.find("Caf&#xE9; &amp; &lt;friends&gt;\n</div>\n</BODY>\n</html>\n") != std::string::npos);
+    CHECK(count(out, "mailstamp-banner") == 1);
+    std::string noend = "Content-Type: text/html\n\n<p>hi</p>\n";
+    CHECK(body_of(bannered(noend)).rfind("<p>hi</p>\n<div", 0) == 0);
+}
+
+TEST_CASE("banner: an alternative whose HTML is in UTF-16 is left alone; the text alternative still gets it") {
+    std::string in = fixture("alt-utf16.eml");
+    std::string out = bannered(in);
+    CHECK(out.find("plain words\n\nJoin us: postage for mail.\nhttps://example.org/join\n--a\n") !=
+          std::string::npos);
+    CHECK(out.find("//48AHAAPgA=\n--a--\n") != std::string::npos);
+    CHECK(count(out, "Join us") == 1);
+}
+
+TEST_CASE("banner: multipart/mixed gets a new part before its closing delimiter when its first part is text") {
+    std::string in = "Content-Type: multipart/mixed; boundary=\"outer b\"\n\npreamble\n--outer b\n"
+                     "Content-Type: text/plain\n\nhi\n--outer b\nContent-Type: application/octet-stream\n"
+                     "Content-Transfer-Encoding: base64\n\nAAEC\n--outer b--\nepilogue\n";
     std::string out = bannered(in);
     std::string expect_tail = "AAEC\n--outer b\nContent-Type: text/plain; charset=utf-8\n"
                               "Content-Transfer-Encoding: 7bit\nContent-Disposition: inline\n\n"
                               "Join us: postage for mail.\nhttps://example.org/join\n--outer b--\nepilogue\n";
     CHECK(out.size() > expect_tail.size());
     CHECK(out.substr(out.size() - expect_tail.size()) == expect_tail);
-    CHECK(count(out, "--inner--") == 1);
     CHECK(out.substr(0, out.find("AAEC")) == in.substr(0, in.find("AAEC")));
+}
+
+TEST_CASE("banner: multipart/mixed whose first part is an alternative: the banner goes inside it") {
+    std::string in = fixture("mixed.eml");
+    std::string out = bannered(in);
+    CHECK(out == in.substr(0, in.find("hi\n--inner--")) +
+                     "hi\n\nJoin us: postage for mail.\nhttps://example.org/join\n" +
+                     in.substr(in.find("\n--inner--") + 1));
 }
 
 TEST_CASE("banner: multipart/mixed that never closes passes through unchanged") {
@@ -149,4 +225,16 @@ TEST_CASE("banner: a 20 MB multipart body streams through") {
     std::ostream out(&c);
     REQUIRE(append_banner(msg, banner, out).ok());
     CHECK(c.n == (20u << 20) + 5);  // never closed: nothing added, nothing lost
+}
+
+TEST_CASE("banner: a 20 MB HTML part streams through, the </body> candidate given up past its bound") {
+    BigMessage src("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n</body>\n",
+                   20u << 20);
+    std::istream in(&src);
+    MessageReader msg(in);
+    REQUIRE(msg.read_header().ok());
+    Counting c;
+    std::ostream out(&c);
+    REQUIRE(append_banner(msg, banner, out).ok());
+    CHECK(c.n > (20u << 20) + 8);
 }

@@ -2,6 +2,8 @@
 // stage's reply and the end-of-message edits checked as values.
 #include "libmail/app/context.hpp"
 #include "libmail/daemon/milter_session.hpp"
+#include "libmail/base/clock.hpp"
+#include "libmail/policy/hashcash.hpp"
 #include "libmail/store/store.hpp"
 #include "store_rig.hpp"
 #include "tmpdir.hpp"
@@ -227,6 +229,39 @@ TEST_CASE("milter: bad-mail modes mark, quarantine, forward and postage", "[milt
         CHECK(m.reply.code == 550);
         CHECK(token_in(m).rfind("bob+", 0) == 0);
         CHECK(edits.empty());
+    }
+}
+
+TEST_CASE("milter: forward-stamped sends a stranger's stamped mail to the forward address, marked G", "[milter]") {
+    MRig r;
+    r.policy.unknown = UnknownMode::forward;
+    r.policy.forward_to = "spam@ours.example";
+    r.policy.postage.min_bits = 8;
+    auto stamp = mint_hashcash("bob@ours.example", 8, now());
+    REQUIRE(stamp);
+    std::vector<MilterEdit> edits;
+    auto run = [&](const std::string& id) {
+        MilterSession s(r.policy, *r.ctx, *r.store);
+        open(s, "stranger@bad.example");
+        REQUIRE(s.rcpt("<bob@ours.example>").action == A::cont);
+        edits.clear();
+        REQUIRE(message(s, edits, {{"X-Hashcash", *stamp}, {"Subject", "paid"}, {"Message-ID", "<" + id + "@bad.example>"}})
+                    .action == A::cont);
+        auto* cls = find(edits, MilterEdit::Kind::insert_header, "X-Mailstamp-Class");
+        REQUIRE(cls);
+        return cls->value;
+    };
+    SECTION("off: the stamped message is delivered to the recipient") {
+        CHECK(run("m1")[0] == 'G');
+        CHECK(!find(edits, MilterEdit::Kind::add_rcpt, "<spam@ours.example>"));
+    }
+    SECTION("on: it goes to the forward address, its verdict kept") {
+        r.policy.forward_stamped = true;
+        std::string cls = run("m2");
+        CHECK(cls[0] == 'G');
+        CHECK(cls.find("forwarded to spam@ours.example (forward-stamped)") != std::string::npos);
+        CHECK(find(edits, MilterEdit::Kind::del_rcpt, "<bob@ours.example>"));
+        CHECK(find(edits, MilterEdit::Kind::add_rcpt, "<spam@ours.example>"));
     }
 }
 
