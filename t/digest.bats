@@ -94,15 +94,15 @@ reply() {
   grep -q '^X-Rcpt-Args: <bob@ours.example>' "$DIGEST"
   grep -q '^X-Mail-Args: <bob+' "$DIGEST"
   grep -q '^Auto-Submitted: auto-generated' "$M/hdr"
-  ! grep -qi '^Precedence' "$M/hdr"
+  ! grep -qi '^Precedence' "$M/hdr" || false
   for s in ann carl dora; do grep -q "From:      $s@stranger.example" "$M/d.txt"; done
   grep -q 'Subject:   lunch on friday' "$M/d.txt"
   # Every address is its own; all are bob's.
   [ "$(cut -f2,3 "$M/addr" | tr '\t' '\n' | sort -u | grep -c '^bob+')" -eq 6 ]
   # The HTML part: escaped, no script, mailto links.
   grep -q '&lt;script&gt;alert(1)&lt;/script&gt; &amp; more' "$M/d.html"
-  ! grep -q '<script' "$M/d.html"
-  ! grep -Eq '<img|https?:' "$M/d.html"
+  ! grep -q '<script' "$M/d.html" || false
+  ! grep -Eq '<img|https?:' "$M/d.html" || false
   [ "$(grep -o 'href="mailto:' "$M/d.html" | wc -l)" -eq 7 ]
   grep -q 'event=digest' "$M/mc.log"
   # The digest coming back through procmail is delivered, never held or challenged.
@@ -128,7 +128,7 @@ reply() {
   head -1 "$f" | grep -q '^X-Mailstamp-Released: released from the digest; '
   tail -n +2 "$f" | cmp - "$M/orig-carl"
   grep -q 'event=digest-release .*action=release' "$M/mc.log"
-  ! mwhitelist check carl@stranger.example
+  ! mwhitelist check carl@stranger.example || false
 }
 
 @test "a reply to the whitelist address releases the message and whitelists its sender" {
