@@ -183,6 +183,26 @@ reply() {
   grep -q '^From: ann@stranger.example' "$MD"/new/*
 }
 
+@test "a reply from the recipient's address that fails its domain's SPF releases nothing; one that passes does" {
+  hold3
+  send_digest
+  printf 'ours.example TXT "v=spf1 ip4:192.0.2.1 -all"\n' >"$M/zone"
+  start_zone "$M/zone"
+  a=$(addr_of ann@stranger.example)
+  reply "$M/r.eml" "$a"
+  mc=(mchallenge --deliver "maildir:$MD" --sender bob@ours.example --rcpt "$a" --helo mail.ours.example)
+  run "${mc[@]}" --client-ip 198.51.100.7 <"$M/r.eml"
+  assert_success
+  grep -q 'event=digest-forged .*why="not authenticated"' "$M/mc.log"
+  [ "$(delivered)" -eq 0 ]
+  [ "$(held_count)" -eq 4 ]  # the three, and the forged reply held quietly as a stranger's
+  run "${mc[@]}" --client-ip 192.0.2.1 <"$M/r.eml"
+  assert_success
+  [ "$(delivered)" -eq 1 ]
+  grep -q '^From: ann@stranger.example' "$MD"/new/*
+  grep -q 'event=digest-release' "$M/mc.log"
+}
+
 @test "a second reply to the same address releases nothing and is delivered tagged Response" {
   hold3
   send_digest
