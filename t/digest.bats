@@ -115,6 +115,11 @@ reply() {
   grep -q '^X-Mailstamp-Class: W' "$MD"/new/*
   [ "$(held_count)" -eq 3 ]
   [ "$(find "$M/sent" -name msg | wc -l)" -eq "$sent_before" ]
+  # A reply to the digest's From address releases nothing, and is delivered.
+  reply "$M/r.eml" "$env_from"
+  deliver "$M/r.eml"
+  [ "$(delivered)" -eq 2 ]
+  [ "$(held_count)" -eq 3 ]
 }
 
 @test "a reply to one entry's address releases exactly that message, byte-identical plus one field" {
