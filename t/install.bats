@@ -185,11 +185,11 @@ foreign_paths() {
       sed -E "s#^(Exec[A-Za-z]*=)${pr%%:*}/#\\1$r${pr%%:*}/#" "$f" >"$u/$(basename "$f")"
       n=$((n + 1))
     done
-    [ "$n" -eq 17 ]
+    [ "$n" -eq 19 ]  # 15 system units, 4 user units (mchallenge expire and digest)
     # Every Exec line naming the prefix now names the installed program.
     run grep -E "^Exec[A-Za-z]*=${pr%%:*}/" "$u"/*
     assert_output ""
-    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 9 ]
+    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 10 ]  # every service
     # Template units verify as an instance.
     for t in "$u"/*@.service; do cp "$t" "${t%@.service}@0.service"; done
     run systemd-analyze verify --man=no "$u"/*
