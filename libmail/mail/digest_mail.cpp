@@ -5,6 +5,8 @@
 #include "libmail/base/codec.hpp"
 #include "libmail/base/text.hpp"
 
+#include <optional>
+
 namespace mail {
 
 namespace {
@@ -65,8 +67,91 @@ std::string mailto_uri(std::string_view address, std::string_view subject) {
     return u;
 }
 
+namespace {
+
+// One encoded word's text ("charset?enc?text" without the =? ?= around it) decoded to UTF-8, or nothing.
+std::optional<std::string> decode_word(std::string_view w) {
+    auto q1 = w.find('?');
+    if (q1 == std::string_view::npos || q1 + 2 >= w.size() || w[q1 + 2] != '?') return std::nullopt;
+    std::string charset = lower(w.substr(0, q1));
+    if (auto star = charset.find('*'); star != std::string::npos) charset.resize(star);  // RFC 2231 language
+    char enc = lower(w[q1 + 1]);
+    std::string_view text = w.substr(q1 + 3);
+    std::string raw;
+    if (enc == 'b') {
+        auto b = base64_decode(text);
+        if (!b) return std::nullopt;
+        raw = *b;
+    } else if (enc == 'q') {
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (text[i] == '_') {
+                raw += ' ';
+            } else if (text[i] == '=' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+                       hex_value(text[i + 2]) >= 0) {
+                raw += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+                i += 2;
+            } else {
+                raw += text[i];
+            }
+        }
+    } else {
+        return std::nullopt;
+    }
+    if (charset == "utf-8" || charset == "us-ascii") return raw;
+    if (charset == "iso-8859-1" || charset == "latin1") {
+        std::string out;
+        for (char c : raw) {
+            auto u = static_cast<unsigned char>(c);
+            if (u < 0x80) {
+                out += c;
+            } else {
+                out += static_cast<char>(0xc0 | (u >> 6));
+                out += static_cast<char>(0x80 | (u & 0x3f));
+            }
+        }
+        return out;
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::string decode_words(std::string_view s) {
+    std::string out;
+    std::size_t i = 0;
+    bool last_word = false;  // the previous token was a decoded word: whitespace before the next is dropped
+    std::string pending_space;
+    while (i < s.size()) {
+        if (s.compare(i, 2, "=?") == 0) {
+            // charset ? enc ? text ?= : the text may not hold "?=" or spaces
+            auto q1 = s.find('?', i + 2);
+            auto q2 = q1 == std::string_view::npos ? q1 : s.find('?', q1 + 1);
+            auto end = q2 == std::string_view::npos ? q2 : s.find("?=", q2 + 1);
+            if (end != std::string_view::npos && s.substr(i, end - i).find(' ') == std::string_view::npos) {
+                if (auto d = decode_word(s.substr(i + 2, end - i - 2))) {
+                    if (!last_word) out += pending_space;
+                    pending_space.clear();
+                    out += *d;
+                    last_word = true;
+                    i = end + 2;
+                    continue;
+                }
+            }
+        }
+        if (s[i] == ' ' || s[i] == '\t') {
+            pending_space += s[i++];
+            continue;
+        }
+        out += pending_space;
+        pending_space.clear();
+        out += s[i++];
+        last_word = false;
+    }
+    return out + pending_space;
+}
+
 std::string digest_subject(std::string_view s) {
-    std::string t = scrub(trim(s), digest_subject_max);
+    std::string t = scrub(trim(decode_words(s)), digest_subject_max);
     return t.empty() ? "(no subject)" : t;
 }
 

@@ -44,7 +44,12 @@ std::string html_escape(std::string_view s);
 /// A mailto: URI for address with subject, percent-encoding every octet that is not unreserved (RFC 6068).
 std::string mailto_uri(std::string_view address, std::string_view subject);
 
-/// The subject as the digest shows it: one line, at most digest_subject_max octets; "(no subject)" when empty.
+/// s with its RFC 2047 encoded words (B and Q) in UTF-8, US-ASCII or ISO-8859-1 decoded to UTF-8; words in
+/// other charsets, and anything malformed, are left as written.
+std::string decode_words(std::string_view s);
+
+/// The subject as the digest shows it: encoded words decoded, one line, at most digest_subject_max octets;
+/// "(no subject)" when empty.
 std::string digest_subject(std::string_view s);
 
 /// The plain-text part's content.

@@ -53,6 +53,20 @@ TEST_CASE("digest_mail: HTML metacharacters are escaped; mailto URIs are percent
     CHECK(mailto_uri("a\"b@x.example", "") == "mailto:a%22b@x.example");
 }
 
+TEST_CASE("digest_mail: RFC 2047 encoded words in a subject are decoded; others are left as written") {
+    CHECK(decode_words("=?UTF-8?B?SMOpbGxv?=") == "H\xc3\xa9llo");
+    CHECK(decode_words("=?iso-8859-1?q?caf=E9_au_lait?= now") == "caf\xc3\xa9 au lait now");
+    CHECK(decode_words("a =?utf-8?q?x?= =?utf-8?q?y?= b") == "a xy b");  // the space between two words goes
+    CHECK(decode_words("=?koi8-r?b?8MvJ?=") == "=?koi8-r?b?8MvJ?=");
+    CHECK(decode_words("=?utf-8?x?abc?=") == "=?utf-8?x?abc?=");
+    CHECK(decode_words("=?utf-8?b?!!!?=") == "=?utf-8?b?!!!?=");
+    CHECK(decode_words("plain =? text ?= here") == "plain =? text ?= here");
+    CHECK(decode_words("=?utf-8?q?a=0D=0Ab?=") == "a\r\nb");
+    CHECK(digest_subject("=?utf-8?q?a=0D=0Ab?=") == "a??b");  // then made one line
+    CHECK(digest_subject("=?utf-8?b?PHNjcmlwdD4=?=") == "<script>");
+    CHECK(html_escape(digest_subject("=?utf-8?b?PHNjcmlwdD4=?=")) == "&lt;script&gt;");
+}
+
 TEST_CASE("digest_mail: subjects are cut to a bounded line, never empty") {
     CHECK(digest_subject("") == "(no subject)");
     CHECK(digest_subject("  hi  ") == "hi");
