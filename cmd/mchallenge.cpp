@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
     }
     auto* expire = app.add_subcommand("expire", "expire old mail, purge deletable mail, retry challenges");
     expire->add_option("--after", opt.after, "hold time to apply (default: --hold-time)");
+    auto* digest = app.add_subcommand("digest", "mail each recipient a list of what is held for them, with release addresses");
+    digest->add_option("--to", opt.digest_to, "only to this recipient");
+    digest->add_option("--since", opt.since, "only mail held within this time (e.g. 1d)");
     app.add_subcommand("bounce", "say what the non-delivery notice on stdin reports");
 
     if (int rc = mail::parse_cli(app, argc, argv); rc >= 0) return rc;

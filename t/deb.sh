@@ -179,6 +179,11 @@ for u in $user_units; do
     *) fail "user unit $name is '$state' for every user, want disabled/static/indirect" ;;
   esac
 done
+# The daily digest of held mail (mchallenge(1) DIGEST): its user units and its cron line are in the package.
+for n in mchallenge-digest.service mchallenge-digest.timer; do
+  check "user unit $n installed" sh -c "printf '%s\\n' \"\$1\" | grep -q '/$n\$'" _ "$user_units"
+done
+check "the cron file has the digest line" grep -q 'mchallenge digest' /usr/share/mailstamp/cron/mchallenge
 check "no unit of the package is linked into /etc/systemd/system or /etc/systemd/user" sh -c '
   ! find /etc/systemd/system /etc/systemd/user -type l \( -name "msmtp-proxy*" -o -name "msourced*" -o -name "mchallenge*" -o -name "mmilter*" \) | grep .'
 # Where the package has the Postfix pipe helper outside the documentation,

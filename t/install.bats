@@ -93,6 +93,8 @@ foreign_paths() {
     done
     [ -f "$r$userunitdir/mchallenge-expire.service" ]
     [ -f "$r$userunitdir/mchallenge-expire.timer" ]
+    [ -f "$r$userunitdir/mchallenge-digest.service" ]
+    [ -f "$r$userunitdir/mchallenge-digest.timer" ]
     [ -f "$r$config" ]
     [ -f "$r$docdir/mailstamp.conf.example" ]
     cmp "$r$config" "$r$docdir/mailstamp.conf.example"
@@ -183,11 +185,11 @@ foreign_paths() {
       sed -E "s#^(Exec[A-Za-z]*=)${pr%%:*}/#\\1$r${pr%%:*}/#" "$f" >"$u/$(basename "$f")"
       n=$((n + 1))
     done
-    [ "$n" -eq 17 ]
+    [ "$n" -eq 19 ]  # 15 system units, 4 user units (mchallenge expire and digest)
     # Every Exec line naming the prefix now names the installed program.
     run grep -E "^Exec[A-Za-z]*=${pr%%:*}/" "$u"/*
     assert_output ""
-    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 9 ]
+    [ "$(cat "$u"/* | grep -cE "^ExecStart=$r")" -eq 10 ]  # every service
     # Template units verify as an instance.
     for t in "$u"/*@.service; do cp "$t" "${t%@.service}@0.service"; done
     run systemd-analyze verify --man=no "$u"/*
@@ -240,7 +242,15 @@ foreign_paths() {
   grep -q "^ExecStart=$bindir/mchallenge expire$" "$s"
   c=$r$pkgdatadir/cron/mchallenge
   [ "$(grep -cE "^[0-9]+ +[0-9]+ +\\* +\\* +\\* +[a-z_][a-z0-9_-]* +$bindir/mchallenge expire( |$)" "$c")" -eq 1 ]
-  [ "$(grep -cvE '^(#|$)' "$c")" -eq 1 ]
+  [ "$(grep -cE "^[0-9]+ +[0-9]+ +\\* +\\* +\\* +[a-z_][a-z0-9_-]* +$bindir/mchallenge digest( |$)" "$c")" -eq 1 ]
+  [ "$(grep -cvE '^(#|$)' "$c")" -eq 2 ]
+  t=$r$userunitdir/mchallenge-digest.timer
+  s=$r$userunitdir/mchallenge-digest.service
+  grep -q '^OnCalendar=' "$t"
+  grep -q '^Persistent=true$' "$t"
+  grep -q '^WantedBy=timers.target$' "$t"
+  grep -q '^Type=oneshot$' "$s"
+  grep -q "^ExecStart=$bindir/mchallenge digest$" "$s"
 }
 
 @test "installed man pages lint clean (mandoc -W error)" {

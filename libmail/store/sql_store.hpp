@@ -1,7 +1,7 @@
 // The store interface (DESIGN §4) on SQL: the class behind open_store, whichever engine holds the store
 // (SQLite: store_sqlite.cpp; PostgreSQL: store_pg.cpp, each with its schema and migrations). Private to store/:
 // its members are defined one table group a file (sql_whitelist, sql_tokens, sql_users, sql_stamps, sql_held,
-// sql_source), in SQL both engines run.
+// sql_source, sql_digest), in SQL both engines run.
 #pragma once
 #include "libmail/store/sql_db.hpp"
 #include "libmail/store/store.hpp"
@@ -75,6 +75,12 @@ public:
                                  std::int64_t now, std::string_view note) override;
     Result<void> held_set_challenged(std::string_view id, std::int64_t when) override;
     Result<bool> held_remove(std::string_view id) override;
+
+    Result<void> digest_add(const std::vector<DigestToken>& ts) override;
+    Result<std::optional<DigestToken>> digest_get(std::string_view id) override;
+    Result<bool> digest_claim(std::string_view id, std::int64_t now) override;
+    Result<bool> digest_unclaim(std::string_view id, std::int64_t used) override;
+    Result<std::int64_t> digest_expire(std::int64_t now) override;
 
     Result<bool> source_out_add(const SourceOut& o) override;
     Result<std::vector<SourceOut>> source_out_list() override;

@@ -33,6 +33,22 @@ std::optional<HeldState> parse_held_state(std::string_view s) {
     return std::nullopt;
 }
 
+std::string_view to_string(DigestAction a) {
+    switch (a) {
+    case DigestAction::release: return "release";
+    case DigestAction::whitelist: return "whitelist";
+    case DigestAction::all: return "all";
+    case DigestAction::from: return "from";
+    }
+    return "release";
+}
+
+std::optional<DigestAction> parse_digest_action(std::string_view s) {
+    for (DigestAction a : {DigestAction::release, DigestAction::whitelist, DigestAction::all, DigestAction::from})
+        if (to_string(a) == s) return a;
+    return std::nullopt;
+}
+
 std::string_view to_string(WlAuth a) {
     switch (a) {
     case WlAuth::automatic: return "auto";

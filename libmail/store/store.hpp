@@ -162,6 +162,30 @@ struct Held {
     std::string parent;      ///< a match row: the held message it matched
 };
 
+/// What a digest address does when the digest's recipient writes to it (mchallenge(1) DIGEST).
+enum class DigestAction {
+    release,    ///< releases one held message
+    whitelist,  ///< releases one held message and whitelists its sender
+    all,        ///< releases every message the digest listed
+    from,       ///< the digest's own envelope sender: marks the digest coming back as ours; releases nothing
+};
+
+/// The stable name of an action, as stored.
+std::string_view to_string(DigestAction a);
+/// The action a stored name stands for; nothing for any other text.
+std::optional<DigestAction> parse_digest_action(std::string_view s);
+
+/// An address handed out in a digest, bound to its recipient and the held messages it acts on.
+struct DigestToken {
+    std::string id;                 ///< the token payload, lower case
+    DigestAction action = DigestAction::release;
+    std::string recipient;          ///< the digest's recipient: the only one whose reply counts
+    std::vector<std::string> held;  ///< the held ids it acts on
+    std::string digest;             ///< the digest it came in
+    std::int64_t expires = 0;
+    std::int64_t used = 0;          ///< when it was used; 0: not yet
+};
+
 /// Which column held_find looks in.
 enum class HeldKey { id, confirm, bounce, msg_key };
 
@@ -321,6 +345,18 @@ public:
     virtual Result<void> held_set_challenged(std::string_view id, std::int64_t when) = 0;
     /// Deletes row id; true when it existed.
     virtual Result<bool> held_remove(std::string_view id) = 0;
+
+    /// Records the addresses of one digest, all or none.
+    virtual Result<void> digest_add(const std::vector<DigestToken>& ts) = 0;
+    /// The digest address with payload id, if any.
+    virtual Result<std::optional<DigestToken>> digest_get(std::string_view id) = 0;
+    /// Uses digest address id at now: true when this call did (it existed, was unused and in date), false
+    /// when it was used already, gone or out of date. One statement: of two concurrent calls, one gets true.
+    virtual Result<bool> digest_claim(std::string_view id, std::int64_t now) = 0;
+    /// Makes a claimed address usable again (its release could not be done now); true when it did.
+    virtual Result<bool> digest_unclaim(std::string_view id, std::int64_t used) = 0;
+    /// Deletes digest addresses expired before now; how many.
+    virtual Result<std::int64_t> digest_expire(std::int64_t now) = 0;
 
     /// Records an outgoing row; false when its id exists.
     virtual Result<bool> source_out_add(const SourceOut& o) = 0;

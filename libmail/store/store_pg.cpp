@@ -85,6 +85,11 @@ const Step steps[] = {
      "CREATE TABLE source_rate(key TEXT COLLATE \"C\" NOT NULL, span BIGINT NOT NULL, ends BIGINT NOT NULL,"
      "  n BIGINT NOT NULL, PRIMARY KEY(key, span));"
      "CREATE INDEX source_rate_ends ON source_rate(ends);"},
+    {8,
+     "CREATE TABLE digest_tokens(id TEXT COLLATE \"C\" PRIMARY KEY, action TEXT COLLATE \"C\" NOT NULL,"
+     "  recipient TEXT COLLATE \"C\" NOT NULL, held TEXT COLLATE \"C\" NOT NULL, digest TEXT COLLATE \"C\" NOT NULL,"
+     "  expires BIGINT NOT NULL, used BIGINT NOT NULL DEFAULT 0);"
+     "CREATE INDEX digest_tokens_expires ON digest_tokens(expires);"},
 };
 
 // The version a database's schema is at: 0 when it has none yet.

@@ -85,6 +85,11 @@ const char* const migrations[] = {
     // default, auto: a forged sender of a domain that authenticates its mail no longer gets in.
     "ALTER TABLE whitelist ADD COLUMN auth TEXT NOT NULL DEFAULT 'auto'"
     "  CHECK(auth='auto' OR auth='spf' OR auth='dkim' OR auth='dmarc' OR auth='none');",
+    // 7 -> 8: the addresses of mchallenge's digests (issue 17), each bound to its recipient and held mail.
+    "CREATE TABLE digest_tokens(id TEXT PRIMARY KEY, action TEXT NOT NULL, recipient TEXT NOT NULL,"
+    "  held TEXT NOT NULL, digest TEXT NOT NULL, expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX digest_tokens_expires ON digest_tokens(expires);",
 };
 constexpr int schema_version = sizeof(migrations) / sizeof(migrations[0]);
 

@@ -2,6 +2,7 @@
 #include "libmail/tool/challenge_cmd.hpp"
 
 #include "libmail/policy/admission_auth.hpp"
+#include "libmail/tool/challenge_digest.hpp"
 #include "libmail/tool/challenge_queue.hpp"
 
 #include "libmail/mail/address.hpp"
@@ -159,6 +160,51 @@ Result<int> filter(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
     auto e = envelope_of(msg, opt.sender, opt.rcpts, domains, s.trusted_forwarders);
     if (!e) return e.error();
     Envelope env = std::move(*e);
+
+    // A reply to a digest's address (mchallenge(1) DIGEST): an accepted one is used up here; a replayed or
+    // late one is delivered tagged Response; a forged one is mail like any other.
+    auto authenticated = [&]() -> Result<bool> {
+        auto res = process_resolver(ctx);
+        if (!res) return res.error();
+        FrontAuth fa(**res, [&](std::string_view event, std::string_view identity, std::string_view detail) {
+            ctx.logger().log(event == "forged" ? Level::notice : Level::info, event,
+                             {{"identity", identity}, {"sender", env.sender.value_or("")}, {"results", detail}});
+        });
+        if (!s.trust_upstream) strip_verdicts(msg, s.authserv_id);  // our own authserv-id is a sender's forgery
+        auto settings = resolve_auth_settings(ctx, opt.auth, s.hostname);
+        if (!settings) return settings.error();
+        auto results = check_spooled(**res, *settings, opt.auth, msg.fields(), env.sender.value_or(""), raw, body_at);
+        if (!results) return results.error();
+        fa.set_results(*results);
+        StoreLookups look(store, s.delimiter);
+        switch (challenge_filter(look, env, &fa)) {
+        case ChallengeAuth::send: return true;
+        case ChallengeAuth::quiet: return false;
+        case ChallengeAuth::tempfail: break;
+        }
+        return Error{ErrorKind::tempfail, "cannot check the sender's authentication now (DNS)"};
+    };
+    auto dr = digest_reply(ctx, s, store, q, d, env, msg, t, authenticated);
+    if (!dr) return dr.error();
+    if (*dr == DigestReply::consumed) return ex_ok;
+    if (*dr == DigestReply::response) {
+        strip_verdicts(msg, s.authserv_id);
+        return deliver_marked(ctx, s, d, msg, raw, body_at, env, std::nullopt, 'R');
+    }
+    if (*dr == DigestReply::none) {
+        // Our own digest coming back (its envelope sender is one only the digest was sent from): never held
+        // or challenged, whatever its Auto-Submitted field says.
+        auto ours = is_our_digest(s, store, env, t);
+        if (!ours) return ours.error();
+        if (*ours) {
+            strip_verdicts(msg, s.authserv_id);
+            Verdict dv;
+            dv.category = Category::whitelist;
+            dv.reason = "a digest of held mail from mchallenge";
+            dv.hashcash = dv.postage = "none";
+            return deliver_marked(ctx, s, d, msg, raw, body_at, env, dv, 'W');
+        }
+    }
 
     // Mail to one of our own addresses: a confirmation, or a notice about a challenge.
     for (const auto& r : env.rcpts) {
@@ -520,6 +566,7 @@ Result<int> expire(Context& ctx, const ChallengeOptions& opt, const ChallengeSet
         if (*e) ++purged;
     }
     (void)store.token_expire(t);
+    (void)store.digest_expire(t);
     out << "expired " << expired << ", purged " << purged << ", challenged " << challenged << ", released "
         << released << ", forgotten " << dropped << "\n";
     ctx.log_event("expire", {{"expired", expired}, {"purged", purged}, {"challenged", challenged}});
@@ -583,6 +630,7 @@ Result<int> dispatch(Context& ctx, const ChallengeOptions& opt, std::istream& in
     if (c == "show") return show(opt.ids.empty() ? "" : opt.ids.front(), **store, out);
     if (c == "expire") return expire(ctx, opt, *s, **store, out);
     if (c == "bounce") return bounce_report(*s, **store, in, out);
+    if (c == "digest") return send_digests(ctx, *s, **store, opt.digest_to, opt.since, out);
     return by_ids(ctx, opt, *s, **store, in);
 }
 

@@ -14,7 +14,7 @@ namespace mail {
 
 /// mchallenge's options, filled by CLI11; unset ones come from the config file.
 struct ChallengeOptions {
-    std::string command;  ///< "" (deliver a message), list, show, release, delete, whitelist, expire, bounce
+    std::string command;  ///< "" (deliver a message), list, show, release, delete, whitelist, expire, bounce, digest
     std::optional<std::string> sender;
     std::vector<std::string> rcpts;
     bool trust_upstream = false;
@@ -30,6 +30,8 @@ struct ChallengeOptions {
     bool json = false;
     std::optional<std::string> older, list_sender, after;
     bool all = false;
+    // digest
+    std::optional<std::string> digest_to, since;
 };
 
 /// Runs one command; returns the exit code. As a delivery agent (no command) nothing goes to out, and the

@@ -189,6 +189,28 @@ std::string HeldQueue::address_of(const Held& h, const std::string& payload) con
     return r.substr(0, at) + s_.delimiter + payload + r.substr(at);
 }
 
+Result<void> send_mail(const ChallengeSetup& s, const std::string& from, const std::vector<std::string>& rcpts,
+                       const std::string& text) {
+    auto src = [&](const std::function<Result<void>(std::string_view)>& w) { return w(text); };
+    if (s.relay) {
+        auto c = SmtpClient::open(*s.relay, s.hostname, std::chrono::seconds(60));
+        if (!c) return c.error();
+        auto r = (*c)->send(from, rcpts, src);
+        if (!r) return r.error();
+        (*c)->quit();
+        if (!r->accepted)
+            return Error{ErrorKind::tempfail, "message refused: " + std::to_string(r->reply.code) + " " +
+                                                  (r->reply.lines.empty() ? "" : r->reply.lines.front())};
+        return {};
+    }
+    std::vector<std::string> argv{s.sendmail, "-i", "-f", from, "--"};
+    argv.insert(argv.end(), rcpts.begin(), rcpts.end());
+    auto rc = run_program(argv, src, std::chrono::seconds(60));
+    if (!rc) return rc.error();
+    if (*rc != 0) return Error{ErrorKind::tempfail, s.sendmail + " exited " + std::to_string(*rc)};
+    return {};
+}
+
 Result<void> HeldQueue::send_challenge(const Held& h, const std::string& headers, std::int64_t t) {
     ChallengeInfo ci;
     ci.id = h.id;
@@ -203,21 +225,7 @@ Result<void> HeldQueue::send_challenge(const Held& h, const std::string& headers
     ci.hostname = s_.hostname;
     std::string text = compose_challenge(ci, s_.tmpl, t);
     std::string from = address_of(h, h.bounce);
-    auto src = [&](const std::function<Result<void>(std::string_view)>& w) { return w(text); };
-    if (s_.relay) {
-        auto c = SmtpClient::open(*s_.relay, s_.hostname, std::chrono::seconds(60));
-        if (!c) return c.error();
-        auto r = (*c)->send(from, {h.sender}, src);
-        if (!r) return r.error();
-        (*c)->quit();
-        if (!r->accepted)
-            return Error{ErrorKind::tempfail, "challenge refused: " + std::to_string(r->reply.code) + " " +
-                                                  (r->reply.lines.empty() ? "" : r->reply.lines.front())};
-    } else {
-        auto rc = run_program({s_.sendmail, "-i", "-f", from, "--", h.sender}, src, std::chrono::seconds(60));
-        if (!rc) return rc.error();
-        if (*rc != 0) return Error{ErrorKind::tempfail, s_.sendmail + " exited " + std::to_string(*rc)};
-    }
+    if (auto r = send_mail(s_, from, {h.sender}, text); !r) return r;
     if (auto c = store_.held_set_challenged(h.id, t); !c) return c;
     auto moved = store_.held_transition(h.id, {HeldState::held}, HeldState::pending, t, "challenged");
     if (!moved) return moved.error();

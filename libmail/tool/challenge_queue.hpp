@@ -77,6 +77,10 @@ std::string header_text(const MessageReader& msg);
 Result<int> deliver_marked(Context& ctx, const ChallengeSetup& s, Delivery& d, MessageReader& msg, const Spool& raw,
                            std::size_t body_at, const Envelope& env, const std::optional<Verdict>& v, char letter);
 
+/// Sends text from envelope sender from to rcpts through the relay when one is set, else the sendmail program.
+Result<void> send_mail(const ChallengeSetup& s, const std::string& from, const std::vector<std::string>& rcpts,
+                       const std::string& text);
+
 /// The hold directory and the held rows of one run: holding, challenging, releasing, ending.
 class HeldQueue {
 public:

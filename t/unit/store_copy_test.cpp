@@ -62,6 +62,8 @@ void fill(Store& s) {
     h.received = 50;
     h.expires = 9999;
     REQUIRE(s.held_add(h));
+    REQUIRE(s.digest_add({DigestToken{"dt1", DigestAction::all, "a@ours.example", {"0123456789abcdef"}, "d1", 9999, 0},
+                          DigestToken{"dt2", DigestAction::from, "a@ours.example", {}, "d1", 9999, 0}}));
     // source_out in an order its id does not sort in: the list keeps the order rows came in.
     for (const char* id : {"cc", "aa", "bb"}) {
         SourceOut o;

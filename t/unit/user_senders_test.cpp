@@ -74,7 +74,7 @@ TEST_CASE("user_senders: the store keeps them; a store from before they existed 
     REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db,
                          "DELETE FROM users; ALTER TABLE users DROP COLUMN senders; DROP TABLE token_holds;"
-                         "ALTER TABLE whitelist DROP COLUMN auth;"  // version 7's
+                         "ALTER TABLE whitelist DROP COLUMN auth; DROP TABLE digest_tokens;"  // versions 7 and 8
                          "INSERT INTO users(name,hash,created,changed) VALUES('bob@ours.example','h',1,1);"
                          "PRAGMA user_version=5;",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
