@@ -8,7 +8,9 @@ const unsigned char* u8(std::string_view s) { return reinterpret_cast<const unsi
 
 constexpr char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int b64value(char c) {
+} // namespace
+
+int base64_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -16,7 +18,6 @@ int b64value(char c) {
     if (c == '/') return 63;
     return -1;
 }
-} // namespace
 
 std::string base64_encode(std::string_view bytes) {
     std::string out;
@@ -50,7 +51,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
             if (c == '=' && i + 4 == text.size() && j >= 2) {
                 v[j] = 0;
                 ++pad;
-            } else if (pad > 0 || (v[j] = b64value(c)) < 0) {
+            } else if (pad > 0 || (v[j] = base64_value(c)) < 0) {
                 return std::nullopt;
             }
         }
@@ -71,7 +72,7 @@ std::string base64_decode_lenient(std::string_view text) {
     int bits = 0;
     for (char c : text) {
         if (c == '=') break;
-        int v = b64value(c);
+        int v = base64_value(c);
         if (v < 0) continue;
         acc = ((acc << 6) | static_cast<unsigned>(v)) & 0xffffu;
         bits += 6;

@@ -8,6 +8,8 @@
 
 namespace mail {
 
+/// The value (0..63) of one base64 character, -1 for any other octet.
+int base64_value(char c);
 /// Standard base64 with padding.
 std::string base64_encode(std::string_view bytes);
 /// The bytes of canonical padded base64 text; nothing on bad input.

@@ -5,16 +5,6 @@
 
 namespace mail {
 
-namespace {
-int sextet(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-} // namespace
 
 void Base64Decoder::put(std::string_view text) {
     std::string out;
@@ -27,7 +17,7 @@ void Base64Decoder::put(std::string_view text) {
             done_ = true;
             break;
         }
-        int v = sextet(c);
+        int v = base64_value(c);
         if (v < 0) continue;
         bits_ = (bits_ << 6) | static_cast<unsigned>(v);
         if (++have_ == 4) {
