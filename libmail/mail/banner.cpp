@@ -203,6 +203,21 @@ Result<void> wrap(MessageReader& msg, std::string_view banner, std::ostream& out
 
 } // namespace
 
+namespace {
+// The transfer encoding as written, lower case; "7bit" when none. A value holding a bare CR (which value()
+// drops, joining what it split: "bas<CR>e64") names no encoding we know, and what we do not know is left alone.
+std::string transfer_encoding(const MessageReader& msg) {
+    for (const auto& f : msg.fields()) {
+        if (!f.is("Content-Transfer-Encoding")) continue;
+        const std::string& r = f.raw;
+        for (std::size_t i = 0; i < r.size(); ++i)
+            if (r[i] == '\r' && (i + 1 >= r.size() || r[i + 1] != '\n')) return "x-unknown";
+        return lower(f.value());
+    }
+    return "7bit";
+}
+} // namespace
+
 Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ostream& body_out) {
     using namespace banner_detail;
     auto field = msg.get("Content-Type");
@@ -210,7 +225,7 @@ Result<void> append_banner(MessageReader& msg, std::string_view banner, std::ost
     std::optional<ContentType> read = field ? read_content_type(*field) : ContentType{};
     if (!read) return wrap(msg, banner, body_out);
     const ContentType& type = *read;
-    std::string cte = lower(msg.get("Content-Transfer-Encoding").value_or("7bit"));
+    std::string cte = transfer_encoding(msg);
     bool in_place = leaf_takes(type, cte, banner);
     if (type.type == "multipart" && identity_cte(cte)) {
         std::string boundary = type.param("boundary");

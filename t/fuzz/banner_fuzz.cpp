@@ -1,9 +1,9 @@
 // Fuzz target: the recruitment banner. For any message, append_banner
-// succeeds; where no part names a Content-Transfer-Encoding (base64 and
-// quoted-printable parts are decoded and encoded again, so their octets
-// change) it loses nothing: every octet of the original body appears in the
-// new body, in order. XXX with a garbled encoding name the fuzzer found this
-// not to hold (an open defect, issue 17's note); the banner is
+// succeeds; where no part is base64 or quoted-printable (those are decoded
+// and encoded again, so their octets change) it loses nothing: every octet
+// of the original body appears in the new body, in order (fuzz-garbled-
+// cte.eml: a bare CR inside "base64" once made a body be re-encoded); the
+// banner is
 // added a bounded number of times (once per text part it visits, at most
 // limits::mime_parts; malformed nesting that reuses an outer boundary can
 // make one part be visited more than once), and the result reads back as a
@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(mail::append_banner(r, banner + "\n", out).ok());
     check(r.write_header(head).ok());
     const std::string lin = lower(in);
-    const bool encoded = lin.find("content-transfer-encoding") != std::string::npos;
+    const bool encoded = lin.find("base64") != std::string::npos || lin.find("quoted-printable") != std::string::npos;
     if (!encoded) check(subsequence(body, out.str()));
     // Content-* fields may move into the body; each text part visited may get its own banner.
     if (!encoded) check(count(out.str(), banner) <= count(in, banner) + mail::limits::mime_parts + 1);

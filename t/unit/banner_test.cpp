@@ -238,3 +238,15 @@ TEST_CASE("banner: a 20 MB HTML part streams through, the </body> candidate give
     REQUIRE(append_banner(msg, banner, out).ok());
     CHECK(c.n > (20u << 20) + 8);
 }
+
+TEST_CASE("banner: a transfer encoding with a bare CR in it is no encoding we know: the body is kept as written") {
+    // Found by the banner fuzz target (t/fixtures/banner/fuzz-garbled-cte.eml): "bas<CR>e64" read as base64
+    // made the body be decoded and encoded again, dropping its non-base64 octets.
+    const std::string body = "SGVsbG8gd.0 not: really base64\n";
+    std::string out = bannered("From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: bas\re64\n\n" + body);
+    CHECK(out.find(body) != std::string::npos);
+    CHECK(count(out, "Join us: postage for mail.") == 1);
+    // The same body under a real base64 field is read as base64 (and re-encoded with the banner).
+    out = bannered("From: a@b.example\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + body);
+    CHECK(out.find(body) == std::string::npos);
+}
